@@ -1,0 +1,62 @@
+/* Individual enrollments and enrollment groups: validation of the DPS-shaped documents the
+ * admin API receives, the canonical form the store keeps, the views the admin API answers, and
+ * the parsed form the registration pipeline reads. */
+#ifndef PROVD_ENROLLMENT_H
+#define PROVD_ENROLLMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "store.h"
+
+#define ETAG_MAX 16 /* base64 of 8 bytes is 12 characters, plus the NUL */
+
+struct enrollment {
+    enum store_kind kind;
+    char *id;                /* registration ID (lower-cased) or group ID */
+    char *device_id;         /* NULL: the registration ID; "auto": a UUID at first registration */
+    int enabled;             /* provisioningStatus == "enabled" */
+    char *primary_key;       /* base64 */
+    char *secondary_key;     /* base64, may be NULL */
+    char *iot_hub_host_name; /* NULL when not set */
+    char **iot_hubs;         /* NULL-terminated list, may be NULL */
+    size_t n_iot_hubs;
+    char *allocation_policy; /* "hashed" unless set */
+    int reprovision_update_hub;   /* reprovisionPolicy.updateHubAssignment, default 1 */
+    int reprovision_migrate_data; /* reprovisionPolicy.migrateDeviceData, default 1 */
+    json_t *initial_twin;    /* NULL when not set (a reference the struct owns) */
+    int64_t version;
+};
+
+/* Validates a document received by the admin API for the enrollment (or group) path_id and
+ * builds the canonical document the store keeps: registration ID lower-cased, defaults filled,
+ * missing symmetric keys generated (64 random bytes each), read-only fields (etag, timestamps)
+ * dropped. Unknown fields, wrong types, bad keys (not base64, or not 16-64 bytes), an ID that
+ * breaks the registration ID rules or differs from path_id are refused.
+ * Returns 0 and *out (a new reference), or -1 with a message naming the field in err and, when
+ * code is not NULL, the error code to send (400004 for an ID mismatch, 400006 otherwise). */
+int enrollment_normalize(enum store_kind kind, const char *path_id, json_t *in, json_t **out,
+                         int *code, char *err, size_t errlen);
+
+/* Parses a stored canonical document. Returns 0, or -1 when it is not one (logged). Release
+ * with enrollment_clear. */
+int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out);
+
+/* Releases what enrollment_parse stored; keys are wiped. */
+void enrollment_clear(struct enrollment *e);
+
+/* The admin API's view of a stored document: the canonical fields plus etag,
+ * createdDateTimeUtc and lastUpdatedDateTimeUtc. Keys are left out unless with_secrets.
+ * Returns a new reference, or NULL when d->doc is not valid JSON. */
+json_t *enrollment_view(const struct store_doc *d, int with_secrets);
+
+/* Formats version as an etag (base64 of the 8-byte big-endian version). */
+void etag_format(int64_t version, char out[ETAG_MAX]);
+
+/* Parses an If-Match header value or a body etag: surrounding double quotes are allowed;
+ * "*" gives STORE_IF_EXISTS. Returns 0 and *version, or -1 when malformed. */
+int etag_parse(const char *s, int64_t *version);
+
+#endif

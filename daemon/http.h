@@ -1,0 +1,64 @@
+/* Helpers shared by the HTTP front ends (device API, admin API): answers in the DPS shapes,
+ * JSON bodies, paths, headers. They wrap libevent's evhttp; nothing here parses HTTP by hand. */
+#ifndef PROVD_HTTP_H
+#define PROVD_HTTP_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#define HTTP_MAX_SEGMENTS 8
+
+/* A request path split into percent-decoded segments, and its query string. */
+struct http_path {
+    char *seg[HTTP_MAX_SEGMENTS]; /* decoded segments, without empty ones from a trailing '/' */
+    int nseg;
+    char *query;                  /* the raw query string, or NULL */
+    char *buf;                    /* owns the storage */
+};
+
+/* Splits the request's URI path. Returns 0, or -1 when the path is malformed or has more than
+ * HTTP_MAX_SEGMENTS segments (the caller answers 400 or 404). Release with http_path_clear. */
+int http_path_parse(struct evhttp_request *req, struct http_path *p);
+void http_path_clear(struct http_path *p);
+
+/* Case-insensitive compare of segment i with s; 0 when i is out of range. */
+int http_seg_is(const struct http_path *p, int i, const char *s);
+
+/* Returns the decoded value of query parameter name (caller frees), or NULL when absent. */
+char *http_query_get(const struct http_path *p, const char *name);
+
+/* Returns the value of request header name, or NULL. */
+const char *http_header(struct evhttp_request *req, const char *name);
+
+/* Writes the peer address ("127.0.0.1:5555" or "[::1]:5555") into buf. */
+void http_remote(struct evhttp_request *req, char *buf, size_t len);
+
+/* Answers status with body serialised compactly, Content-Type application/json; charset=utf-8.
+ * Takes the reference to body (which may be NULL for an empty answer). */
+void http_reply_json(struct evhttp_request *req, int status, json_t *body);
+
+/* Answers status with no body (e.g. 204). */
+void http_reply_empty(struct evhttp_request *req, int status);
+
+/* Answers a DPS error (docs/errors.md): header x-ms-error-code and body {errorCode, trackingId,
+ * message, timestampUtc}. tracking is the request's tracking ID (a UUID string), or NULL for a
+ * fresh one. The message must not contain secrets. */
+void http_reply_error(struct evhttp_request *req, int status, int code, const char *tracking,
+                      const char *message);
+
+/* Checks that the request's Content-Type is application/json (parameters such as charset
+ * allowed). Returns 0 or -1. */
+int http_is_json(struct evhttp_request *req);
+
+/* Reads the whole request body. Returns a NUL-terminated copy (caller frees) and its length, or
+ * NULL when empty. Bodies over max_bytes make it return NULL with *too_big set. */
+char *http_body(struct evhttp_request *req, size_t max_bytes, size_t *len, int *too_big);
+
+/* Parses body text as JSON. Returns the value, or NULL with a message (position included) in
+ * err. */
+json_t *http_json_parse(const char *body, size_t len, char *err, size_t errlen);
+
+/* Adds a response header. */
+void http_set_header(struct evhttp_request *req, const char *name, const char *value);
+
+#endif
