@@ -14,8 +14,7 @@ char *b64_encode(const void *in, size_t len);
  * convenience, not counted) that the caller frees with b64_free().
  * On failure returns -1, sets *out to NULL and, when why is not NULL, *why to a static
  * human-readable reason ("invalid character", "bad length", ...). */
-int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen,
-               const char **why);
+int b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen, const char **why);
 
 /* Like b64_decode but skips ASCII whitespace (CR, LF, space, tab) anywhere in the input, as
  * PEM-style bodies and EST clients send it. Everything else is as strict. */

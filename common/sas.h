@@ -11,12 +11,12 @@
 #define SAS_MAX_LEN 4096 /* longest Authorization value accepted */
 
 struct sas_token {
-    char *sr;        /* resource exactly as received (may be percent-encoded) */
-    char *se;        /* expiry exactly as received */
-    char *skn;       /* key name, NULL when absent */
+    char *sr;           /* resource exactly as received (may be percent-encoded) */
+    char *se;           /* expiry exactly as received */
+    char *skn;          /* key name, NULL when absent */
     unsigned char *sig; /* URL-decoded, base64-decoded signature */
     size_t siglen;
-    int64_t expiry;  /* se as a number */
+    int64_t expiry; /* se as a number */
 };
 
 enum sas_result {
