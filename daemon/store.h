@@ -23,14 +23,14 @@ enum store_rc {
 enum store_kind { STORE_ENROLLMENT, STORE_GROUP };
 
 /* Conditions of a write (the if_match argument): any version, or a given version (> 0). */
-#define STORE_IF_ANY    ((int64_t)-1)       /* unconditional */
-#define STORE_IF_ABSENT ((int64_t)0)        /* only when nothing is stored (create) */
+#define STORE_IF_ANY    ((int64_t)-1)        /* unconditional */
+#define STORE_IF_ABSENT ((int64_t)0)         /* only when nothing is stored (create) */
 #define STORE_IF_EXISTS ((int64_t)INT64_MAX) /* only when something is stored (If-Match: *) */
 
 /* An individual enrollment or an enrollment group: its ID and its full JSON document. */
 struct store_doc {
-    char *id;      /* registration ID (lower-cased) or enrollment group ID */
-    char *doc;     /* the JSON document, secrets included */
+    char *id;        /* registration ID (lower-cased) or enrollment group ID */
+    char *doc;       /* the JSON document, secrets included */
     int64_t version; /* starts at 1, bumped on every write; the etag is derived from it */
     char created[TIME_DPS_LEN];
     char updated[TIME_DPS_LEN];
@@ -40,30 +40,30 @@ struct store_doc {
 struct store_registration {
     char *registration_id; /* lower-cased */
     char *device_id;
-    char *group_id;        /* NULL when the device is an individual enrollment */
-    char *assigned_hub;    /* NULL unless assigned */
-    char *status;          /* "assigned", "failed", "disabled" */
-    char *substatus;       /* "initialAssignment", ... or NULL */
-    char *operation_id;    /* the last register operation */
-    int error_code;        /* 0, or the 6-digit code of a failed registration */
-    char *error_message;   /* NULL, or why it failed */
-    char *payload;         /* JSON text returned to the device, or NULL */
-    int64_t version;       /* bumped on every write */
+    char *group_id;             /* NULL when the device is an individual enrollment */
+    char *assigned_hub;         /* NULL unless assigned */
+    char *status;               /* "assigned", "failed", "disabled" */
+    char *substatus;            /* "initialAssignment", ... or NULL */
+    char *operation_id;         /* the last register operation */
+    int error_code;             /* 0, or the 6-digit code of a failed registration */
+    char *error_message;        /* NULL, or why it failed */
+    char *payload;              /* JSON text returned to the device, or NULL */
+    int64_t version;            /* bumped on every write */
     char created[TIME_DPS_LEN]; /* kept from the first registration on update */
     char updated[TIME_DPS_LEN];
 };
 
 /* One append-only audit record: a decision about a device, or an administrative change. */
 struct store_audit {
-    int64_t seq;           /* assigned by the store on append, increasing */
+    int64_t seq; /* assigned by the store on append, increasing */
     char ts[TIME_DPS_LEN];
-    char *event;           /* "device.register", "device.status", "enrollment.put", ... */
-    char *subject;         /* registration ID or group ID the decision was about */
-    char *outcome;         /* "accepted", "refused" or "error" */
+    char *event;   /* "device.register", "device.status", "enrollment.put", ... */
+    char *subject; /* registration ID or group ID the decision was about */
+    char *outcome; /* "accepted", "refused" or "error" */
     int http_status;
-    int error_code;        /* 0 or the 6-digit error code sent */
-    char *reason;          /* human-readable, never a key or a token */
-    char *remote;          /* peer address, or NULL */
+    int error_code; /* 0 or the 6-digit error code sent */
+    char *reason;   /* human-readable, never a key or a token */
+    char *remote;   /* peer address, or NULL */
 };
 
 /* One unit of a group commit: all writes of a batch land in one transaction. */
@@ -95,8 +95,8 @@ struct store_ops {
      * on something absent is STORE_NOT_FOUND.
      * On STORE_OK fills version, created and updated of doc (created kept on replace);
      * audit, when not NULL, is appended in the same transaction (only when the write happens). */
-    int (*doc_put)(struct store_conn *c, enum store_kind k, struct store_doc *doc,
-                   int64_t if_match, struct store_audit *audit);
+    int (*doc_put)(struct store_conn *c, enum store_kind k, struct store_doc *doc, int64_t if_match,
+                   struct store_audit *audit);
     /* Deletes when if_match holds (STORE_IF_ABSENT is treated as STORE_IF_ANY); STORE_NOT_FOUND
      * when nothing is stored; audit as for doc_put. */
     int (*doc_delete)(struct store_conn *c, enum store_kind k, const char *id, int64_t if_match,

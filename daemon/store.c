@@ -1,0 +1,132 @@
+/* The backend-independent part of the store: choosing a backend from the URI, dispatching the
+ * connection calls, and releasing what the backends return. */
+#include "store.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+
+static const struct store_ops *const backends[] = {&store_sqlite_ops};
+
+/* Returns the length of the URI scheme that starts uri (RFC 3986: a letter, then letters,
+ * digits, '+', '-' or '.', then ':'), or 0 when uri does not start with one and so is a path.
+ * Paths that would look like a scheme can be written "./name:..." or "sqlite:name:...". */
+static size_t scheme_len(const char *uri) {
+    size_t i = 0;
+
+    if (!isalpha((unsigned char)uri[0]))
+        return 0;
+    while (isalnum((unsigned char)uri[i]) || uri[i] == '+' || uri[i] == '-' || uri[i] == '.')
+        i++;
+    return uri[i] == ':' ? i : 0;
+}
+
+int store_open(const char *uri, struct store **out, char *err, size_t errlen) {
+    const struct store_ops *ops = &store_sqlite_ops;
+    const char *target = uri;
+    size_t n;
+
+    *out = NULL;
+    if (err && errlen > 0)
+        err[0] = '\0';
+    if (!uri || !uri[0]) {
+        if (err && errlen > 0)
+            snprintf(err, errlen, "no store given");
+        return STORE_ERROR;
+    }
+    n = scheme_len(uri);
+    if (n > 0) {
+        ops = NULL;
+        for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+            if (strlen(backends[i]->scheme) == n && strncasecmp(uri, backends[i]->scheme, n) == 0)
+                ops = backends[i];
+        }
+        /* Only the scheme goes into the message: the rest of a URI may carry a password. */
+        if (!ops) {
+            if (err && errlen > 0)
+                snprintf(err, errlen, "unknown store scheme \"%.*s\" (known: sqlite)", (int)n, uri);
+            return STORE_ERROR;
+        }
+        target = uri + n + 1;
+    }
+    return ops->open(target, out, err, errlen);
+}
+
+void store_close(struct store *st) {
+    if (st)
+        st->ops->close(st);
+}
+
+int store_conn_open(struct store *st, struct store_conn **out) {
+    return st->ops->conn_open(st, out);
+}
+
+void store_conn_close(struct store_conn *c) {
+    if (c)
+        c->ops->conn_close(c);
+}
+
+void store_doc_clear(struct store_doc *d) {
+    if (!d)
+        return;
+    free(d->id);
+    if (d->doc) {
+        OPENSSL_cleanse(d->doc, strlen(d->doc));
+        free(d->doc);
+    }
+    memset(d, 0, sizeof(*d));
+}
+
+void store_docs_free(struct store_doc *d, size_t n) {
+    if (!d)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_doc_clear(&d[i]);
+    free(d);
+}
+
+void store_registration_clear(struct store_registration *r) {
+    if (!r)
+        return;
+    free(r->registration_id);
+    free(r->device_id);
+    free(r->group_id);
+    free(r->assigned_hub);
+    free(r->status);
+    free(r->substatus);
+    free(r->operation_id);
+    free(r->error_message);
+    free(r->payload);
+    memset(r, 0, sizeof(*r));
+}
+
+void store_registrations_free(struct store_registration *r, size_t n) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_registration_clear(&r[i]);
+    free(r);
+}
+
+void store_audit_clear(struct store_audit *a) {
+    if (!a)
+        return;
+    free(a->event);
+    free(a->subject);
+    free(a->outcome);
+    free(a->reason);
+    free(a->remote);
+    memset(a, 0, sizeof(*a));
+}
+
+void store_audits_free(struct store_audit *a, size_t n) {
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_audit_clear(&a[i]);
+    free(a);
+}

@@ -1,0 +1,1134 @@
+/* The SQLite backend of the store: one database file, normally in the data directory.
+ *
+ * The database runs in WAL mode, so readers never block the writer nor the writer the readers.
+ * Each connection owns one sqlite3 handle opened without SQLite's own mutexes (a connection
+ * belongs to one thread at a time) and prepares every statement once, when it opens.
+ *
+ * Writes run in BEGIN IMMEDIATE transactions. Taking the write lock at the start means a
+ * transaction never has to upgrade a read snapshot into a write, which WAL mode refuses with
+ * SQLITE_BUSY_SNAPSHOT without consulting the busy handler; instead, concurrent writers wait in
+ * the busy handler for up to BUSY_TIMEOUT_MS. synchronous=FULL makes every COMMIT wait until the
+ * WAL is on stable storage, so an acknowledged write survives a power loss; commit() amortises
+ * that wait over a whole batch of registrations. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sqlite3.h>
+
+#include "log.h"
+#include "timefmt.h"
+
+#define BUSY_TIMEOUT_MS    10000
+#define SQLITE_MIN_VERSION 3035000 /* RETURNING appeared in 3.35.0 */
+
+/* The schema migrations in order: step i brings PRAGMA user_version from i to i + 1. A released
+ * step is never edited; a change to the schema is a new step at the end.
+ *
+ * The IDs are declared NOT NULL because SQLite, for historical reasons, otherwise accepts NULL
+ * in a non-integer primary key, and non-empty so that listing "after the empty string" means
+ * listing from the start. The audit triggers make the log append-only even for someone who
+ * opens the file with the sqlite3 shell by mistake; AUTOINCREMENT keeps a sequence number from
+ * ever being handed out twice. */
+static const char *const migrations[] = {
+    /* 1: the initial schema. */
+    "CREATE TABLE enrollments ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),"
+    " doc TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL);"
+    "CREATE TABLE enrollment_groups ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),"
+    " doc TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL);"
+    "CREATE TABLE registrations ("
+    " registration_id TEXT PRIMARY KEY NOT NULL CHECK (registration_id <> ''),"
+    " device_id TEXT,"
+    " group_id TEXT,"
+    " assigned_hub TEXT,"
+    " status TEXT NOT NULL,"
+    " substatus TEXT,"
+    " operation_id TEXT,"
+    " error_code INTEGER NOT NULL DEFAULT 0,"
+    " error_message TEXT,"
+    " payload TEXT,"
+    " version INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL);"
+    "CREATE INDEX registrations_group ON registrations (group_id, registration_id);"
+    "CREATE TABLE audit ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " ts TEXT NOT NULL,"
+    " event TEXT NOT NULL,"
+    " subject TEXT,"
+    " outcome TEXT NOT NULL,"
+    " http_status INTEGER NOT NULL DEFAULT 0,"
+    " error_code INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT,"
+    " remote TEXT);"
+    "CREATE INDEX audit_subject ON audit (subject, seq);"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
+    "CREATE TABLE admin_tokens ("
+    " hash TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT,"
+    " created TEXT NOT NULL);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* The statements on the two document tables, which have the same shape. Rows are always read in
+ * the column order of DQ_GET. */
+enum doc_q { DQ_GET, DQ_VERSION, DQ_INSERT, DQ_UPDATE, DQ_DELETE, DQ_LIST, DQ_COUNT };
+
+#define DOC_COLS "id, doc, version, created, updated"
+#define DOC_SQL(t)                                                                                 \
+    {                                                                                              \
+        [DQ_GET] = "SELECT " DOC_COLS " FROM " t " WHERE id = ?1",                                 \
+        [DQ_VERSION] = "SELECT version FROM " t " WHERE id = ?1",                                  \
+        [DQ_INSERT] = "INSERT INTO " t " (" DOC_COLS ") VALUES (?1, ?2, 1, ?3, ?3)"                \
+                      " RETURNING version, created",                                               \
+        [DQ_UPDATE] = "UPDATE " t " SET doc = ?2, version = version + 1, updated = ?3"             \
+                      " WHERE id = ?1 RETURNING version, created",                                 \
+        [DQ_DELETE] = "DELETE FROM " t " WHERE id = ?1",                                           \
+        [DQ_LIST] = "SELECT " DOC_COLS " FROM " t " WHERE id > ?1 ORDER BY id LIMIT ?2",           \
+    }
+
+/* Indexed by enum store_kind. */
+static const char *const doc_sql[2][DQ_COUNT] = {DOC_SQL("enrollments"),
+                                                 DOC_SQL("enrollment_groups")};
+
+enum q {
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_REG_GET,
+    Q_REG_UPSERT,
+    Q_REG_DELETE,
+    Q_REG_LIST,
+    Q_REG_LIST_GROUP,
+    Q_AUDIT_APPEND,
+    Q_AUDIT_LIST,
+    Q_AUDIT_LIST_SUBJECT,
+    Q_TOKEN_ADD,
+    Q_TOKEN_FIND,
+    Q_COUNTS,
+    Q_COUNT
+};
+
+#define REG_COLS                                                                                   \
+    "registration_id, device_id, group_id, assigned_hub, status, substatus, operation_id,"         \
+    " error_code, error_message, payload, version, created, updated"
+#define AUDIT_COLS "seq, ts, event, subject, outcome, http_status, error_code, reason, remote"
+
+static const char *const sql[Q_COUNT] = {
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_REG_GET] = "SELECT " REG_COLS " FROM registrations WHERE registration_id = ?1",
+    /* Every field but created is replaced; created stays from the first registration. */
+    [Q_REG_UPSERT] = "INSERT INTO registrations (" REG_COLS ")"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)"
+                     " ON CONFLICT (registration_id) DO UPDATE SET"
+                     " device_id = excluded.device_id, group_id = excluded.group_id,"
+                     " assigned_hub = excluded.assigned_hub, status = excluded.status,"
+                     " substatus = excluded.substatus, operation_id = excluded.operation_id,"
+                     " error_code = excluded.error_code, error_message = excluded.error_message,"
+                     " payload = excluded.payload, version = version + 1,"
+                     " updated = excluded.updated"
+                     " RETURNING version, created",
+    [Q_REG_DELETE] = "DELETE FROM registrations WHERE registration_id = ?1",
+    [Q_REG_LIST] = "SELECT " REG_COLS " FROM registrations WHERE registration_id > ?1"
+                   " ORDER BY registration_id LIMIT ?2",
+    [Q_REG_LIST_GROUP] = "SELECT " REG_COLS " FROM registrations"
+                         " WHERE group_id = ?3 AND registration_id > ?1"
+                         " ORDER BY registration_id LIMIT ?2",
+    [Q_AUDIT_APPEND] = "INSERT INTO audit"
+                       " (ts, event, subject, outcome, http_status, error_code, reason, remote)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
+    [Q_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [Q_AUDIT_LIST_SUBJECT] = "SELECT " AUDIT_COLS " FROM audit WHERE subject = ?3 AND seq > ?1"
+                             " ORDER BY seq LIMIT ?2",
+    /* Adding a token that is already there only renames it, so provisioning the same token at
+     * every start is harmless. */
+    [Q_TOKEN_ADD] = "INSERT INTO admin_tokens (hash, name, created) VALUES (?1, ?2, ?3)"
+                    " ON CONFLICT (hash) DO UPDATE SET name = excluded.name",
+    [Q_TOKEN_FIND] = "SELECT 1 FROM admin_tokens WHERE hash = ?1",
+    [Q_COUNTS] = "SELECT (SELECT count(*) FROM enrollments),"
+                 " (SELECT count(*) FROM enrollment_groups),"
+                 " (SELECT count(*) FROM registrations), (SELECT count(*) FROM audit)",
+};
+
+struct store_sqlite {
+    struct store base;
+    char *path;
+};
+
+/* What commit() learns about one unit. It reaches the caller's structs only once the
+ * transaction has committed, so that a batch that failed leaves them as they were. */
+struct unit_result {
+    int64_t version;
+    char created[TIME_DPS_LEN];
+    int64_t seq;
+};
+
+struct sqlite_conn {
+    struct store_conn base;
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    sqlite3_stmt *dq[2][DQ_COUNT];
+    struct unit_result *res; /* reused from batch to batch */
+    size_t res_cap;
+};
+
+static struct sqlite_conn *sconn(struct store_conn *c) {
+    return (struct sqlite_conn *)c;
+}
+
+static bool kind_ok(enum store_kind k) {
+    return k == STORE_ENROLLMENT || k == STORE_GROUP;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* Logs a failed database operation. SQLite's messages name tables and columns, never values, so
+ * no document (and no key) reaches the log. */
+static void db_error(struct sqlite_conn *c, const char *what) {
+    log_error("store: %s failed sqlite=\"%s\"", what, sqlite3_errmsg(c->db));
+}
+
+/* Makes a statement ready for its next use and drops its bindings, which point into memory of
+ * the caller (bound with SQLITE_STATIC to spare a copy). */
+static void done(sqlite3_stmt *st) {
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *s) {
+    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static sqlite3_int64 bind_limit(size_t limit) {
+    return limit > INT64_MAX ? INT64_MAX : (sqlite3_int64)limit;
+}
+
+/* Copies text column i into *out (NULL stays NULL). Returns -1 only when memory runs out. */
+static int col_dup(sqlite3_stmt *st, int i, char **out) {
+    const unsigned char *t;
+    size_t n;
+
+    *out = NULL;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return 0;
+    t = sqlite3_column_text(st, i);
+    if (!t)
+        return -1;
+    n = (size_t)sqlite3_column_bytes(st, i);
+    *out = malloc(n + 1);
+    if (!*out)
+        return -1;
+    memcpy(*out, t, n + 1);
+    return 0;
+}
+
+static void col_ts(sqlite3_stmt *st, int i, char out[TIME_DPS_LEN]) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    snprintf(out, TIME_DPS_LEN, "%s", t ? (const char *)t : "");
+}
+
+/* Makes room in arr, which holds used of *cap elements of size bytes, for one more element.
+ * Returns the (possibly moved) array, or NULL when memory runs out (arr is then untouched). */
+static void *grow(void *arr, size_t *cap, size_t used, size_t size) {
+    size_t ncap;
+    void *p;
+
+    if (used < *cap)
+        return arr;
+    ncap = *cap ? *cap * 2 : 16;
+    p = reallocarray(arr, ncap, size);
+    if (!p)
+        return NULL;
+    memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+    *cap = ncap;
+    return p;
+}
+
+/* Runs one of the statements that return no row (BEGIN, COMMIT, ROLLBACK). */
+static int exec_q(struct sqlite_conn *c, enum q id, const char *what) {
+    int rc = sqlite3_step(c->q[id]);
+
+    if (rc != SQLITE_DONE)
+        db_error(c, what);
+    sqlite3_reset(c->q[id]);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int tx_begin(struct sqlite_conn *c) {
+    return exec_q(c, Q_BEGIN, "begin");
+}
+
+/* Rolls back the open transaction, if any: some errors (I/O, full disk) already rolled it back. */
+static void tx_rollback(struct sqlite_conn *c) {
+    if (!sqlite3_get_autocommit(c->db))
+        exec_q(c, Q_ROLLBACK, "rollback");
+}
+
+static int tx_commit(struct sqlite_conn *c) {
+    if (exec_q(c, Q_COMMIT, "commit") != 0) {
+        tx_rollback(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends one audit record inside the caller's transaction, stamped ts, and returns its seq. */
+static int audit_append(struct sqlite_conn *c, const struct store_audit *a, const char *ts,
+                        int64_t *seq) {
+    sqlite3_stmt *st = c->q[Q_AUDIT_APPEND];
+    int rc = STORE_ERROR;
+
+    if (bind_text(st, 1, ts) != SQLITE_OK || bind_text(st, 2, a->event) != SQLITE_OK ||
+        bind_text(st, 3, a->subject) != SQLITE_OK || bind_text(st, 4, a->outcome) != SQLITE_OK ||
+        sqlite3_bind_int(st, 5, a->http_status) != SQLITE_OK ||
+        sqlite3_bind_int(st, 6, a->error_code) != SQLITE_OK ||
+        bind_text(st, 7, a->reason) != SQLITE_OK || bind_text(st, 8, a->remote) != SQLITE_OK) {
+        db_error(c, "audit bind");
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "audit append");
+        goto out;
+    }
+    *seq = sqlite3_column_int64(st, 0);
+    rc = STORE_OK;
+out:
+    done(st);
+    return rc;
+}
+
+/* Gives a successfully appended audit record its seq, and its time when the caller left it. */
+static void audit_fill(struct store_audit *a, int64_t seq, const char *now) {
+    a->seq = seq;
+    if (!a->ts[0])
+        memcpy(a->ts, now, TIME_DPS_LEN);
+}
+
+/* Reads the stored version of a document: STORE_OK with *version, or STORE_NOT_FOUND. */
+static int doc_version(struct sqlite_conn *c, enum store_kind k, const char *id, int64_t *version) {
+    sqlite3_stmt *st = c->dq[k][DQ_VERSION];
+    int rc = STORE_ERROR, s;
+
+    if (bind_text(st, 1, id) != SQLITE_OK) {
+        db_error(c, "doc version bind");
+        goto out;
+    }
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *version = sqlite3_column_int64(st, 0);
+        rc = STORE_OK;
+    } else if (s == SQLITE_DONE) {
+        rc = STORE_NOT_FOUND;
+    } else {
+        db_error(c, "doc version");
+    }
+out:
+    done(st);
+    return rc;
+}
+
+/* Decides whether a write conditioned by if_match may go ahead, given what is stored. */
+static int check_if_match(bool exists, int64_t cur, int64_t if_match) {
+    if (if_match == STORE_IF_ANY)
+        return STORE_OK;
+    if (if_match == STORE_IF_ABSENT)
+        return exists ? STORE_CONFLICT : STORE_OK;
+    if (!exists)
+        return STORE_NOT_FOUND;
+    if (if_match == STORE_IF_EXISTS)
+        return STORE_OK;
+    return cur == if_match ? STORE_OK : STORE_CONFLICT;
+}
+
+static int read_doc(sqlite3_stmt *st, struct store_doc *d) {
+    memset(d, 0, sizeof(*d));
+    if (col_dup(st, 0, &d->id) != 0 || col_dup(st, 1, &d->doc) != 0) {
+        store_doc_clear(d);
+        return -1;
+    }
+    d->version = sqlite3_column_int64(st, 2);
+    col_ts(st, 3, d->created);
+    col_ts(st, 4, d->updated);
+    return 0;
+}
+
+static int read_reg(sqlite3_stmt *st, struct store_registration *r) {
+    memset(r, 0, sizeof(*r));
+    if (col_dup(st, 0, &r->registration_id) != 0 || col_dup(st, 1, &r->device_id) != 0 ||
+        col_dup(st, 2, &r->group_id) != 0 || col_dup(st, 3, &r->assigned_hub) != 0 ||
+        col_dup(st, 4, &r->status) != 0 || col_dup(st, 5, &r->substatus) != 0 ||
+        col_dup(st, 6, &r->operation_id) != 0 || col_dup(st, 8, &r->error_message) != 0 ||
+        col_dup(st, 9, &r->payload) != 0) {
+        store_registration_clear(r);
+        return -1;
+    }
+    r->error_code = sqlite3_column_int(st, 7);
+    r->version = sqlite3_column_int64(st, 10);
+    col_ts(st, 11, r->created);
+    col_ts(st, 12, r->updated);
+    return 0;
+}
+
+static int read_audit(sqlite3_stmt *st, struct store_audit *a) {
+    memset(a, 0, sizeof(*a));
+    if (col_dup(st, 2, &a->event) != 0 || col_dup(st, 3, &a->subject) != 0 ||
+        col_dup(st, 4, &a->outcome) != 0 || col_dup(st, 7, &a->reason) != 0 ||
+        col_dup(st, 8, &a->remote) != 0) {
+        store_audit_clear(a);
+        return -1;
+    }
+    a->seq = sqlite3_column_int64(st, 0);
+    col_ts(st, 1, a->ts);
+    a->http_status = sqlite3_column_int(st, 5);
+    a->error_code = sqlite3_column_int(st, 6);
+    return 0;
+}
+
+/* Opens path with the settings every connection needs. On failure writes why into err. */
+static int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
+    sqlite3 *db = NULL;
+    char *msg = NULL;
+    int rc;
+
+    *out = NULL;
+    rc = sqlite3_open_v2(path, &db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "cannot open SQLite database %s: %s", path,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    /* secure_delete=FAST zeroes deleted rows where that costs no extra I/O, so that replaced
+     * and deleted enrollments (which hold keys) do not linger in the pages of the file. */
+    if (sqlite3_exec(db,
+                     "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+                     " PRAGMA secure_delete = FAST;",
+                     NULL, NULL, &msg) != SQLITE_OK) {
+        set_err(err, errlen, "cannot configure SQLite database %s: %s", path,
+                msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        goto fail;
+    }
+    *out = db;
+    return 0;
+fail:
+    sqlite3_close(db);
+    return -1;
+}
+
+/* Switches the database to WAL mode. The mode is stored in the file, so this is done once, at
+ * open, rather than on every connection. */
+static int set_wal(sqlite3 *db, const char *path, char *err, size_t errlen) {
+    sqlite3_stmt *st = NULL;
+    const unsigned char *mode;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        set_err(err, errlen, "cannot set WAL mode on %s: %s", path, sqlite3_errmsg(db));
+        goto out;
+    }
+    mode = sqlite3_column_text(st, 0);
+    if (!mode || strcasecmp((const char *)mode, "wal") != 0) {
+        set_err(err, errlen, "%s cannot use WAL mode (journal mode stays %s)", path,
+                mode ? (const char *)mode : "unknown");
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int schema_version(sqlite3 *db, int *version) {
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Brings the schema to SCHEMA_VERSION in one transaction, so that a failed migration leaves the
+ * database as it was. The write lock is taken before user_version is read, so two processes
+ * opening the same new file cannot both migrate it. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen) {
+    char *msg = NULL;
+    char set[64];
+    int have = 0;
+
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+        schema_version(db, &have) != 0) {
+        set_err(err, errlen, "cannot read the schema version of %s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (have > SCHEMA_VERSION) {
+        set_err(err, errlen,
+                "%s has schema version %d, newer than this program knows (%d); "
+                "it was written by a newer provd",
+                path, have, SCHEMA_VERSION);
+        goto fail;
+    }
+    if (have < 0) {
+        set_err(err, errlen, "%s has schema version %d, which no provd writes", path, have);
+        goto fail;
+    }
+    for (int v = have; v < SCHEMA_VERSION; v++) {
+        if (sqlite3_exec(db, migrations[v], NULL, NULL, &msg) != SQLITE_OK) {
+            set_err(err, errlen, "migrating %s to schema version %d failed: %s", path, v + 1,
+                    msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            goto fail;
+        }
+    }
+    snprintf(set, sizeof(set), "PRAGMA user_version = %d", SCHEMA_VERSION);
+    if (sqlite3_exec(db, set, NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "cannot commit the schema of %s: %s", path, sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (have < SCHEMA_VERSION)
+        log_info("store: schema migrated path=%s from=%d to=%d", path, have, SCHEMA_VERSION);
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+static int open_store(const char *target, struct store **out, char *err, size_t errlen) {
+    struct store_sqlite *s = NULL;
+    sqlite3 *db = NULL;
+    int rc = STORE_ERROR;
+
+    *out = NULL;
+    if (sqlite3_libversion_number() < SQLITE_MIN_VERSION) {
+        set_err(err, errlen, "SQLite %s is too old: 3.35.0 or newer is needed",
+                sqlite3_libversion());
+        goto out;
+    }
+    /* Connections opened with SQLITE_OPEN_NOMUTEX are only safe in threads when the library
+     * was built thread-safe. */
+    if (!sqlite3_threadsafe()) {
+        set_err(err, errlen, "this SQLite library was built without thread support");
+        goto out;
+    }
+    if (!target || !target[0]) {
+        set_err(err, errlen, "no SQLite database path given");
+        goto out;
+    }
+    if (db_open(target, &db, err, errlen) != 0 || set_wal(db, target, err, errlen) != 0 ||
+        migrate(db, target, err, errlen) != 0)
+        goto out;
+    s = calloc(1, sizeof(*s));
+    if (!s || !(s->path = strdup(target))) {
+        set_err(err, errlen, "out of memory");
+        goto out;
+    }
+    s->base.ops = &store_sqlite_ops;
+    *out = &s->base;
+    s = NULL;
+    rc = STORE_OK;
+out:
+    sqlite3_close(db);
+    if (s)
+        free(s->path);
+    free(s);
+    return rc;
+}
+
+static void close_store(struct store *st) {
+    struct store_sqlite *s = (struct store_sqlite *)st;
+
+    free(s->path);
+    free(s);
+}
+
+static void conn_close(struct store_conn *sc) {
+    struct sqlite_conn *c = sconn(sc);
+
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(c->q[i]);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < DQ_COUNT; i++)
+            sqlite3_finalize(c->dq[k][i]);
+    }
+    if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+        db_error(c, "close");
+    free(c->res);
+    free(c);
+}
+
+static int prepare(struct sqlite_conn *c, const char *text, sqlite3_stmt **st) {
+    if (sqlite3_prepare_v3(c->db, text, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+        log_error("store: prepare failed sqlite=\"%s\" sql=\"%s\"", sqlite3_errmsg(c->db), text);
+        return -1;
+    }
+    return 0;
+}
+
+static int conn_open(struct store *st, struct store_conn **out) {
+    struct store_sqlite *s = (struct store_sqlite *)st;
+    struct sqlite_conn *c;
+    char err[512];
+
+    *out = NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        log_error("store: out of memory opening a connection");
+        return STORE_ERROR;
+    }
+    c->base.ops = &store_sqlite_ops;
+    if (db_open(s->path, &c->db, err, sizeof(err)) != 0) {
+        log_error("store: %s", err);
+        goto fail;
+    }
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (prepare(c, sql[i], &c->q[i]) != 0)
+            goto fail;
+    }
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < DQ_COUNT; i++) {
+            if (prepare(c, doc_sql[k][i], &c->dq[k][i]) != 0)
+                goto fail;
+        }
+    }
+    *out = &c->base;
+    return STORE_OK;
+fail:
+    conn_close(&c->base);
+    return STORE_ERROR;
+}
+
+static int doc_get(struct store_conn *sc, enum store_kind k, const char *id,
+                   struct store_doc *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st;
+    int rc = STORE_ERROR, s;
+
+    memset(out, 0, sizeof(*out));
+    if (!kind_ok(k) || !id) {
+        log_error("store: doc_get: invalid arguments");
+        return STORE_ERROR;
+    }
+    st = c->dq[k][DQ_GET];
+    if (bind_text(st, 1, id) != SQLITE_OK) {
+        db_error(c, "doc_get bind");
+        goto out;
+    }
+    s = sqlite3_step(st);
+    if (s == SQLITE_DONE) {
+        rc = STORE_NOT_FOUND;
+    } else if (s != SQLITE_ROW) {
+        db_error(c, "doc_get");
+    } else if (read_doc(st, out) != 0) {
+        log_error("store: doc_get: out of memory");
+    } else {
+        rc = STORE_OK;
+    }
+out:
+    done(st);
+    return rc;
+}
+
+static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *doc,
+                   int64_t if_match, struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
+    int64_t cur = 0, version, seq = 0;
+    sqlite3_stmt *st;
+    bool exists;
+    int rc;
+
+    if (!kind_ok(k) || !doc || !doc->id || !doc->doc || if_match < STORE_IF_ANY) {
+        log_error("store: doc_put: invalid arguments");
+        return STORE_ERROR;
+    }
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    rc = doc_version(c, k, doc->id, &cur);
+    if (rc == STORE_ERROR)
+        goto out;
+    exists = rc == STORE_OK;
+    rc = check_if_match(exists, cur, if_match);
+    if (rc != STORE_OK)
+        goto out;
+
+    rc = STORE_ERROR;
+    st = c->dq[k][exists ? DQ_UPDATE : DQ_INSERT];
+    if (bind_text(st, 1, doc->id) != SQLITE_OK || bind_text(st, 2, doc->doc) != SQLITE_OK ||
+        bind_text(st, 3, now) != SQLITE_OK) {
+        db_error(c, "doc_put bind");
+        done(st);
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "doc_put");
+        done(st);
+        goto out;
+    }
+    version = sqlite3_column_int64(st, 0);
+    col_ts(st, 1, created);
+    done(st);
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto out;
+    if (tx_commit(c) != 0)
+        return STORE_ERROR;
+
+    doc->version = version;
+    memcpy(doc->created, created, TIME_DPS_LEN);
+    memcpy(doc->updated, now, TIME_DPS_LEN);
+    if (audit)
+        audit_fill(audit, seq, now);
+    return STORE_OK;
+out:
+    tx_rollback(c);
+    return rc;
+}
+
+static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, int64_t if_match,
+                      struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    char now[TIME_DPS_LEN];
+    int64_t cur = 0, seq = 0;
+    sqlite3_stmt *st;
+    int rc;
+
+    if (!kind_ok(k) || !id || if_match < STORE_IF_ANY) {
+        log_error("store: doc_delete: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (if_match == STORE_IF_ABSENT)
+        if_match = STORE_IF_ANY;
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    rc = doc_version(c, k, id, &cur);
+    if (rc != STORE_OK)
+        goto out;
+    rc = check_if_match(true, cur, if_match);
+    if (rc != STORE_OK)
+        goto out;
+
+    rc = STORE_ERROR;
+    st = c->dq[k][DQ_DELETE];
+    if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, "doc_delete");
+        done(st);
+        goto out;
+    }
+    done(st);
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto out;
+    if (tx_commit(c) != 0)
+        return STORE_ERROR;
+    if (audit)
+        audit_fill(audit, seq, now);
+    return STORE_OK;
+out:
+    tx_rollback(c);
+    return rc;
+}
+
+static int doc_list(struct store_conn *sc, enum store_kind k, const char *after, size_t limit,
+                    struct store_doc **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    struct store_doc *v = NULL, *p;
+    size_t cap = 0, cnt = 0;
+    sqlite3_stmt *st;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    if (!kind_ok(k)) {
+        log_error("store: doc_list: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (limit == 0)
+        return STORE_OK;
+    st = c->dq[k][DQ_LIST];
+    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
+        db_error(c, "doc_list bind");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
+            log_error("store: doc_list: out of memory");
+            goto out;
+        }
+        v = p;
+        if (read_doc(st, &v[cnt]) != 0) {
+            log_error("store: doc_list: out of memory");
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, "doc_list");
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    rc = STORE_OK;
+out:
+    done(st);
+    store_docs_free(v, cnt);
+    return rc;
+}
+
+static int reg_get(struct store_conn *sc, const char *regid, struct store_registration *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[Q_REG_GET];
+    int rc = STORE_ERROR, s;
+
+    memset(out, 0, sizeof(*out));
+    if (!regid) {
+        log_error("store: reg_get: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (bind_text(st, 1, regid) != SQLITE_OK) {
+        db_error(c, "reg_get bind");
+        goto out;
+    }
+    s = sqlite3_step(st);
+    if (s == SQLITE_DONE) {
+        rc = STORE_NOT_FOUND;
+    } else if (s != SQLITE_ROW) {
+        db_error(c, "reg_get");
+    } else if (read_reg(st, out) != 0) {
+        log_error("store: reg_get: out of memory");
+    } else {
+        rc = STORE_OK;
+    }
+out:
+    done(st);
+    return rc;
+}
+
+static int reg_delete(struct store_conn *sc, const char *regid, struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[Q_REG_DELETE];
+    char now[TIME_DPS_LEN];
+    int64_t seq = 0;
+    int rc = STORE_ERROR;
+
+    if (!regid) {
+        log_error("store: reg_delete: invalid arguments");
+        return STORE_ERROR;
+    }
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    if (bind_text(st, 1, regid) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, "reg_delete");
+        done(st);
+        goto out;
+    }
+    done(st);
+    if (sqlite3_changes(c->db) == 0) {
+        rc = STORE_NOT_FOUND;
+        goto out;
+    }
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto out;
+    if (tx_commit(c) != 0)
+        return STORE_ERROR;
+    if (audit)
+        audit_fill(audit, seq, now);
+    return STORE_OK;
+out:
+    tx_rollback(c);
+    return rc;
+}
+
+static int reg_list(struct store_conn *sc, const char *group_id, const char *after, size_t limit,
+                    struct store_registration **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    struct store_registration *v = NULL, *p;
+    sqlite3_stmt *st = c->q[group_id ? Q_REG_LIST_GROUP : Q_REG_LIST];
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    if (limit == 0)
+        return STORE_OK;
+    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
+        (group_id && bind_text(st, 3, group_id) != SQLITE_OK)) {
+        db_error(c, "reg_list bind");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
+            log_error("store: reg_list: out of memory");
+            goto out;
+        }
+        v = p;
+        if (read_reg(st, &v[cnt]) != 0) {
+            log_error("store: reg_list: out of memory");
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, "reg_list");
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    rc = STORE_OK;
+out:
+    done(st);
+    store_registrations_free(v, cnt);
+    return rc;
+}
+
+/* Upserts one registration inside the caller's transaction, stamped now. */
+static int reg_upsert(struct sqlite_conn *c, const struct store_registration *r, const char *now,
+                      struct unit_result *res) {
+    sqlite3_stmt *st = c->q[Q_REG_UPSERT];
+    int rc = STORE_ERROR;
+
+    if (bind_text(st, 1, r->registration_id) != SQLITE_OK ||
+        bind_text(st, 2, r->device_id) != SQLITE_OK || bind_text(st, 3, r->group_id) != SQLITE_OK ||
+        bind_text(st, 4, r->assigned_hub) != SQLITE_OK ||
+        bind_text(st, 5, r->status) != SQLITE_OK || bind_text(st, 6, r->substatus) != SQLITE_OK ||
+        bind_text(st, 7, r->operation_id) != SQLITE_OK ||
+        sqlite3_bind_int(st, 8, r->error_code) != SQLITE_OK ||
+        bind_text(st, 9, r->error_message) != SQLITE_OK ||
+        bind_text(st, 10, r->payload) != SQLITE_OK || bind_text(st, 11, now) != SQLITE_OK) {
+        db_error(c, "registration bind");
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "registration upsert");
+        goto out;
+    }
+    res->version = sqlite3_column_int64(st, 0);
+    col_ts(st, 1, res->created);
+    rc = STORE_OK;
+out:
+    done(st);
+    return rc;
+}
+
+static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
+    struct sqlite_conn *c = sconn(sc);
+    char now[TIME_DPS_LEN];
+    size_t i;
+
+    if (n == 0)
+        return STORE_OK;
+    if (!w) {
+        log_error("store: commit: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (n > c->res_cap) {
+        struct unit_result *p = reallocarray(c->res, n, sizeof(*p));
+
+        if (!p) {
+            log_error("store: commit: out of memory units=%zu", n);
+            return STORE_ERROR;
+        }
+        c->res = p;
+        c->res_cap = n;
+    }
+    /* The units of a batch become durable together, so they share one time stamp. */
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    for (i = 0; i < n; i++) {
+        struct store_audit *a = w[i].audit;
+
+        if (w[i].reg && reg_upsert(c, w[i].reg, now, &c->res[i]) != STORE_OK)
+            goto fail;
+        if (a && audit_append(c, a, a->ts[0] ? a->ts : now, &c->res[i].seq) != STORE_OK)
+            goto fail;
+    }
+    if (tx_commit(c) != 0) {
+        log_error("store: commit: batch rolled back units=%zu", n);
+        return STORE_ERROR;
+    }
+    for (i = 0; i < n; i++) {
+        if (w[i].reg) {
+            w[i].reg->version = c->res[i].version;
+            memcpy(w[i].reg->created, c->res[i].created, TIME_DPS_LEN);
+            memcpy(w[i].reg->updated, now, TIME_DPS_LEN);
+        }
+        if (w[i].audit)
+            audit_fill(w[i].audit, c->res[i].seq, now);
+    }
+    return STORE_OK;
+fail:
+    log_error("store: commit: batch rolled back unit=%zu units=%zu", i, n);
+    tx_rollback(c);
+    return STORE_ERROR;
+}
+
+static int audit_list(struct store_conn *sc, const char *subject, int64_t after, size_t limit,
+                      struct store_audit **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    struct store_audit *v = NULL, *p;
+    sqlite3_stmt *st = c->q[subject ? Q_AUDIT_LIST_SUBJECT : Q_AUDIT_LIST];
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    if (limit == 0)
+        return STORE_OK;
+    if (sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
+        (subject && bind_text(st, 3, subject) != SQLITE_OK)) {
+        db_error(c, "audit_list bind");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
+            log_error("store: audit_list: out of memory");
+            goto out;
+        }
+        v = p;
+        if (read_audit(st, &v[cnt]) != 0) {
+            log_error("store: audit_list: out of memory");
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, "audit_list");
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    rc = STORE_OK;
+out:
+    done(st);
+    store_audits_free(v, cnt);
+    return rc;
+}
+
+static int token_add(struct store_conn *sc, const char *hash_hex, const char *name) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[Q_TOKEN_ADD];
+    char now[TIME_DPS_LEN];
+    int rc = STORE_ERROR;
+
+    if (!hash_hex) {
+        log_error("store: token_add: invalid arguments");
+        return STORE_ERROR;
+    }
+    time_now_dps(now);
+    if (bind_text(st, 1, hash_hex) != SQLITE_OK || bind_text(st, 2, name) != SQLITE_OK ||
+        bind_text(st, 3, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        db_error(c, "token_add");
+    else
+        rc = STORE_OK;
+    done(st);
+    return rc;
+}
+
+static int token_find(struct store_conn *sc, const char *hash_hex) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[Q_TOKEN_FIND];
+    int rc = STORE_ERROR, s;
+
+    if (!hash_hex) {
+        log_error("store: token_find: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (bind_text(st, 1, hash_hex) != SQLITE_OK) {
+        db_error(c, "token_find bind");
+        goto out;
+    }
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        rc = STORE_OK;
+    else if (s == SQLITE_DONE)
+        rc = STORE_NOT_FOUND;
+    else
+        db_error(c, "token_find");
+out:
+    done(st);
+    return rc;
+}
+
+static int counts(struct store_conn *sc, struct store_counts *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[Q_COUNTS];
+    int rc = STORE_ERROR;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "counts");
+    } else {
+        out->enrollments = sqlite3_column_int64(st, 0);
+        out->groups = sqlite3_column_int64(st, 1);
+        out->registrations = sqlite3_column_int64(st, 2);
+        out->audit = sqlite3_column_int64(st, 3);
+        rc = STORE_OK;
+    }
+    done(st);
+    return rc;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .scheme = "sqlite",
+    .open = open_store,
+    .close = close_store,
+    .conn_open = conn_open,
+    .conn_close = conn_close,
+    .doc_get = doc_get,
+    .doc_put = doc_put,
+    .doc_delete = doc_delete,
+    .doc_list = doc_list,
+    .reg_get = reg_get,
+    .reg_delete = reg_delete,
+    .reg_list = reg_list,
+    .commit = commit,
+    .audit_list = audit_list,
+    .token_add = token_add,
+    .token_find = token_find,
+    .counts = counts,
+};
