@@ -23,10 +23,10 @@ struct enrollment {
     char *iot_hub_host_name; /* NULL when not set */
     char **iot_hubs;         /* NULL-terminated list, may be NULL */
     size_t n_iot_hubs;
-    char *allocation_policy; /* "hashed" unless set */
+    char *allocation_policy;      /* "hashed" unless set */
     int reprovision_update_hub;   /* reprovisionPolicy.updateHubAssignment, default 1 */
     int reprovision_migrate_data; /* reprovisionPolicy.migrateDeviceData, default 1 */
-    json_t *initial_twin;    /* NULL when not set (a reference the struct owns) */
+    json_t *initial_twin;         /* NULL when not set (a reference the struct owns) */
     int64_t version;
 };
 
@@ -34,11 +34,26 @@ struct enrollment {
  * builds the canonical document the store keeps: registration ID lower-cased, defaults filled,
  * missing symmetric keys generated (64 random bytes each), read-only fields (etag, timestamps)
  * dropped. Unknown fields, wrong types, bad keys (not base64, or not 16-64 bytes), an ID that
- * breaks the registration ID rules or differs from path_id are refused.
+ * breaks the registration ID rules or differs from path_id are refused. JSON null counts as an
+ * absent field. path_id may be NULL (bulk items): the ID is then taken from the document.
  * Returns 0 and *out (a new reference), or -1 with a message naming the field in err and, when
- * code is not NULL, the error code to send (400004 for an ID mismatch, 400006 otherwise). */
+ * code is not NULL, the error code to send (400003 for an ID that breaks the rules or is
+ * missing, 400004 for an ID mismatch, 500001 when no key could be generated, 400006 otherwise). */
 int enrollment_normalize(enum store_kind kind, const char *path_id, json_t *in, json_t **out,
                          int *code, char *err, size_t errlen);
+
+/* As enrollment_normalize, for a document that replaces prev (the stored document, or NULL):
+ * a symmetric key the document leaves out is taken from prev rather than generated, so that
+ * changing other fields does not change the keys devices hold. */
+int enrollment_normalize_replace(enum store_kind kind, const char *path_id, json_t *in,
+                                 const struct store_doc *prev, json_t **out, int *code, char *err,
+                                 size_t errlen);
+
+/* Wipes in place the symmetric keys held by doc (an enrollment document, canonical or received,
+ * or an attestation object), since jansson frees strings without wiping them. Call it before
+ * releasing a document that may hold keys; the document is unusable afterwards. NULL is
+ * ignored. */
+void enrollment_wipe(json_t *doc);
 
 /* Parses a stored canonical document. Returns 0, or -1 when it is not one (logged). Release
  * with enrollment_clear. */

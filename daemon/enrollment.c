@@ -1,0 +1,708 @@
+/* Individual enrollments and enrollment groups.
+ *
+ * The admin API receives documents in the shape of the DPS service API. enrollment_normalize
+ * checks one field at a time (so that every refusal names its field) and builds the canonical
+ * document the store keeps; everything else in provd reads only canonical documents, through
+ * enrollment_parse and enrollment_view. */
+#include "enrollment.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "base64.h"
+#include "log.h"
+#include "rand.h"
+#include "regid.h"
+
+#define KEY_MIN_BYTES   16
+#define KEY_MAX_BYTES   64
+#define KEY_GEN_BYTES   64
+#define IOT_HUBS_MAX    64
+#define HOST_NAME_MAX_B 255
+#define DEVICE_ID_MAX   128
+
+#define CODE_BAD_ID      400003
+#define CODE_ID_MISMATCH 400004
+#define CODE_INVALID     400006
+#define CODE_INTERNAL    500001
+
+/* Where a refusal is written: the error code and a message naming the field. */
+struct verr {
+    int code;
+    char *msg;
+    size_t len;
+};
+
+static int refuse(struct verr *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int refuse(struct verr *e, int code, const char *fmt, ...) {
+    va_list ap;
+
+    e->code = code;
+    if (e->msg != NULL && e->len > 0) {
+        va_start(ap, fmt);
+        vsnprintf(e->msg, e->len, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* JSON null counts as absent for every optional field: service SDKs serialise unset members as
+ * null, and refusing them would break round trips of their own documents. */
+static json_t *get_opt(json_t *obj, const char *key) {
+    json_t *v = json_object_get(obj, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* Refuses the first member of obj whose name is not in allowed (a NULL-terminated list). */
+static int check_members(json_t *obj, const char *const *allowed, const char *prefix,
+                         struct verr *e) {
+    const char *key;
+    json_t *v;
+    size_t i;
+
+    json_object_foreach(obj, key, v) {
+        for (i = 0; allowed[i] != NULL; i++)
+            if (strcmp(key, allowed[i]) == 0)
+                break;
+        if (allowed[i] == NULL)
+            return refuse(e, CODE_INVALID, "unknown field \"%s%.64s\"", prefix, key);
+    }
+    return 0;
+}
+
+/* Returns the canonical spelling of s among the NULL-terminated names (compared without regard
+ * to case), or NULL. */
+static const char *enum_match(const char *s, const char *const *names) {
+    for (size_t i = 0; names[i] != NULL; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return names[i];
+    return NULL;
+}
+
+static const char *const ALLOCATION_POLICIES[] = {"hashed", "static", "geoLatency", "custom", NULL};
+static const char *const PROVISIONING_STATUSES[] = {"enabled", "disabled", NULL};
+
+/* Overwrites the characters of a JSON string in place. jansson frees strings without wiping
+ * them, so a key held in a document is cleansed before the document is released. The storage
+ * belongs to the json_t and is writable; only the accessor is const. */
+static void wipe_string(json_t *s) {
+    if (json_is_string(s))
+        OPENSSL_cleanse((char *)json_string_value(s), json_string_length(s));
+}
+
+void enrollment_wipe(json_t *doc) {
+    json_t *sk;
+
+    if (!json_is_object(doc))
+        return;
+    sk = json_object_get(json_object_get(doc, "attestation"), "symmetricKey");
+    if (sk == NULL)
+        sk = json_object_get(doc, "symmetricKey");
+    if (!json_is_object(sk))
+        return;
+    wipe_string(json_object_get(sk, "primaryKey"));
+    wipe_string(json_object_get(sk, "secondaryKey"));
+}
+
+/* Checks a received ID (a registration ID or an enrollment group ID) and writes it lower-cased
+ * into out. */
+static int check_id(const char *field, const char *id, char out[REGID_MAX + 1], struct verr *e) {
+    const char *why = NULL;
+
+    if (regid_check(id, &why) != 0)
+        return refuse(e, CODE_BAD_ID, "%s \"%.64s\" is invalid: %s", field, id,
+                      why != NULL ? why : "breaks the registration ID rules");
+    snprintf(out, REGID_MAX + 1, "%s", id);
+    regid_lower(out);
+    return 0;
+}
+
+/* Device IDs become IoT Hub identities, which allow ASCII letters, digits and a few symbols. */
+static int check_device_id(const char *s, struct verr *e) {
+    static const char extra[] = "-.+%_#*?!(),:=@$'";
+    size_t n = strlen(s);
+
+    if (n == 0 || n > DEVICE_ID_MAX)
+        return refuse(e, CODE_INVALID, "deviceId must have 1 to %d characters", DEVICE_ID_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 (c != '\0' && strchr(extra, c) != NULL);
+        if (!ok)
+            return refuse(e, CODE_INVALID, "deviceId has a character not allowed (0x%02x)", c);
+    }
+    return 0;
+}
+
+static int check_host_name(const char *field, json_t *v, struct verr *e) {
+    if (!json_is_string(v))
+        return refuse(e, CODE_INVALID, "%s must be a string", field);
+    if (json_string_length(v) == 0 || json_string_length(v) > HOST_NAME_MAX_B)
+        return refuse(e, CODE_INVALID, "%s must have 1 to %d characters", field, HOST_NAME_MAX_B);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return refuse(e, CODE_INVALID, "%s contains a NUL character", field);
+    return 0;
+}
+
+/* Checks a received key: strict base64 of 16 to 64 bytes. The message names the field and the
+ * problem, never the key. */
+static int check_key(const char *field, json_t *v, struct verr *e) {
+    unsigned char *raw = NULL;
+    size_t rawlen = 0;
+    const char *why = NULL;
+
+    if (!json_is_string(v))
+        return refuse(e, CODE_INVALID, "%s must be a string", field);
+    if (b64_decode(json_string_value(v), json_string_length(v), &raw, &rawlen, &why) != 0)
+        return refuse(e, CODE_INVALID, "%s is not valid base64 (%s)", field,
+                      why != NULL ? why : "malformed");
+    b64_free(raw, rawlen);
+    if (rawlen < KEY_MIN_BYTES || rawlen > KEY_MAX_BYTES)
+        return refuse(e, CODE_INVALID, "%s must decode to %d to %d bytes, not %zu", field,
+                      KEY_MIN_BYTES, KEY_MAX_BYTES, rawlen);
+    return 0;
+}
+
+/* Returns a new reference to the symmetric key named which of the stored document prev when it
+ * has one, else a freshly generated key; NULL when no key could be generated. */
+static json_t *key_from_prev_or_new(json_t *prev, const char *which) {
+    json_t *sk = json_object_get(json_object_get(prev, "attestation"), "symmetricKey");
+    json_t *old = json_object_get(sk, which);
+    json_t *k;
+    char *gen;
+
+    if (json_is_string(old))
+        return json_stringn(json_string_value(old), json_string_length(old));
+    gen = rand_key_b64(KEY_GEN_BYTES);
+    if (gen == NULL)
+        return NULL;
+    k = json_string(gen);
+    OPENSSL_cleanse(gen, strlen(gen));
+    free(gen);
+    return k;
+}
+
+/* Builds the canonical attestation object from the received one (NULL when absent). */
+static json_t *norm_attestation(json_t *att, json_t *prev, struct verr *e) {
+    static const char *const att_members[] = {"type", "symmetricKey", "x509", "tpm", NULL};
+    static const char *const sk_members[] = {"primaryKey", "secondaryKey", NULL};
+    json_t *type, *sk = NULL, *pk = NULL, *sec = NULL, *out = NULL, *keys = NULL;
+
+    if (att != NULL) {
+        if (!json_is_object(att)) {
+            refuse(e, CODE_INVALID, "attestation must be an object");
+            return NULL;
+        }
+        if (check_members(att, att_members, "attestation.", e) != 0)
+            return NULL;
+        type = get_opt(att, "type");
+        if (!json_is_string(type)) {
+            refuse(e, CODE_INVALID, "attestation.type must be a string");
+            return NULL;
+        }
+        if (strcasecmp(json_string_value(type), "x509") == 0 ||
+            strcasecmp(json_string_value(type), "tpm") == 0) {
+            refuse(e, CODE_INVALID, "attestation type %s is not supported yet",
+                   strcasecmp(json_string_value(type), "tpm") == 0 ? "tpm" : "x509");
+            return NULL;
+        }
+        if (strcasecmp(json_string_value(type), "symmetricKey") != 0) {
+            refuse(e, CODE_INVALID, "attestation.type must be symmetricKey, x509 or tpm");
+            return NULL;
+        }
+        if (get_opt(att, "x509") != NULL || get_opt(att, "tpm") != NULL) {
+            refuse(e, CODE_INVALID, "attestation.%s is set but the type is symmetricKey",
+                   get_opt(att, "x509") != NULL ? "x509" : "tpm");
+            return NULL;
+        }
+        sk = get_opt(att, "symmetricKey");
+        if (sk != NULL && !json_is_object(sk)) {
+            refuse(e, CODE_INVALID, "attestation.symmetricKey must be an object");
+            return NULL;
+        }
+        if (sk != NULL && check_members(sk, sk_members, "attestation.symmetricKey.", e) != 0)
+            return NULL;
+    }
+
+    pk = get_opt(sk, "primaryKey");
+    sec = get_opt(sk, "secondaryKey");
+    if (pk != NULL && check_key("attestation.symmetricKey.primaryKey", pk, e) != 0)
+        return NULL;
+    if (sec != NULL && check_key("attestation.symmetricKey.secondaryKey", sec, e) != 0)
+        return NULL;
+
+    keys = json_object();
+    if (keys == NULL)
+        goto oom;
+    if (json_object_set_new(keys, "primaryKey",
+                            pk != NULL ? json_stringn(json_string_value(pk), json_string_length(pk))
+                                       : key_from_prev_or_new(prev, "primaryKey")) != 0 ||
+        json_object_set_new(keys, "secondaryKey",
+                            sec != NULL
+                                ? json_stringn(json_string_value(sec), json_string_length(sec))
+                                : key_from_prev_or_new(prev, "secondaryKey")) != 0)
+        goto oom;
+    out = json_object();
+    if (out == NULL || json_object_set_new(out, "type", json_string("symmetricKey")) != 0 ||
+        json_object_set(out, "symmetricKey", keys) != 0)
+        goto oom;
+    json_decref(keys);
+    return out;
+
+oom:
+    enrollment_wipe(out);
+    json_decref(out);
+    if (keys != NULL) {
+        wipe_string(json_object_get(keys, "primaryKey"));
+        wipe_string(json_object_get(keys, "secondaryKey"));
+        json_decref(keys);
+    }
+    refuse(e, CODE_INTERNAL, "could not generate the symmetric keys");
+    return NULL;
+}
+
+static json_t *norm_iot_hubs(json_t *v, struct verr *e) {
+    char field[32];
+    size_t i;
+    json_t *item;
+
+    if (!json_is_array(v)) {
+        refuse(e, CODE_INVALID, "iotHubs must be an array of strings");
+        return NULL;
+    }
+    if (json_array_size(v) > IOT_HUBS_MAX) {
+        refuse(e, CODE_INVALID, "iotHubs has more than %d entries", IOT_HUBS_MAX);
+        return NULL;
+    }
+    json_array_foreach(v, i, item) {
+        snprintf(field, sizeof(field), "iotHubs[%zu]", i);
+        if (check_host_name(field, item, e) != 0)
+            return NULL;
+    }
+    return json_deep_copy(v);
+}
+
+static json_t *norm_reprovision(json_t *v, struct verr *e) {
+    static const char *const members[] = {"updateHubAssignment", "migrateDeviceData", NULL};
+    json_t *update = NULL, *migrate = NULL;
+
+    if (v != NULL) {
+        if (!json_is_object(v)) {
+            refuse(e, CODE_INVALID, "reprovisionPolicy must be an object");
+            return NULL;
+        }
+        if (check_members(v, members, "reprovisionPolicy.", e) != 0)
+            return NULL;
+        update = get_opt(v, "updateHubAssignment");
+        migrate = get_opt(v, "migrateDeviceData");
+        if (update != NULL && !json_is_boolean(update)) {
+            refuse(e, CODE_INVALID, "reprovisionPolicy.updateHubAssignment must be a boolean");
+            return NULL;
+        }
+        if (migrate != NULL && !json_is_boolean(migrate)) {
+            refuse(e, CODE_INVALID, "reprovisionPolicy.migrateDeviceData must be a boolean");
+            return NULL;
+        }
+    }
+    return json_pack("{s:b, s:b}", "updateHubAssignment", update == NULL || json_is_true(update),
+                     "migrateDeviceData", migrate == NULL || json_is_true(migrate));
+}
+
+static json_t *norm_capabilities(json_t *v, struct verr *e) {
+    static const char *const members[] = {"iotEdge", NULL};
+    json_t *edge;
+
+    if (!json_is_object(v)) {
+        refuse(e, CODE_INVALID, "capabilities must be an object");
+        return NULL;
+    }
+    if (check_members(v, members, "capabilities.", e) != 0)
+        return NULL;
+    edge = get_opt(v, "iotEdge");
+    if (edge != NULL && !json_is_boolean(edge)) {
+        refuse(e, CODE_INVALID, "capabilities.iotEdge must be a boolean");
+        return NULL;
+    }
+    return json_pack("{s:b}", "iotEdge", json_is_true(edge));
+}
+
+/* Sets key of obj to the new reference v; a NULL v (a refusal already written, or no memory)
+ * makes it fail. */
+static int put_new(json_t *obj, const char *key, json_t *v, struct verr *e) {
+    if (v == NULL) {
+        if (e->code == 0)
+            refuse(e, CODE_INTERNAL, "out of memory");
+        return -1;
+    }
+    if (json_object_set_new(obj, key, v) != 0)
+        return refuse(e, CODE_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* The members a document may have. The read-only ones are accepted so that a document read from
+ * the API can be sent back as it is. */
+static const char *const ENROLLMENT_MEMBERS[] = {
+    "registrationId",
+    "deviceId",
+    "attestation",
+    "provisioningStatus",
+    "iotHubHostName",
+    "iotHubs",
+    "allocationPolicy",
+    "reprovisionPolicy",
+    "initialTwin",
+    "capabilities",
+    "etag",
+    "createdDateTimeUtc",
+    "lastUpdatedDateTimeUtc",
+    "registrationState",
+    NULL,
+};
+static const char *const GROUP_MEMBERS[] = {
+    "enrollmentGroupId",
+    "attestation",
+    "provisioningStatus",
+    "iotHubHostName",
+    "iotHubs",
+    "allocationPolicy",
+    "reprovisionPolicy",
+    "initialTwin",
+    "capabilities",
+    "etag",
+    "createdDateTimeUtc",
+    "lastUpdatedDateTimeUtc",
+    NULL,
+};
+
+static int normalize(enum store_kind kind, const char *path_id, json_t *in, json_t *prev,
+                     json_t *out, struct verr *e) {
+    const char *id_field = kind == STORE_GROUP ? "enrollmentGroupId" : "registrationId";
+    char id[REGID_MAX + 1], pid[REGID_MAX + 1];
+    const char *s;
+    json_t *v;
+
+    if (!json_is_object(in))
+        return refuse(e, CODE_INVALID, "the %s must be a JSON object",
+                      kind == STORE_GROUP ? "enrollment group" : "enrollment");
+    if (check_members(in, kind == STORE_GROUP ? GROUP_MEMBERS : ENROLLMENT_MEMBERS, "", e) != 0)
+        return -1;
+
+    /* The ID: the path's wins, and a body that names another one is refused. */
+    v = get_opt(in, id_field);
+    if (v != NULL && !json_is_string(v))
+        return refuse(e, CODE_INVALID, "%s must be a string", id_field);
+    if (path_id != NULL && check_id(id_field, path_id, pid, e) != 0)
+        return -1;
+    if (v != NULL) {
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return refuse(e, CODE_BAD_ID, "%s contains a NUL character", id_field);
+        if (check_id(id_field, json_string_value(v), id, e) != 0)
+            return -1;
+        if (path_id != NULL && strcmp(id, pid) != 0)
+            return refuse(e, CODE_ID_MISMATCH, "%s \"%s\" differs from \"%s\" in the path",
+                          id_field, id, pid);
+    } else if (path_id != NULL) {
+        memcpy(id, pid, sizeof(id));
+    } else {
+        return refuse(e, CODE_BAD_ID, "%s is missing", id_field);
+    }
+    if (put_new(out, id_field, json_string(id), e) != 0)
+        return -1;
+
+    if (kind == STORE_ENROLLMENT && (v = get_opt(in, "deviceId")) != NULL) {
+        if (!json_is_string(v))
+            return refuse(e, CODE_INVALID, "deviceId must be a string");
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return refuse(e, CODE_INVALID, "deviceId contains a NUL character");
+        if (check_device_id(json_string_value(v), e) != 0)
+            return -1;
+        if (put_new(out, "deviceId", json_string(json_string_value(v)), e) != 0)
+            return -1;
+    }
+
+    if (put_new(out, "attestation", norm_attestation(get_opt(in, "attestation"), prev, e), e) != 0)
+        return -1;
+
+    s = "enabled";
+    if ((v = get_opt(in, "provisioningStatus")) != NULL) {
+        if (!json_is_string(v) ||
+            (s = enum_match(json_string_value(v), PROVISIONING_STATUSES)) == NULL)
+            return refuse(e, CODE_INVALID, "provisioningStatus must be enabled or disabled");
+    }
+    if (put_new(out, "provisioningStatus", json_string(s), e) != 0)
+        return -1;
+
+    if ((v = get_opt(in, "iotHubHostName")) != NULL) {
+        if (check_host_name("iotHubHostName", v, e) != 0 ||
+            put_new(out, "iotHubHostName", json_string(json_string_value(v)), e) != 0)
+            return -1;
+    }
+    if ((v = get_opt(in, "iotHubs")) != NULL &&
+        put_new(out, "iotHubs", norm_iot_hubs(v, e), e) != 0)
+        return -1;
+
+    s = "hashed";
+    if ((v = get_opt(in, "allocationPolicy")) != NULL) {
+        if (!json_is_string(v) ||
+            (s = enum_match(json_string_value(v), ALLOCATION_POLICIES)) == NULL)
+            return refuse(e, CODE_INVALID,
+                          "allocationPolicy must be hashed, static, geoLatency or custom");
+    }
+    if (put_new(out, "allocationPolicy", json_string(s), e) != 0)
+        return -1;
+
+    if (put_new(out, "reprovisionPolicy", norm_reprovision(get_opt(in, "reprovisionPolicy"), e),
+                e) != 0)
+        return -1;
+
+    if ((v = get_opt(in, "initialTwin")) != NULL) {
+        if (!json_is_object(v))
+            return refuse(e, CODE_INVALID, "initialTwin must be an object");
+        if (put_new(out, "initialTwin", json_deep_copy(v), e) != 0)
+            return -1;
+    }
+    if ((v = get_opt(in, "capabilities")) != NULL &&
+        put_new(out, "capabilities", norm_capabilities(v, e), e) != 0)
+        return -1;
+
+    /* etag, the timestamps and registrationState are the server's: accepted and dropped. */
+    return 0;
+}
+
+int enrollment_normalize_replace(enum store_kind kind, const char *path_id, json_t *in,
+                                 const struct store_doc *prev, json_t **out, int *code, char *err,
+                                 size_t errlen) {
+    struct verr e = {0, err, errlen};
+    json_t *prev_doc = NULL, *doc;
+    int rc = -1;
+
+    *out = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (prev != NULL && prev->doc != NULL) {
+        prev_doc = json_loads(prev->doc, 0, NULL);
+        if (prev_doc == NULL)
+            log_warn("enrollment %s: stored document is not JSON; its keys are not kept",
+                     prev->id != NULL ? prev->id : "?");
+    }
+    doc = json_object();
+    if (doc == NULL) {
+        refuse(&e, CODE_INTERNAL, "out of memory");
+        goto out;
+    }
+    if (normalize(kind, path_id, in, prev_doc, doc, &e) != 0) {
+        enrollment_wipe(doc);
+        json_decref(doc);
+        goto out;
+    }
+    *out = doc;
+    rc = 0;
+out:
+    if (code != NULL)
+        *code = rc == 0 ? 0 : e.code;
+    enrollment_wipe(prev_doc);
+    json_decref(prev_doc);
+    return rc;
+}
+
+int enrollment_normalize(enum store_kind kind, const char *path_id, json_t *in, json_t **out,
+                         int *code, char *err, size_t errlen) {
+    return enrollment_normalize_replace(kind, path_id, in, NULL, out, code, err, errlen);
+}
+
+static char *dup_or_null(const char *s, int *oom) {
+    char *d;
+
+    if (s == NULL)
+        return NULL;
+    d = strdup(s);
+    if (d == NULL)
+        *oom = 1;
+    return d;
+}
+
+int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out) {
+    const char *id_field = kind == STORE_GROUP ? "enrollmentGroupId" : "registrationId";
+    const char *id = NULL, *device_id = NULL, *type = NULL, *pk = NULL, *sk = NULL;
+    const char *status = NULL, *host = NULL, *policy = NULL;
+    json_t *root, *hubs = NULL, *twin = NULL, *item;
+    json_error_t jerr;
+    int update = 1, migrate = 1, oom = 0, rc = -1;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    root = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
+    if (root == NULL) {
+        log_error("enrollment %s: stored document is not JSON: %s", d->id != NULL ? d->id : "?",
+                  jerr.text);
+        return -1;
+    }
+    if (json_unpack_ex(root, &jerr, 0,
+                       "{s:s, s?s, s:{s:s, s:{s:s, s?s}}, s:s, s?s, s?o, s:s, s?{s?b, s?b}, s?o}",
+                       id_field, &id, "deviceId", &device_id, "attestation", "type", &type,
+                       "symmetricKey", "primaryKey", &pk, "secondaryKey", &sk, "provisioningStatus",
+                       &status, "iotHubHostName", &host, "iotHubs", &hubs, "allocationPolicy",
+                       &policy, "reprovisionPolicy", "updateHubAssignment", &update,
+                       "migrateDeviceData", &migrate, "initialTwin", &twin) != 0) {
+        log_error("enrollment %s: stored document is not canonical: %s",
+                  d->id != NULL ? d->id : "?", jerr.text);
+        goto out;
+    }
+    if (strcmp(type, "symmetricKey") != 0 || (hubs != NULL && !json_is_array(hubs)) ||
+        (twin != NULL && !json_is_object(twin))) {
+        log_error("enrollment %s: stored document is not canonical", d->id != NULL ? d->id : "?");
+        goto out;
+    }
+
+    out->kind = kind;
+    out->enabled = strcmp(status, "enabled") == 0;
+    out->reprovision_update_hub = update != 0;
+    out->reprovision_migrate_data = migrate != 0;
+    out->version = d->version;
+    out->id = dup_or_null(id, &oom);
+    out->device_id = dup_or_null(device_id, &oom);
+    out->primary_key = dup_or_null(pk, &oom);
+    out->secondary_key = dup_or_null(sk, &oom);
+    out->iot_hub_host_name = dup_or_null(host, &oom);
+    out->allocation_policy = dup_or_null(policy, &oom);
+    if (hubs != NULL) {
+        out->iot_hubs = calloc(json_array_size(hubs) + 1, sizeof(char *));
+        if (out->iot_hubs == NULL)
+            oom = 1;
+        json_array_foreach(hubs, i, item) {
+            if (out->iot_hubs == NULL)
+                break;
+            if (!json_is_string(item)) {
+                log_error("enrollment %s: iotHubs holds a non-string", out->id ? out->id : "?");
+                goto out;
+            }
+            out->iot_hubs[i] = dup_or_null(json_string_value(item), &oom);
+            out->n_iot_hubs = i + 1;
+        }
+    }
+    if (twin != NULL)
+        out->initial_twin = json_incref(twin);
+    if (oom) {
+        log_error("enrollment %s: out of memory", d->id != NULL ? d->id : "?");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        enrollment_clear(out);
+    enrollment_wipe(root);
+    json_decref(root);
+    return rc;
+}
+
+static void free_secret(char *s) {
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+void enrollment_clear(struct enrollment *e) {
+    if (e == NULL)
+        return;
+    free(e->id);
+    free(e->device_id);
+    free_secret(e->primary_key);
+    free_secret(e->secondary_key);
+    free(e->iot_hub_host_name);
+    if (e->iot_hubs != NULL)
+        for (size_t i = 0; i < e->n_iot_hubs; i++)
+            free(e->iot_hubs[i]);
+    free(e->iot_hubs);
+    free(e->allocation_policy);
+    json_decref(e->initial_twin);
+    memset(e, 0, sizeof(*e));
+}
+
+json_t *enrollment_view(const struct store_doc *d, int with_secrets) {
+    char etag[ETAG_MAX];
+    json_t *v, *sk;
+    json_error_t jerr;
+
+    v = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
+    if (!json_is_object(v)) {
+        log_error("enrollment %s: stored document is not a JSON object: %s",
+                  d->id != NULL ? d->id : "?", v == NULL ? jerr.text : "wrong type");
+        json_decref(v);
+        return NULL;
+    }
+    if (!with_secrets) {
+        enrollment_wipe(v);
+        sk = json_object_get(json_object_get(v, "attestation"), "symmetricKey");
+        if (json_is_object(sk)) {
+            json_object_del(sk, "primaryKey");
+            json_object_del(sk, "secondaryKey");
+        }
+    }
+    etag_format(d->version, etag);
+    if (json_object_set_new(v, "etag", json_string(etag)) != 0 ||
+        json_object_set_new(v, "createdDateTimeUtc", json_string(d->created)) != 0 ||
+        json_object_set_new(v, "lastUpdatedDateTimeUtc", json_string(d->updated)) != 0) {
+        enrollment_wipe(v);
+        json_decref(v);
+        return NULL;
+    }
+    return v;
+}
+
+void etag_format(int64_t version, char out[ETAG_MAX]) {
+    unsigned char be[8];
+    uint64_t u = (uint64_t)version;
+
+    for (int i = 7; i >= 0; i--) {
+        be[i] = (unsigned char)(u & 0xFF);
+        u >>= 8;
+    }
+    /* EVP_EncodeBlock writes the 12 characters and a NUL and cannot fail for 8 bytes. */
+    EVP_EncodeBlock((unsigned char *)out, be, (int)sizeof(be));
+}
+
+int etag_parse(const char *s, int64_t *version) {
+    char buf[ETAG_MAX];
+    unsigned char *raw = NULL;
+    size_t n, rawlen = 0;
+    uint64_t u = 0;
+
+    if (s == NULL)
+        return -1;
+    n = strlen(s);
+    if (n >= 2 && s[0] == '"' && s[n - 1] == '"') {
+        s++;
+        n -= 2;
+    }
+    if (n == 1 && s[0] == '*') {
+        *version = STORE_IF_EXISTS;
+        return 0;
+    }
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (b64_decode(buf, n, &raw, &rawlen, NULL) != 0)
+        return -1;
+    if (rawlen != 8) {
+        b64_free(raw, rawlen);
+        return -1;
+    }
+    for (size_t i = 0; i < 8; i++)
+        u = u << 8 | raw[i];
+    b64_free(raw, rawlen);
+    /* Versions start at 1; INT64_MAX is reserved for the "*" condition. */
+    if (u == 0 || u >= (uint64_t)INT64_MAX)
+        return -1;
+    *version = (int64_t)u;
+    return 0;
+}

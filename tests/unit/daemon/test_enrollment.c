@@ -1,0 +1,644 @@
+/* Unit tests of daemon/enrollment.c: validation and canonical form of enrollment documents, the
+ * parsed form, the admin views and etags. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "base64.h"
+#include "enrollment.h"
+
+/* Bytes 0..15 and a 64-byte key, both valid. */
+#define KEY16 "AAECAwQFBgcICQoLDA0ODw=="
+#define KEY64                                                                                      \
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+#define KEY15 "AAECAwQFBgcICQoLDA0O"
+#define KEY65                                                                                      \
+    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0A="
+
+struct result {
+    int rc;
+    int code;
+    char err[256];
+    json_t *out;
+};
+
+static struct result norm_kind(enum store_kind kind, const char *path_id, const char *text) {
+    struct result r;
+    json_error_t jerr;
+    json_t *in = json_loads(text, 0, &jerr);
+
+    memset(&r, 0, sizeof(r));
+    if (in == NULL)
+        fail_msg("test input is not JSON: %s: %s", text, jerr.text);
+    r.code = -12345;
+    r.rc = enrollment_normalize(kind, path_id, in, &r.out, &r.code, r.err, sizeof(r.err));
+    json_decref(in);
+    return r;
+}
+
+static struct result norm(const char *path_id, const char *text) {
+    return norm_kind(STORE_ENROLLMENT, path_id, text);
+}
+
+static void result_clear(struct result *r) {
+    enrollment_wipe(r->out);
+    json_decref(r->out);
+    r->out = NULL;
+}
+
+/* Asserts a refusal with the given code and exact message. */
+static void assert_refused(struct result r, int code, const char *msg) {
+    assert_int_equal(r.rc, -1);
+    assert_null(r.out);
+    assert_int_equal(r.code, code);
+    assert_string_equal(r.err, msg);
+}
+
+static const char *str_at(json_t *doc, const char *path1, const char *path2, const char *path3) {
+    json_t *v = json_object_get(doc, path1);
+    if (path2 != NULL)
+        v = json_object_get(v, path2);
+    if (path3 != NULL)
+        v = json_object_get(v, path3);
+    return json_string_value(v);
+}
+
+static size_t decoded_len(const char *b64) {
+    unsigned char *raw = NULL;
+    size_t n = 0;
+
+    assert_int_equal(b64_decode(b64, strlen(b64), &raw, &n, NULL), 0);
+    b64_free(raw, n);
+    return n;
+}
+
+static void test_defaults_and_generated_keys(void **state) {
+    struct result r = norm("Dev-1", "{}"), r2 = norm("dev-1", "{}");
+    const char *pk, *sk;
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.code, 0);
+    assert_string_equal(str_at(r.out, "registrationId", NULL, NULL), "dev-1");
+    assert_null(json_object_get(r.out, "deviceId"));
+    assert_string_equal(str_at(r.out, "attestation", "type", NULL), "symmetricKey");
+    pk = str_at(r.out, "attestation", "symmetricKey", "primaryKey");
+    sk = str_at(r.out, "attestation", "symmetricKey", "secondaryKey");
+    assert_non_null(pk);
+    assert_non_null(sk);
+    assert_int_equal(decoded_len(pk), 64);
+    assert_int_equal(decoded_len(sk), 64);
+    assert_string_not_equal(pk, sk);
+    /* Every document gets keys of its own. */
+    assert_int_equal(r2.rc, 0);
+    assert_string_not_equal(pk, str_at(r2.out, "attestation", "symmetricKey", "primaryKey"));
+    assert_string_equal(str_at(r.out, "provisioningStatus", NULL, NULL), "enabled");
+    assert_string_equal(str_at(r.out, "allocationPolicy", NULL, NULL), "hashed");
+    assert_true(json_is_true(
+        json_object_get(json_object_get(r.out, "reprovisionPolicy"), "updateHubAssignment")));
+    assert_true(json_is_true(
+        json_object_get(json_object_get(r.out, "reprovisionPolicy"), "migrateDeviceData")));
+    /* Exactly these members: nothing optional is invented. */
+    assert_int_equal(json_object_size(r.out), 5);
+    assert_int_equal(json_object_size(json_object_get(r.out, "attestation")), 2);
+    assert_int_equal(json_object_size(json_object_get(r.out, "reprovisionPolicy")), 2);
+    result_clear(&r);
+    result_clear(&r2);
+}
+
+static void test_given_keys_kept(void **state) {
+    struct result r =
+        norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                      "{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY64 "\"}}}");
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(str_at(r.out, "attestation", "symmetricKey", "primaryKey"), KEY16);
+    assert_string_equal(str_at(r.out, "attestation", "symmetricKey", "secondaryKey"), KEY64);
+    result_clear(&r);
+
+    /* Only the secondary given: the primary is generated. */
+    r = norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                      "{\"secondaryKey\":\"" KEY16 "\"}}}");
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(decoded_len(str_at(r.out, "attestation", "symmetricKey", "primaryKey")), 64);
+    assert_string_equal(str_at(r.out, "attestation", "symmetricKey", "secondaryKey"), KEY16);
+    result_clear(&r);
+}
+
+static void test_full_document(void **state) {
+    struct result r;
+    json_t *want;
+    (void)state;
+
+    r = norm("DEV-1", "{\"registrationId\":\"Dev-1\",\"deviceId\":\"Device_1\","
+                      "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                      "{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY64 "\"},"
+                      "\"x509\":null},"
+                      "\"provisioningStatus\":\"Disabled\",\"iotHubHostName\":\"hub-a.example\","
+                      "\"iotHubs\":[\"hub-a.example\",\"hub-b.example\"],"
+                      "\"allocationPolicy\":\"GEOLATENCY\","
+                      "\"reprovisionPolicy\":{\"updateHubAssignment\":false},"
+                      "\"initialTwin\":{\"tags\":{\"t\":1},\"properties\":{\"desired\":{}}},"
+                      "\"capabilities\":{\"iotEdge\":true},"
+                      "\"etag\":\"AAAAAAAAAAE=\",\"createdDateTimeUtc\":\"x\","
+                      "\"lastUpdatedDateTimeUtc\":\"y\",\"registrationState\":{\"a\":1}}");
+    assert_int_equal(r.rc, 0);
+    want = json_loads(
+        "{\"registrationId\":\"dev-1\",\"deviceId\":\"Device_1\","
+        "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+        "{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY64 "\"}},"
+        "\"provisioningStatus\":\"disabled\",\"iotHubHostName\":\"hub-a.example\","
+        "\"iotHubs\":[\"hub-a.example\",\"hub-b.example\"],\"allocationPolicy\":\"geoLatency\","
+        "\"reprovisionPolicy\":{\"updateHubAssignment\":false,\"migrateDeviceData\":true},"
+        "\"initialTwin\":{\"tags\":{\"t\":1},\"properties\":{\"desired\":{}}},"
+        "\"capabilities\":{\"iotEdge\":true}}",
+        0, NULL);
+    assert_non_null(want);
+    assert_true(json_equal(r.out, want));
+    json_decref(want);
+    result_clear(&r);
+}
+
+static void test_read_only_and_null_dropped(void **state) {
+    struct result r = norm("dev-1", "{\"etag\":\"whatever\",\"createdDateTimeUtc\":5,"
+                                    "\"lastUpdatedDateTimeUtc\":null,\"registrationState\":[],"
+                                    "\"iotHubHostName\":null,\"deviceId\":null,"
+                                    "\"attestation\":null,\"initialTwin\":null}");
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    assert_null(json_object_get(r.out, "etag"));
+    assert_null(json_object_get(r.out, "createdDateTimeUtc"));
+    assert_null(json_object_get(r.out, "lastUpdatedDateTimeUtc"));
+    assert_null(json_object_get(r.out, "registrationState"));
+    assert_null(json_object_get(r.out, "iotHubHostName"));
+    assert_null(json_object_get(r.out, "deviceId"));
+    assert_null(json_object_get(r.out, "initialTwin"));
+    assert_int_equal(json_object_size(r.out), 5);
+    result_clear(&r);
+}
+
+static void test_device_id_auto(void **state) {
+    struct result r = norm("dev-1", "{\"deviceId\":\"auto\"}");
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(str_at(r.out, "deviceId", NULL, NULL), "auto");
+    result_clear(&r);
+}
+
+static void test_refuse_unknown_fields(void **state) {
+    (void)state;
+    assert_refused(norm("dev-1", "{\"colour\":\"red\"}"), 400006, "unknown field \"colour\"");
+    assert_refused(norm("dev-1", "{\"reprovisionPolicy\":{\"foo\":true}}"), 400006,
+                   "unknown field \"reprovisionPolicy.foo\"");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"sym\":{}}}"),
+                   400006, "unknown field \"attestation.sym\"");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                                 "{\"primary\":\"" KEY16 "\"}}}"),
+                   400006, "unknown field \"attestation.symmetricKey.primary\"");
+    assert_refused(norm("dev-1", "{\"capabilities\":{\"edge\":true}}"), 400006,
+                   "unknown field \"capabilities.edge\"");
+}
+
+static void test_refuse_wrong_types(void **state) {
+    (void)state;
+    assert_refused(norm("dev-1", "[]"), 400006, "the enrollment must be a JSON object");
+    assert_refused(norm("dev-1", "{\"registrationId\":5}"), 400006,
+                   "registrationId must be a string");
+    assert_refused(norm("dev-1", "{\"deviceId\":5}"), 400006, "deviceId must be a string");
+    assert_refused(norm("dev-1", "{\"attestation\":\"symmetricKey\"}"), 400006,
+                   "attestation must be an object");
+    assert_refused(norm("dev-1", "{\"attestation\":{}}"), 400006,
+                   "attestation.type must be a string");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\","
+                                 "\"symmetricKey\":[]}}"),
+                   400006, "attestation.symmetricKey must be an object");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                                 "{\"primaryKey\":12}}}"),
+                   400006, "attestation.symmetricKey.primaryKey must be a string");
+    assert_refused(norm("dev-1", "{\"provisioningStatus\":true}"), 400006,
+                   "provisioningStatus must be enabled or disabled");
+    assert_refused(norm("dev-1", "{\"iotHubHostName\":[]}"), 400006,
+                   "iotHubHostName must be a string");
+    assert_refused(norm("dev-1", "{\"iotHubHostName\":\"\"}"), 400006,
+                   "iotHubHostName must have 1 to 255 characters");
+    assert_refused(norm("dev-1", "{\"iotHubs\":\"hub\"}"), 400006,
+                   "iotHubs must be an array of strings");
+    assert_refused(norm("dev-1", "{\"iotHubs\":[\"a\",1]}"), 400006, "iotHubs[1] must be a string");
+    assert_refused(norm("dev-1", "{\"iotHubs\":[\"\"]}"), 400006,
+                   "iotHubs[0] must have 1 to 255 characters");
+    assert_refused(norm("dev-1", "{\"allocationPolicy\":1}"), 400006,
+                   "allocationPolicy must be hashed, static, geoLatency or custom");
+    assert_refused(norm("dev-1", "{\"reprovisionPolicy\":true}"), 400006,
+                   "reprovisionPolicy must be an object");
+    assert_refused(norm("dev-1", "{\"reprovisionPolicy\":{\"updateHubAssignment\":\"yes\"}}"),
+                   400006, "reprovisionPolicy.updateHubAssignment must be a boolean");
+    assert_refused(norm("dev-1", "{\"reprovisionPolicy\":{\"migrateDeviceData\":1}}"), 400006,
+                   "reprovisionPolicy.migrateDeviceData must be a boolean");
+    assert_refused(norm("dev-1", "{\"initialTwin\":[]}"), 400006, "initialTwin must be an object");
+    assert_refused(norm("dev-1", "{\"capabilities\":{\"iotEdge\":\"no\"}}"), 400006,
+                   "capabilities.iotEdge must be a boolean");
+}
+
+static void test_iot_hubs_limit(void **state) {
+    char text[64 * 8 + 64] = "{\"iotHubs\":[";
+    struct result r;
+    (void)state;
+
+    for (int i = 0; i < 64; i++)
+        strcat(text, i == 0 ? "\"h\"" : ",\"h\"");
+    strcat(text, "]}");
+    r = norm("dev-1", text);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(json_array_size(json_object_get(r.out, "iotHubs")), 64);
+    result_clear(&r);
+    text[strlen(text) - 2] = '\0';
+    strcat(text, ",\"h\"]}");
+    assert_refused(norm("dev-1", text), 400006, "iotHubs has more than 64 entries");
+}
+
+static void test_refuse_bad_keys(void **state) {
+    struct result r;
+    (void)state;
+
+    r = norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                      "{\"primaryKey\":\"c2VjcmV0c2VjcmV0c2VjcmV0!!\"}}}");
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.code, 400006);
+    assert_non_null(strstr(r.err, "attestation.symmetricKey.primaryKey is not valid base64"));
+    /* The refused key never appears in the message. */
+    assert_null(strstr(r.err, "c2VjcmV0"));
+
+    /* Whitespace and missing padding are not base64 here. */
+    r = norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                      "{\"primaryKey\":\"AAECAwQFBgcICQoLDA0ODw\"}}}");
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.code, 400006);
+    assert_non_null(strstr(r.err, "attestation.symmetricKey.primaryKey is not valid base64"));
+
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                                 "{\"primaryKey\":\"" KEY15 "\"}}}"),
+                   400006,
+                   "attestation.symmetricKey.primaryKey must decode to 16 to 64 bytes, not 15");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                                 "{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY65 "\"}}}"),
+                   400006,
+                   "attestation.symmetricKey.secondaryKey must decode to 16 to 64 bytes, not 65");
+}
+
+static void test_refuse_ids(void **state) {
+    struct result r;
+    (void)state;
+
+    r = norm("bad id", "{}");
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.code, 400003);
+    assert_non_null(strstr(r.err, "registrationId \"bad id\" is invalid"));
+
+    r = norm("dev-1", "{\"registrationId\":\"-dev-1\"}");
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.code, 400003);
+    assert_non_null(strstr(r.err, "registrationId \"-dev-1\" is invalid"));
+
+    assert_refused(norm("dev-1", "{\"registrationId\":\"dev-2\"}"), 400004,
+                   "registrationId \"dev-2\" differs from \"dev-1\" in the path");
+    assert_refused(norm(NULL, "{}"), 400003, "registrationId is missing");
+
+    /* The comparison ignores case: the stored ID is lower-cased anyway. */
+    r = norm("dev-1", "{\"registrationId\":\"DEV-1\"}");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(str_at(r.out, "registrationId", NULL, NULL), "dev-1");
+    result_clear(&r);
+
+    /* Without a path (bulk), the body's ID is taken. */
+    r = norm(NULL, "{\"registrationId\":\"Bulk.Item_1\"}");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(str_at(r.out, "registrationId", NULL, NULL), "bulk.item_1");
+    result_clear(&r);
+
+    assert_refused(norm("dev-1", "{\"deviceId\":\"a/b\"}"), 400006,
+                   "deviceId has a character not allowed (0x2f)");
+    assert_refused(norm("dev-1", "{\"deviceId\":\"\"}"), 400006,
+                   "deviceId must have 1 to 128 characters");
+}
+
+static void test_refuse_enums(void **state) {
+    (void)state;
+    assert_refused(norm("dev-1", "{\"provisioningStatus\":\"on\"}"), 400006,
+                   "provisioningStatus must be enabled or disabled");
+    assert_refused(norm("dev-1", "{\"allocationPolicy\":\"random\"}"), 400006,
+                   "allocationPolicy must be hashed, static, geoLatency or custom");
+}
+
+static void test_refuse_attestation_types(void **state) {
+    (void)state;
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":{}}}"), 400006,
+                   "attestation type x509 is not supported yet");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"tpm\"}}"), 400006,
+                   "attestation type tpm is not supported yet");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"password\"}}"), 400006,
+                   "attestation.type must be symmetricKey, x509 or tpm");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"tpm\":{}}}"),
+                   400006, "attestation.tpm is set but the type is symmetricKey");
+}
+
+static void test_group_shape(void **state) {
+    struct result r;
+    (void)state;
+
+    r = norm_kind(STORE_GROUP, "Fleet-A",
+                  "{\"enrollmentGroupId\":\"FLEET-a\","
+                  "\"iotHubHostName\":\"hub\"}");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(str_at(r.out, "enrollmentGroupId", NULL, NULL), "fleet-a");
+    assert_null(json_object_get(r.out, "registrationId"));
+    assert_null(json_object_get(r.out, "deviceId"));
+    assert_int_equal(decoded_len(str_at(r.out, "attestation", "symmetricKey", "primaryKey")), 64);
+    assert_int_equal(json_object_size(r.out), 6);
+    result_clear(&r);
+
+    assert_refused(norm_kind(STORE_GROUP, "fleet", "{\"deviceId\":\"d\"}"), 400006,
+                   "unknown field \"deviceId\"");
+    assert_refused(norm_kind(STORE_GROUP, "fleet", "{\"registrationId\":\"fleet\"}"), 400006,
+                   "unknown field \"registrationId\"");
+    assert_refused(norm_kind(STORE_GROUP, "fleet", "{\"enrollmentGroupId\":\"other\"}"), 400004,
+                   "enrollmentGroupId \"other\" differs from \"fleet\" in the path");
+    r = norm_kind(STORE_GROUP, "a b", "{}");
+    assert_int_equal(r.code, 400003);
+    assert_non_null(strstr(r.err, "enrollmentGroupId \"a b\" is invalid"));
+}
+
+static void test_replace_keeps_keys(void **state) {
+    struct store_doc prev = {0};
+    json_t *in, *out = NULL;
+    char err[256];
+    int code = 0;
+    (void)state;
+
+    prev.id = "dev-1";
+    prev.doc = "{\"registrationId\":\"dev-1\",\"attestation\":{\"type\":\"symmetricKey\","
+               "\"symmetricKey\":{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY64
+               "\"}},\"provisioningStatus\":\"enabled\",\"allocationPolicy\":\"hashed\","
+               "\"reprovisionPolicy\":{\"updateHubAssignment\":true,\"migrateDeviceData\":true}}";
+    prev.version = 3;
+
+    in = json_loads("{\"provisioningStatus\":\"disabled\"}", 0, NULL);
+    assert_int_equal(enrollment_normalize_replace(STORE_ENROLLMENT, "dev-1", in, &prev, &out, &code,
+                                                  err, sizeof(err)),
+                     0);
+    assert_string_equal(str_at(out, "attestation", "symmetricKey", "primaryKey"), KEY16);
+    assert_string_equal(str_at(out, "attestation", "symmetricKey", "secondaryKey"), KEY64);
+    assert_string_equal(str_at(out, "provisioningStatus", NULL, NULL), "disabled");
+    json_decref(out);
+    json_decref(in);
+
+    /* A key given wins over the stored one. */
+    in = json_loads("{\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+                    "{\"primaryKey\":\"" KEY64 "\"}}}",
+                    0, NULL);
+    assert_int_equal(enrollment_normalize_replace(STORE_ENROLLMENT, "dev-1", in, &prev, &out, &code,
+                                                  err, sizeof(err)),
+                     0);
+    assert_string_equal(str_at(out, "attestation", "symmetricKey", "primaryKey"), KEY64);
+    assert_string_equal(str_at(out, "attestation", "symmetricKey", "secondaryKey"), KEY64);
+    json_decref(out);
+    json_decref(in);
+}
+
+static const char CANONICAL[] =
+    "{\"registrationId\":\"dev-1\",\"deviceId\":\"device-one\","
+    "\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":"
+    "{\"primaryKey\":\"" KEY16 "\",\"secondaryKey\":\"" KEY64 "\"}},"
+    "\"provisioningStatus\":\"disabled\",\"iotHubHostName\":\"hub-a\","
+    "\"iotHubs\":[\"hub-a\",\"hub-b\"],\"allocationPolicy\":\"static\","
+    "\"reprovisionPolicy\":{\"updateHubAssignment\":false,\"migrateDeviceData\":true},"
+    "\"initialTwin\":{\"tags\":{\"room\":\"7\"}},\"capabilities\":{\"iotEdge\":false}}";
+
+static void test_parse_canonical(void **state) {
+    struct store_doc d = {0};
+    struct enrollment e;
+    (void)state;
+
+    d.id = "dev-1";
+    d.doc = (char *)CANONICAL;
+    d.version = 7;
+    assert_int_equal(enrollment_parse(STORE_ENROLLMENT, &d, &e), 0);
+    assert_int_equal(e.kind, STORE_ENROLLMENT);
+    assert_string_equal(e.id, "dev-1");
+    assert_string_equal(e.device_id, "device-one");
+    assert_int_equal(e.enabled, 0);
+    assert_string_equal(e.primary_key, KEY16);
+    assert_string_equal(e.secondary_key, KEY64);
+    assert_string_equal(e.iot_hub_host_name, "hub-a");
+    assert_int_equal(e.n_iot_hubs, 2);
+    assert_string_equal(e.iot_hubs[0], "hub-a");
+    assert_string_equal(e.iot_hubs[1], "hub-b");
+    assert_null(e.iot_hubs[2]);
+    assert_string_equal(e.allocation_policy, "static");
+    assert_int_equal(e.reprovision_update_hub, 0);
+    assert_int_equal(e.reprovision_migrate_data, 1);
+    assert_non_null(e.initial_twin);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(e.initial_twin, "tags"), "room")), "7");
+    assert_int_equal(e.version, 7);
+    enrollment_clear(&e);
+    assert_null(e.id);
+    assert_null(e.primary_key);
+}
+
+static void test_parse_normalized_defaults(void **state) {
+    struct result r = norm_kind(STORE_GROUP, "fleet", "{}");
+    struct store_doc d = {0};
+    struct enrollment e;
+    (void)state;
+
+    assert_int_equal(r.rc, 0);
+    d.id = "fleet";
+    d.doc = json_dumps(r.out, JSON_COMPACT);
+    d.version = 1;
+    assert_int_equal(enrollment_parse(STORE_GROUP, &d, &e), 0);
+    assert_int_equal(e.kind, STORE_GROUP);
+    assert_string_equal(e.id, "fleet");
+    assert_null(e.device_id);
+    assert_int_equal(e.enabled, 1);
+    assert_string_equal(e.primary_key, str_at(r.out, "attestation", "symmetricKey", "primaryKey"));
+    assert_null(e.iot_hub_host_name);
+    assert_null(e.iot_hubs);
+    assert_int_equal(e.n_iot_hubs, 0);
+    assert_string_equal(e.allocation_policy, "hashed");
+    assert_int_equal(e.reprovision_update_hub, 1);
+    assert_int_equal(e.reprovision_migrate_data, 1);
+    assert_null(e.initial_twin);
+    enrollment_clear(&e);
+    free(d.doc);
+    result_clear(&r);
+}
+
+static void test_parse_minimal(void **state) {
+    struct store_doc d = {0};
+    struct enrollment e;
+    (void)state;
+
+    /* Older or hand-written documents may lack the members that have defaults. */
+    d.id = "dev-1";
+    d.doc = "{\"registrationId\":\"dev-1\",\"attestation\":{\"type\":\"symmetricKey\","
+            "\"symmetricKey\":{\"primaryKey\":\"" KEY16 "\"}},"
+            "\"provisioningStatus\":\"enabled\",\"allocationPolicy\":\"hashed\"}";
+    assert_int_equal(enrollment_parse(STORE_ENROLLMENT, &d, &e), 0);
+    assert_string_equal(e.primary_key, KEY16);
+    assert_null(e.secondary_key);
+    assert_int_equal(e.enabled, 1);
+    assert_int_equal(e.reprovision_update_hub, 1);
+    assert_int_equal(e.reprovision_migrate_data, 1);
+    enrollment_clear(&e);
+}
+
+static void test_parse_refuses(void **state) {
+    struct store_doc d = {0};
+    struct enrollment e;
+    (void)state;
+
+    d.id = "dev-1";
+    d.doc = "not json";
+    assert_int_equal(enrollment_parse(STORE_ENROLLMENT, &d, &e), -1);
+    d.doc = "{\"registrationId\":\"dev-1\"}";
+    assert_int_equal(enrollment_parse(STORE_ENROLLMENT, &d, &e), -1);
+    assert_null(e.id);
+    /* A group's document is not an individual enrollment's. */
+    d.doc = (char *)CANONICAL;
+    assert_int_equal(enrollment_parse(STORE_GROUP, &d, &e), -1);
+}
+
+static void test_view(void **state) {
+    struct store_doc d = {0};
+    json_t *v;
+    json_t *sk;
+    (void)state;
+
+    d.id = "dev-1";
+    d.doc = (char *)CANONICAL;
+    d.version = 1;
+    strcpy(d.created, "2026-11-26T01:02:03.1234567Z");
+    strcpy(d.updated, "2026-11-27T01:02:03.1234567Z");
+
+    v = enrollment_view(&d, 1);
+    assert_non_null(v);
+    assert_string_equal(str_at(v, "etag", NULL, NULL), "AAAAAAAAAAE=");
+    assert_string_equal(str_at(v, "createdDateTimeUtc", NULL, NULL),
+                        "2026-11-26T01:02:03.1234567Z");
+    assert_string_equal(str_at(v, "lastUpdatedDateTimeUtc", NULL, NULL),
+                        "2026-11-27T01:02:03.1234567Z");
+    assert_string_equal(str_at(v, "attestation", "symmetricKey", "primaryKey"), KEY16);
+    assert_string_equal(str_at(v, "attestation", "symmetricKey", "secondaryKey"), KEY64);
+    assert_string_equal(str_at(v, "deviceId", NULL, NULL), "device-one");
+    assert_int_equal(json_object_size(v), 13);
+    json_decref(v);
+
+    v = enrollment_view(&d, 0);
+    assert_non_null(v);
+    sk = json_object_get(json_object_get(v, "attestation"), "symmetricKey");
+    assert_true(json_is_object(sk));
+    assert_int_equal(json_object_size(sk), 0);
+    assert_string_equal(str_at(v, "attestation", "type", NULL), "symmetricKey");
+    assert_string_equal(str_at(v, "etag", NULL, NULL), "AAAAAAAAAAE=");
+    assert_string_equal(str_at(v, "iotHubHostName", NULL, NULL), "hub-a");
+    json_decref(v);
+
+    d.doc = "{broken";
+    assert_null(enrollment_view(&d, 1));
+}
+
+static void test_wipe(void **state) {
+    json_t *doc = json_loads(CANONICAL, 0, NULL);
+    json_t *sk = json_object_get(json_object_get(doc, "attestation"), "symmetricKey");
+    json_t *pk = json_object_get(sk, "primaryKey");
+    size_t n = json_string_length(pk);
+    (void)state;
+
+    enrollment_wipe(doc);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(json_string_value(pk)[i], 0);
+    assert_int_equal(json_string_value(json_object_get(sk, "secondaryKey"))[0], 0);
+    assert_string_equal(str_at(doc, "registrationId", NULL, NULL), "dev-1");
+    enrollment_wipe(NULL);
+    json_decref(doc);
+}
+
+static void test_etag(void **state) {
+    static const int64_t versions[] = {1, 2, 255, 256, 1LL << 40, INT64_MAX - 1};
+    char etag[ETAG_MAX], quoted[ETAG_MAX + 2];
+    int64_t v;
+    (void)state;
+
+    etag_format(1, etag);
+    assert_string_equal(etag, "AAAAAAAAAAE=");
+    etag_format(258, etag);
+    assert_string_equal(etag, "AAAAAAAAAQI=");
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        etag_format(versions[i], etag);
+        assert_int_equal(strlen(etag), 12);
+        v = 0;
+        assert_int_equal(etag_parse(etag, &v), 0);
+        assert_int_equal(v, versions[i]);
+        snprintf(quoted, sizeof(quoted), "\"%s\"", etag);
+        v = 0;
+        assert_int_equal(etag_parse(quoted, &v), 0);
+        assert_int_equal(v, versions[i]);
+    }
+    v = 0;
+    assert_int_equal(etag_parse("*", &v), 0);
+    assert_int_equal(v, STORE_IF_EXISTS);
+    v = 0;
+    assert_int_equal(etag_parse("\"*\"", &v), 0);
+    assert_int_equal(v, STORE_IF_EXISTS);
+
+    v = 42;
+    assert_int_equal(etag_parse("", &v), -1);
+    assert_int_equal(etag_parse("\"\"", &v), -1);
+    assert_int_equal(etag_parse("\"", &v), -1);
+    assert_int_equal(etag_parse("\"AAAAAAAAAAE=", &v), -1);
+    assert_int_equal(etag_parse("AAAAAAAAAAE", &v), -1);
+    assert_int_equal(etag_parse("AAAAAAAAAAE=x", &v), -1);
+    assert_int_equal(etag_parse("AAAAAAAAAA==", &v), -1); /* 7 bytes */
+    assert_int_equal(etag_parse("AAAAAAAAAAA=", &v), -1); /* version 0 */
+    assert_int_equal(etag_parse("f/////////8=", &v), -1); /* INT64_MAX, reserved for "*" */
+    assert_int_equal(etag_parse("gAAAAAAAAAA=", &v), -1); /* negative */
+    assert_int_equal(etag_parse("AAAAAAAAAAAB", &v), -1); /* 9 bytes */
+    assert_int_equal(etag_parse("W/\"AAAAAAAAAAE=\"", &v), -1);
+    assert_int_equal(etag_parse(NULL, &v), -1);
+    assert_int_equal(v, 42);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_and_generated_keys),
+        cmocka_unit_test(test_given_keys_kept),
+        cmocka_unit_test(test_full_document),
+        cmocka_unit_test(test_read_only_and_null_dropped),
+        cmocka_unit_test(test_device_id_auto),
+        cmocka_unit_test(test_refuse_unknown_fields),
+        cmocka_unit_test(test_refuse_wrong_types),
+        cmocka_unit_test(test_iot_hubs_limit),
+        cmocka_unit_test(test_refuse_bad_keys),
+        cmocka_unit_test(test_refuse_ids),
+        cmocka_unit_test(test_refuse_enums),
+        cmocka_unit_test(test_refuse_attestation_types),
+        cmocka_unit_test(test_group_shape),
+        cmocka_unit_test(test_replace_keeps_keys),
+        cmocka_unit_test(test_parse_canonical),
+        cmocka_unit_test(test_parse_normalized_defaults),
+        cmocka_unit_test(test_parse_minimal),
+        cmocka_unit_test(test_parse_refuses),
+        cmocka_unit_test(test_view),
+        cmocka_unit_test(test_wipe),
+        cmocka_unit_test(test_etag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
