@@ -7,19 +7,19 @@
 
 struct provd_config {
     char *data_dir;
-    char *id_scope;          /* e.g. 0ne00ABCDEF */
-    char *device_listen;     /* HOST:PORT, default 0.0.0.0:8443 */
-    char *admin_listen;      /* HOST:PORT, default 127.0.0.1:8444 */
-    char *store;             /* store URI, default sqlite:DATA_DIR/provd.db */
-    char *tls_cert;          /* PEM chain of the listeners, default DATA_DIR/tls/server.pem */
-    char *tls_key;           /* its key, default DATA_DIR/tls/server.key */
-    char *log_level;         /* error | warn | info | debug */
-    char *port_file;         /* when set, the bound ports are written there as JSON */
-    int workers;             /* event loops (threads); default: number of CPUs */
-    size_t max_body_bytes;   /* default 65536 */
-    int idle_timeout_s;      /* default 60 */
+    char *id_scope;             /* e.g. 0ne00ABCDEF */
+    char *device_listen;        /* HOST:PORT, default 0.0.0.0:8443 */
+    char *admin_listen;         /* HOST:PORT, default 127.0.0.1:8444 */
+    char *store;                /* store URI, default sqlite:DATA_DIR/provd.db */
+    char *tls_cert;             /* PEM chain of the listeners, default DATA_DIR/tls/server.pem */
+    char *tls_key;              /* its key, default DATA_DIR/tls/server.key */
+    char *log_level;            /* error | warn | info | debug */
+    char *port_file;            /* when set, the bound ports are written there as JSON */
+    int workers;                /* event loops (threads); default: number of CPUs */
+    size_t max_body_bytes;      /* default 65536 */
+    int idle_timeout_s;         /* default 60 */
     int64_t sas_max_lifetime_s; /* default 31536000 (one year); 0 = unlimited */
-    int commit_batch_max;    /* most registrations in one group commit, default 1024 */
+    int commit_batch_max;       /* most registrations in one group commit, default 1024 */
 };
 
 /* Fills cfg with defaults for data_dir (copied). */

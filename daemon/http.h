@@ -12,8 +12,8 @@
 struct http_path {
     char *seg[HTTP_MAX_SEGMENTS]; /* decoded segments, without empty ones from a trailing '/' */
     int nseg;
-    char *query;                  /* the raw query string, or NULL */
-    char *buf;                    /* owns the storage */
+    char *query; /* the raw query string, or NULL */
+    char *buf;   /* owns the storage */
 };
 
 /* Splits the request's URI path. Returns 0, or -1 when the path is malformed or has more than

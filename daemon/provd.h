@@ -24,7 +24,7 @@ struct provd {
     SSL_CTX *tls;
     struct worker *workers;
     int nworkers;
-    atomic_int stopping;            /* set once shutdown begins */
+    atomic_int stopping;             /* set once shutdown begins */
     atomic_uint_fast64_t groups_gen; /* bumped by every change to an enrollment group */
 };
 
@@ -36,12 +36,15 @@ struct worker {
     struct store_conn *conn;
     struct evhttp *device_http;
     struct evhttp *admin_http;
-    struct event *done_ev;   /* activated by the committer when replies are ready */
-    struct event *stop_ev;   /* activated by the main thread at shutdown */
+    struct evhttp_bound_socket *device_sock;
+    struct evhttp_bound_socket *admin_sock;
+    int stopping;          /* this worker stopped accepting and exits once idle */
+    struct event *done_ev; /* activated by the committer when replies are ready */
+    struct event *stop_ev; /* activated by the main thread at shutdown */
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */
-    atomic_int inflight;     /* requests waiting for the committer */
-    void *group_cache;       /* owned by the registration pipeline */
+    atomic_int inflight;                      /* requests waiting for the committer */
+    void *group_cache;                        /* owned by the registration pipeline */
 };
 
 /* Front ends: each answers every request of its listener. */

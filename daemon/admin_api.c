@@ -1,0 +1,890 @@
+/* The admin API (docs/admin-api.md): enrollments, enrollment groups, registration states and the
+ * audit log, in the shapes of the DPS service API.
+ *
+ * A request runs start to finish on the worker that received it, against that worker's own store
+ * connection; admin calls are rare next to device traffic, so they use the store synchronously
+ * rather than through the committer. Each route is one function; admin_api_handle authenticates,
+ * finds the route, checks the path's ID and reads the body before calling it. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "base64.h"
+#include "enrollment.h"
+#include "http.h"
+#include "log.h"
+#include "provd.h"
+#include "rand.h"
+#include "regid.h"
+#include "registration.h"
+#include "store.h"
+#include "timefmt.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX     1000
+#define BULK_MAX     1000
+#define MSG_MAX      256
+
+enum body_use { BODY_NONE, BODY_REQUIRED, BODY_OPTIONAL };
+
+struct call;
+
+struct route {
+    const char *pat[4]; /* literal segments, "*" for an ID; NULL ends the pattern */
+    enum evhttp_cmd_type method;
+    enum body_use body;
+    enum store_kind kind; /* for the routes shared by enrollments and groups */
+    void (*fn)(struct call *c);
+};
+
+/* One admin request being served. */
+struct call {
+    struct evhttp_request *req;
+    struct worker *w;
+    const struct route *route;
+    struct http_path path;
+    char id[REGID_MAX + 1]; /* the path's ID, checked and lower-cased, or "" */
+    json_t *body;           /* the parsed body, or NULL */
+    char remote[64];
+};
+
+static void fail(struct call *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Answers an error of docs/errors.md; the status is the code's first three digits. The tracking
+ * ID goes into the log line too, so an operator can match the answer to it. */
+static void fail(struct call *c, int code, const char *fmt, ...) {
+    char msg[MSG_MAX], tracking[UUID_STR_LEN];
+    int status = code / 1000;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (uuid_v4(tracking) != 0)
+        tracking[0] = '\0';
+    if (status >= 500)
+        log_error("admin request failed code=%d tracking=%s remote=%s reason=\"%s\"", code,
+                  tracking, c->remote, msg);
+    else if (status == 401)
+        log_info("admin request refused code=%d tracking=%s remote=%s reason=\"%s\"", code,
+                 tracking, c->remote, msg);
+    else
+        log_debug("admin request refused code=%d tracking=%s remote=%s reason=\"%s\"", code,
+                  tracking, c->remote, msg);
+    http_reply_error(c->req, status, code, tracking[0] != '\0' ? tracking : NULL, msg);
+}
+
+static void fail_internal(struct call *c) {
+    fail(c, 500001, "internal error");
+}
+
+/* Wipes the keys of a document or of each document of an array. */
+static void wipe_docs(json_t *v) {
+    json_t *item;
+    size_t i;
+
+    if (!json_is_array(v)) {
+        enrollment_wipe(v);
+        return;
+    }
+    json_array_foreach(v, i, item) {
+        enrollment_wipe(item);
+    }
+}
+
+/* Answers a document, or an array of documents, that may hold keys, wiping them once the answer
+ * is serialised. Takes the reference to v. */
+static void reply_secret(struct call *c, int status, json_t *v) {
+    json_incref(v);
+    http_reply_json(c->req, status, v);
+    wipe_docs(v);
+    json_decref(v);
+}
+
+static void free_secret(char *s) {
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static int not_found_code(enum store_kind kind) {
+    return kind == STORE_GROUP ? 404003 : 404002;
+}
+
+static const char *kind_name(enum store_kind kind) {
+    return kind == STORE_GROUP ? "enrollment group" : "enrollment";
+}
+
+/* An audit record of an administrative change; the store appends it with the change. */
+static void audit_init(struct store_audit *a, struct call *c, const char *event, char *subject,
+                       int http_status, const char *reason) {
+    memset(a, 0, sizeof(*a));
+    time_now_dps(a->ts);
+    a->event = (char *)event;
+    a->subject = subject;
+    a->outcome = "accepted";
+    a->http_status = http_status;
+    a->reason = (char *)reason;
+    a->remote = c->remote[0] != '\0' ? c->remote : NULL;
+}
+
+/* Parses a decimal integer in [min, max] with nothing around it. */
+static int parse_int(const char *s, long long min, long long max, long long *out) {
+    long long v = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9' || v > (LLONG_MAX - (*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads If-Match into *if_match (STORE_IF_ANY when absent). A malformed value cannot match any
+ * etag, so it is answered as a failed condition. */
+static int read_if_match(struct call *c, int64_t *if_match) {
+    const char *h = http_header(c->req, "If-Match");
+
+    *if_match = STORE_IF_ANY;
+    if (h == NULL)
+        return 0;
+    if (etag_parse(h, if_match) != 0) {
+        fail(c, 412001, "If-Match is not an etag of this server");
+        return -1;
+    }
+    return 0;
+}
+
+/* Paging of the query routes: x-ms-max-item-count and x-ms-continuation, whose token is the
+ * base64 of the last ID of the previous page. */
+struct page {
+    size_t limit;
+    char after[REGID_MAX + 1];
+    int has_after;
+};
+
+static int page_read(struct call *c, struct page *pg) {
+    const char *count = http_header(c->req, "x-ms-max-item-count");
+    const char *token = http_header(c->req, "x-ms-continuation");
+    unsigned char *raw = NULL;
+    size_t rawlen = 0;
+    long long n = PAGE_DEFAULT;
+    int ok;
+
+    memset(pg, 0, sizeof(*pg));
+    if (count != NULL && parse_int(count, 1, PAGE_MAX, &n) != 0) {
+        fail(c, 400007, "x-ms-max-item-count must be a number from 1 to %d", PAGE_MAX);
+        return -1;
+    }
+    pg->limit = (size_t)n;
+    /* An empty token is what some clients send for the first page. */
+    if (token == NULL || *token == '\0')
+        return 0;
+    ok = b64_decode(token, strlen(token), &raw, &rawlen, NULL) == 0 && rawlen <= REGID_MAX &&
+         strlen((const char *)raw) == rawlen && regid_check((const char *)raw, NULL) == 0;
+    if (ok) {
+        memcpy(pg->after, raw, rawlen + 1);
+        pg->has_after = 1;
+    }
+    b64_free(raw, rawlen);
+    if (!ok) {
+        fail(c, 400007, "x-ms-continuation is not a token of this server");
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets x-ms-continuation to resume after last_id. */
+static int page_continue(struct call *c, const char *last_id) {
+    char *token = b64_encode(last_id, strlen(last_id));
+
+    if (token == NULL)
+        return -1;
+    http_set_header(c->req, "x-ms-continuation", token);
+    free(token);
+    return 0;
+}
+
+/* Checks the body of a query route: absent, or {"query": "*"}. */
+static int check_query(struct call *c) {
+    json_error_t jerr;
+    const char *q = NULL;
+
+    if (c->body == NULL)
+        return 0;
+    if (json_unpack_ex(c->body, &jerr, 0, "{s:s}", "query", &q) != 0) {
+        fail(c, 400001, "the body must be {\"query\": \"*\"}: %s", jerr.text);
+        return -1;
+    }
+    if (strcmp(q, "*") != 0) {
+        fail(c, 400001, "only the query \"*\" is supported");
+        return -1;
+    }
+    return 0;
+}
+
+/* Validates in and stores it as id with the condition if_match, auditing the change. Returns 0
+ * and, when view is not NULL, the stored document's view with keys; or an error code with a
+ * message in msg. */
+static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t *in,
+                   int64_t if_match, json_t **view, char *msg, size_t msglen) {
+    struct store_doc prev = {0}, doc = {0};
+    struct store_audit audit;
+    json_t *canon = NULL;
+    int have_prev = 0, code = 0, rc;
+
+    if (view != NULL)
+        *view = NULL;
+    /* The stored document supplies the keys a replacing one leaves out. */
+    if (if_match != STORE_IF_ABSENT) {
+        rc = store_doc_get(c->w->conn, kind, id, &prev);
+        if (rc == STORE_OK)
+            have_prev = 1;
+        else if (rc != STORE_NOT_FOUND) {
+            snprintf(msg, msglen, "internal error");
+            code = 500001;
+            goto out;
+        }
+    }
+    if (enrollment_normalize_replace(kind, id, in, have_prev ? &prev : NULL, &canon, &code, msg,
+                                     msglen) != 0)
+        goto out;
+    doc.id = strdup(id);
+    doc.doc = json_dumps(canon, JSON_COMPACT);
+    if (doc.id == NULL || doc.doc == NULL) {
+        snprintf(msg, msglen, "internal error");
+        code = 500001;
+        goto out;
+    }
+    audit_init(&audit, c, kind == STORE_GROUP ? "group.put" : "enrollment.put", doc.id, 200,
+               have_prev ? "replaced" : "created");
+    rc = store_doc_put(c->w->conn, kind, &doc, if_match, &audit);
+    if (rc == STORE_CONFLICT && if_match == STORE_IF_ABSENT) {
+        snprintf(msg, msglen, "%s %s already exists", kind_name(kind), id);
+        code = 409001;
+    } else if (rc == STORE_CONFLICT || (rc == STORE_NOT_FOUND && if_match != STORE_IF_ANY)) {
+        snprintf(msg, msglen, "the etag does not match that of %s %s", kind_name(kind), id);
+        code = 412001;
+    } else if (rc != STORE_OK) {
+        snprintf(msg, msglen, "internal error");
+        code = 500001;
+    }
+    if (code != 0)
+        goto out;
+    if (kind == STORE_GROUP)
+        atomic_fetch_add(&c->w->pd->groups_gen, 1);
+    if (view != NULL && (*view = enrollment_view(&doc, 1)) == NULL) {
+        snprintf(msg, msglen, "internal error");
+        code = 500001;
+    }
+out:
+    enrollment_wipe(canon);
+    json_decref(canon);
+    free(doc.id);
+    free_secret(doc.doc);
+    store_doc_clear(&prev);
+    return code;
+}
+
+/* Deletes id with the condition if_match, auditing the change. Returns 0 or an error code with
+ * a message in msg. */
+static int delete_doc(struct call *c, enum store_kind kind, char *id, int64_t if_match, char *msg,
+                      size_t msglen) {
+    struct store_audit audit;
+    int rc;
+
+    audit_init(&audit, c, kind == STORE_GROUP ? "group.delete" : "enrollment.delete", id, 204,
+               "deleted");
+    rc = store_doc_delete(c->w->conn, kind, id, if_match, &audit);
+    switch (rc) {
+    case STORE_OK:
+        if (kind == STORE_GROUP)
+            atomic_fetch_add(&c->w->pd->groups_gen, 1);
+        return 0;
+    case STORE_NOT_FOUND:
+        snprintf(msg, msglen, "no %s %s", kind_name(kind), id);
+        return not_found_code(kind);
+    case STORE_CONFLICT:
+        snprintf(msg, msglen, "the etag does not match that of %s %s", kind_name(kind), id);
+        return 412001;
+    default:
+        snprintf(msg, msglen, "internal error");
+        return 500001;
+    }
+}
+
+static void get_healthz(struct call *c) {
+    http_reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_info(struct call *c) {
+    struct store_counts n = {0};
+    json_t *v;
+
+    if (store_counts(c->w->conn, &n) != STORE_OK) {
+        fail_internal(c);
+        return;
+    }
+    v = json_pack("{s:s?, s:s, s:{s:I, s:I, s:I, s:I}}", "idScope", c->w->pd->cfg.id_scope,
+                  "version", PROV_VERSION, "counts", "enrollments", (json_int_t)n.enrollments,
+                  "enrollmentGroups", (json_int_t)n.groups, "registrations",
+                  (json_int_t)n.registrations, "auditRecords", (json_int_t)n.audit);
+    if (v == NULL) {
+        fail_internal(c);
+        return;
+    }
+    http_reply_json(c->req, 200, v);
+}
+
+static void get_doc(struct call *c) {
+    struct store_doc d = {0};
+    json_t *v;
+    int rc;
+
+    rc = store_doc_get(c->w->conn, c->route->kind, c->id, &d);
+    if (rc == STORE_NOT_FOUND) {
+        fail(c, not_found_code(c->route->kind), "no %s %s", kind_name(c->route->kind), c->id);
+        goto out;
+    }
+    if (rc != STORE_OK || (v = enrollment_view(&d, 1)) == NULL) {
+        fail_internal(c);
+        goto out;
+    }
+    reply_secret(c, 200, v);
+out:
+    store_doc_clear(&d);
+}
+
+static void put_one(struct call *c) {
+    char msg[MSG_MAX];
+    int64_t if_match;
+    json_t *view = NULL;
+    int code;
+
+    if (read_if_match(c, &if_match) != 0)
+        return;
+    code = put_doc(c, c->route->kind, c->id, c->body, if_match, &view, msg, sizeof(msg));
+    if (code != 0) {
+        fail(c, code, "%s", msg);
+        return;
+    }
+    reply_secret(c, 200, view);
+}
+
+static void delete_one(struct call *c) {
+    char msg[MSG_MAX];
+    int64_t if_match;
+    int code;
+
+    if (read_if_match(c, &if_match) != 0)
+        return;
+    code = delete_doc(c, c->route->kind, c->id, if_match, msg, sizeof(msg));
+    if (code != 0) {
+        fail(c, code, "%s", msg);
+        return;
+    }
+    http_reply_empty(c->req, 204);
+}
+
+static void post_attestation(struct call *c) {
+    struct store_doc d = {0};
+    json_t *view = NULL, *att;
+    int rc;
+
+    rc = store_doc_get(c->w->conn, c->route->kind, c->id, &d);
+    if (rc == STORE_NOT_FOUND) {
+        fail(c, not_found_code(c->route->kind), "no %s %s", kind_name(c->route->kind), c->id);
+        goto out;
+    }
+    if (rc != STORE_OK || (view = enrollment_view(&d, 1)) == NULL ||
+        !json_is_object(att = json_object_get(view, "attestation"))) {
+        fail_internal(c);
+        goto out;
+    }
+    reply_secret(c, 200, att);
+out:
+    enrollment_wipe(view);
+    json_decref(view);
+    store_doc_clear(&d);
+}
+
+static void post_query_docs(struct call *c) {
+    struct store_doc *docs = NULL;
+    struct page pg;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+
+    if (check_query(c) != 0 || page_read(c, &pg) != 0)
+        return;
+    /* One more than the page tells whether a further page exists. */
+    if (store_doc_list(c->w->conn, c->route->kind, pg.has_after ? pg.after : NULL, pg.limit + 1,
+                       &docs, &n) != STORE_OK) {
+        fail_internal(c);
+        return;
+    }
+    arr = json_array();
+    if (arr == NULL)
+        goto internal;
+    for (i = 0; i < n && i < pg.limit; i++) {
+        if ((v = enrollment_view(&docs[i], 1)) == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+    }
+    if (n > pg.limit && page_continue(c, docs[pg.limit - 1].id) != 0)
+        goto internal;
+    reply_secret(c, 200, arr);
+    arr = NULL;
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    wipe_docs(arr);
+    json_decref(arr);
+    store_docs_free(docs, n);
+}
+
+enum bulk_mode { BULK_CREATE, BULK_UPDATE, BULK_UPDATE_IF_MATCH, BULK_DELETE };
+
+/* Runs one item of a bulk operation. Returns 0, or an error code with a message in msg. */
+static int bulk_item(struct call *c, enum bulk_mode mode, json_t *item, size_t idx, char *msg,
+                     size_t msglen) {
+    const char *raw_id = json_string_value(json_object_get(item, "registrationId"));
+    json_t *etag = json_object_get(item, "etag");
+    char id[REGID_MAX + 1];
+    const char *why = NULL;
+    int64_t if_match = STORE_IF_ANY;
+
+    if (!json_is_object(item)) {
+        snprintf(msg, msglen, "enrollments[%zu] is not an object", idx);
+        return 400006;
+    }
+    if (raw_id == NULL) {
+        snprintf(msg, msglen, "enrollments[%zu].registrationId is missing or not a string", idx);
+        return 400003;
+    }
+    if (regid_check(raw_id, &why) != 0) {
+        snprintf(msg, msglen, "registrationId \"%.64s\" is invalid: %s", raw_id,
+                 why != NULL ? why : "breaks the registration ID rules");
+        return 400003;
+    }
+    snprintf(id, sizeof(id), "%s", raw_id);
+    regid_lower(id);
+
+    /* updateIfMatchETag needs the item's etag; delete honours one when given. */
+    if (mode == BULK_UPDATE_IF_MATCH ||
+        (mode == BULK_DELETE && etag != NULL && !json_is_null(etag))) {
+        if (!json_is_string(etag) || etag_parse(json_string_value(etag), &if_match) != 0) {
+            snprintf(msg, msglen, "the etag of %s is missing or not an etag of this server", id);
+            return 412001;
+        }
+    }
+    switch (mode) {
+    case BULK_CREATE:
+        return put_doc(c, STORE_ENROLLMENT, id, item, STORE_IF_ABSENT, NULL, msg, msglen);
+    case BULK_UPDATE:
+    case BULK_UPDATE_IF_MATCH:
+        return put_doc(c, STORE_ENROLLMENT, id, item, if_match, NULL, msg, msglen);
+    case BULK_DELETE:
+        return delete_doc(c, STORE_ENROLLMENT, id, if_match, msg, msglen);
+    }
+    return 500001;
+}
+
+static void post_bulk(struct call *c) {
+    static const char *const modes[] = {"create", "update", "updateIfMatchETag", "delete"};
+    json_t *items = NULL, *item, *errors = NULL, *err, *v;
+    const char *mode_s = NULL, *raw_id;
+    char msg[MSG_MAX];
+    json_error_t jerr;
+    size_t i, m;
+    int code;
+
+    if (json_unpack_ex(c->body, &jerr, 0, "{s:s, s:o !}", "mode", &mode_s, "enrollments", &items) !=
+        0) {
+        fail(c, 400001, "the body must be {\"mode\": \"...\", \"enrollments\": [...]}: %s",
+             jerr.text);
+        return;
+    }
+    for (m = 0; m < sizeof(modes) / sizeof(modes[0]); m++)
+        if (strcasecmp(mode_s, modes[m]) == 0)
+            break;
+    if (m == sizeof(modes) / sizeof(modes[0])) {
+        fail(c, 400001, "mode must be create, update, updateIfMatchETag or delete");
+        return;
+    }
+    if (!json_is_array(items)) {
+        fail(c, 400001, "enrollments must be an array");
+        return;
+    }
+    if (json_array_size(items) > BULK_MAX) {
+        fail(c, 400001, "at most %d enrollments per bulk operation", BULK_MAX);
+        return;
+    }
+    errors = json_array();
+    if (errors == NULL)
+        goto internal;
+    json_array_foreach(items, i, item) {
+        code = bulk_item(c, (enum bulk_mode)m, item, i, msg, sizeof(msg));
+        if (code == 0)
+            continue;
+        raw_id = json_string_value(json_object_get(item, "registrationId"));
+        err = json_pack("{s:s, s:i, s:s}", "registrationId", raw_id != NULL ? raw_id : "",
+                        "errorCode", code, "errorStatus", msg);
+        if (err == NULL || json_array_append_new(errors, err) != 0)
+            goto internal;
+    }
+    v = json_pack("{s:b, s:O}", "isSuccessful", json_array_size(errors) == 0, "errors", errors);
+    if (v == NULL)
+        goto internal;
+    http_reply_json(c->req, 200, v);
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(errors);
+}
+
+static void get_registration(struct call *c) {
+    struct store_registration r = {0};
+    json_t *v;
+    int rc;
+
+    rc = store_reg_get(c->w->conn, c->id, &r);
+    if (rc == STORE_NOT_FOUND) {
+        fail(c, 404004, "no registration %s", c->id);
+        goto out;
+    }
+    if (rc != STORE_OK || (v = registration_view(&r)) == NULL) {
+        fail_internal(c);
+        goto out;
+    }
+    http_reply_json(c->req, 200, v);
+out:
+    store_registration_clear(&r);
+}
+
+static void delete_registration(struct call *c) {
+    struct store_audit audit;
+    int rc;
+
+    audit_init(&audit, c, "registration.delete", c->id, 204, "deleted");
+    rc = store_reg_delete(c->w->conn, c->id, &audit);
+    if (rc == STORE_NOT_FOUND)
+        fail(c, 404004, "no registration %s", c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    else
+        http_reply_empty(c->req, 204);
+}
+
+static void post_query_registrations(struct call *c) {
+    struct store_registration *regs = NULL;
+    struct store_doc group = {0};
+    struct page pg;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+    int rc;
+
+    if (check_query(c) != 0 || page_read(c, &pg) != 0)
+        return;
+    /* An unknown group is worth telling apart from a group nobody has registered with yet. */
+    rc = store_doc_get(c->w->conn, STORE_GROUP, c->id, &group);
+    store_doc_clear(&group);
+    if (rc == STORE_NOT_FOUND) {
+        fail(c, 404003, "no enrollment group %s", c->id);
+        return;
+    }
+    if (rc != STORE_OK || store_reg_list(c->w->conn, c->id, pg.has_after ? pg.after : NULL,
+                                         pg.limit + 1, &regs, &n) != STORE_OK) {
+        fail_internal(c);
+        return;
+    }
+    arr = json_array();
+    if (arr == NULL)
+        goto internal;
+    for (i = 0; i < n && i < pg.limit; i++) {
+        if ((v = registration_view(&regs[i])) == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+    }
+    if (n > pg.limit && page_continue(c, regs[pg.limit - 1].registration_id) != 0)
+        goto internal;
+    http_reply_json(c->req, 200, arr);
+    arr = NULL;
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(arr);
+    store_registrations_free(regs, n);
+}
+
+static void get_audit(struct call *c) {
+    char *after_s = http_query_get(&c->path, "after");
+    char *limit_s = http_query_get(&c->path, "limit");
+    char *subject = http_query_get(&c->path, "subject");
+    struct store_audit *recs = NULL;
+    long long after = 0, limit = PAGE_DEFAULT;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+    int64_t next;
+
+    if ((after_s != NULL && parse_int(after_s, 0, INT64_MAX, &after) != 0) ||
+        (limit_s != NULL && parse_int(limit_s, 1, PAGE_MAX, &limit) != 0)) {
+        fail(c, 400007, "after must be a sequence number and limit a number from 1 to %d",
+             PAGE_MAX);
+        goto out;
+    }
+    if (subject != NULL) {
+        if (regid_check(subject, NULL) != 0) {
+            fail(c, 400003, "subject is not a valid registration or enrollment group ID");
+            goto out;
+        }
+        regid_lower(subject);
+    }
+    if (store_audit_list(c->w->conn, subject, after, (size_t)limit, &recs, &n) != STORE_OK)
+        goto internal;
+    arr = json_array();
+    if (arr == NULL)
+        goto internal;
+    next = after;
+    for (i = 0; i < n; i++) {
+        const struct store_audit *a = &recs[i];
+        v = json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:i, s:i, s:s?, s:s?}", "seq",
+                      (json_int_t)a->seq, "timestampUtc", a->ts, "event", a->event, "subject",
+                      a->subject, "outcome", a->outcome, "httpStatus", a->http_status, "errorCode",
+                      a->error_code, "reason", a->reason, "remote", a->remote);
+        if (v == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+        next = a->seq;
+    }
+    v = json_pack("{s:O, s:I}", "records", arr, "next", (json_int_t)next);
+    if (v == NULL)
+        goto internal;
+    http_reply_json(c->req, 200, v);
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(arr);
+    store_audits_free(recs, n);
+    free(after_s);
+    free(limit_s);
+    free(subject);
+}
+
+#define GET    EVHTTP_REQ_GET
+#define PUT    EVHTTP_REQ_PUT
+#define POST   EVHTTP_REQ_POST
+#define DELETE EVHTTP_REQ_DELETE
+#define ENR    STORE_ENROLLMENT
+#define GRP    STORE_GROUP
+
+/* Literal segments are matched without regard to case, so "query" and "attestationmechanism"
+ * are tried before the ID patterns that would also match them. */
+static const struct route routes[] = {
+    {{"healthz"}, GET, BODY_NONE, ENR, get_healthz},
+    {{"info"}, GET, BODY_NONE, ENR, get_info},
+    {{"enrollments"}, POST, BODY_REQUIRED, ENR, post_bulk},
+    {{"enrollments", "query"}, POST, BODY_OPTIONAL, ENR, post_query_docs},
+    {{"enrollments", "*"}, GET, BODY_NONE, ENR, get_doc},
+    {{"enrollments", "*"}, PUT, BODY_REQUIRED, ENR, put_one},
+    {{"enrollments", "*"}, DELETE, BODY_NONE, ENR, delete_one},
+    {{"enrollments", "*", "attestationmechanism"}, POST, BODY_NONE, ENR, post_attestation},
+    {{"enrollmentgroups", "query"}, POST, BODY_OPTIONAL, GRP, post_query_docs},
+    {{"enrollmentgroups", "*"}, GET, BODY_NONE, GRP, get_doc},
+    {{"enrollmentgroups", "*"}, PUT, BODY_REQUIRED, GRP, put_one},
+    {{"enrollmentgroups", "*"}, DELETE, BODY_NONE, GRP, delete_one},
+    {{"enrollmentgroups", "*", "attestationmechanism"}, POST, BODY_NONE, GRP, post_attestation},
+    {{"registrations", "*"}, GET, BODY_NONE, ENR, get_registration},
+    {{"registrations", "*"}, DELETE, BODY_NONE, ENR, delete_registration},
+    {{"registrations", "*", "query"}, POST, BODY_OPTIONAL, GRP, post_query_registrations},
+    {{"audit"}, GET, BODY_NONE, ENR, get_audit},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int route_matches_path(const struct route *r, const struct http_path *p) {
+    int i;
+
+    for (i = 0; i < 4 && r->pat[i] != NULL; i++) {
+        if (i >= p->nseg)
+            return 0;
+        if (strcmp(r->pat[i], "*") != 0 && !http_seg_is(p, i, r->pat[i]))
+            return 0;
+    }
+    return i == p->nseg;
+}
+
+static const char *method_name(enum evhttp_cmd_type m) {
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    default:
+        return "?";
+    }
+}
+
+/* Finds the route of the request. On a path without the request's method, answers 405 with an
+ * Allow header; on an unknown path, 404. */
+static const struct route *route_find(struct call *c) {
+    enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
+    char allow[64] = "";
+    size_t i;
+
+    for (i = 0; i < NROUTES; i++) {
+        if (!route_matches_path(&routes[i], &c->path))
+            continue;
+        if (routes[i].method == m)
+            return &routes[i];
+        if (strstr(allow, method_name(routes[i].method)) == NULL)
+            snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                     allow[0] != '\0' ? ", " : "", method_name(routes[i].method));
+    }
+    if (allow[0] != '\0') {
+        http_set_header(c->req, "Allow", allow);
+        fail(c, 405001, "method not allowed; this path takes %s", allow);
+    } else {
+        fail(c, 404005, "no such path");
+    }
+    return NULL;
+}
+
+/* Checks the Authorization header against the stored token hashes. Only the SHA-256 of a token
+ * is ever looked up, so the token itself is neither stored nor logged. */
+static int authenticate(struct call *c) {
+    const char *h = http_header(c->req, "Authorization");
+    unsigned char md[EVP_MAX_MD_SIZE];
+    char hex[2 * 32 + 1];
+    unsigned int mdlen = 0, i;
+    size_t len;
+    int rc;
+
+    if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
+        http_set_header(c->req, "WWW-Authenticate", "Bearer");
+        fail(c, 401002, "a bearer token is required");
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    len = strlen(h);
+    while (len > 0 && (h[len - 1] == ' ' || h[len - 1] == '\t'))
+        len--;
+    if (len == 0 || EVP_Digest(h, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+        http_set_header(c->req, "WWW-Authenticate", "Bearer");
+        fail(c, 401002, "a bearer token is required");
+        return -1;
+    }
+    for (i = 0; i < mdlen; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    OPENSSL_cleanse(md, sizeof(md));
+    rc = store_token_find(c->w->conn, hex);
+    OPENSSL_cleanse(hex, sizeof(hex));
+    if (rc == STORE_OK)
+        return 0;
+    if (rc == STORE_NOT_FOUND) {
+        http_set_header(c->req, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        fail(c, 401002, "unknown bearer token");
+    } else {
+        fail_internal(c);
+    }
+    return -1;
+}
+
+/* Checks the ID segment of the path and keeps it lower-cased in c->id. */
+static int take_path_id(struct call *c) {
+    const char *why = NULL;
+
+    for (int i = 0; i < 4 && c->route->pat[i] != NULL; i++) {
+        if (strcmp(c->route->pat[i], "*") != 0)
+            continue;
+        if (regid_check(c->path.seg[i], &why) != 0) {
+            fail(c, 400003, "invalid ID \"%.64s\": %s", c->path.seg[i],
+                 why != NULL ? why : "breaks the registration ID rules");
+            return -1;
+        }
+        snprintf(c->id, sizeof(c->id), "%s", c->path.seg[i]);
+        regid_lower(c->id);
+    }
+    return 0;
+}
+
+/* Reads and parses the body of routes that take one. */
+static int take_body(struct call *c) {
+    size_t len = 0, max = c->w->pd->cfg.max_body_bytes;
+    int too_big = 0, rc = -1;
+    char *text, jerr[160];
+
+    if (c->route->body == BODY_NONE)
+        return 0;
+    text = http_body(c->req, max, &len, &too_big);
+    if (text == NULL) {
+        if (too_big)
+            fail(c, 413001, "the body is larger than %zu bytes", max);
+        else if (c->route->body == BODY_REQUIRED)
+            fail(c, 400001, "a JSON body is required");
+        else
+            rc = 0;
+        return rc;
+    }
+    if (http_is_json(c->req) != 0) {
+        fail(c, 415001, "the body must be application/json");
+        goto out;
+    }
+    c->body = http_json_parse(text, len, jerr, sizeof(jerr));
+    if (c->body == NULL) {
+        fail(c, 400002, "the body is not valid JSON: %s", jerr);
+        goto out;
+    }
+    rc = 0;
+out:
+    /* Enrollment bodies carry keys. */
+    OPENSSL_cleanse(text, len);
+    free(text);
+    return rc;
+}
+
+void admin_api_handle(struct evhttp_request *req, void *worker) {
+    struct call c;
+
+    memset(&c, 0, sizeof(c));
+    c.req = req;
+    c.w = worker;
+    http_remote(req, c.remote, sizeof(c.remote));
+    if (http_path_parse(req, &c.path) != 0) {
+        fail(&c, 404005, "no such path");
+        goto out;
+    }
+    /* Only the health check answers without a token; every other path, known or not, first
+     * needs one, so that the API's shape is not open to anonymous probing. */
+    if (!(c.path.nseg == 1 && http_seg_is(&c.path, 0, "healthz")) && authenticate(&c) != 0)
+        goto out;
+    if ((c.route = route_find(&c)) == NULL)
+        goto out;
+    if (take_path_id(&c) != 0 || take_body(&c) != 0)
+        goto out;
+    c.route->fn(&c);
+out:
+    enrollment_wipe(c.body);
+    json_decref(c.body);
+    http_path_clear(&c.path);
+}

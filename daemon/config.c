@@ -1,0 +1,206 @@
+/* Settings: defaults, then the data directory's provd.json, then flags (applied by main). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+void config_set(char **field, const char *value) {
+    char *copy = value ? strdup(value) : NULL;
+    if (value && !copy) {
+        log_error("out of memory");
+        abort();
+    }
+    free(*field);
+    *field = copy;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", dir, name) < 0) {
+        log_error("out of memory");
+        abort();
+    }
+    return p;
+}
+
+void config_defaults(struct provd_config *cfg, const char *data_dir) {
+    memset(cfg, 0, sizeof(*cfg));
+    config_set(&cfg->data_dir, data_dir);
+    config_set(&cfg->device_listen, "0.0.0.0:8443");
+    config_set(&cfg->admin_listen, "127.0.0.1:8444");
+    char *db = path_in(data_dir, "provd.db");
+    if (asprintf(&cfg->store, "sqlite:%s", db) < 0)
+        abort();
+    free(db);
+    cfg->tls_cert = path_in(data_dir, "tls/server.pem");
+    cfg->tls_key = path_in(data_dir, "tls/server.key");
+    config_set(&cfg->log_level, "info");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = n > 0 ? (int)n : 1;
+    cfg->max_body_bytes = 64 * 1024;
+    cfg->idle_timeout_s = 60;
+    cfg->sas_max_lifetime_s = 365LL * 24 * 3600;
+    cfg->commit_batch_max = 1024;
+}
+
+/* The settings provd.json may hold: name, type, where it goes. */
+enum ctype { C_STR, C_INT, C_SIZE, C_I64 };
+struct centry {
+    const char *key;
+    enum ctype type;
+    size_t off;
+    long long min, max;
+};
+#define STR(k, f)                                                                                  \
+    { k, C_STR, offsetof(struct provd_config, f), 0, 0 }
+#define NUM(k, t, f, lo, hi)                                                                       \
+    { k, t, offsetof(struct provd_config, f), lo, hi }
+static const struct centry entries[] = {
+    STR("id_scope", id_scope),
+    STR("device_listen", device_listen),
+    STR("admin_listen", admin_listen),
+    STR("store", store),
+    STR("tls_cert", tls_cert),
+    STR("tls_key", tls_key),
+    STR("log_level", log_level),
+    NUM("workers", C_INT, workers, 1, 256),
+    NUM("max_body_bytes", C_SIZE, max_body_bytes, 1024, 64LL * 1024 * 1024),
+    NUM("idle_timeout_s", C_INT, idle_timeout_s, 1, 86400),
+    NUM("sas_max_lifetime_s", C_I64, sas_max_lifetime_s, 0, 100LL * 365 * 24 * 3600),
+    NUM("commit_batch_max", C_INT, commit_batch_max, 1, 65536),
+};
+#undef STR
+#undef NUM
+
+static const struct centry *find_entry(const char *key) {
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
+        if (strcmp(entries[i].key, key) == 0)
+            return &entries[i];
+    return NULL;
+}
+
+int config_load(struct provd_config *cfg, char *err, size_t errlen) {
+    char *path = path_in(cfg->data_dir, "provd.json");
+    json_error_t jerr;
+    json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = -1;
+    if (!root) {
+        snprintf(err, errlen, "%s: %s (line %d, column %d)", path, jerr.text, jerr.line,
+                 jerr.column);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        snprintf(err, errlen, "%s: not a JSON object", path);
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v) {
+        const struct centry *e = find_entry(key);
+        if (!e) {
+            snprintf(err, errlen, "%s: unknown setting \"%s\"", path, key);
+            goto out;
+        }
+        char *field = (char *)cfg + e->off;
+        if (e->type == C_STR) {
+            if (!json_is_string(v)) {
+                snprintf(err, errlen, "%s: \"%s\" must be a string", path, key);
+                goto out;
+            }
+            config_set((char **)(void *)field, json_string_value(v));
+            continue;
+        }
+        if (!json_is_integer(v) || json_integer_value(v) < e->min ||
+            json_integer_value(v) > e->max) {
+            snprintf(err, errlen, "%s: \"%s\" must be an integer from %lld to %lld", path, key,
+                     e->min, e->max);
+            goto out;
+        }
+        json_int_t n = json_integer_value(v);
+        if (e->type == C_INT)
+            *(int *)(void *)field = (int)n;
+        else if (e->type == C_SIZE)
+            *(size_t *)(void *)field = (size_t)n;
+        else
+            *(int64_t *)(void *)field = (int64_t)n;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    free(path);
+    return rc;
+}
+
+/* Paths that default to places inside the data directory are saved only when they differ from
+ * the default, so that a data directory can be moved or named by a relative path. */
+int config_save(const struct provd_config *cfg, char *err, size_t errlen) {
+    struct provd_config def;
+    config_defaults(&def, cfg->data_dir);
+    json_t *root = json_object();
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+        const struct centry *e = &entries[i];
+        const char *field = (const char *)cfg + e->off;
+        json_t *v;
+        if (e->type == C_STR) {
+            const char *s = *(char *const *)(const void *)field;
+            const char *d = *(char *const *)(const void *)((const char *)&def + e->off);
+            if (!s || (strchr(s, '/') && d && strcmp(s, d) == 0))
+                continue;
+            v = json_string(s);
+        } else if (e->type == C_INT) {
+            v = json_integer(*(const int *)(const void *)field);
+        } else if (e->type == C_SIZE) {
+            v = json_integer((json_int_t) * (const size_t *)(const void *)field);
+        } else {
+            v = json_integer(*(const int64_t *)(const void *)field);
+        }
+        json_object_set_new(root, e->key, v);
+    }
+    char *path = path_in(cfg->data_dir, "provd.json");
+    char *tmp = path_in(cfg->data_dir, ".provd.json.tmp");
+    int rc = -1;
+    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || !text) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    size_t len = strlen(text);
+    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc != 0)
+        unlink(tmp);
+    free(text);
+    free(tmp);
+    free(path);
+    json_decref(root);
+    config_free(&def);
+    return rc;
+}
+
+void config_free(struct provd_config *cfg) {
+    for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++)
+        if (entries[i].type == C_STR)
+            free(*(char **)(void *)((char *)cfg + entries[i].off));
+    free(cfg->data_dir);
+    free(cfg->port_file);
+    memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,194 @@
+/* The DPS-compatible device front end (docs/device-api.md): turns HTTP requests into
+ * registration jobs for the pipeline and the pipeline's outcomes into DPS answers. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+
+#include "http.h"
+#include "log.h"
+#include "pipeline.h"
+#include "provd.h"
+#include "regid.h"
+#include "registration.h"
+
+/* api-version: the dates DPS clients send, and any later date, optionally with "-preview". */
+static int api_version_ok(const char *v) {
+    if (!v || strlen(v) < 10)
+        return 0;
+    for (int i = 0; i < 10; i++) {
+        int want_dash = i == 4 || i == 7;
+        if (want_dash ? v[i] != '-' : !isdigit((unsigned char)v[i]))
+            return 0;
+    }
+    if (v[10] != '\0' && strcmp(v + 10, "-preview") != 0)
+        return 0;
+    return strncmp(v, "2019-03-31", 10) >= 0;
+}
+
+/* The registration state with what the device API adds: the attesting group and the payload. */
+static json_t *state_json(const struct reg_job *job) {
+    const struct store_registration *r = &job->reg;
+    json_t *s = registration_view(r);
+    if (!s)
+        return NULL;
+    if (job->group_attested && r->group_id)
+        json_object_set_new(s, "symmetricKey",
+                            json_pack("{s:s}", "enrollmentGroupId", r->group_id));
+    if (r->payload) {
+        json_t *p = json_loads(r->payload, 0, NULL);
+        if (p)
+            json_object_set_new(s, "payload", p);
+    }
+    return s;
+}
+
+/* The pipeline's outcome, as DPS clients expect it. */
+static void reply(struct reg_job *job) {
+    struct evhttp_request *req = job->ctx;
+    if (job->http_status != 200) {
+        http_reply_error(req, job->http_status, job->error_code, job->tracking, job->message);
+    } else if (job->op == REG_OP_STATUS) {
+        http_reply_json(req, 200, state_json(job));
+    } else {
+        json_t *body = json_object();
+        json_object_set_new(body, "operationId", json_string(job->reg.operation_id));
+        json_object_set_new(body, "status", json_string(job->reg.status));
+        json_object_set_new(body, "registrationState", state_json(job));
+        http_reply_json(req, 200, body);
+    }
+    reg_job_free(job);
+}
+
+/* Refuses with an audit record when the request names a device, else answers directly. */
+static void refuse(struct reg_job *job, int status, int code, const char *message) {
+    if (job->regid[0]) {
+        pipeline_refuse(job, status, code, message);
+        return;
+    }
+    http_reply_error(job->ctx, status, code, job->tracking, message);
+    reg_job_free(job);
+}
+
+/* Reads the register body: a JSON object whose registrationId (when present) is the path's and
+ * whose payload is kept for the pipeline. Refuses and returns -1 otherwise. */
+static int read_register_body(struct reg_job *job, struct evhttp_request *req, size_t max) {
+    size_t len = 0;
+    int too_big = 0;
+    char err[256];
+    if (http_is_json(req) != 0) {
+        refuse(job, 415, 415001, "Content-Type must be application/json");
+        return -1;
+    }
+    char *body = http_body(req, max, &len, &too_big);
+    if (too_big) {
+        refuse(job, 413, 413001, "request body is larger than the configured limit");
+        return -1;
+    }
+    json_t *doc = body ? http_json_parse(body, len, err, sizeof(err)) : NULL;
+    free(body);
+    if (!doc) {
+        refuse(job, 400, 400002, body ? err : "request body is empty");
+        return -1;
+    }
+    int rc = -1;
+    json_t *id = json_object_get(doc, "registrationId");
+    if (!json_is_object(doc)) {
+        refuse(job, 400, 400002, "request body must be a JSON object");
+    } else if (id && (!json_is_string(id) || strcasecmp(json_string_value(id), job->regid) != 0)) {
+        refuse(job, 400, 400004, "registrationId in the body differs from the one in the path");
+    } else if (json_object_get(doc, "csr") || json_object_get(doc, "tpm")) {
+        refuse(job, 400, 400001, "csr and tpm registrations are not supported yet");
+    } else {
+        job->payload = json_incref(json_object_get(doc, "payload"));
+        rc = 0;
+    }
+    json_decref(doc);
+    return rc;
+}
+
+static void discard_body(struct evhttp_request *req) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+void device_api_handle(struct evhttp_request *req, void *arg) {
+    struct worker *w = arg;
+    const struct provd_config *cfg = &w->pd->cfg;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    struct http_path p;
+    struct reg_job *job = NULL;
+    char *version = NULL;
+    const char *why = NULL;
+
+    if (http_path_parse(req, &p) != 0) {
+        http_reply_error(req, 400, 400001, NULL, "malformed request path");
+        return;
+    }
+    if (p.nseg == 1 && http_seg_is(&p, 0, "healthz") && method == EVHTTP_REQ_GET) {
+        http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+        goto out;
+    }
+    enum reg_op op;
+    if (p.nseg == 4 && http_seg_is(&p, 3, "register") && method == EVHTTP_REQ_PUT)
+        op = REG_OP_REGISTER;
+    else if (p.nseg == 5 && http_seg_is(&p, 3, "operations") && method == EVHTTP_REQ_GET)
+        op = REG_OP_OPERATION;
+    else if (p.nseg == 3 && method == EVHTTP_REQ_POST)
+        op = REG_OP_STATUS;
+    else {
+        http_reply_error(req, 404, 404005, NULL, "no such path");
+        goto out;
+    }
+    if (!http_seg_is(&p, 1, "registrations")) {
+        http_reply_error(req, 404, 404005, NULL, "no such path");
+        goto out;
+    }
+    if (!(job = reg_job_new(w, op))) {
+        http_reply_error(req, 500, 500001, NULL, "out of memory");
+        goto out;
+    }
+    job->ctx = req;
+    job->reply = reply;
+    http_remote(req, job->remote, sizeof(job->remote));
+
+    /* The registration ID is checked before anything else, so that a refusal can name it. */
+    const char *regid = p.seg[2];
+    if (regid_check(regid, &why) != 0) {
+        snprintf(job->regid, sizeof(job->regid), "%.*s", REGID_MAX, regid);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "invalid registration ID: %s", why);
+        refuse(job, 400, 400003, msg);
+        goto out;
+    }
+    snprintf(job->regid, sizeof(job->regid), "%s", regid);
+    regid_lower(job->regid);
+
+    version = http_query_get(&p, "api-version");
+    if (!api_version_ok(version)) {
+        refuse(job, 400, 400005, "missing or unsupported api-version");
+        goto out;
+    }
+    if (strcasecmp(p.seg[0], cfg->id_scope) != 0) {
+        refuse(job, 404, 404001, "unknown ID scope");
+        goto out;
+    }
+    if (op == REG_OP_REGISTER) {
+        if (read_register_body(job, req, cfg->max_body_bytes) != 0)
+            goto out;
+    } else {
+        /* Some clients send "{}" with the polling GET; it is read and ignored. */
+        discard_body(req);
+    }
+    if (op == REG_OP_OPERATION)
+        job->operation_id = strdup(p.seg[4]);
+    const char *auth = http_header(req, "Authorization");
+    job->authorization = auth ? strdup(auth) : NULL;
+    pipeline_run(job);
+out:
+    free(version);
+    http_path_clear(&p);
+}

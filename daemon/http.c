@@ -1,0 +1,172 @@
+/* HTTP plumbing shared by the front ends, on top of libevent's evhttp. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "log.h"
+#include "rand.h"
+#include "timefmt.h"
+#include "urlenc.h"
+
+/* The whole path is percent-decoded before it is split, since some device SDKs encode the
+ * slashes of the path itself (0ne00AB%2fregistrations%2fdev-1). */
+int http_path_parse(struct evhttp_request *req, struct http_path *p) {
+    memset(p, 0, sizeof(*p));
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path || path[0] != '/')
+        return -1;
+    p->buf = url_decode(path, strlen(path));
+    if (!p->buf)
+        return -1;
+    const char *q = evhttp_uri_get_query(uri);
+    if (q && !(p->query = strdup(q)))
+        goto fail;
+    char *save = NULL;
+    for (char *s = strtok_r(p->buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (p->nseg == HTTP_MAX_SEGMENTS)
+            goto fail;
+        p->seg[p->nseg++] = s;
+    }
+    return 0;
+fail:
+    http_path_clear(p);
+    return -1;
+}
+
+void http_path_clear(struct http_path *p) {
+    free(p->buf);
+    free(p->query);
+    memset(p, 0, sizeof(*p));
+}
+
+int http_seg_is(const struct http_path *p, int i, const char *s) {
+    return i >= 0 && i < p->nseg && strcasecmp(p->seg[i], s) == 0;
+}
+
+char *http_query_get(const struct http_path *p, const char *name) {
+    if (!p->query)
+        return NULL;
+    struct evkeyvalq params;
+    TAILQ_INIT(&params);
+    char *value = NULL;
+    if (evhttp_parse_query_str(p->query, &params) == 0) {
+        const char *v = evhttp_find_header(&params, name);
+        if (v)
+            value = strdup(v);
+    }
+    evhttp_clear_headers(&params);
+    return value;
+}
+
+const char *http_header(struct evhttp_request *req, const char *name) {
+    return evhttp_find_header(evhttp_request_get_input_headers(req), name);
+}
+
+void http_set_header(struct evhttp_request *req, const char *name, const char *value) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
+}
+
+void http_remote(struct evhttp_request *req, char *buf, size_t len) {
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa && sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa && sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(buf, len, "unknown");
+    }
+}
+
+static int dump_to_evbuffer(const char *chunk, size_t size, void *arg) {
+    return evbuffer_add(arg, chunk, size);
+}
+
+void http_reply_json(struct evhttp_request *req, int status, json_t *body) {
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    if (body) {
+        http_set_header(req, "Content-Type", "application/json; charset=utf-8");
+        if (json_dump_callback(body, dump_to_evbuffer, out, JSON_COMPACT) != 0) {
+            log_error("http: could not serialise an answer");
+            evbuffer_drain(out, evbuffer_get_length(out));
+            status = 500;
+        }
+        json_decref(body);
+    }
+    evhttp_send_reply(req, status, NULL, NULL);
+}
+
+void http_reply_empty(struct evhttp_request *req, int status) {
+    evhttp_send_reply(req, status, NULL, NULL);
+}
+
+void http_reply_error(struct evhttp_request *req, int status, int code, const char *tracking,
+                      const char *message) {
+    char fresh[UUID_STR_LEN] = "";
+    if (!tracking) {
+        if (uuid_v4(fresh) != 0)
+            snprintf(fresh, sizeof(fresh), "00000000-0000-0000-0000-000000000000");
+        tracking = fresh;
+    }
+    char ts[TIME_DPS_LEN];
+    time_now_dps(ts);
+    char codestr[16];
+    snprintf(codestr, sizeof(codestr), "%d", code);
+    http_set_header(req, "x-ms-error-code", codestr);
+    json_t *body = json_pack("{s:i, s:s, s:s, s:s}", "errorCode", code, "trackingId", tracking,
+                             "message", message, "timestampUtc", ts);
+    http_reply_json(req, status, body);
+}
+
+int http_is_json(struct evhttp_request *req) {
+    const char *ct = http_header(req, "Content-Type");
+    static const char want[] = "application/json";
+    if (!ct || strncasecmp(ct, want, sizeof(want) - 1) != 0)
+        return -1;
+    char next = ct[sizeof(want) - 1];
+    return (next == '\0' || next == ';' || next == ' ' || next == '\t') ? 0 : -1;
+}
+
+char *http_body(struct evhttp_request *req, size_t max_bytes, size_t *len, int *too_big) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    *len = 0;
+    *too_big = n > max_bytes;
+    if (n == 0 || *too_big)
+        return NULL;
+    char *body = malloc(n + 1);
+    if (!body)
+        return NULL;
+    if (evbuffer_remove(in, body, n) != (int)n) {
+        free(body);
+        return NULL;
+    }
+    body[n] = '\0';
+    *len = n;
+    return body;
+}
+
+json_t *http_json_parse(const char *body, size_t len, char *err, size_t errlen) {
+    json_error_t jerr;
+    json_t *v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v)
+        snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+    return v;
+}

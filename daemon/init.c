@@ -1,0 +1,193 @@
+/* `provd init`: everything a data directory holds, made once. */
+#include "init.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "config.h"
+#include "log.h"
+#include "pki.h"
+#include "rand.h"
+#include "regid.h"
+#include "store.h"
+
+#define CA_DAYS     (20 * 365)
+#define SERVER_DAYS (2 * 365)
+
+static int make_dir(const char *path) {
+    if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+        log_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (chmod(path, 0700) != 0) {
+        log_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void provd_token_hash(const char *token, char hex[65]) {
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(token, strlen(token), md, &mdlen, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+int provd_token_new(const char *store_uri, const char *path, const char *name) {
+    unsigned char raw[32];
+    char token[65], hash[65], err[256];
+    struct store *st = NULL;
+    struct store_conn *c = NULL;
+    int rc = -1, fd = -1;
+    if (rand_bytes(raw, sizeof(raw)) != 0)
+        goto out;
+    for (unsigned i = 0; i < sizeof(raw); i++)
+        snprintf(token + 2 * i, 3, "%02x", raw[i]);
+    provd_token_hash(token, hash);
+    if (store_open(store_uri, &st, err, sizeof(err)) != STORE_OK) {
+        log_error("store: %s", err);
+        goto out;
+    }
+    if (store_conn_open(st, &c) != STORE_OK || store_token_add(c, hash, name) != STORE_OK)
+        goto out;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0 || write(fd, token, 64) != 64 || write(fd, "\n", 1) != 1 ||
+        fsync(fd) != 0) {
+        log_error("%s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_cleanse(raw, sizeof(raw));
+    OPENSSL_cleanse(token, sizeof(token));
+    store_conn_close(c);
+    store_close(st);
+    return rc;
+}
+
+/* DPS ID scopes look like 0ne00ABCDEF: "0ne" and eight upper-case hex digits. */
+static int scope_new(char out[12]) {
+    unsigned char r[4];
+    if (rand_bytes(r, sizeof(r)) != 0)
+        return -1;
+    snprintf(out, 12, "0ne%02X%02X%02X%02X", r[0], r[1], r[2], r[3]);
+    return 0;
+}
+
+/* A DNS name (letters, digits, '-' and '.', at most 253 characters) or an IP address. */
+static int hostname_ok(const char *h) {
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1)
+        return 1;
+    size_t n = strlen(h);
+    if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-')
+        return 0;
+    return strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.") == n;
+}
+
+static char *join(const char *dir, const char *name) {
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s", dir, name) < 0)
+        abort();
+    return p;
+}
+
+int provd_init(const struct init_opts *o) {
+    struct provd_config cfg;
+    config_defaults(&cfg, o->data_dir);
+    EVP_PKEY *ca_key = NULL, *srv_key = NULL;
+    X509 *ca = NULL, *srv = NULL;
+    char *conf = join(o->data_dir, "provd.json"), *cadir = join(o->data_dir, "ca");
+    char *tlsdir = join(o->data_dir, "tls"), *ca_pem = join(cadir, "root.pem");
+    char *ca_keyf = join(cadir, "root.key"), *token = join(o->data_dir, "admin.token");
+    char scope[12], err[256];
+    int rc = -1;
+
+    const char *why = NULL;
+    if (o->id_scope && regid_check(o->id_scope, &why) != 0) {
+        log_error("invalid --id-scope: %s", why);
+        goto out;
+    }
+    for (size_t i = 0; i < o->nhostnames; i++) {
+        if (!hostname_ok(o->hostnames[i])) {
+            log_error("invalid --hostname \"%s\": expected a DNS name or an IP address",
+                      o->hostnames[i]);
+            goto out;
+        }
+    }
+    if (access(conf, F_OK) == 0 && !o->force) {
+        log_error("%s is already initialised (%s exists); use --force to re-initialise it",
+                  o->data_dir, conf);
+        goto out;
+    }
+    if (access(conf, F_OK) == 0) {
+        struct provd_config old;
+        config_defaults(&old, o->data_dir);
+        if (config_load(&old, err, sizeof(err)) == 0 && old.id_scope && !o->id_scope)
+            config_set(&cfg.id_scope, old.id_scope);
+        config_free(&old);
+        log_warn("re-initialising %s: replacing its CA, TLS key and admin token; enrollments "
+                 "and registrations are kept",
+                 o->data_dir);
+    }
+    if (make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
+        goto out;
+
+    if (o->id_scope)
+        config_set(&cfg.id_scope, o->id_scope);
+    else if (!cfg.id_scope) {
+        if (scope_new(scope) != 0)
+            goto out;
+        config_set(&cfg.id_scope, scope);
+    }
+
+    if (!(ca_key = pki_key_new()) || !(ca = pki_root_new(ca_key, "provd root CA", CA_DAYS)) ||
+        !(srv_key = pki_key_new()) ||
+        !(srv = pki_server_new(srv_key, ca, ca_key, "provd", o->hostnames, o->nhostnames,
+                               SERVER_DAYS)))
+        goto out;
+    if (pki_write_key(ca_keyf, ca_key, o->force) != 0 || pki_write_cert(ca_pem, ca) != 0 ||
+        pki_write_key(cfg.tls_key, srv_key, o->force) != 0 ||
+        pki_write_cert(cfg.tls_cert, srv) != 0)
+        goto out;
+    if (config_save(&cfg, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (provd_token_new(cfg.store, token, "init") != 0)
+        goto out;
+
+    printf("initialised %s\n"
+           "  id scope      %s\n"
+           "  device API    https://%s\n"
+           "  admin API     https://%s\n"
+           "  trust anchor  %s\n"
+           "  admin token   %s (keep it secret)\n",
+           o->data_dir, cfg.id_scope, cfg.device_listen, cfg.admin_listen, ca_pem, token);
+    rc = 0;
+out:
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(srv_key);
+    X509_free(ca);
+    X509_free(srv);
+    free(conf);
+    free(cadir);
+    free(tlsdir);
+    free(ca_pem);
+    free(ca_keyf);
+    free(token);
+    config_free(&cfg);
+    return rc;
+}

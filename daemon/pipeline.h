@@ -1,0 +1,60 @@
+/* The registration pipeline: every front end (the DPS-compatible API now, EST and others later)
+ * turns its wire format into a reg_job and hands it here. The pipeline authenticates the device,
+ * finds its enrollment, applies policy, allocates an endpoint, makes the outcome durable together
+ * with its audit record, and finally calls the front end back to answer. Nothing about a wire
+ * format lives here. */
+#ifndef PROVD_PIPELINE_H
+#define PROVD_PIPELINE_H
+
+#include <jansson.h>
+
+#include "committer.h"
+#include "rand.h"
+#include "regid.h"
+#include "store.h"
+
+enum reg_op {
+    REG_OP_REGISTER,  /* register (or register again) */
+    REG_OP_OPERATION, /* poll a register operation */
+    REG_OP_STATUS,    /* look up the registration state */
+};
+
+struct reg_job {
+    struct commit_job commit; /* the committer's part; first, so the job can be found from it */
+    struct worker *w;
+    void (*reply)(struct reg_job *job); /* the front end's answer, run on w's thread */
+    void *ctx;                          /* the front end's request */
+
+    /* Input, filled by the front end. */
+    enum reg_op op;
+    char regid[REGID_MAX + 1]; /* validated and lower-cased */
+    char *authorization;       /* the SAS token, or NULL */
+    json_t *payload;           /* the device's payload, or NULL */
+    char *operation_id;        /* for REG_OP_OPERATION */
+    char remote[64];
+    char tracking[UUID_STR_LEN]; /* ties the answer, the log and the audit record together */
+
+    /* Outcome, filled by the pipeline before reply() runs. */
+    int http_status; /* 200, or the status of the refusal */
+    int error_code;  /* 0, or the 6-digit code (in registrationState when 200) */
+    char message[192];
+    struct store_registration reg; /* the state answered with 200 */
+    int group_attested;            /* reg.group_id names the group whose key attested */
+    struct store_audit audit;
+};
+
+/* Allocates a job for w with a fresh tracking ID. Returns NULL when out of memory. */
+struct reg_job *reg_job_new(struct worker *w, enum reg_op op);
+void reg_job_free(struct reg_job *job);
+
+/* Runs the pipeline for job; job->reply runs once the outcome is durable. */
+void pipeline_run(struct reg_job *job);
+
+/* Records a refusal decided by the front end before the pipeline (malformed request, unknown
+ * scope, ...): the audit record is made durable, then job->reply runs. */
+void pipeline_refuse(struct reg_job *job, int status, int code, const char *message);
+
+/* Releases the per-worker state of the pipeline (its enrollment group cache). */
+void pipeline_worker_free(struct worker *w);
+
+#endif

@@ -1,0 +1,293 @@
+/* Listeners and workers: one event loop per worker thread, each with its own listening sockets
+ * on the same ports (SO_REUSEPORT, so the kernel spreads connections), its own store connection,
+ * and TLS through bufferevent_openssl. */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/bufferevent_ssl.h>
+#include <event2/thread.h>
+#include <openssl/err.h>
+
+#include "committer.h"
+#include "log.h"
+#include "pipeline.h"
+#include "pki.h"
+
+/* The transport cap at which libevent itself refuses a body (with its own 413). Bodies between
+ * the configured limit and this cap are read and refused by provd with a DPS error and an audit
+ * record; the cap keeps memory bounded against anything larger. */
+#define BODY_HARD_CAP(limit) ((ev_ssize_t)(2 * (limit) + 4096))
+
+static SSL_CTX *tls_new(const struct provd_config *cfg) {
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        pki_log_errors("loading the TLS certificate and key");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    static const unsigned char sid_ctx[] = "provd";
+    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    return ctx;
+}
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg) {
+    SSL *ssl = SSL_new(arg);
+    if (!ssl)
+        return NULL;
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (bev)
+        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return bev;
+}
+
+/* Splits "HOST:PORT" or "[V6]:PORT". Returns 0 or -1. */
+static int split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen) {
+    const char *colon;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':')
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(end - s - 1), s + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
+    }
+    snprintf(port, portlen, "%s", colon + 1);
+    return port[0] && strspn(port, "0123456789") == strlen(port) ? 0 : -1;
+}
+
+/* Opens a listening socket on addr. *port is the port to bind (0: any); on return it is the
+ * port bound, so the other workers' sockets can join it. */
+static int listen_on(const char *addr, int *port) {
+    char host[256], portstr[16];
+    if (split_hostport(addr, host, sizeof(host), portstr, sizeof(portstr)) != 0) {
+        log_error("invalid listen address \"%s\" (expected HOST:PORT or [V6]:PORT)", addr);
+        return -1;
+    }
+    if (*port > 0)
+        snprintf(portstr, sizeof(portstr), "%d", *port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (gai != 0) {
+        log_error("listen address \"%s\": %s", addr, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        log_error("cannot listen on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void maybe_exit(struct worker *w) {
+    if (w->stopping && atomic_load(&w->inflight) == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void on_done(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    committer_run_done(w);
+    maybe_exit(w);
+}
+
+/* Stop accepting; leave once the requests waiting for the committer are answered. */
+static void on_stop(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    if (w->device_sock)
+        evhttp_del_accept_socket(w->device_http, w->device_sock);
+    if (w->admin_sock)
+        evhttp_del_accept_socket(w->admin_http, w->admin_sock);
+    w->device_sock = w->admin_sock = NULL;
+    w->stopping = 1;
+    maybe_exit(w);
+}
+
+static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *)) {
+    const struct provd_config *cfg = &w->pd->cfg;
+    struct evhttp *h = evhttp_new(w->base);
+    if (!h)
+        return NULL;
+    evhttp_set_bevcb(h, tls_bev, w->pd->tls);
+    evhttp_set_gencb(h, cb, w);
+    evhttp_set_timeout(h, cfg->idle_timeout_s);
+    evhttp_set_max_headers_size(h, 16 * 1024);
+    evhttp_set_max_body_size(h, BODY_HARD_CAP(cfg->max_body_bytes));
+    /* Every method reaches the handlers, so that a wrong one gets a 405 in the DPS shape rather
+     * than libevent's plain 501. */
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                      EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD | EVHTTP_REQ_PATCH |
+                                      EVHTTP_REQ_OPTIONS);
+    return h;
+}
+
+static int worker_init(struct worker *w, struct provd *pd, int index, int device_fd, int admin_fd) {
+    w->pd = pd;
+    w->index = index;
+    pthread_mutex_init(&w->done_lock, NULL);
+    if (!(w->base = event_base_new()) || store_conn_open(pd->store, &w->conn) != STORE_OK ||
+        !(w->device_http = http_new(w, device_api_handle)) ||
+        !(w->admin_http = http_new(w, admin_api_handle)) ||
+        !(w->done_ev = event_new(w->base, -1, 0, on_done, w)) ||
+        !(w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) ||
+        !(w->device_sock = evhttp_accept_socket_with_handle(w->device_http, device_fd)) ||
+        !(w->admin_sock = evhttp_accept_socket_with_handle(w->admin_http, admin_fd))) {
+        log_error("worker %d: could not start", index);
+        return -1;
+    }
+    return 0;
+}
+
+static void worker_free(struct worker *w) {
+    if (w->device_http)
+        evhttp_free(w->device_http);
+    if (w->admin_http)
+        evhttp_free(w->admin_http);
+    if (w->done_ev)
+        event_free(w->done_ev);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    pipeline_worker_free(w);
+    store_conn_close(w->conn);
+    if (w->base)
+        event_base_free(w->base);
+    pthread_mutex_destroy(&w->done_lock);
+}
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static int write_port_file(const char *path, int device_port, int admin_port) {
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        log_error("%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "{\"device\": %d, \"admin\": %d}\n", device_port, admin_port);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        log_error("%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int server_run(struct provd *pd) {
+    struct provd_config *cfg = &pd->cfg;
+    char err[512];
+    int rc = -1, started = 0, device_port = 0, admin_port = 0;
+    int *fds = NULL;
+    sigset_t sigs;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    /* Only the main thread takes the shutdown signals: block them before any thread starts. */
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    if (evthread_use_pthreads() != 0) {
+        log_error("libevent has no thread support");
+        return -1;
+    }
+    if (!(pd->tls = tls_new(cfg)))
+        goto out;
+    if (store_open(cfg->store, &pd->store, err, sizeof(err)) != STORE_OK) {
+        log_error("store: %s", err);
+        goto out;
+    }
+    if (!(pd->committer = committer_start(pd->store, cfg->commit_batch_max)))
+        goto out;
+    pd->nworkers = cfg->workers;
+    pd->workers = calloc((size_t)pd->nworkers, sizeof(*pd->workers));
+    fds = calloc(2 * (size_t)pd->nworkers, sizeof(int));
+    if (!pd->workers || !fds)
+        goto out;
+    for (int i = 0; i < pd->nworkers; i++) {
+        if ((fds[2 * i] = listen_on(cfg->device_listen, &device_port)) < 0 ||
+            (fds[2 * i + 1] = listen_on(cfg->admin_listen, &admin_port)) < 0)
+            goto out;
+        if (worker_init(&pd->workers[i], pd, i, fds[2 * i], fds[2 * i + 1]) != 0)
+            goto out;
+    }
+    for (; started < pd->nworkers; started++)
+        if (pthread_create(&pd->workers[started].thread, NULL, worker_main,
+                           &pd->workers[started]) != 0)
+            goto out;
+    log_info("provd %s serving id_scope=%s device=%s(port %d) admin=%s(port %d) workers=%d",
+             PROV_VERSION, cfg->id_scope, cfg->device_listen, device_port, cfg->admin_listen,
+             admin_port, pd->nworkers);
+    if (cfg->port_file && write_port_file(cfg->port_file, device_port, admin_port) != 0)
+        goto out;
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    atomic_store(&pd->stopping, 1);
+    for (int i = 0; i < started; i++)
+        event_active(pd->workers[i].stop_ev, EV_READ, 0);
+    for (int i = 0; i < started; i++)
+        pthread_join(pd->workers[i].thread, NULL);
+    committer_stop(pd->committer);
+    pd->committer = NULL;
+    for (int i = 0; pd->workers && i < pd->nworkers; i++)
+        worker_free(&pd->workers[i]);
+    free(pd->workers);
+    pd->workers = NULL;
+    free(fds);
+    store_close(pd->store);
+    pd->store = NULL;
+    SSL_CTX_free(pd->tls);
+    pd->tls = NULL;
+    if (cfg->port_file)
+        unlink(cfg->port_file);
+    if (rc == 0)
+        log_info("stopped");
+    return rc;
+}
