@@ -5,7 +5,7 @@ DATA_DIR   ?= data
 JOBS       ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps deps-test build build-asan run test unit clean bench format
+.PHONY: all deps deps-test build build-asan run test clean bench format
 
 all: build
 
@@ -40,3 +40,8 @@ clean:
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Benchmarks (not part of `make test`): keep-alive registrations/s and CPU per registration.
+bench: build
+	@command -v wrk >/dev/null || scripts/deps.sh --bench
+	bench/wrk-register.sh $(BUILD)

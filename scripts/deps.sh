@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages provd needs to build and test, when they are missing.
-# Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
+# Usage: scripts/deps.sh [--test | --bench]   (what the test suite or the benchmarks use too)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libjansson-dev libsqlite3-dev
       libpq-dev libcurl4-openssl-dev openssl curl)
-if [ "${1:-}" = "--test" ]; then
-    pkgs+=(libcmocka-dev sqlite3 jq)
-fi
+case "${1:-}" in
+    --test) pkgs+=(libcmocka-dev sqlite3 jq) ;;
+    --bench) pkgs+=(wrk jq) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
