@@ -1,0 +1,248 @@
+/* Output for people (aligned tables, "Label: value" listings) and for programs (--json). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "provctl.h"
+
+void out_json(const json_t *v) {
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_ENCODE_ANY);
+
+    if (s == NULL) {
+        ctl_err("out of memory");
+        return;
+    }
+    puts(s);
+    /* The document may hold keys. */
+    OPENSSL_cleanse(s, strlen(s));
+    free(s);
+}
+
+/* ---- Tables ---- */
+
+struct out_table {
+    size_t ncols, nrows, cap;
+    char **cells; /* row-major, the header row first */
+    int oom;
+};
+
+struct out_table *out_table_new(size_t ncols, const char *const *headers) {
+    struct out_table *t = calloc(1, sizeof *t);
+
+    if (t == NULL)
+        return NULL;
+    t->ncols = ncols;
+    out_table_add(t, headers);
+    return t;
+}
+
+void out_table_add(struct out_table *t, const char *const *cells) {
+    if (t == NULL || t->oom)
+        return;
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **p = realloc(t->cells, cap * t->ncols * sizeof *p);
+
+        if (p == NULL) {
+            t->oom = 1;
+            return;
+        }
+        t->cells = p;
+        t->cap = cap;
+    }
+    for (size_t i = 0; i < t->ncols; i++) {
+        char *s = strdup(cells[i] ? cells[i] : "-");
+
+        if (s == NULL)
+            t->oom = 1;
+        t->cells[t->nrows * t->ncols + i] = s;
+    }
+    t->nrows++;
+}
+
+void out_table_print(struct out_table *t, const char *empty_msg) {
+    size_t *width;
+
+    if (t == NULL || t->oom) {
+        ctl_err("out of memory");
+        goto out;
+    }
+    if (t->nrows <= 1) {
+        puts(empty_msg);
+        goto out;
+    }
+    width = calloc(t->ncols, sizeof *width);
+    if (width == NULL) {
+        ctl_err("out of memory");
+        goto out;
+    }
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols; c++) {
+            size_t w = strlen(t->cells[r * t->ncols + c]);
+
+            if (w > width[c])
+                width[c] = w;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *s = t->cells[r * t->ncols + c];
+
+            if (c + 1 < t->ncols)
+                printf("%-*s  ", (int)width[c], s);
+            else
+                puts(s);
+        }
+    }
+    free(width);
+out:
+    if (t != NULL) {
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+            free(t->cells[i]);
+        free(t->cells);
+        free(t);
+    }
+}
+
+/* ---- Label: value listings ---- */
+
+struct out_kv {
+    size_t n, cap;
+    const char **label;
+    char **value;
+    int oom;
+};
+
+struct out_kv *out_kv_new(void) {
+    return calloc(1, sizeof(struct out_kv));
+}
+
+void out_kv_add(struct out_kv *kv, const char *label, const char *value) {
+    if (kv == NULL || kv->oom || value == NULL)
+        return;
+    if (kv->n == kv->cap) {
+        size_t cap = kv->cap ? kv->cap * 2 : 16;
+        const char **l = realloc(kv->label, cap * sizeof *l);
+        char **v;
+
+        if (l == NULL) {
+            kv->oom = 1;
+            return;
+        }
+        kv->label = l;
+        v = realloc(kv->value, cap * sizeof *v);
+        if (v == NULL) {
+            kv->oom = 1;
+            return;
+        }
+        kv->value = v;
+        kv->cap = cap;
+    }
+    if ((kv->value[kv->n] = strdup(value)) == NULL) {
+        kv->oom = 1;
+        return;
+    }
+    kv->label[kv->n++] = label;
+}
+
+void out_kv_print(struct out_kv *kv) {
+    size_t width = 0;
+
+    if (kv == NULL || kv->oom)
+        ctl_err("out of memory");
+    if (kv == NULL)
+        return;
+    for (size_t i = 0; !kv->oom && i < kv->n; i++)
+        if (strlen(kv->label[i]) > width)
+            width = strlen(kv->label[i]);
+    for (size_t i = 0; !kv->oom && i < kv->n; i++)
+        printf("%s:%*s %s\n", kv->label[i], (int)(width - strlen(kv->label[i])), "", kv->value[i]);
+    for (size_t i = 0; i < kv->n; i++) {
+        OPENSSL_cleanse(kv->value[i], strlen(kv->value[i]));
+        free(kv->value[i]);
+    }
+    free(kv->label);
+    free(kv->value);
+    free(kv);
+}
+
+/* ---- Field text ---- */
+
+static char *join_strings(const json_t *arr) {
+    size_t len = 1, i;
+    const json_t *v;
+    char *s;
+
+    json_array_foreach(arr, i, v) {
+        if (!json_is_string(v))
+            return NULL;
+        len += json_string_length(v) + 2;
+    }
+    if ((s = calloc(1, len)) == NULL)
+        return NULL;
+    json_array_foreach(arr, i, v) {
+        if (i > 0)
+            strcat(s, ", ");
+        strcat(s, json_string_value(v));
+    }
+    return s;
+}
+
+char *out_field(const json_t *o, const char *key) {
+    const json_t *v = json_object_get(o, key);
+    char *s = NULL;
+
+    if (v == NULL)
+        return NULL;
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        return strdup(json_string_value(v));
+    case JSON_TRUE:
+        return strdup("true");
+    case JSON_FALSE:
+        return strdup("false");
+    case JSON_INTEGER:
+        if (asprintf(&s, "%lld", (long long)json_integer_value(v)) < 0)
+            return NULL;
+        return s;
+    case JSON_ARRAY:
+        if (json_array_size(v) == 0)
+            return NULL;
+        if ((s = join_strings(v)) != NULL)
+            return s;
+        return json_dumps(v, JSON_COMPACT);
+    case JSON_REAL:
+    case JSON_OBJECT:
+        return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    case JSON_NULL:
+    default:
+        return NULL;
+    }
+}
+
+void out_kv_members(struct out_kv *kv, const json_t *o, const struct out_member *m, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char *v = out_field(o, m[i].member);
+
+        out_kv_add(kv, m[i].label, v);
+        free(v);
+    }
+}
+
+void out_table_add_members(struct out_table *t, const json_t *o, const char *const *members) {
+    char **cells;
+
+    if (t == NULL || t->oom)
+        return;
+    if ((cells = calloc(t->ncols, sizeof *cells)) == NULL) {
+        t->oom = 1;
+        return;
+    }
+    for (size_t c = 0; c < t->ncols; c++)
+        cells[c] = out_field(o, members[c]);
+    out_table_add(t, (const char *const *)cells);
+    for (size_t c = 0; c < t->ncols; c++)
+        free(cells[c]);
+    free(cells);
+}
