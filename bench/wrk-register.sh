@@ -32,6 +32,11 @@ curl -sf --cacert "$WORK/data/ca/root.pem" -X PUT -H "Authorization: Bearer $(ca
     -d "{\"enrollmentGroupId\":\"bench\",\"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"$KEY\"}},\"iotHubs\":[\"hub-a\",\"hub-b\"]}" >/dev/null
 "$BUILD/bin/sas_tokens" "$SCOPE" "$KEY" dev "$DEVICES" >"$WORK/tokens"
 
+# The physics of this machine, measured in the same run, before the load.
+physics=$("$BUILD/bin/physics" "$WORK")
+echo "$physics"
+full=$(sed -n 's/.*sqlite_insert_full_1txn_per_s=//p' <<<"$physics")
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 HZ=$(getconf CLK_TCK)
 echo "provd workers=$WORKERS devices=$DEVICES duration=$DURATION ($(nproc) CPUs, load generator on the same machine)"
@@ -44,5 +49,6 @@ for c in $CONNECTIONS; do
     errs=$(sed -n 's/.*errors_non2xx=\([0-9]*\) socket_errors=\([0-9]*\).*/\1+\2/p' <<<"$out")
     lat=$(sed -n 's/.*p50_us=\([0-9]*\) p99_us=\([0-9]*\).*/p50=\1us p99=\2us/p' <<<"$out")
     cpu_us=$(awk -v t=$((after - before)) -v hz="$HZ" -v n="$reqs" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}')
-    echo "keep-alive connections=$c: registrations/s=$rps errors=$errs $lat provd_cpu_us_per_registration=$cpu_us"
+    ratio=$(awk -v a="$rps" -v b="$full" 'BEGIN {printf "%.2f", a / b}')
+    echo "keep-alive connections=$c: registrations/s=$rps errors=$errs $lat provd_cpu_us_per_registration=$cpu_us durable_registrations_vs_sqlite_full_1txn=${ratio}x"
 done
