@@ -662,10 +662,11 @@ static void get_audit(struct call *c) {
     next = after;
     for (i = 0; i < n; i++) {
         const struct store_audit *a = &recs[i];
-        v = json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:i, s:i, s:s?, s:s?}", "seq",
+        v = json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:i, s:i, s:s?, s:s?, s:s?}", "seq",
                       (json_int_t)a->seq, "timestampUtc", a->ts, "event", a->event, "subject",
                       a->subject, "outcome", a->outcome, "httpStatus", a->http_status, "errorCode",
-                      a->error_code, "reason", a->reason, "remote", a->remote);
+                      a->error_code, "reason", a->reason, "remote", a->remote, "trackingId",
+                      a->tracking);
         if (v == NULL || json_array_append_new(arr, v) != 0)
             goto internal;
         next = a->seq;

@@ -98,7 +98,9 @@ static int read_register_body(struct reg_job *job, struct evhttp_request *req, s
     json_t *id = json_object_get(doc, "registrationId");
     if (!json_is_object(doc)) {
         refuse(job, 400, 400002, "request body must be a JSON object");
-    } else if (id && (!json_is_string(id) || strcasecmp(json_string_value(id), job->regid) != 0)) {
+    } else if (id && !json_is_string(id)) {
+        refuse(job, 400, 400002, "registrationId must be a string");
+    } else if (id && strcasecmp(json_string_value(id), job->regid) != 0) {
         refuse(job, 400, 400004, "registrationId in the body differs from the one in the path");
     } else if (json_object_get(doc, "csr") || json_object_get(doc, "tpm")) {
         refuse(job, 400, 400001, "csr and tpm registrations are not supported yet");

@@ -128,6 +128,7 @@ void reg_job_free(struct reg_job *job) {
     free(job->audit.outcome);
     free(job->audit.reason);
     free(job->audit.remote);
+    free(job->audit.tracking);
     free(job);
 }
 
@@ -170,6 +171,7 @@ static void finish(struct reg_job *job, int accepted) {
     a->error_code = job->error_code;
     a->reason = strdup(job->message);
     a->remote = strdup(job->remote);
+    a->tracking = strdup(job->tracking);
     log_info("%s subject=%s outcome=%s status=%d code=%d tracking=%s remote=%s reason=\"%s\"",
              a->event, job->regid, a->outcome, job->http_status, job->error_code, job->tracking,
              job->remote, job->message);

@@ -153,6 +153,9 @@ static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_reques
     evhttp_set_timeout(h, cfg->idle_timeout_s);
     evhttp_set_max_headers_size(h, 16 * 1024);
     evhttp_set_max_body_size(h, BODY_HARD_CAP(cfg->max_body_bytes));
+    /* Read and discard the rest of a body that is too large before answering 413, so that the
+     * client sees the answer rather than a reset connection. */
+    evhttp_set_flags(h, EVHTTP_SERVER_LINGERING_CLOSE);
     /* Every method reaches the handlers, so that a wrong one gets a 405 in the DPS shape rather
      * than libevent's plain 501. */
     evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |

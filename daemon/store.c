@@ -120,6 +120,7 @@ void store_audit_clear(struct store_audit *a) {
     free(a->outcome);
     free(a->reason);
     free(a->remote);
+    free(a->tracking);
     memset(a, 0, sizeof(*a));
 }
 

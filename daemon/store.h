@@ -64,6 +64,7 @@ struct store_audit {
     int error_code; /* 0 or the 6-digit error code sent */
     char *reason;   /* human-readable, never a key or a token */
     char *remote;   /* peer address, or NULL */
+    char *tracking; /* the tracking ID of the request (also in its answer), or NULL */
 };
 
 /* One unit of a group commit: all writes of a batch land in one transaction. */

@@ -73,7 +73,8 @@ static const char *const migrations[] = {
     " http_status INTEGER NOT NULL DEFAULT 0,"
     " error_code INTEGER NOT NULL DEFAULT 0,"
     " reason TEXT,"
-    " remote TEXT);"
+    " remote TEXT,"
+    " tracking TEXT);"
     "CREATE INDEX audit_subject ON audit (subject, seq);"
     "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
     " BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END;"
@@ -128,7 +129,8 @@ enum q {
 #define REG_COLS                                                                                   \
     "registration_id, device_id, group_id, assigned_hub, status, substatus, operation_id,"         \
     " error_code, error_message, payload, version, created, updated"
-#define AUDIT_COLS "seq, ts, event, subject, outcome, http_status, error_code, reason, remote"
+#define AUDIT_COLS                                                                                 \
+    "seq, ts, event, subject, outcome, http_status, error_code, reason, remote, tracking"
 
 static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
@@ -153,8 +155,8 @@ static const char *const sql[Q_COUNT] = {
                          " WHERE group_id = ?3 AND registration_id > ?1"
                          " ORDER BY registration_id LIMIT ?2",
     [Q_AUDIT_APPEND] = "INSERT INTO audit"
-                       " (ts, event, subject, outcome, http_status, error_code, reason, remote)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING seq",
+                       " (ts, event, subject, outcome, http_status, error_code, reason, remote,"
+                       " tracking) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING seq",
     [Q_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [Q_AUDIT_LIST_SUBJECT] = "SELECT " AUDIT_COLS " FROM audit WHERE subject = ?3 AND seq > ?1"
                              " ORDER BY seq LIMIT ?2",
@@ -312,7 +314,8 @@ static int audit_append(struct sqlite_conn *c, const struct store_audit *a, cons
         bind_text(st, 3, a->subject) != SQLITE_OK || bind_text(st, 4, a->outcome) != SQLITE_OK ||
         sqlite3_bind_int(st, 5, a->http_status) != SQLITE_OK ||
         sqlite3_bind_int(st, 6, a->error_code) != SQLITE_OK ||
-        bind_text(st, 7, a->reason) != SQLITE_OK || bind_text(st, 8, a->remote) != SQLITE_OK) {
+        bind_text(st, 7, a->reason) != SQLITE_OK || bind_text(st, 8, a->remote) != SQLITE_OK ||
+        bind_text(st, 9, a->tracking) != SQLITE_OK) {
         db_error(c, "audit bind");
         goto out;
     }
@@ -403,7 +406,7 @@ static int read_audit(sqlite3_stmt *st, struct store_audit *a) {
     memset(a, 0, sizeof(*a));
     if (col_dup(st, 2, &a->event) != 0 || col_dup(st, 3, &a->subject) != 0 ||
         col_dup(st, 4, &a->outcome) != 0 || col_dup(st, 7, &a->reason) != 0 ||
-        col_dup(st, 8, &a->remote) != 0) {
+        col_dup(st, 8, &a->remote) != 0 || col_dup(st, 9, &a->tracking) != 0) {
         store_audit_clear(a);
         return -1;
     }
