@@ -1,0 +1,212 @@
+# Shared by the integration tests: start a real provd on free loopback ports with a temporary
+# data directory, talk to it with curl and openssl, and stop it. Source it from a test script
+# run by CTest as: bash TEST.sh BIN_DIR
+#
+# After provd_start: $DATA (data dir), $DEV (https://127.0.0.1:PORT of the device API), $ADM
+# (admin API), $SCOPE (ID scope), $TOKEN (admin bearer token), $CA (root.pem), $PROVD_PID.
+
+set -euo pipefail
+
+BIN=${1:?usage: $0 BIN_DIR}
+BIN=$(cd "$BIN" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/provd-test.XXXXXX")
+PROVD_PID=
+API="api-version=2021-06-01"
+
+cleanup() {
+    local rc=$?
+    provd_stop || true
+    if [ $rc -ne 0 ] && [ -f "$WORK/provd.log" ]; then
+        echo "--- provd log (last 40 lines) ---" >&2
+        tail -n 40 "$WORK/provd.log" >&2
+    fi
+    rm -rf "$WORK"
+    exit $rc
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# assert_eq EXPECTED ACTUAL WHAT
+assert_eq() {
+    [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+# provd_init [extra init flags...]: a fresh data directory in $WORK/data.
+provd_init() {
+    DATA=$WORK/data
+    "$BIN/provd" init --data-dir "$DATA" "$@" >"$WORK/init.out"
+    SCOPE=$(jq -r .id_scope "$DATA/provd.json")
+    TOKEN=$(cat "$DATA/admin.token")
+    CA=$DATA/ca/root.pem
+}
+
+# provd_start [extra serve flags...]: serve on free loopback ports; waits until listening.
+provd_start() {
+    rm -f "$WORK/ports.json"
+    "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
+        --admin-listen 127.0.0.1:0 --port-file "$WORK/ports.json" "$@" \
+        >>"$WORK/provd.log" 2>&1 &
+    PROVD_PID=$!
+    for _ in $(seq 1 200); do
+        [ -s "$WORK/ports.json" ] && break
+        kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited at start"
+        sleep 0.05
+    done
+    [ -s "$WORK/ports.json" ] || fail "provd did not start listening"
+    DEV=https://127.0.0.1:$(jq -r .device "$WORK/ports.json")
+    ADM=https://127.0.0.1:$(jq -r .admin "$WORK/ports.json")
+}
+
+# provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it.
+provd_stop() {
+    [ -n "$PROVD_PID" ] || return 0
+    kill -"${1:-TERM}" "$PROVD_PID" 2>/dev/null || true
+    wait "$PROVD_PID" 2>/dev/null || true
+    PROVD_PID=
+}
+
+# admin METHOD PATH [BODY]: prints "STATUS BODY"-style output: the body to $WORK/body, the
+# status on stdout.
+admin() {
+    local method=$1 path=$2 body=${3:-}
+    local args=(-sS --cacert "$CA" -o "$WORK/body" -w '%{http_code}' -X "$method"
+                -H "Authorization: Bearer $TOKEN")
+    [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
+    curl "${args[@]}" "$ADM$path"
+}
+
+# b64_hmac KEY_B64 MESSAGE: base64(HMAC-SHA256(base64decode(KEY), MESSAGE)), by openssl alone.
+b64_hmac() {
+    local hexkey
+    hexkey=$(printf '%s' "$1" | openssl base64 -d -A | od -An -vtx1 | tr -d ' \n')
+    printf '%s' "$2" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$hexkey" -binary |
+        openssl base64 -A
+}
+
+# urlenc STRING: percent-encode for a SAS signature (+ / = only occur in base64).
+urlenc() {
+    printf '%s' "$1" | sed -e 's/+/%2B/g' -e 's|/|%2F|g' -e 's/=/%3D/g'
+}
+
+# sas_token DEVICE_KEY_B64 REGID [EXPIRY] [SCOPE]: a SAS Authorization value, by openssl alone.
+sas_token() {
+    local key=$1 regid=$2 se=${3:-$(($(date +%s) + 3600))} scope=${4:-$SCOPE}
+    local sr="$scope/registrations/$regid"
+    local sig
+    sig=$(b64_hmac "$key" "$sr"$'\n'"$se")
+    printf 'SharedAccessSignature sr=%s&sig=%s&se=%s&skn=registration' "$sr" "$(urlenc "$sig")" "$se"
+}
+
+# register REGID AUTH [BODY]: PUT register; body to $WORK/body, status on stdout.
+register() {
+    local regid=$1 auth=$2 body=${3:-"{\"registrationId\":\"$1\"}"}
+    curl -sS --cacert "$CA" -o "$WORK/body" -w '%{http_code}' -X PUT \
+        -H 'Content-Type: application/json; charset=utf-8' -H "Authorization: $auth" \
+        --data-binary "$body" "$DEV/$SCOPE/registrations/$regid/register?$API"
+}
+
+# ---- Requests whose headers matter, and checks of their answers ----
+# Each request function below writes the answer's body to $WORK/body and its headers to
+# $WORK/headers, and prints the HTTP status on stdout.
+
+# devreq METHOD PATH [CURL_ARGS...]: a request to the device API (PATH includes the query).
+devreq() {
+    local method=$1 path=$2
+    shift 2
+    curl -sS --path-as-is --cacert "$CA" -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' \
+        -H 'Expect:' -X "$method" "$@" "$DEV$path"
+}
+
+# admreq METHOD PATH [CURL_ARGS...]: an authenticated request to the admin API.
+admreq() {
+    local method=$1 path=$2
+    shift 2
+    curl -sS --path-as-is --cacert "$CA" -o "$WORK/body" -D "$WORK/headers" -w '%{http_code}' \
+        -H 'Expect:' -X "$method" -H "Authorization: Bearer $TOKEN" "$@" "$ADM$path"
+}
+
+# admjson METHOD PATH BODY [CURL_ARGS...]: admreq with a JSON body.
+admjson() {
+    local method=$1 path=$2 body=$3
+    shift 3
+    admreq "$method" "$path" -H 'Content-Type: application/json' --data-binary "$body" "$@"
+}
+
+# header NAME: the value of response header NAME (case-insensitive) in $WORK/headers, empty
+# when absent. With several responses in the file (100 Continue), the last value wins.
+header() {
+    tr -d '\r' <"$WORK/headers" |
+        awk -v n="$1" 'BEGIN { n = tolower(n) }
+            { i = index($0, ":"); if (i > 0 && tolower(substr($0, 1, i - 1)) == n) {
+                  v = substr($0, i + 1); sub(/^[ \t]+/, "", v); found = v } }
+            END { printf "%s", found }'
+}
+
+# jb FILTER: jq -r FILTER over the last answer's body.
+jb() {
+    jq -r "$1" "$WORK/body"
+}
+
+UUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+TIME_RE='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{7}Z$'
+JSON_CT='application/json; charset=utf-8'
+
+# assert_match REGEX ACTUAL WHAT
+assert_match() {
+    [[ "$2" =~ $1 ]] || fail "$3: '$2' does not match /$1/"
+}
+
+# assert_error STATUS CODE ACTUAL_STATUS WHAT: the last answer is the error of docs/errors.md
+# with that status and code (body, x-ms-error-code header, content type).
+assert_error() {
+    assert_eq "$1" "$3" "$4: HTTP status"
+    assert_eq "$JSON_CT" "$(header content-type)" "$4: Content-Type"
+    assert_eq "$2" "$(header x-ms-error-code)" "$4: x-ms-error-code"
+    assert_eq "$2" "$(jq -r '.errorCode | tostring' "$WORK/body" 2>/dev/null || echo '?')" \
+        "$4: errorCode"
+    assert_eq number "$(jb '.errorCode | type')" "$4: errorCode type"
+    assert_match "$UUID_RE" "$(jb .trackingId)" "$4: trackingId"
+    assert_match "$TIME_RE" "$(jb .timestampUtc)" "$4: timestampUtc"
+    assert_eq string "$(jb '.message | type')" "$4: message type"
+}
+
+# sas_raw DEVICE_KEY_B64 SR_AS_SENT EXPIRY [ORDER]: a SAS Authorization value whose signature is
+# computed over SR exactly as given. ORDER "reversed" lists the fields skn, se, sig, sr.
+sas_raw() {
+    local key=$1 sr=$2 se=$3 order=${4:-}
+    local sig
+    sig=$(urlenc "$(b64_hmac "$key" "$sr"$'\n'"$se")")
+    if [ "$order" = reversed ]; then
+        printf 'SharedAccessSignature skn=registration&se=%s&sig=%s&sr=%s' "$se" "$sig" "$sr"
+    else
+        printf 'SharedAccessSignature sr=%s&sig=%s&se=%s&skn=registration' "$sr" "$sig" "$se"
+    fi
+}
+
+# audit_all [QUERY]: every audit record (following "next"), one compact JSON object a line.
+# QUERY is appended to the request (e.g. "&subject=dev-1").
+audit_all() {
+    local after=0 n pages=0
+    : >"$WORK/audit.jsonl"
+    while :; do
+        local st
+        st=$(admreq GET "/audit?after=$after&limit=50${1:-}")
+        assert_eq 200 "$st" "GET /audit?after=$after"
+        n=$(jb '.records | length')
+        [ "$n" -gt 0 ] || break
+        jq -c '.records[]' "$WORK/body" >>"$WORK/audit.jsonl"
+        after=$(jb .next)
+        pages=$((pages + 1))
+        [ "$pages" -lt 10000 ] || fail "audit paging does not end"
+    done
+    cat "$WORK/audit.jsonl"
+}
+
+# new_key [BYTES]: a fresh base64 symmetric key (default 32 bytes).
+new_key() {
+    openssl rand -base64 "${1:-32}" | tr -d '\n'
+}
