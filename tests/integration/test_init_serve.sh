@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# provd init and provd serve as an operator meets them: the data directory's contents and
+# permissions, refusing to re-initialise without --force, what --force keeps, the TLS
+# certificate's names, command-line errors, the idle timeout and a clean shutdown.
+source "$(dirname "$0")/lib.sh"
+
+mode() { stat -c %a "$1"; }
+
+# --help and usage errors.
+"$BIN/provd" --help | grep -q "provd COMMAND" || fail "provd --help"
+"$BIN/provd" init --help | grep -q -- "--id-scope" || fail "provd init --help"
+"$BIN/provd" serve --help | grep -q -- "--device-listen" || fail "provd serve --help"
+"$BIN/provd" --version | grep -Eq '^provd [0-9]+\.[0-9]+\.[0-9]+$' || fail "provd --version"
+set +e
+"$BIN/provd" 2>/dev/null; assert_eq 2 $? "provd without a command"
+"$BIN/provd" frobnicate 2>"$WORK/err"; assert_eq 2 $? "unknown command"
+grep -q 'unknown command "frobnicate"' "$WORK/err" || fail "unknown command message"
+"$BIN/provd" init 2>"$WORK/err"; assert_eq 2 $? "init without --data-dir"
+grep -q -- "--data-dir is required" "$WORK/err" || fail "init without --data-dir message"
+"$BIN/provd" serve --data-dir "$WORK/nowhere" 2>"$WORK/err"; assert_eq 1 $? "serve on no data dir"
+grep -q "provd.json" "$WORK/err" || fail "serve on no data dir names the settings file"
+"$BIN/provd" init --data-dir "$WORK/x" --hostname 'bad host!' 2>"$WORK/err"
+assert_eq 1 $? "init with a bad --hostname"
+[ ! -e "$WORK/x/provd.json" ] || fail "a refused init left a settings file"
+set -e
+
+# A fresh data directory: contents, modes, scope, token kept only as a hash.
+provd_init --id-scope 0ne00C0FFEE --hostname prov.example.com --hostname 192.0.2.7
+assert_eq 0ne00C0FFEE "$SCOPE" "id scope"
+assert_eq 700 "$(mode "$DATA")" "data dir mode"
+for f in ca/root.key tls/server.key admin.token provd.json; do
+    assert_eq 600 "$(mode "$DATA/$f")" "$f mode"
+done
+assert_eq 64 "${#TOKEN}" "admin token length"
+if grep -qa "$TOKEN" "$DATA/provd.db" "$DATA/provd.json"; then fail "the admin token is stored in clear"; fi
+openssl verify -CAfile "$CA" "$DATA/tls/server.pem" >/dev/null || fail "server certificate does not chain to root.pem"
+sans=$(openssl x509 -in "$DATA/tls/server.pem" -noout -ext subjectAltName)
+for name in DNS:localhost "IP Address:127.0.0.1" "IP Address:0:0:0:0:0:0:0:1" DNS:prov.example.com "IP Address:192.0.2.7"; do
+    grep -q "$name" <<<"$sans" || fail "server certificate lacks $name: $sans"
+done
+openssl x509 -in "$DATA/tls/server.pem" -noout -text | grep -q "ASN1 OID: prime256v1" ||
+    fail "server key is not P-256"
+
+# A generated scope has the DPS form.
+"$BIN/provd" init --data-dir "$WORK/gen" >/dev/null
+jq -r .id_scope "$WORK/gen/provd.json" | grep -Eq '^0ne[0-9A-F]{8}$' || fail "generated id scope form"
+
+# Re-initialising is refused without --force and changes nothing.
+root_before=$(sha256sum "$CA")
+set +e
+"$BIN/provd" init --data-dir "$DATA" 2>"$WORK/err"; assert_eq 1 $? "init over an existing data dir"
+set -e
+grep -q -- "--force" "$WORK/err" || fail "the refusal does not mention --force"
+assert_eq "$root_before" "$(sha256sum "$CA")" "root CA after a refused init"
+
+# An enrollment survives init --force; the CA and token are new, the scope is kept.
+provd_start
+status=$(admin PUT /enrollments/keep-me '{"registrationId":"keep-me","iotHubHostName":"hub"}')
+assert_eq 200 "$status" "create an enrollment"
+provd_stop
+"$BIN/provd" init --data-dir "$DATA" --force >/dev/null 2>"$WORK/err"
+grep -q "re-initialising" "$WORK/err" || fail "init --force does not say what it replaces"
+[ "$root_before" != "$(sha256sum "$CA")" ] || fail "init --force kept the old root CA"
+old_token=$TOKEN
+provd_init_reload() { SCOPE=$(jq -r .id_scope "$DATA/provd.json"); TOKEN=$(cat "$DATA/admin.token"); }
+provd_init_reload
+assert_eq 0ne00C0FFEE "$SCOPE" "id scope after init --force"
+[ "$old_token" != "$TOKEN" ] || fail "init --force kept the admin token"
+provd_start --idle-timeout 1
+assert_eq 200 "$(admin GET /enrollments/keep-me)" "enrollment after init --force"
+
+# Both listeners answer /healthz without a token.
+for url in "$DEV/healthz" "$ADM/healthz"; do
+    assert_eq '{"status":"ok"}' "$(curl -sS --cacert "$CA" "$url")" "healthz at $url"
+done
+
+# An idle connection is closed by the server after --idle-timeout (1 s here). s_client reports
+# the close as soon as it happens but only exits when its input ends, so each line it prints is
+# stamped and the close is found by its stamp.
+start=$(date +%s%N)
+(sleep 5 | timeout 8 openssl s_client -connect "${DEV#https://}" -CAfile "$CA" -quiet 2>&1 || true) |
+    while IFS= read -r line; do echo "$(date +%s%N) $line"; done >"$WORK/idle.out"
+closed=$(grep -m1 -E "unexpected eof|closed|errno" "$WORK/idle.out" | cut -d' ' -f1)
+[ -n "$closed" ] || fail "the idle connection was never closed: $(cat "$WORK/idle.out")"
+elapsed_ms=$(( (closed - start) / 1000000 ))
+[ "$elapsed_ms" -lt 3500 ] || fail "idle connection closed only after ${elapsed_ms} ms"
+
+# SIGTERM: provd exits 0 and removes its port file.
+kill -TERM "$PROVD_PID"
+set +e
+wait "$PROVD_PID"; rc=$?
+set -e
+PROVD_PID=
+assert_eq 0 "$rc" "exit status after SIGTERM"
+[ ! -e "$WORK/ports.json" ] || fail "port file left behind"
+grep -q "level=info stopped" "$WORK/provd.log" || fail "no 'stopped' line in the log"
+if grep -qa "$TOKEN" "$WORK/provd.log"; then fail "the admin token appears in the log"; fi
+echo "init_serve: ok"
