@@ -45,3 +45,26 @@ format:
 bench: build
 	@command -v wrk >/dev/null || scripts/deps.sh --bench
 	bench/wrk-register.sh $(BUILD)
+
+# Fuzzing (not part of `make test`, which only replays the seed corpora): builds the libFuzzer
+# harnesses with clang and runs each for FUZZ_SECONDS on a copy of its corpus in $(BUILD_FUZZ),
+# so new inputs and crash files stay out of the source tree.
+BUILD_FUZZ   ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS      ?= sas base64 urlenc regid enrollment config
+
+.PHONY: fuzz
+# deps-test too: configuring the tree needs cmocka even though only the fuzzers are built.
+fuzz: deps-test
+	@scripts/deps.sh --fuzz
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD_FUZZ) -j $(JOBS) --target fuzzers
+	@for f in $(FUZZERS); do \
+	    mkdir -p $(BUILD_FUZZ)/corpus/$$f $(BUILD_FUZZ)/artifacts/$$f || exit 1; \
+	    cp fuzz/corpus/$$f/* $(BUILD_FUZZ)/corpus/$$f/ || exit 1; \
+	    dict=; if [ -f fuzz/$$f.dict ]; then dict=-dict=fuzz/$$f.dict; fi; \
+	    echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+	    $(BUILD_FUZZ)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$dict \
+	        -artifact_prefix=$(BUILD_FUZZ)/artifacts/$$f/ $(BUILD_FUZZ)/corpus/$$f || exit 1; \
+	done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages provd needs to build and test, when they are missing.
-# Usage: scripts/deps.sh [--test | --bench]   (what the test suite or the benchmarks use too)
+# Usage: scripts/deps.sh [--test | --bench | --fuzz]
+#   (what the test suite, the benchmarks or the libFuzzer harnesses use too)
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libjansson-dev libsqlite3-dev
@@ -8,6 +9,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libjansson-dev li
 case "${1:-}" in
     --test) pkgs+=(libcmocka-dev sqlite3 jq) ;;
     --bench) pkgs+=(wrk jq) ;;
+    --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 
 missing=()
