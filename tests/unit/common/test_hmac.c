@@ -10,34 +10,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "vectors.h"
+
 #include "hmac.h"
-
-static json_t *vectors;
-
-static int load_vectors(void **state) {
-    json_error_t err;
-    (void)state;
-    vectors = json_load_file(PROV_TEST_DATA "/crypto-vectors.json", 0, &err);
-    if (vectors == NULL) {
-        print_error("cannot load %s: %s (line %d)\n", PROV_TEST_DATA "/crypto-vectors.json",
-                    err.text, err.line);
-        return -1;
-    }
-    return 0;
-}
-
-static int free_vectors(void **state) {
-    (void)state;
-    json_decref(vectors);
-    return 0;
-}
-
-static const char *str_field(json_t *obj, const char *name) {
-    const char *s = json_string_value(json_object_get(obj, name));
-    if (s == NULL)
-        fail_msg("vector field \"%s\" missing or not a string", name);
-    return s;
-}
 
 static void hex(const unsigned char *b, size_t n, char *out) {
     static const char digits[] = "0123456789abcdef";
@@ -78,10 +53,10 @@ static void test_seed_token_vectors(void **state) {
     assert_true(json_is_array(arr));
     assert_int_equal(json_array_size(arr), 3);
     json_array_foreach(arr, i, v) {
-        const char *secret = str_field(v, "secret_raw");
-        char *tok = derive_raw_secret(secret, strlen(secret), str_field(v, "device_id"));
+        const char *secret = vector_str(v, "secret_raw");
+        char *tok = derive_raw_secret(secret, strlen(secret), vector_str(v, "device_id"));
         assert_non_null(tok);
-        assert_string_equal(tok, str_field(v, "token"));
+        assert_string_equal(tok, vector_str(v, "token"));
         free(tok);
     }
 }
@@ -95,11 +70,11 @@ static void test_group_derivation_vectors(void **state) {
     assert_int_equal(json_array_size(arr), 2);
     json_array_foreach(arr, i, v) {
         const char *why = NULL;
-        char *key =
-            derive_device_key(str_field(v, "group_key_b64"), str_field(v, "registration_id"), &why);
+        char *key = derive_device_key(vector_str(v, "group_key_b64"),
+                                      vector_str(v, "registration_id"), &why);
         if (key == NULL)
             fail_msg("vector %zu refused: %s", i, why);
-        assert_string_equal(key, str_field(v, "derived_key_b64"));
+        assert_string_equal(key, vector_str(v, "derived_key_b64"));
         free(key);
     }
 }
@@ -160,5 +135,5 @@ int main(void) {
         cmocka_unit_test(test_empty_secret),
         cmocka_unit_test(test_derive_refuses_bad_group_key),
     };
-    return cmocka_run_group_tests(tests, load_vectors, free_vectors);
+    return cmocka_run_group_tests(tests, vectors_load, vectors_free);
 }

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "vectors.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,33 +30,6 @@
 #define SE1  "se=1795659795"
 #define SKN1 "skn=registration"
 #define PFX  "SharedAccessSignature "
-
-static json_t *vectors;
-
-static int load_vectors(void **state) {
-    json_error_t err;
-    (void)state;
-    vectors = json_load_file(PROV_TEST_DATA "/crypto-vectors.json", 0, &err);
-    if (vectors == NULL) {
-        print_error("cannot load %s: %s (line %d)\n", PROV_TEST_DATA "/crypto-vectors.json",
-                    err.text, err.line);
-        return -1;
-    }
-    return 0;
-}
-
-static int free_vectors(void **state) {
-    (void)state;
-    json_decref(vectors);
-    return 0;
-}
-
-static const char *str_field(json_t *obj, const char *name) {
-    const char *s = json_string_value(json_object_get(obj, name));
-    if (s == NULL)
-        fail_msg("vector field \"%s\" missing or not a string", name);
-    return s;
-}
 
 static void parse_ok(const char *header, struct sas_token *tok) {
     const char *why = NULL;
@@ -94,11 +69,11 @@ static void test_vectors_build(void **state) {
     assert_int_equal(json_array_size(arr), 3);
     json_array_foreach(arr, i, v) {
         const char *why = NULL;
-        char *h = sas_build(str_field(v, "sr"), str_field(v, "device_key_b64"),
-                            strtoll(str_field(v, "se"), NULL, 10), &why);
+        char *h = sas_build(vector_str(v, "sr"), vector_str(v, "device_key_b64"),
+                            strtoll(vector_str(v, "se"), NULL, 10), &why);
         if (h == NULL)
             fail_msg("vector %zu: sas_build failed: %s", i, why);
-        assert_string_equal(h, str_field(v, "header"));
+        assert_string_equal(h, vector_str(v, "header"));
         free(h);
     }
 }
@@ -110,19 +85,19 @@ static void test_vectors_parse_and_verify(void **state) {
 
     assert_int_equal(json_array_size(arr), 3);
     json_array_foreach(arr, i, v) {
-        const char *key = str_field(v, "device_key_b64");
-        const char *sig_b64 = str_field(v, "sig_b64");
+        const char *key = vector_str(v, "device_key_b64");
+        const char *sig_b64 = vector_str(v, "sig_b64");
         const char *keys[] = {key};
         const char *wrong[] = {OTHER_KEY};
-        int64_t se = strtoll(str_field(v, "se"), NULL, 10);
+        int64_t se = strtoll(vector_str(v, "se"), NULL, 10);
         unsigned char *sig = NULL;
         size_t siglen = 0;
         struct sas_token tok;
         int matched = -1;
 
-        parse_ok(str_field(v, "header"), &tok);
-        assert_string_equal(tok.sr, str_field(v, "sr"));
-        assert_string_equal(tok.se, str_field(v, "se"));
+        parse_ok(vector_str(v, "header"), &tok);
+        assert_string_equal(tok.sr, vector_str(v, "sr"));
+        assert_string_equal(tok.se, vector_str(v, "se"));
         assert_string_equal(tok.skn, "registration");
         assert_int_equal(tok.expiry, se);
         assert_int_equal(b64_decode(sig_b64, strlen(sig_b64), &sig, &siglen, NULL), 0);
@@ -578,5 +553,5 @@ int main(void) {
         cmocka_unit_test(test_result_strings),
         cmocka_unit_test(test_token_free),
     };
-    return cmocka_run_group_tests(tests, load_vectors, free_vectors);
+    return cmocka_run_group_tests(tests, vectors_load, vectors_free);
 }
