@@ -20,8 +20,9 @@
 #include "regid.h"
 #include "store.h"
 
-#define CA_DAYS     (20 * 365)
-#define SERVER_DAYS (2 * 365)
+#define ROOT_DAYS    (20 * 365)
+#define ISSUING_DAYS (10 * 365)
+#define SERVER_DAYS  (2 * 365)
 
 static int make_dir(const char *path) {
     if (mkdir(path, 0700) != 0 && errno != EEXIST) {
@@ -104,14 +105,62 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
+/* The CA keys and certificates of a new data directory: a root, and below it an issuing CA that
+ * signs device certificates and CRLs. The root also signs the TLS certificate. The CNs carry
+ * the ID scope so that the CAs of several installations are told apart in a trust store. */
+struct ca_set {
+    EVP_PKEY *root_key, *issuing_key;
+    X509 *root, *issuing;
+};
+
+static int ca_set_new(struct ca_set *s, enum pki_key_type type, const char *scope) {
+    char root_cn[64], issuing_cn[64];
+    snprintf(root_cn, sizeof(root_cn), "provd root CA %s", scope);
+    snprintf(issuing_cn, sizeof(issuing_cn), "provd issuing CA %s", scope);
+    if (!(s->root_key = pki_key_new_type(type)) ||
+        !(s->root = pki_root_new(s->root_key, root_cn, ROOT_DAYS)) ||
+        !(s->issuing_key = pki_key_new_type(type)) ||
+        !(s->issuing =
+              pki_issuing_new(s->issuing_key, s->root, s->root_key, issuing_cn, ISSUING_DAYS)))
+        return -1;
+    return 0;
+}
+
+static int ca_set_write(const struct ca_set *s, const char *cadir, int replace) {
+    char *root_pem = join(cadir, "root.pem"), *root_key = join(cadir, "root.key");
+    char *iss_pem = join(cadir, "issuing.pem"), *iss_key = join(cadir, "issuing.key");
+    char *chain = join(cadir, "chain.pem");
+    X509 *const pair[2] = {s->issuing, s->root};
+    int rc = -1;
+    if (pki_write_key(root_key, s->root_key, replace) == 0 &&
+        pki_write_cert(root_pem, s->root) == 0 &&
+        pki_write_key(iss_key, s->issuing_key, replace) == 0 &&
+        pki_write_cert(iss_pem, s->issuing) == 0 && pki_write_certs(chain, pair, 2) == 0)
+        rc = 0;
+    free(root_pem);
+    free(root_key);
+    free(iss_pem);
+    free(iss_key);
+    free(chain);
+    return rc;
+}
+
+static void ca_set_free(struct ca_set *s) {
+    EVP_PKEY_free(s->root_key);
+    EVP_PKEY_free(s->issuing_key);
+    X509_free(s->root);
+    X509_free(s->issuing);
+}
+
 int provd_init(const struct init_opts *o) {
     struct provd_config cfg;
     config_defaults(&cfg, o->data_dir);
-    EVP_PKEY *ca_key = NULL, *srv_key = NULL;
-    X509 *ca = NULL, *srv = NULL;
+    struct ca_set cas = {0};
+    EVP_PKEY *srv_key = NULL;
+    X509 *srv = NULL;
     char *conf = join(o->data_dir, "provd.json"), *cadir = join(o->data_dir, "ca");
     char *tlsdir = join(o->data_dir, "tls"), *ca_pem = join(cadir, "root.pem");
-    char *ca_keyf = join(cadir, "root.key"), *token = join(o->data_dir, "admin.token");
+    char *chain_pem = join(cadir, "chain.pem"), *token = join(o->data_dir, "admin.token");
     char scope[12], err[256];
     int rc = -1;
 
@@ -138,8 +187,8 @@ int provd_init(const struct init_opts *o) {
         if (config_load(&old, err, sizeof(err)) == 0 && old.id_scope && !o->id_scope)
             config_set(&cfg.id_scope, old.id_scope);
         config_free(&old);
-        log_warn("re-initialising %s: replacing its CA, TLS key and admin token; enrollments "
-                 "and registrations are kept",
+        log_warn("re-initialising %s: replacing its root and issuing CAs, TLS key and admin "
+                 "token; enrollments and registrations are kept",
                  o->data_dir);
     }
     if (make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
@@ -153,12 +202,11 @@ int provd_init(const struct init_opts *o) {
         config_set(&cfg.id_scope, scope);
     }
 
-    if (!(ca_key = pki_key_new()) || !(ca = pki_root_new(ca_key, "provd root CA", CA_DAYS)) ||
-        !(srv_key = pki_key_new()) ||
-        !(srv = pki_server_new(srv_key, ca, ca_key, "provd", o->hostnames, o->nhostnames,
-                               SERVER_DAYS)))
+    if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 || !(srv_key = pki_key_new()) ||
+        !(srv = pki_server_new(srv_key, cas.root, cas.root_key, "provd", o->hostnames,
+                               o->nhostnames, SERVER_DAYS)))
         goto out;
-    if (pki_write_key(ca_keyf, ca_key, o->force) != 0 || pki_write_cert(ca_pem, ca) != 0 ||
+    if (ca_set_write(&cas, cadir, o->force) != 0 ||
         pki_write_key(cfg.tls_key, srv_key, o->force) != 0 ||
         pki_write_cert(cfg.tls_cert, srv) != 0)
         goto out;
@@ -174,19 +222,20 @@ int provd_init(const struct init_opts *o) {
            "  device API    https://%s\n"
            "  admin API     https://%s\n"
            "  trust anchor  %s\n"
+           "  device CA     %s (%s)\n"
            "  admin token   %s (keep it secret)\n",
-           o->data_dir, cfg.id_scope, cfg.device_listen, cfg.admin_listen, ca_pem, token);
+           o->data_dir, cfg.id_scope, cfg.device_listen, cfg.admin_listen, ca_pem, chain_pem,
+           pki_key_type_name(o->ca_key_type), token);
     rc = 0;
 out:
-    EVP_PKEY_free(ca_key);
+    ca_set_free(&cas);
     EVP_PKEY_free(srv_key);
-    X509_free(ca);
     X509_free(srv);
     free(conf);
     free(cadir);
     free(tlsdir);
     free(ca_pem);
-    free(ca_keyf);
+    free(chain_pem);
     free(token);
     config_free(&cfg);
     return rc;

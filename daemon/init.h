@@ -5,12 +5,15 @@
 
 #include <stddef.h>
 
+#include "pki.h"
+
 struct init_opts {
     const char *data_dir;
     const char *id_scope; /* NULL: generated */
     char **hostnames;     /* extra names for the TLS certificate */
     size_t nhostnames;
-    int force; /* re-initialise an existing data directory */
+    int force;                     /* re-initialise an existing data directory */
+    enum pki_key_type ca_key_type; /* key type of the root and issuing CAs (default P-256) */
 };
 
 /* Returns 0, or -1 after logging why. Prints a summary on stdout. */

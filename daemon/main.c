@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ca.h"
 #include "config.h"
 #include "init.h"
+#include "pki.h"
 #include "log.h"
 #include "provd.h"
 #include "server.h"
@@ -18,22 +20,51 @@ static const char usage_main[] =
     "commands:\n"
     "  init    create a data directory: CA, TLS certificate, settings, store, admin token\n"
     "  serve   serve the device API and the admin API from a data directory\n"
+    "  ca      manage the certificate authority that signs device certificates\n"
     "\n"
     "`provd COMMAND --help` describes each command; `provd --version` prints the version.\n";
 
 static const char usage_init[] =
-    "usage: provd init --data-dir DIR [--id-scope SCOPE] [--hostname NAME]... [--force]\n"
+    "usage: provd init --data-dir DIR [--id-scope SCOPE] [--hostname NAME]...\n"
+    "                  [--ca-key-type TYPE] [--force]\n"
     "\n"
-    "Creates DIR (mode 0700) with a root CA (DIR/ca/root.pem is what clients trust), a TLS\n"
+    "Creates DIR (mode 0700) with a root CA (DIR/ca/root.pem is what clients trust), an issuing\n"
+    "CA below it that signs device certificates (DIR/ca/chain.pem: issuing CA and root), a TLS\n"
     "server certificate for localhost, 127.0.0.1, ::1 and every --hostname, the settings file\n"
     "DIR/provd.json, the SQLite store DIR/provd.db and an admin token in DIR/admin.token (0600;\n"
     "the store keeps only its hash).\n"
     "\n"
-    "  --data-dir DIR     the data directory to create\n"
-    "  --id-scope SCOPE   the ID scope devices use (default: a new 0neXXXXXXXX)\n"
-    "  --hostname NAME    a DNS name or IP address the server is reached by (repeatable)\n"
-    "  --force            re-initialise an existing data directory: new CA, TLS key and admin\n"
-    "                     token; enrollments and registrations are kept\n"
+    "  --data-dir DIR       the data directory to create\n"
+    "  --id-scope SCOPE     the ID scope devices use (default: a new 0neXXXXXXXX)\n"
+    "  --hostname NAME      a DNS name or IP address the server is reached by (repeatable)\n"
+    "  --ca-key-type TYPE   key of the root and issuing CAs: p256 (default), p384, rsa2048 or\n"
+    "                       rsa3072\n"
+    "  --force              re-initialise an existing data directory: new CAs, TLS key and\n"
+    "                       admin token; enrollments and registrations are kept\n"
+    "  --help               this text\n";
+
+static const char usage_ca[] =
+    "usage: provd ca import --data-dir DIR --cert ISSUING.pem --key ISSUING.key\n"
+    "                       [--chain CHAIN.pem] [--force]\n"
+    "\n"
+    "Manages the issuing CA that signs device certificates and CRLs.\n"
+    "\n"
+    "import: makes an existing CA of yours provd's issuing CA, in place of the one `provd init`\n"
+    "made. The certificate must be a CA (basicConstraints CA:TRUE) whose keyUsage includes\n"
+    "keyCertSign and cRLSign, valid now, with a P-256, P-384 or RSA (2048 bits or more) key;\n"
+    "the key must be its key, unencrypted; and the certificate must chain to a self-signed root\n"
+    "given in --chain or after the first certificate of --cert. The files are checked before\n"
+    "anything is written; then DIR/ca/issuing.pem, issuing.key (0600) and chain.pem (issuing CA\n"
+    "up to the root) are replaced. DIR/ca/root.pem, which signs the TLS certificate, is kept.\n"
+    "Restart provd serve to use the new CA.\n"
+    "\n"
+    "  --data-dir DIR     the data directory made by `provd init`\n"
+    "  --cert FILE        the CA certificate (PEM), optionally followed by its chain\n"
+    "  --key FILE         its private key (PEM, unencrypted)\n"
+    "  --chain FILE       the certificates above it up to and including the root (PEM)\n"
+    "  --force            replace the issuing CA already in DIR (always there after init);\n"
+    "                     certificates it issued stay valid until they expire but can no\n"
+    "                     longer be revoked by provd\n"
     "  --help             this text\n";
 
 static const char usage_serve[] =
@@ -63,10 +94,13 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out) 
 }
 
 static int cmd_init(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"data-dir", required_argument, NULL, 'd'}, {"id-scope", required_argument, NULL, 's'},
-        {"hostname", required_argument, NULL, 'H'}, {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                         {"id-scope", required_argument, NULL, 's'},
+                                         {"hostname", required_argument, NULL, 'H'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"ca-key-type", required_argument, NULL, 'k'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct init_opts o = {0};
     o.hostnames = calloc((size_t)argc, sizeof(char *));
     int c, rc = 2;
@@ -83,6 +117,15 @@ static int cmd_init(int argc, char **argv) {
             break;
         case 'f':
             o.force = 1;
+            break;
+        case 'k':
+            if (pki_key_type_parse(optarg, &o.ca_key_type) != 0) {
+                fprintf(stderr,
+                        "provd init: --ca-key-type must be p256, p384, rsa2048 or rsa3072, not "
+                        "\"%s\"\n",
+                        optarg);
+                goto out;
+            }
             break;
         case 'h':
             fputs(usage_init, stdout);
@@ -102,6 +145,75 @@ static int cmd_init(int argc, char **argv) {
 out:
     free(o.hostnames);
     return rc;
+}
+
+static int cmd_ca_import(int argc, char **argv) {
+    static const struct option opts[] = {{"data-dir", required_argument, NULL, 'd'},
+                                         {"cert", required_argument, NULL, 'c'},
+                                         {"key", required_argument, NULL, 'k'},
+                                         {"chain", required_argument, NULL, 'C'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    struct ca_import_opts o = {0};
+    char err[1024];
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o.data_dir = optarg;
+            break;
+        case 'c':
+            o.cert = optarg;
+            break;
+        case 'k':
+            o.key = optarg;
+            break;
+        case 'C':
+            o.chain = optarg;
+            break;
+        case 'f':
+            o.force = 1;
+            break;
+        case 'h':
+            fputs(usage_ca, stdout);
+            return 0;
+        default:
+            fputs(usage_ca, stderr);
+            return 2;
+        }
+    }
+    const char *missing = !o.data_dir ? "--data-dir" : !o.cert ? "--cert" : !o.key ? "--key" : NULL;
+    if (optind < argc || missing) {
+        fprintf(stderr, "provd ca import: %s%s\n\n%s",
+                optind < argc ? "unexpected argument" : missing,
+                optind < argc ? "" : " is required", usage_ca);
+        return 2;
+    }
+    if (ca_import(&o, err, sizeof(err)) != 0) {
+        fprintf(stderr, "provd ca import: %s\n", err);
+        return 1;
+    }
+    printf("imported the issuing CA into %s/ca (issuing.pem, issuing.key, chain.pem); restart "
+           "provd serve to use it\n",
+           o.data_dir);
+    return 0;
+}
+
+static int cmd_ca(int argc, char **argv) {
+    if (argc < 2) {
+        fputs(usage_ca, stderr);
+        return 2;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        fputs(usage_ca, stdout);
+        return 0;
+    }
+    if (strcmp(sub, "import") == 0)
+        return cmd_ca_import(argc - 1, argv + 1);
+    fprintf(stderr, "provd ca: unknown command \"%s\"\n\n%s", sub, usage_ca);
+    return 2;
 }
 
 static int cmd_serve(int argc, char **argv) {
@@ -214,6 +326,8 @@ int main(int argc, char **argv) {
         return cmd_init(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "ca") == 0)
+        return cmd_ca(argc - 1, argv + 1);
     fprintf(stderr, "provd: unknown command \"%s\"\n\n%s", cmd, usage_main);
     return 2;
 }

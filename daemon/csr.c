@@ -1,0 +1,366 @@
+/* PKCS#10 requests: decode, then check key policy, proof of possession, name and attributes. */
+#include "csr.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "base64.h"
+
+/* PKCS#9 upper bound of a challengePassword. */
+#define CHALLENGE_MAX 255
+
+/* Characters a common name may have to be quoted in a message. */
+#define PRINTABLE                                                                                  \
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -._:+=,/()@!#$%&*?'"
+
+static const char *const messages[] = {
+    [CSR_OK] = "ok",
+    [CSR_EMPTY] = "the CSR is empty",
+    [CSR_TOO_LARGE] = "the CSR is too large",
+    [CSR_BAD_BASE64] = "the CSR is not valid base64",
+    [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
+    [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
+    [CSR_KEY_UNSUPPORTED] = "the CSR's key algorithm is not allowed",
+    [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
+    [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
+    [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
+    [CSR_BAD_SIGNATURE] = "the CSR's signature does not verify",
+    [CSR_NO_CN] = "the CSR's subject does not have exactly one common name",
+    [CSR_BAD_CN] = "the CSR's common name is not acceptable",
+    [CSR_CN_MISMATCH] = "the CSR's common name is not the expected name",
+    [CSR_BAD_ATTRIBUTE] = "the CSR's challengePassword attribute is malformed",
+};
+
+const char *csr_strerror(enum csr_err e) {
+    if ((size_t)e >= sizeof(messages) / sizeof(messages[0]) || !messages[e])
+        return "unknown CSR error";
+    return messages[e];
+}
+
+static const struct {
+    enum csr_key_kind kind;
+    const char *name;  /* as messages show it */
+    const char *token; /* as csr_policy_parse reads it */
+} kinds[] = {
+    {CSR_KEY_P256, "P-256", "p256"},
+    {CSR_KEY_P384, "P-384", "p384"},
+    {CSR_KEY_RSA, "RSA", "rsa"},
+    {CSR_KEY_ED25519, "Ed25519", "ed25519"},
+};
+#define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+const char *csr_key_kind_name(enum csr_key_kind k) {
+    for (size_t i = 0; i < NKINDS; i++)
+        if (kinds[i].kind == k)
+            return kinds[i].name;
+    return "unknown";
+}
+
+void csr_policy_default(struct csr_policy *p) {
+    p->allow = CSR_KEY_P256 | CSR_KEY_P384 | CSR_KEY_RSA;
+    p->rsa_min_bits = 2048;
+    p->rsa_max_bits = 4096;
+}
+
+int csr_policy_parse(const char *list, struct csr_policy *p, char *err, size_t errlen) {
+    unsigned allow = 0;
+    const char *s = list;
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        size_t i = 0, a = 0, b = n;
+        while (a < b && s[a] == ' ')
+            a++;
+        while (b > a && s[b - 1] == ' ')
+            b--;
+        for (; i < NKINDS; i++)
+            if (strlen(kinds[i].token) == b - a && strncmp(s + a, kinds[i].token, b - a) == 0)
+                break;
+        if (i == NKINDS) {
+            snprintf(err, errlen, "unknown key type \"%.*s\" (known: p256, p384, rsa, ed25519)",
+                     (int)(b - a > 32 ? 32 : b - a), s + a);
+            return -1;
+        }
+        allow |= (unsigned)kinds[i].kind;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    if (allow == 0) {
+        snprintf(err, errlen, "the list of key types is empty");
+        return -1;
+    }
+    p->allow = allow;
+    return 0;
+}
+
+void csr_free(struct csr *c) {
+    if (!c)
+        return;
+    if (c->challenge_password)
+        OPENSSL_clear_free(c->challenge_password, c->challenge_password_len + 1);
+    X509_REQ_free(c->req);
+    free(c);
+}
+
+__attribute__((format(printf, 4, 5))) static enum csr_err
+refuse(enum csr_err e, char *msg, size_t msglen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, msglen, fmt, ap);
+    va_end(ap);
+    ERR_clear_error();
+    return e;
+}
+
+/* Turns the input into DER. *der is then either borrowed from in (CSR_FMT_DER) or allocated;
+ * *owned says which free function it needs (1: b64_free, 2: OPENSSL_free). */
+static enum csr_err to_der(const char *in, size_t len, enum csr_format fmt, unsigned char **der,
+                           size_t *derlen, int *owned, char *msg, size_t msglen) {
+    const char *why = NULL;
+    *der = NULL;
+    *derlen = 0;
+    *owned = 0;
+    switch (fmt) {
+    case CSR_FMT_DER:
+        *der = (unsigned char *)in;
+        *derlen = len;
+        return CSR_OK;
+    case CSR_FMT_B64:
+    case CSR_FMT_B64_LENIENT: {
+        int rc = fmt == CSR_FMT_B64 ? b64_decode(in, len, der, derlen, &why)
+                                    : b64_decode_lenient(in, len, der, derlen, &why);
+        if (rc != 0)
+            return refuse(CSR_BAD_BASE64, msg, msglen, "the CSR is not valid base64: %s",
+                          why ? why : "malformed");
+        *owned = 1;
+        return CSR_OK;
+    }
+    case CSR_FMT_PEM: {
+        BIO *bio = BIO_new_mem_buf(in, (int)len);
+        char *name = NULL;
+        unsigned char *data = NULL;
+        long n = 0;
+        int ok = bio && PEM_bytes_read_bio(&data, &n, &name, PEM_STRING_X509_REQ, bio, NULL, NULL);
+        BIO_free(bio);
+        OPENSSL_free(name);
+        if (!ok)
+            return refuse(CSR_BAD_PEM, msg, msglen,
+                          "the CSR has no readable PEM CERTIFICATE REQUEST block");
+        *der = data;
+        *derlen = (size_t)n;
+        *owned = 2;
+        return CSR_OK;
+    }
+    }
+    return refuse(CSR_BAD_DER, msg, msglen, "unknown CSR encoding");
+}
+
+enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum csr_key_kind *kind,
+                           int *bits, char *msg, size_t msglen) {
+    struct csr_policy def;
+    if (!p) {
+        csr_policy_default(&def);
+        p = &def;
+    }
+    *kind = 0;
+    *bits = EVP_PKEY_get_bits(key);
+    if (EVP_PKEY_is_a(key, "EC")) {
+        char group[80] = "";
+        size_t glen = 0;
+        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                            &glen))
+            return refuse(CSR_CURVE_UNSUPPORTED, msg, msglen,
+                          "EC key with explicit curve parameters; only named curves are allowed");
+        if (strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0)
+            *kind = CSR_KEY_P256;
+        else if (strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0)
+            *kind = CSR_KEY_P384;
+        if (*kind == 0 || !(p->allow & *kind))
+            return refuse(CSR_CURVE_UNSUPPORTED, msg, msglen,
+                          "EC key on curve %s, which is not allowed here", group);
+        return CSR_OK;
+    }
+    if (EVP_PKEY_is_a(key, "RSA")) {
+        *kind = CSR_KEY_RSA;
+        if (!(p->allow & CSR_KEY_RSA))
+            return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "RSA keys are not allowed here");
+        if (*bits < p->rsa_min_bits)
+            return refuse(CSR_KEY_TOO_SMALL, msg, msglen,
+                          "RSA key of %d bits; at least %d bits are required", *bits,
+                          p->rsa_min_bits);
+        if (*bits > p->rsa_max_bits)
+            return refuse(CSR_KEY_TOO_LARGE, msg, msglen,
+                          "RSA key of %d bits; at most %d bits are accepted", *bits,
+                          p->rsa_max_bits);
+        return CSR_OK;
+    }
+    if (EVP_PKEY_is_a(key, "ED25519") && (p->allow & CSR_KEY_ED25519)) {
+        *kind = CSR_KEY_ED25519;
+        return CSR_OK;
+    }
+    const char *type = EVP_PKEY_get0_type_name(key);
+    return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "%s keys are not allowed here",
+                  type ? type : "this kind of");
+}
+
+/* Converts an ASN.1 string to NUL-terminated UTF-8 of 1 to max bytes without NUL inside.
+ * Returns the length, or -1. *out is freed with OPENSSL_clear_free(*out, len + 1). */
+static int string_utf8(const ASN1_STRING *s, size_t max, unsigned char **out) {
+    int n = ASN1_STRING_to_UTF8(out, s);
+    if (n < 0) {
+        *out = NULL;
+        return -1;
+    }
+    if (n == 0 || (size_t)n > max || memchr(*out, '\0', (size_t)n)) {
+        OPENSSL_clear_free(*out, (size_t)n + 1);
+        *out = NULL;
+        return -1;
+    }
+    return n;
+}
+
+/* Registration IDs are ASCII and compared without case; this must not depend on the locale. */
+static int ascii_caseeq(const char *a, const char *b) {
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a - 'A' + 'a') : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b - 'A' + 'a') : *b;
+        if (x != y)
+            return 0;
+    }
+    return *a == *b;
+}
+
+static enum csr_err check_cn(struct csr *c, const char *expected, char *msg, size_t msglen) {
+    const X509_NAME *name = X509_REQ_get_subject_name(c->req);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return refuse(CSR_NO_CN, msg, msglen,
+                      i < 0 ? "the CSR's subject has no common name (CN)"
+                            : "the CSR's subject has more than one common name (CN)");
+    const ASN1_STRING *s = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i));
+    unsigned char *utf8 = NULL;
+    int n = string_utf8(s, CSR_CN_MAX, &utf8);
+    if (n < 0)
+        return refuse(CSR_BAD_CN, msg, msglen,
+                      "the CSR's common name must be 1 to %d bytes of text", CSR_CN_MAX);
+    memcpy(c->cn, utf8, (size_t)n + 1);
+    OPENSSL_free(utf8);
+    if (expected && !ascii_caseeq(c->cn, expected)) {
+        /* The name is quoted back only when it is plain text, so a hostile CSR cannot put
+         * control characters into logs and answers. */
+        if (strspn(c->cn, PRINTABLE) == (size_t)n)
+            return refuse(CSR_CN_MISMATCH, msg, msglen,
+                          "the CSR's common name \"%s\" is not \"%s\"", c->cn, expected);
+        return refuse(CSR_CN_MISMATCH, msg, msglen, "the CSR's common name is not \"%s\"",
+                      expected);
+    }
+    return CSR_OK;
+}
+
+static enum csr_err get_challenge(struct csr *c, char *msg, size_t msglen) {
+    int nid = NID_pkcs9_challengePassword;
+    int i = X509_REQ_get_attr_by_NID(c->req, nid, -1);
+    if (i < 0)
+        return CSR_OK;
+    if (X509_REQ_get_attr_by_NID(c->req, nid, i) >= 0)
+        return refuse(CSR_BAD_ATTRIBUTE, msg, msglen,
+                      "the CSR has more than one challengePassword attribute");
+    X509_ATTRIBUTE *attr = X509_REQ_get_attr(c->req, i);
+    if (X509_ATTRIBUTE_count(attr) != 1)
+        return refuse(CSR_BAD_ATTRIBUTE, msg, msglen,
+                      "the CSR's challengePassword must have exactly one value");
+    ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(attr, 0);
+    int type = t ? ASN1_TYPE_get(t) : -1;
+    unsigned char *utf8 = NULL;
+    int n = -1;
+    /* PKCS#9 makes it a DirectoryString; these are the forms clients actually send. */
+    if (type == V_ASN1_PRINTABLESTRING || type == V_ASN1_UTF8STRING || type == V_ASN1_IA5STRING ||
+        type == V_ASN1_T61STRING || type == V_ASN1_BMPSTRING || type == V_ASN1_UNIVERSALSTRING)
+        n = string_utf8(t->value.asn1_string, CHALLENGE_MAX, &utf8);
+    if (n < 0)
+        return refuse(CSR_BAD_ATTRIBUTE, msg, msglen,
+                      "the CSR's challengePassword must be 1 to %d bytes of text", CHALLENGE_MAX);
+    c->challenge_password = (char *)utf8;
+    c->challenge_password_len = (size_t)n;
+    return CSR_OK;
+}
+
+enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const struct csr_policy *p,
+                       const char *expected_cn, struct csr **out, char *msg, size_t msglen) {
+    struct csr *c = NULL;
+    unsigned char *der = NULL;
+    size_t derlen = 0;
+    int owned = 0;
+    enum csr_err e;
+
+    *out = NULL;
+    if (len == 0 || !in) {
+        e = refuse(CSR_EMPTY, msg, msglen, "the CSR is empty");
+        goto out;
+    }
+    if (len > CSR_INPUT_MAX) {
+        e = refuse(CSR_TOO_LARGE, msg, msglen, "the CSR is %zu bytes; at most %d are accepted", len,
+                   CSR_INPUT_MAX);
+        goto out;
+    }
+    if ((e = to_der(in, len, fmt, &der, &derlen, &owned, msg, msglen)) != CSR_OK)
+        goto out;
+    if (derlen == 0) {
+        e = refuse(CSR_EMPTY, msg, msglen, "the CSR is empty");
+        goto out;
+    }
+    if (!(c = calloc(1, sizeof(*c)))) {
+        e = refuse(CSR_BAD_DER, msg, msglen, "out of memory");
+        goto out;
+    }
+    const unsigned char *q = der;
+    if (derlen > (size_t)LONG_MAX || !(c->req = d2i_X509_REQ(NULL, &q, (long)derlen))) {
+        e = refuse(CSR_BAD_DER, msg, msglen,
+                   "the CSR is not a PKCS#10 certificate request (malformed or truncated DER)");
+        goto out;
+    }
+    if (q != der + derlen) {
+        e = refuse(CSR_BAD_DER, msg, msglen, "the CSR has %zu bytes after the request",
+                   (size_t)(der + derlen - q));
+        goto out;
+    }
+    if (X509_REQ_get_version(c->req) != X509_REQ_VERSION_1) {
+        e = refuse(CSR_BAD_DER, msg, msglen, "the CSR's version is not 1 (PKCS#10 v1.7)");
+        goto out;
+    }
+    if (!(c->key = X509_REQ_get0_pubkey(c->req))) {
+        e = refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
+                   "the CSR's public key is of an unknown kind or malformed");
+        goto out;
+    }
+    /* The key is checked before its signature is, so that no time goes into verifying with a
+     * key that would be refused anyway. */
+    if ((e = csr_key_check(c->key, p, &c->kind, &c->bits, msg, msglen)) != CSR_OK)
+        goto out;
+    if (X509_REQ_verify(c->req, c->key) != 1) {
+        e = refuse(CSR_BAD_SIGNATURE, msg, msglen,
+                   "the CSR's signature does not verify with its public key");
+        goto out;
+    }
+    if ((e = check_cn(c, expected_cn, msg, msglen)) != CSR_OK ||
+        (e = get_challenge(c, msg, msglen)) != CSR_OK)
+        goto out;
+    *out = c;
+    c = NULL;
+    snprintf(msg, msglen, "ok");
+out:
+    if (owned == 1)
+        b64_free(der, derlen);
+    else if (owned == 2)
+        OPENSSL_free(der);
+    csr_free(c);
+    return e;
+}

@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# provd's CA as an operator meets it: the root and issuing CA `provd init` makes (files, modes,
+# profile, each --ca-key-type), `provd ca import` of a CA made with the openssl command line and
+# its refusals, and the TLS listeners still trusted through root.pem.
+source "$(dirname "$0")/lib.sh"
+
+mode() { stat -c %a "$1"; }
+fingerprint() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+# The SHA-256 of a key's public half, from a certificate or a private key file.
+pub_of_cert() { openssl x509 -in "$1" -noout -pubkey | openssl sha256; }
+pub_of_key() { openssl pkey -in "$1" -pubout | openssl sha256; }
+ext_value() { openssl x509 -in "$1" -noout -ext "$2" | sed -n 2p | tr -d ' '; }
+
+# Help and usage errors.
+"$BIN/provd" --help | grep -q "  ca " || fail "provd --help does not list ca"
+"$BIN/provd" init --help | grep -q -- "--ca-key-type" || fail "provd init --help"
+"$BIN/provd" ca --help | grep -q "usage: provd ca import" || fail "provd ca --help"
+"$BIN/provd" ca import --help | grep -q -- "--chain" || fail "provd ca import --help"
+set +e
+"$BIN/provd" init --data-dir "$WORK/bad" --ca-key-type ed25519 2>"$WORK/err"
+assert_eq 2 $? "init with an unknown --ca-key-type"
+grep -q "p256, p384, rsa2048 or rsa3072" "$WORK/err" ||
+    fail "the --ca-key-type refusal lists the types"
+[ ! -e "$WORK/bad" ] || fail "a refused init made its data directory"
+"$BIN/provd" ca 2>/dev/null; assert_eq 2 $? "provd ca without a command"
+"$BIN/provd" ca frobnicate 2>"$WORK/err"; assert_eq 2 $? "provd ca with an unknown command"
+grep -q 'unknown command "frobnicate"' "$WORK/err" || fail "provd ca unknown command message"
+"$BIN/provd" ca import --data-dir "$WORK/x" --key k 2>"$WORK/err"
+assert_eq 2 $? "ca import without --cert"
+grep -q -- "--cert is required" "$WORK/err" || fail "ca import without --cert message"
+set -e
+
+# ---- provd init: the default (P-256) CA ----
+provd_init --id-scope 0ne00CA0001
+C=$DATA/ca
+grep -q "device CA .*chain.pem (p256)" "$WORK/init.out" || fail "init summary names the device CA"
+for f in root.key issuing.key; do assert_eq 600 "$(mode "$C/$f")" "ca/$f mode"; done
+for f in root.pem issuing.pem chain.pem; do assert_eq 644 "$(mode "$C/$f")" "ca/$f mode"; done
+assert_eq 700 "$(mode "$C")" "ca directory mode"
+assert_eq "$C/issuing.pem: OK" "$(openssl verify -CAfile "$C/root.pem" "$C/issuing.pem")" \
+    "openssl verify of the issuing CA"
+
+text=$(openssl x509 -in "$C/issuing.pem" -noout -text)
+grep -q "X509v3 Basic Constraints: critical" <<<"$text" ||
+    fail "issuing basicConstraints not critical"
+grep -q "CA:TRUE, pathlen:0" <<<"$text" || fail "issuing CA is not CA:TRUE, pathlen:0"
+grep -q "X509v3 Key Usage: critical" <<<"$text" || fail "issuing keyUsage not critical"
+assert_eq "Certificate Sign, CRL Sign" \
+    "$(grep -A1 'X509v3 Key Usage' <<<"$text" | sed -n '2s/^ *//p')" "issuing key usage"
+grep -q "ASN1 OID: prime256v1" <<<"$text" || fail "issuing CA key is not P-256"
+grep -q "Signature Algorithm: ecdsa-with-SHA256" <<<"$text" ||
+    fail "issuing CA not signed with SHA-256"
+assert_eq "subject=CN = provd issuing CA 0ne00CA0001" \
+    "$(openssl x509 -in "$C/issuing.pem" -noout -subject)" "issuing subject"
+assert_eq "issuer=CN = provd root CA 0ne00CA0001" \
+    "$(openssl x509 -in "$C/issuing.pem" -noout -issuer)" "issuing issuer"
+# Random 128-bit serials: 32 hex digits.
+openssl x509 -in "$C/issuing.pem" -noout -serial | grep -Eq '^serial=[0-9A-F]{32}$' ||
+    fail "issuing serial is not 128 bits"
+# AKI of the issuing CA = SKI of the root.
+ski=$(ext_value "$C/root.pem" subjectKeyIdentifier)
+[ -n "$ski" ] || fail "root has no subject key identifier"
+[ -n "$(ext_value "$C/issuing.pem" subjectKeyIdentifier)" ] || fail "issuing has no SKI"
+aki=$(ext_value "$C/issuing.pem" authorityKeyIdentifier)
+assert_eq "$ski" "${aki#keyid:}" "issuing AKI = root SKI"
+# Validity: issuing CA 10 years, root 20 (both expire after 9 and 19 years, before 11 and 21).
+year=$((365 * 86400))
+valid_for() { openssl x509 -in "$1" -noout -checkend "$2" >/dev/null; }
+valid_for "$C/issuing.pem" $((9 * year)) || fail "issuing CA < 9 years"
+if valid_for "$C/issuing.pem" $((11 * year)); then fail "issuing CA > 11 years"; fi
+valid_for "$C/root.pem" $((19 * year)) || fail "root < 19 years"
+if valid_for "$C/root.pem" $((21 * year)); then fail "root > 21 years"; fi
+# chain.pem: issuing CA, then root.
+assert_eq 2 "$(grep -c 'BEGIN CERTIFICATE' "$C/chain.pem")" "certificates in chain.pem"
+openssl x509 -in "$C/chain.pem" -out "$WORK/first.pem"
+awk '/BEGIN CERT/{n++} n==2' "$C/chain.pem" >"$WORK/second.pem"
+assert_eq "$(fingerprint "$C/issuing.pem")" "$(fingerprint "$WORK/first.pem")" "chain.pem first"
+assert_eq "$(fingerprint "$C/root.pem")" "$(fingerprint "$WORK/second.pem")" "chain.pem second"
+# Each key belongs to its certificate, and the root signs the TLS certificate.
+assert_eq "$(pub_of_cert "$C/issuing.pem")" "$(pub_of_key "$C/issuing.key")" "issuing key"
+assert_eq "$(pub_of_cert "$C/root.pem")" "$(pub_of_key "$C/root.key")" "root key"
+openssl verify -CAfile "$C/root.pem" "$DATA/tls/server.pem" >/dev/null ||
+    fail "the TLS certificate does not chain to root.pem"
+
+# ---- Each --ca-key-type ----
+declare -A want_key=([p256]="ASN1 OID: prime256v1" [p384]="ASN1 OID: secp384r1"
+                     [rsa2048]="Public-Key: (2048 bit)" [rsa3072]="Public-Key: (3072 bit)")
+declare -A want_sig=([p256]=ecdsa-with-SHA256 [p384]=ecdsa-with-SHA384
+                     [rsa2048]=sha256WithRSAEncryption [rsa3072]=sha256WithRSAEncryption)
+for t in p256 p384 rsa2048 rsa3072; do
+    d=$WORK/kt-$t
+    "$BIN/provd" init --data-dir "$d" --ca-key-type "$t" >"$WORK/kt.out" 2>/dev/null
+    grep -q "($t)" "$WORK/kt.out" || fail "$t: init summary"
+    for c in root issuing; do
+        openssl x509 -in "$d/ca/$c.pem" -noout -text >"$WORK/kt.txt"
+        grep -q "${want_key[$t]}" "$WORK/kt.txt" || fail "$t: $c key is not ${want_key[$t]}"
+        assert_eq "$(pub_of_cert "$d/ca/$c.pem")" "$(pub_of_key "$d/ca/$c.key")" "$t: $c key file"
+    done
+    # The issuing CA is signed by the root's key type and digest.
+    openssl x509 -in "$d/ca/issuing.pem" -noout -text |
+        grep -q "Signature Algorithm: ${want_sig[$t]}" ||
+        fail "$t: issuing CA signature is not ${want_sig[$t]}"
+    for c in ca/issuing tls/server; do
+        openssl verify -CAfile "$d/ca/root.pem" "$d/$c.pem" >/dev/null ||
+            fail "$t: $c does not verify"
+    done
+    # The TLS key stays P-256 whatever the CA.
+    openssl x509 -in "$d/tls/server.pem" -noout -text | grep -q "ASN1 OID: prime256v1" ||
+        fail "$t: TLS key is not P-256"
+done
+
+# ---- provd ca import: an operator's CA made with the openssl command line ----
+O=$WORK/operator
+mkdir -p "$O"
+cat >"$O/ca.ext" <<'EOF'
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EOF
+cat >"$O/leaf.ext" <<'EOF'
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+EOF
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$O/root.key" \
+    -out "$O/root.pem" -subj "/O=Example/CN=Example Root" -days 3650 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/issuing.key" \
+    -out "$O/issuing.csr" -subj "/O=Example/CN=Example Devices" 2>/dev/null
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 1825 -extfile "$O/ca.ext" -out "$O/issuing.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/leaf.key" \
+    -out "$O/leaf.csr" -subj "/CN=not-a-ca" 2>/dev/null
+openssl x509 -req -in "$O/leaf.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 30 -extfile "$O/leaf.ext" -out "$O/leaf.pem" 2>/dev/null
+openssl pkey -in "$O/issuing.key" -aes256 -passout pass:secret -out "$O/encrypted.key"
+
+before=$(sha256sum "$C"/*)
+import() { "$BIN/provd" ca import --data-dir "$DATA" "$@" >"$WORK/out" 2>"$WORK/err"; }
+# refused IMPORT_ARGS... -- EXPECTED_MESSAGE: exit 1, the message on stderr, nothing changed.
+refused() {
+    local args=() msg
+    while [ "$1" != -- ]; do args+=("$1"); shift; done
+    msg=$2
+    set +e
+    import "${args[@]}"
+    local rc=$?
+    set -e
+    assert_eq 1 "$rc" "ca import ${args[*]}: exit status"
+    grep -qF -- "$msg" "$WORK/err" ||
+        fail "ca import ${args[*]}: expected '$msg', got: $(cat "$WORK/err")"
+    assert_eq "$before" "$(sha256sum "$C"/*)" "ca/ after a refused import"
+}
+refused --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" -- \
+    "already has an issuing CA"
+refused --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" -- "--force"
+refused --cert "$O/issuing.pem" --key "$O/root.key" --chain "$O/root.pem" --force -- \
+    "the private key does not belong to the CA certificate"
+refused --cert "$O/leaf.pem" --key "$O/leaf.key" --chain "$O/root.pem" --force -- \
+    "is not a CA certificate"
+refused --cert "$O/issuing.pem" --key "$O/issuing.key" --force -- \
+    "the chain holds no root certificate"
+refused --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$C/root.pem" --force -- \
+    "does not chain to the root"
+refused --cert "$O/root.pem" --key "$O/root.key" --chain "$O/root.pem" --force -- \
+    "is a self-signed root"
+refused --cert "$O/issuing.pem" --key "$O/encrypted.key" --chain "$O/root.pem" --force -- \
+    "the key is encrypted"
+refused --cert "$O/missing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "missing.pem: No such file or directory"
+
+root_before=$(sha256sum "$C/root.pem" "$C/root.key")
+import --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force ||
+    fail "ca import: $(cat "$WORK/err")"
+grep -q "imported the issuing CA" "$WORK/out" || fail "ca import says what it did"
+assert_eq "$(fingerprint "$O/issuing.pem")" "$(fingerprint "$C/issuing.pem")" "imported issuing.pem"
+assert_eq "$(pub_of_cert "$O/issuing.pem")" "$(pub_of_key "$C/issuing.key")" "imported issuing.key"
+assert_eq 600 "$(mode "$C/issuing.key")" "imported issuing.key mode"
+assert_eq 2 "$(grep -c 'BEGIN CERTIFICATE' "$C/chain.pem")" "certificates in the imported chain.pem"
+openssl x509 -in "$C/chain.pem" -out "$WORK/first.pem"
+awk '/BEGIN CERT/{n++} n==2' "$C/chain.pem" >"$WORK/second.pem"
+assert_eq "$(fingerprint "$O/issuing.pem")" "$(fingerprint "$WORK/first.pem")" "imported chain 1st"
+assert_eq "$(fingerprint "$O/root.pem")" "$(fingerprint "$WORK/second.pem")" "imported chain 2nd"
+# provd's own root, which signs the TLS certificate, is kept.
+assert_eq "$root_before" "$(sha256sum "$C/root.pem" "$C/root.key")" "root.pem after an import"
+
+# The chain may also follow the certificate in the --cert file.
+cat "$O/issuing.pem" "$O/root.pem" >"$O/bundle.pem"
+import --cert "$O/bundle.pem" --key "$O/issuing.key" --force ||
+    fail "ca import of a bundle: $(cat "$WORK/err")"
+assert_eq "$(fingerprint "$O/issuing.pem")" "$(fingerprint "$C/issuing.pem")" "bundle issuing.pem"
+
+# ---- The TLS listeners still answer, trusted through root.pem ----
+provd_start
+for url in "$DEV/healthz" "$ADM/healthz"; do
+    assert_eq '{"status":"ok"}' "$(curl -sS --cacert "$CA" "$url")" "healthz at $url"
+done
+provd_stop
+echo "ok"

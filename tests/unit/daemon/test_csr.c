@@ -1,0 +1,380 @@
+/* CSR parsing and validation: each encoding, each refusal with its own error, the key policy,
+ * the common name and the challengePassword. Hostile inputs are files in tests/data/csr. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "csr.h"
+
+/* Reads tests/data/csr/NAME; *len is its size. The caller frees the result. */
+static char *fixture(const char *name, size_t *len) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/csr/%s", PROV_TEST_DATA, name);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = malloc(64 * 1024);
+    assert_non_null(buf);
+    *len = fread(buf, 1, 64 * 1024 - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static char msg[512];
+
+/* Parses fixture name as fmt with policy p and expected CN; returns the error, and the CSR in
+ * *out when out is not NULL (else it is freed). */
+static enum csr_err parse_file(const char *name, enum csr_format fmt, const struct csr_policy *p,
+                               const char *cn, struct csr **out) {
+    size_t len;
+    char *in = fixture(name, &len);
+    struct csr *c = NULL;
+    enum csr_err e = csr_parse(in, len, fmt, p, cn, &c, msg, sizeof(msg));
+    free(in);
+    if (e != CSR_OK)
+        assert_null(c);
+    else
+        assert_non_null(c);
+    if (out)
+        *out = c;
+    else
+        csr_free(c);
+    return e;
+}
+
+static void test_good_p256(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(c->kind, CSR_KEY_P256);
+    assert_int_equal(c->bits, 256);
+    assert_string_equal(c->cn, "device-0001");
+    assert_null(c->challenge_password);
+    assert_true(EVP_PKEY_is_a(c->key, "EC"));
+    csr_free(c);
+}
+
+/* Registration IDs are case-insensitive, so the CN is compared without case; the CN keeps the
+ * case it was sent with. */
+static void test_cn_case_insensitive(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_B64, NULL, "DEVICE-0001", &c), CSR_OK);
+    assert_string_equal(c->cn, "device-0001");
+    csr_free(c);
+}
+
+static void test_other_encodings(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("good-p256.der", CSR_FMT_DER, NULL, "device-0001", NULL), CSR_OK);
+    assert_int_equal(parse_file("good-p256.pem", CSR_FMT_PEM, NULL, "device-0001", NULL), CSR_OK);
+
+    /* Base64 wrapped at 64 columns with CRLF, as EST clients send it. */
+    size_t len, o = 0;
+    char *b64 = fixture("good-p256.b64", &len);
+    char *wrapped = malloc(len * 2 + 8);
+    assert_non_null(wrapped);
+    for (size_t i = 0; i < len; i++) {
+        if (i > 0 && i % 64 == 0) {
+            wrapped[o++] = '\r';
+            wrapped[o++] = '\n';
+        }
+        wrapped[o++] = b64[i];
+    }
+    wrapped[o++] = '\n';
+    struct csr *c = NULL;
+    assert_int_equal(
+        csr_parse(wrapped, o, CSR_FMT_B64_LENIENT, NULL, "device-0001", &c, msg, sizeof(msg)),
+        CSR_OK);
+    csr_free(c);
+    /* The strict form (the DPS "csr" member) refuses the same text. */
+    assert_int_equal(csr_parse(wrapped, o, CSR_FMT_B64, NULL, "device-0001", &c, msg, sizeof(msg)),
+                     CSR_BAD_BASE64);
+    assert_null(c);
+    assert_non_null(strstr(msg, "whitespace"));
+    free(wrapped);
+    free(b64);
+}
+
+static void test_good_p384_and_rsa(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(c->kind, CSR_KEY_P384);
+    assert_int_equal(c->bits, 384);
+    csr_free(c);
+    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(c->kind, CSR_KEY_RSA);
+    assert_int_equal(c->bits, 2048);
+    csr_free(c);
+}
+
+static void test_bad_signature(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("bad-signature.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_BAD_SIGNATURE);
+    assert_string_equal(msg, "the CSR's signature does not verify with its public key");
+}
+
+static void test_wrong_cn(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_CN_MISMATCH);
+    assert_string_equal(msg, "the CSR's common name \"other-device\" is not \"device-0001\"");
+    /* Without an expected name any CN is accepted and reported. */
+    struct csr *c = NULL;
+    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_B64, NULL, NULL, &c), CSR_OK);
+    assert_string_equal(c->cn, "other-device");
+    csr_free(c);
+}
+
+static void test_cn_count(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("no-cn.b64", CSR_FMT_B64, NULL, NULL, NULL), CSR_NO_CN);
+    assert_string_equal(msg, "the CSR's subject has no common name (CN)");
+    assert_int_equal(parse_file("two-cn.b64", CSR_FMT_B64, NULL, NULL, NULL), CSR_NO_CN);
+    assert_string_equal(msg, "the CSR's subject has more than one common name (CN)");
+}
+
+static void test_weak_and_huge_rsa(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("rsa1024.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_KEY_TOO_SMALL);
+    assert_string_equal(msg, "RSA key of 1024 bits; at least 2048 bits are required");
+    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_KEY_TOO_LARGE);
+    assert_string_equal(msg, "RSA key of 8192 bits; at most 4096 bits are accepted");
+    struct csr_policy p;
+    csr_policy_default(&p);
+    p.rsa_max_bits = 8192;
+    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_B64, &p, "device-0001", NULL), CSR_OK);
+}
+
+static void test_unsupported_keys(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("secp256k1.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_CURVE_UNSUPPORTED);
+    assert_string_equal(msg, "EC key on curve secp256k1, which is not allowed here");
+    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_KEY_UNSUPPORTED);
+    assert_string_equal(msg, "ED25519 keys are not allowed here");
+
+    /* A policy can allow Ed25519, or leave out RSA or P-384. */
+    struct csr_policy p;
+    char err[128];
+    struct csr *c = NULL;
+    csr_policy_default(&p);
+    assert_int_equal(csr_policy_parse("p256, ed25519", &p, err, sizeof(err)), 0);
+    assert_int_equal(p.allow, CSR_KEY_P256 | CSR_KEY_ED25519);
+    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_B64, &p, "device-0001", &c), CSR_OK);
+    assert_int_equal(c->kind, CSR_KEY_ED25519);
+    csr_free(c);
+    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_B64, &p, "device-0001", NULL),
+                     CSR_KEY_UNSUPPORTED);
+    assert_string_equal(msg, "RSA keys are not allowed here");
+    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_B64, &p, "device-0001", NULL),
+                     CSR_CURVE_UNSUPPORTED);
+    assert_string_equal(msg, "EC key on curve secp384r1, which is not allowed here");
+}
+
+static void test_policy_parse(void **state) {
+    (void)state;
+    struct csr_policy p;
+    char err[128];
+    csr_policy_default(&p);
+    assert_int_equal(p.allow, CSR_KEY_P256 | CSR_KEY_P384 | CSR_KEY_RSA);
+    assert_int_equal(p.rsa_min_bits, 2048);
+    assert_int_equal(p.rsa_max_bits, 4096);
+    assert_int_equal(csr_policy_parse("p256,bogus", &p, err, sizeof(err)), -1);
+    assert_string_equal(err, "unknown key type \"bogus\" (known: p256, p384, rsa, ed25519)");
+    assert_int_equal(p.allow, CSR_KEY_P256 | CSR_KEY_P384 | CSR_KEY_RSA);
+    assert_int_equal(csr_policy_parse("", &p, err, sizeof(err)), -1);
+    assert_string_equal(err, "the list of key types is empty");
+    assert_int_equal(csr_policy_parse("rsa", &p, err, sizeof(err)), 0);
+    assert_int_equal(p.allow, CSR_KEY_RSA);
+    assert_string_equal(csr_key_kind_name(CSR_KEY_P384), "P-384");
+}
+
+static void test_malformed(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("truncated.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_BAD_DER);
+    assert_string_equal(
+        msg, "the CSR is not a PKCS#10 certificate request (malformed or truncated DER)");
+    assert_int_equal(parse_file("trailing-data.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_BAD_DER);
+    assert_string_equal(msg, "the CSR has 2 bytes after the request");
+    assert_int_equal(parse_file("garbage.txt", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_BAD_BASE64);
+    assert_string_equal(msg, "the CSR is not valid base64: whitespace not allowed");
+    assert_int_equal(parse_file("garbage.txt", CSR_FMT_B64_LENIENT, NULL, "device-0001", NULL),
+                     CSR_BAD_BASE64);
+    assert_int_equal(parse_file("garbage.txt", CSR_FMT_PEM, NULL, "device-0001", NULL),
+                     CSR_BAD_PEM);
+    assert_int_equal(parse_file("garbage.txt", CSR_FMT_DER, NULL, "device-0001", NULL),
+                     CSR_BAD_DER);
+    /* A certificate request's base64 given where PEM is expected has no PEM block. */
+    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_PEM, NULL, "device-0001", NULL),
+                     CSR_BAD_PEM);
+}
+
+static void test_empty_and_oversized(void **state) {
+    (void)state;
+    struct csr *c = (struct csr *)&c;
+    static const enum csr_format fmts[] = {CSR_FMT_B64, CSR_FMT_B64_LENIENT, CSR_FMT_PEM,
+                                           CSR_FMT_DER};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(csr_parse("", 0, fmts[i], NULL, NULL, &c, msg, sizeof(msg)), CSR_EMPTY);
+        assert_null(c);
+    }
+    /* Whitespace only decodes to nothing. */
+    assert_int_equal(csr_parse("\r\n \n", 4, CSR_FMT_B64_LENIENT, NULL, NULL, &c, msg, sizeof(msg)),
+                     CSR_EMPTY);
+    size_t n = CSR_INPUT_MAX + 1;
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, 'A', n);
+    assert_int_equal(csr_parse(big, n, CSR_FMT_B64, NULL, NULL, &c, msg, sizeof(msg)),
+                     CSR_TOO_LARGE);
+    assert_string_equal(msg, "the CSR is 16385 bytes; at most 16384 are accepted");
+    free(big);
+}
+
+static void test_challenge_password(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    assert_int_equal(parse_file("challenge.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_non_null(c->challenge_password);
+    assert_string_equal(c->challenge_password, "tls-unique-binding-value");
+    assert_int_equal(c->challenge_password_len, 24);
+    csr_free(c);
+}
+
+/* A DER CSR made here for what the openssl command line cannot make (over-long names, control
+ * characters, odd attributes): when nchallenge > 0, with a challengePassword attribute holding
+ * nchallenge values challenge of ASN.1 type type. The caller frees it with OPENSSL_free. */
+static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchallenge, int type,
+                                     const char *challenge, int *len) {
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    unsigned char *der = NULL;
+    assert_non_null(key);
+    assert_true(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
+                                           (const unsigned char *)cn, (int)cnlen, -1, 0));
+    assert_true(X509_REQ_set_subject_name(req, name));
+    assert_true(X509_REQ_set_pubkey(req, key));
+    if (nchallenge > 0) {
+        X509_ATTRIBUTE *attr = X509_ATTRIBUTE_new();
+        assert_true(X509_ATTRIBUTE_set1_object(attr, OBJ_nid2obj(NID_pkcs9_challengePassword)));
+        for (int i = 0; i < nchallenge; i++)
+            assert_true(X509_ATTRIBUTE_set1_data(attr, type, challenge, (int)strlen(challenge)));
+        assert_true(X509_REQ_add1_attr(req, attr));
+        X509_ATTRIBUTE_free(attr);
+    }
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    *len = i2d_X509_REQ(req, &der);
+    assert_true(*len > 0);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return der;
+}
+
+static unsigned char *make_csr(const char *cn, size_t cnlen, int *len) {
+    return make_csr_attrs(cn, cnlen, 0, 0, NULL, len);
+}
+
+static void test_challenge_malformed(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    int len;
+    unsigned char *der = make_csr_attrs("d", 1, 2, V_ASN1_UTF8STRING, "twice", &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, "d", &c, msg, sizeof(msg)),
+        CSR_BAD_ATTRIBUTE);
+    assert_string_equal(msg, "the CSR's challengePassword must have exactly one value");
+    OPENSSL_free(der);
+    der = make_csr_attrs("d", 1, 1, V_ASN1_OCTET_STRING, "binary", &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, "d", &c, msg, sizeof(msg)),
+        CSR_BAD_ATTRIBUTE);
+    assert_string_equal(msg, "the CSR's challengePassword must be 1 to 255 bytes of text");
+    OPENSSL_free(der);
+    der = make_csr_attrs("d", 1, 1, V_ASN1_PRINTABLESTRING, "once", &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, "d", &c, msg, sizeof(msg)), CSR_OK);
+    assert_string_equal(c->challenge_password, "once");
+    csr_free(c);
+    OPENSSL_free(der);
+}
+
+static void test_cn_content(void **state) {
+    (void)state;
+    char cn[CSR_CN_MAX + 2];
+    struct csr *c = NULL;
+    int len;
+    memset(cn, 'a', sizeof(cn));
+
+    unsigned char *der = make_csr(cn, CSR_CN_MAX, &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, NULL, &c, msg, sizeof(msg)), CSR_OK);
+    assert_int_equal(strlen(c->cn), CSR_CN_MAX);
+    csr_free(c);
+    OPENSSL_free(der);
+
+    der = make_csr(cn, CSR_CN_MAX + 1, &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, NULL, &c, msg, sizeof(msg)),
+        CSR_BAD_CN);
+    assert_string_equal(msg, "the CSR's common name must be 1 to 128 bytes of text");
+    OPENSSL_free(der);
+
+    der = make_csr("dev\0ice", 7, &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, NULL, &c, msg, sizeof(msg)),
+        CSR_BAD_CN);
+    OPENSSL_free(der);
+
+    /* A name with a control character is refused without being quoted back. */
+    der = make_csr("dev\nice", 7, &len);
+    assert_int_equal(
+        csr_parse((char *)der, (size_t)len, CSR_FMT_DER, NULL, "device", &c, msg, sizeof(msg)),
+        CSR_CN_MISMATCH);
+    assert_string_equal(msg, "the CSR's common name is not \"device\"");
+    OPENSSL_free(der);
+}
+
+static void test_strerror(void **state) {
+    (void)state;
+    /* Every error has its own description. */
+    for (int a = CSR_OK; a <= CSR_BAD_ATTRIBUTE; a++) {
+        assert_string_not_equal(csr_strerror((enum csr_err)a), "unknown CSR error");
+        for (int b = a + 1; b <= CSR_BAD_ATTRIBUTE; b++)
+            assert_string_not_equal(csr_strerror((enum csr_err)a), csr_strerror((enum csr_err)b));
+    }
+    assert_string_equal(csr_strerror((enum csr_err)99), "unknown CSR error");
+    assert_string_equal(csr_strerror(CSR_BAD_SIGNATURE), "the CSR's signature does not verify");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good_p256),          cmocka_unit_test(test_cn_case_insensitive),
+        cmocka_unit_test(test_other_encodings),    cmocka_unit_test(test_good_p384_and_rsa),
+        cmocka_unit_test(test_bad_signature),      cmocka_unit_test(test_wrong_cn),
+        cmocka_unit_test(test_cn_count),           cmocka_unit_test(test_weak_and_huge_rsa),
+        cmocka_unit_test(test_unsupported_keys),   cmocka_unit_test(test_policy_parse),
+        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_oversized),
+        cmocka_unit_test(test_challenge_password), cmocka_unit_test(test_challenge_malformed),
+        cmocka_unit_test(test_cn_content),         cmocka_unit_test(test_strerror),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
