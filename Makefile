@@ -38,6 +38,14 @@ test: deps-test build-asan build
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
+# Installs libprov (libprov.so, libprov.a, include/prov, prov.pc) and prov-agent with its man
+# page under PREFIX; DESTDIR is honoured for packaging.
+PREFIX ?= /usr/local
+
+.PHONY: install
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -1,0 +1,330 @@
+/* The device's state directory: identity.json written atomically and read back with every field
+ * checked, so that a crash mid-write or a damaged file is noticed instead of being taken for
+ * "never provisioned". */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define STATE_VERSION 1
+/* A state file holds one result; twice the largest answer is more than any honest one needs. */
+#define STATE_MAX ((off_t)PROV_MAX_RESPONSE_BODY * 2)
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *errbuf, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+
+    if (errbuf == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* dir + "/" + name, freed by the caller; NULL when out of memory. */
+static char *path_in(const char *dir, const char *name) {
+    size_t len = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(len);
+
+    if (p != NULL)
+        snprintf(p, len, "%s/%s", dir, name);
+    return p;
+}
+
+/* Creates dir (mode 0700) when missing and opens it; tightens a wider mode to 0700. Returns the
+ * directory's descriptor or -1 with errbuf set. */
+static int open_state_dir(const char *dir, char *errbuf, size_t errlen) {
+    struct stat st;
+    int fd;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        set_err(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(errbuf, errlen, "cannot open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0)) {
+        set_err(errbuf, errlen, "cannot make %s private (mode 0700): %s", dir, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The state document: {"version": 1, <the result's JSON>}, indented, with a final newline.
+ * Freed by the caller; NULL with *err set on failure. */
+static char *state_text(const prov_result *r, prov_err *err) {
+    json_t *doc = NULL, *fields = result_to_json_object(r, err);
+    char *text = NULL;
+
+    if (fields == NULL)
+        return NULL;
+    *err = PROV_ERR_NOMEM;
+    doc = json_pack("{s:i}", "version", STATE_VERSION);
+    if (doc != NULL && json_object_update(doc, fields) == 0)
+        text = json_dumps(doc, JSON_INDENT(2));
+    if (text != NULL) {
+        size_t len = strlen(text);
+        char *grown = realloc(text, len + 2);
+
+        if (grown == NULL) {
+            free(text);
+            text = NULL;
+        } else {
+            text = grown;
+            memcpy(text + len, "\n", 2);
+            *err = PROV_OK;
+        }
+    }
+    json_decref(doc);
+    json_decref(fields);
+    return text;
+}
+
+static int nonempty(const char *s) {
+    return s != NULL && s[0] != '\0';
+}
+
+prov_err prov_state_save(const char *dir, const prov_result *result, char *errbuf, size_t errlen) {
+    char *text = NULL, *tmp = NULL, *final = NULL;
+    int dirfd = -1, fd = -1, created = 0;
+    prov_err rc = PROV_ERR_INVALID_ARG;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0' || result == NULL) {
+        set_err(errbuf, errlen, "no state directory or no result");
+        goto out;
+    }
+    if (result->status == NULL || strcmp(result->status, "assigned") != 0 ||
+        !nonempty(result->registration_id) || !nonempty(result->device_id) ||
+        !nonempty(result->assigned_hub)) {
+        set_err(errbuf, errlen,
+                "only an assigned result with registration ID, device ID and "
+                "assigned hub is kept as state");
+        goto out;
+    }
+    text = state_text(result, &rc);
+    if (text == NULL) {
+        set_err(errbuf, errlen, "cannot render the state: %s", prov_strerror(rc));
+        goto out;
+    }
+    rc = PROV_ERR_NOMEM;
+    tmp = path_in(dir, "." PROV_STATE_FILE ".XXXXXX");
+    final = path_in(dir, PROV_STATE_FILE);
+    if (tmp == NULL || final == NULL)
+        goto out;
+
+    rc = PROV_ERR_IO;
+    if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
+        goto out;
+    /* The new file is complete and on disk before its name replaces the old one, and the
+     * rename is on disk before success is reported: a crash leaves the old state or the new,
+     * at worst with a stray temporary file beside it. */
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        set_err(errbuf, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    created = 1;
+    if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+        set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, final) != 0) {
+        set_err(errbuf, errlen, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+        goto out;
+    }
+    created = 0; /* renamed: nothing left to remove */
+    if (fsync(dirfd) != 0) {
+        set_err(errbuf, errlen, "cannot sync %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = PROV_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (created)
+        unlink(tmp);
+    if (dirfd >= 0)
+        close(dirfd);
+    if (rc == PROV_ERR_NOMEM)
+        set_err(errbuf, errlen, "out of memory");
+    free(tmp);
+    free(final);
+    free(text);
+    return rc;
+}
+
+/* Reads the whole regular file at path (at most STATE_MAX bytes). Returns PROV_OK with *data
+ * (NUL-terminated, caller frees) and *len, or an error with errbuf set. */
+static prov_err read_file(const char *path, char **data, size_t *len, char *errbuf, size_t errlen) {
+    struct stat st;
+    char *buf = NULL;
+    size_t got = 0;
+    int fd;
+    prov_err rc = PROV_ERR_IO;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? PROV_ERR_STATE_NOT_FOUND : PROV_ERR_IO;
+    }
+    if (fstat(fd, &st) != 0) {
+        set_err(errbuf, errlen, "cannot stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = PROV_ERR_STATE_CORRUPT;
+    if (!S_ISREG(st.st_mode)) {
+        set_err(errbuf, errlen, "%s is not a regular file", path);
+        goto out;
+    }
+    if (st.st_size > STATE_MAX) {
+        set_err(errbuf, errlen, "%s is larger than a state file can be", path);
+        goto out;
+    }
+    rc = PROV_ERR_NOMEM;
+    buf = malloc((size_t)st.st_size + 1);
+    if (buf == NULL)
+        goto out;
+    rc = PROV_ERR_IO;
+    /* Read to the end rather than trusting st_size, which a concurrent writer could change. */
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            set_err(errbuf, errlen, "cannot read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    buf = NULL;
+    rc = PROV_OK;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* Sets *slot to a copy of s (NULL stays NULL); -1 when out of memory. */
+static int copy_opt(char **slot, const char *s) {
+    if (s == NULL)
+        return 0;
+    *slot = strdup(s);
+    return *slot != NULL ? 0 : -1;
+}
+
+prov_err prov_state_load(const char *dir, prov_result **result, char *errbuf, size_t errlen) {
+    const char *regid = NULL, *devid = NULL, *hub = NULL, *status = NULL, *substatus = NULL;
+    const char *created = NULL, *updated = NULL, *etag = NULL, *opid = NULL, *group = NULL;
+    json_int_t version = 0;
+    json_t *doc = NULL, *payload = NULL;
+    json_error_t jerr;
+    prov_result *r = NULL;
+    char *path = NULL, *data = NULL;
+    size_t len = 0;
+    prov_err rc = PROV_ERR_INVALID_ARG;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (result == NULL || dir == NULL || dir[0] == '\0') {
+        set_err(errbuf, errlen, "no state directory or no place for the result");
+        return PROV_ERR_INVALID_ARG;
+    }
+    *result = NULL;
+    rc = PROV_ERR_NOMEM;
+    if ((path = path_in(dir, PROV_STATE_FILE)) == NULL)
+        goto out;
+    if ((rc = read_file(path, &data, &len, errbuf, errlen)) != PROV_OK)
+        goto out;
+
+    rc = PROV_ERR_STATE_CORRUPT;
+    if (len == 0) {
+        set_err(errbuf, errlen, "%s is empty", path);
+        goto out;
+    }
+    doc = json_loadb(data, len, 0, &jerr);
+    if (doc == NULL) {
+        set_err(errbuf, errlen, "%s is not valid JSON: %s (line %d, column %d)", path, jerr.text,
+                jerr.line, jerr.column);
+        goto out;
+    }
+    if (json_unpack_ex(doc, &jerr, 0,
+                       "{s:I, s:s, s:s, s:s, s:s, s?s, s?s, s?s, s?s, s?s, s?s, s?o}", "version",
+                       &version, "registrationId", &regid, "deviceId", &devid, "assignedHub", &hub,
+                       "status", &status, "substatus", &substatus, "createdDateTimeUtc", &created,
+                       "lastUpdatedDateTimeUtc", &updated, "etag", &etag, "operationId", &opid,
+                       "enrollmentGroupId", &group, "payload", &payload) != 0) {
+        set_err(errbuf, errlen, "%s: %s", path, jerr.text);
+        goto out;
+    }
+    if (version != STATE_VERSION) {
+        set_err(errbuf, errlen, "%s: unknown version %lld", path, (long long)version);
+        goto out;
+    }
+    if (strcmp(status, "assigned") != 0 || !nonempty(regid) || !nonempty(devid) || !nonempty(hub)) {
+        set_err(errbuf, errlen,
+                "%s: not an assigned identity (status, registrationId, deviceId "
+                "or assignedHub wrong)",
+                path);
+        goto out;
+    }
+
+    rc = PROV_ERR_NOMEM;
+    if ((r = calloc(1, sizeof(*r))) == NULL || copy_opt(&r->registration_id, regid) != 0 ||
+        copy_opt(&r->device_id, devid) != 0 || copy_opt(&r->assigned_hub, hub) != 0 ||
+        copy_opt(&r->status, status) != 0 || copy_opt(&r->substatus, substatus) != 0 ||
+        copy_opt(&r->created_at, created) != 0 || copy_opt(&r->updated_at, updated) != 0 ||
+        copy_opt(&r->etag, etag) != 0 || copy_opt(&r->operation_id, opid) != 0 ||
+        copy_opt(&r->enrollment_group_id, group) != 0 ||
+        (payload != NULL &&
+         (r->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL))
+        goto out;
+    *result = r;
+    r = NULL;
+    rc = PROV_OK;
+out:
+    if (rc == PROV_ERR_NOMEM)
+        set_err(errbuf, errlen, "out of memory");
+    prov_result_free(r);
+    json_decref(doc);
+    free(data);
+    free(path);
+    return rc;
+}

@@ -1,0 +1,307 @@
+/* prov-agent: obtains the device's identity from a provd server once, at first boot, and keeps it
+ * in STATE_DIR/identity.json; later runs find it there and do nothing (docs/prov-agent.md). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <prov/prov.h>
+
+#include "prov_agent.h"
+
+#define DEFAULT_STATE_DIR "/var/lib/prov-agent"
+#define MAX_DEADLINE_S    (UINT32_MAX / 1000u)
+
+static const char usage_text[] =
+    "Usage: prov-agent [OPTION]...\n"
+    "Obtains this device's identity from a provd (DPS-compatible) server and keeps it in\n"
+    "STATE_DIR/identity.json. While that file is valid, prov-agent does nothing and exits 0.\n"
+    "\n"
+    "Settings, also read from the environment as PROV_AGENT_ENDPOINT, PROV_AGENT_ID_SCOPE, ...\n"
+    "and from a configuration file as \"endpoint = URL\" lines; flags override the environment,\n"
+    "which overrides the file:\n"
+    "  --endpoint URL              the server, https://HOST:PORT\n"
+    "  --id-scope SCOPE            the ID scope of the server\n"
+    "  --registration-id ID        this device's registration ID, or\n"
+    "  --registration-id-from SRC  derive it from machine-id, hostname or mac\n"
+    "  --symmetric-key KEY         the device's own key (base64), or\n"
+    "  --group-key KEY             its enrollment group's key (base64)\n"
+    "  --ca-file FILE              CA certificates (PEM) of the server (default: system store)\n"
+    "  --state-dir DIR             where identity.json is kept (default " DEFAULT_STATE_DIR ")\n"
+    "  --payload JSON              JSON sent to the server with the registration\n"
+    "  --deadline SECONDS          give up after this long, retries included (default 300)\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE               read settings from FILE (or from $PROV_AGENT_CONFIG)\n"
+    "  --force                     provision again although identity.json exists or is corrupt\n"
+    "  --json                      print the identity as JSON on standard output\n"
+    "  -v, --verbose               log every request, retry and wait on standard error\n"
+    "  -h, --help                  show this help and exit\n"
+    "      --version               show the version and exit\n"
+    "\n"
+    "Exit status:\n"
+    "  0  provisioned, now or by an earlier run\n"
+    "  1  internal error\n"
+    "  2  usage or configuration error\n"
+    "  3  refused by the server (wrong key, unknown registration or ID scope)\n"
+    "  4  no trusted answer before the deadline (unreachable, TLS, throttled, server errors)\n"
+    "  5  state error: identity.json corrupt, unreadable or not writable\n"
+    "  6  registration failed (for example, the enrollment is disabled)\n"
+    "  7  the server's answer was not understood\n"
+    "\n"
+    "Keys given as flags are visible to other users for a moment: prefer the file or the\n"
+    "environment. See prov-agent(1).\n";
+
+static void usage_error(const char *msg) {
+    fprintf(stderr, "prov-agent: %s\nTry 'prov-agent --help'.\n", msg);
+}
+
+/* The library's messages, on standard error. Errors are left out: the agent reports every
+ * failure itself, with the same text, once. */
+static void on_log(void *ctx, prov_log_level level, const char *msg) {
+    static const char *const names[] = {"error", "warning", "info", "debug"};
+
+    (void)ctx;
+    if (level == PROV_LOG_ERROR)
+        return;
+    fprintf(stderr, "prov-agent: %s: %s\n", names[level], msg);
+}
+
+static int exit_code_of(prov_err rc) {
+    switch (rc) {
+    case PROV_OK:
+        return AGENT_EXIT_PROVISIONED;
+    case PROV_ERR_INVALID_ARG:
+    case PROV_ERR_CRYPTO:
+        return AGENT_EXIT_USAGE;
+    case PROV_ERR_REFUSED:
+        return AGENT_EXIT_REFUSED;
+    case PROV_ERR_NETWORK:
+    case PROV_ERR_TLS:
+    case PROV_ERR_TIMEOUT:
+        return AGENT_EXIT_UNREACHABLE;
+    case PROV_ERR_STATE_NOT_FOUND:
+    case PROV_ERR_STATE_CORRUPT:
+    case PROV_ERR_IO:
+        return AGENT_EXIT_STATE;
+    case PROV_ERR_REGISTRATION_FAILED:
+        return AGENT_EXIT_FAILED;
+    case PROV_ERR_PROTOCOL:
+        return AGENT_EXIT_PROTOCOL;
+    case PROV_ERR_NOMEM:
+        break;
+    }
+    return AGENT_EXIT_INTERNAL;
+}
+
+/* Parses the deadline in whole seconds. Returns 0 with *ms, or -1. */
+static int parse_deadline(const char *s, uint32_t *ms) {
+    unsigned long v = 0;
+    size_t i;
+
+    if (s[0] == '\0')
+        return -1;
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(s[i] - '0');
+        if (v > MAX_DEADLINE_S)
+            return -1;
+    }
+    if (v == 0)
+        return -1;
+    *ms = (uint32_t)(v * 1000u);
+    return 0;
+}
+
+/* Prints a result: as JSON with --json, else as one line after prefix. Returns 0, or -1 when
+ * it could not be rendered. */
+static int print_result(const prov_result *r, int json, const char *prefix) {
+    char *text = NULL;
+    prov_err rc;
+
+    if (!json) {
+        printf("%s: device %s on %s (%s)\n", prefix, r->device_id, r->assigned_hub,
+               r->substatus != NULL ? r->substatus : "no substatus");
+        return 0;
+    }
+    if ((rc = prov_result_to_json(r, &text)) != PROV_OK) {
+        fprintf(stderr, "prov-agent: cannot print the result: %s\n", prov_strerror(rc));
+        return -1;
+    }
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
+/* Applies the settings to the client. Returns 0, or an exit code after printing why. */
+static int configure(prov_client *c, const struct agent_settings *s, const char *regid,
+                     uint32_t deadline_ms) {
+    const char *const *v = (const char *const *)s->value;
+    enum agent_setting failed = SET_COUNT;
+    prov_err rc;
+
+    if ((rc = prov_client_set_endpoint(c, v[SET_ENDPOINT])) != PROV_OK)
+        failed = SET_ENDPOINT;
+    else if ((rc = prov_client_set_id_scope(c, v[SET_ID_SCOPE])) != PROV_OK)
+        failed = SET_ID_SCOPE;
+    else if ((rc = prov_client_set_registration_id(c, regid)) != PROV_OK)
+        failed = v[SET_REGISTRATION_ID] != NULL ? SET_REGISTRATION_ID : SET_REGISTRATION_ID_FROM;
+    else if (v[SET_GROUP_KEY] != NULL &&
+             (rc = prov_client_set_group_key(c, v[SET_GROUP_KEY])) != PROV_OK)
+        failed = SET_GROUP_KEY;
+    else if (v[SET_SYMMETRIC_KEY] != NULL &&
+             (rc = prov_client_set_symmetric_key(c, v[SET_SYMMETRIC_KEY])) != PROV_OK)
+        failed = SET_SYMMETRIC_KEY;
+    else if (v[SET_CA_FILE] != NULL && (rc = prov_client_set_ca_file(c, v[SET_CA_FILE])) != PROV_OK)
+        failed = SET_CA_FILE;
+    else if (v[SET_PAYLOAD] != NULL && (rc = prov_client_set_payload(c, v[SET_PAYLOAD])) != PROV_OK)
+        failed = SET_PAYLOAD;
+    else if ((rc = prov_client_set_deadline(c, deadline_ms)) != PROV_OK)
+        failed = SET_DEADLINE;
+    if (failed == SET_COUNT)
+        return 0;
+    fprintf(stderr, "prov-agent: %s (from the %s): %s\n", agent_setting_name(failed),
+            s->origin[failed] != NULL ? s->origin[failed] : "machine", prov_client_last_error(c));
+    return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_USAGE;
+}
+
+/* Looks at the state directory. Returns -1 to go on and register, or the exit code to stop
+ * with (after printing what was found). */
+static int check_state(const struct agent_settings *s, const char *dir, const char *regid) {
+    char why[512];
+    prov_result *r = NULL;
+    prov_err rc;
+    int code = -1;
+
+    rc = prov_state_load(dir, &r, why, sizeof(why));
+    if (rc == PROV_ERR_STATE_NOT_FOUND)
+        return -1;
+    if (rc == PROV_OK && !s->force) {
+        if (strcasecmp(r->registration_id, regid) != 0)
+            fprintf(stderr,
+                    "prov-agent: warning: %s/%s belongs to registration %s, not %s; run with "
+                    "--force to provision as %s\n",
+                    dir, PROV_STATE_FILE, r->registration_id, regid, regid);
+        code = print_result(r, s->json, "already provisioned") == 0 ? AGENT_EXIT_PROVISIONED
+                                                                    : AGENT_EXIT_INTERNAL;
+    } else if (rc == PROV_OK) {
+        if (s->verbose)
+            fprintf(stderr, "prov-agent: info: --force: provisioning again\n");
+    } else if (rc == PROV_ERR_STATE_CORRUPT && s->force) {
+        fprintf(stderr, "prov-agent: warning: %s; --force: replacing it\n", why);
+    } else if (rc == PROV_ERR_STATE_CORRUPT) {
+        fprintf(stderr,
+                "prov-agent: %s\nprov-agent: the state is corrupt and is left as it is; inspect "
+                "it, then run with --force to provision again\n",
+                why);
+        code = AGENT_EXIT_STATE;
+    } else {
+        fprintf(stderr, "prov-agent: %s\n", why[0] != '\0' ? why : prov_strerror(rc));
+        code = exit_code_of(rc);
+    }
+    prov_result_free(r);
+    return code;
+}
+
+/* Registers and keeps the result. Returns the exit code. */
+static int provision(prov_client *c, const struct agent_settings *s, const char *dir) {
+    char why[512];
+    prov_result *r = NULL;
+    prov_err rc;
+    int code;
+
+    rc = prov_register(c, &r);
+    code = exit_code_of(rc);
+    if (rc != PROV_OK) {
+        fprintf(stderr, "prov-agent: %s: %s\n", prov_strerror(rc), prov_client_last_error(c));
+        /* A failed registration or a refusal carries the server's reason, which scripts may
+         * want as much as a success. */
+        if (s->json && r != NULL)
+            print_result(r, 1, NULL);
+        goto out;
+    }
+    if ((rc = prov_state_save(dir, r, why, sizeof(why))) != PROV_OK) {
+        fprintf(stderr, "prov-agent: registered as device %s, but the state was not saved: %s\n",
+                r->device_id, why);
+        code = exit_code_of(rc);
+        goto out;
+    }
+    if (print_result(r, s->json, "provisioned") != 0)
+        code = AGENT_EXIT_INTERNAL;
+out:
+    prov_result_free(r);
+    return code;
+}
+
+int main(int argc, char **argv) {
+    struct agent_settings s;
+    char err[1024] = "";
+    char *regid = NULL;
+    const char *dir;
+    prov_client *c = NULL;
+    uint32_t deadline_ms = PROV_DEFAULT_DEADLINE_MS;
+    int code = AGENT_EXIT_USAGE;
+
+    /* A server closing the connection must fail the write, not kill the agent. */
+    signal(SIGPIPE, SIG_IGN);
+
+    if (agent_settings_load(&s, argc, argv, err, sizeof(err)) != 0) {
+        usage_error(err);
+        goto out;
+    }
+    if (s.help || s.version) {
+        if (s.help)
+            fputs(usage_text, stdout);
+        else
+            printf("prov-agent %s\n", prov_version());
+        code = AGENT_EXIT_PROVISIONED;
+        goto out;
+    }
+    if (s.value[SET_ENDPOINT] == NULL || s.value[SET_ID_SCOPE] == NULL) {
+        usage_error(s.value[SET_ENDPOINT] == NULL ? "no endpoint: give --endpoint"
+                                                  : "no ID scope: give --id-scope");
+        goto out;
+    }
+    if (s.value[SET_REGISTRATION_ID] == NULL && s.value[SET_REGISTRATION_ID_FROM] == NULL) {
+        usage_error("no registration ID: give --registration-id or --registration-id-from");
+        goto out;
+    }
+    if (s.value[SET_SYMMETRIC_KEY] == NULL && s.value[SET_GROUP_KEY] == NULL) {
+        usage_error("no key: give --symmetric-key or --group-key");
+        goto out;
+    }
+    if (s.value[SET_DEADLINE] != NULL && parse_deadline(s.value[SET_DEADLINE], &deadline_ms) != 0) {
+        fprintf(stderr,
+                "prov-agent: deadline (from the %s): not a whole number of seconds "
+                "between 1 and %u\n",
+                s.origin[SET_DEADLINE], MAX_DEADLINE_S);
+        goto out;
+    }
+    if (s.value[SET_REGISTRATION_ID] != NULL) {
+        regid = strdup(s.value[SET_REGISTRATION_ID]);
+    } else if ((regid = agent_regid_from(s.value[SET_REGISTRATION_ID_FROM], err, sizeof(err))) ==
+               NULL) {
+        fprintf(stderr, "prov-agent: registration-id-from: %s\n", err);
+        goto out;
+    }
+    dir = s.value[SET_STATE_DIR] != NULL ? s.value[SET_STATE_DIR] : DEFAULT_STATE_DIR;
+
+    code = AGENT_EXIT_INTERNAL;
+    if (regid == NULL || prov_client_new(&c) != PROV_OK) {
+        fprintf(stderr, "prov-agent: out of memory\n");
+        goto out;
+    }
+    if ((code = configure(c, &s, regid, deadline_ms)) != 0)
+        goto out;
+    prov_client_set_log(c, on_log, NULL, s.verbose ? PROV_LOG_DEBUG : PROV_LOG_WARN);
+    if ((code = check_state(&s, dir, regid)) >= 0)
+        goto out;
+    code = provision(c, &s, dir);
+out:
+    prov_client_free(c);
+    free(regid);
+    agent_settings_free(&s);
+    return code;
+}
