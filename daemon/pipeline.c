@@ -163,6 +163,16 @@ static void committed(struct commit_job *cj) {
  * becomes durable in the next group commit, and only then does the front end answer. */
 static void finish(struct reg_job *job, int accepted) {
     struct store_audit *a = &job->audit;
+    /* Once the worker has begun to stop, nothing new reaches the committer, so the worker can
+     * leave as soon as what it already handed over is answered. Nothing was decided durably:
+     * the device is told to come back. */
+    if (job->w->stopping) {
+        job->http_status = 503;
+        job->error_code = 503001;
+        snprintf(job->message, sizeof(job->message), "the server is shutting down");
+        job->reply(job);
+        return;
+    }
     time_now_dps(a->ts);
     a->event = strdup(op_event(job->op));
     a->subject = strdup(job->regid);
