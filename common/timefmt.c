@@ -71,6 +71,27 @@ int64_t time_now_unix(void) {
     return (int64_t)ts.tv_sec;
 }
 
+int64_t time_now_unix_ms(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void time_format_dps_ms(int64_t ms, char out[TIME_DPS_LEN]) {
+    /* Floor division, so that times before 1970 keep a fraction in [0, 1000). */
+    int64_t sec = ms / 1000, rem = ms % 1000;
+    struct timespec ts;
+
+    if (rem < 0) {
+        sec--;
+        rem += 1000;
+    }
+    ts.tv_sec = (time_t)sec;
+    ts.tv_nsec = (long)rem * 1000000L;
+    time_format_dps(&ts, out);
+}
+
 uint64_t time_mono_us(void) {
     struct timespec ts;
 

@@ -16,6 +16,12 @@ void time_now_dps(char out[TIME_DPS_LEN]);
 /* Current Unix time in seconds. */
 int64_t time_now_unix(void);
 
+/* Current Unix time in milliseconds. */
+int64_t time_now_unix_ms(void);
+
+/* Formats a Unix time in milliseconds as a DPS UTC timestamp into out. */
+void time_format_dps_ms(int64_t ms, char out[TIME_DPS_LEN]);
+
 /* Monotonic clock in microseconds, for measuring durations. */
 uint64_t time_mono_us(void);
 

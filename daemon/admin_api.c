@@ -17,7 +17,11 @@
 #include <openssl/evp.h>
 
 #include "base64.h"
+#include "deliverer.h"
+#include "endpoint.h"
 #include "enrollment.h"
+#include "event.h"
+#include "hostname.h"
 #include "http.h"
 #include "log.h"
 #include "provd.h"
@@ -25,7 +29,9 @@
 #include "regid.h"
 #include "registration.h"
 #include "store.h"
+#include "template.h"
 #include "timefmt.h"
+#include "webhook.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX     1000
@@ -50,8 +56,8 @@ struct call {
     struct worker *w;
     const struct route *route;
     struct http_path path;
-    char id[REGID_MAX + 1]; /* the path's ID, checked and lower-cased, or "" */
-    json_t *body;           /* the parsed body, or NULL */
+    char id[HOSTNAME_MAX + 1]; /* the path's ID, checked and lower-cased, or "" */
+    json_t *body;              /* the parsed body, or NULL */
     char remote[64];
 };
 
@@ -116,12 +122,120 @@ static void free_secret(char *s) {
     }
 }
 
+/* What differs between the kinds of documents, indexed by enum store_kind. */
+static const struct {
+    const char *name;
+    const char *put_event, *delete_event; /* of their audit records */
+    int not_found;
+} KINDS[STORE_KINDS] = {
+    [STORE_ENROLLMENT] = {"enrollment", "enrollment.put", "enrollment.delete", 404002},
+    [STORE_GROUP] = {"enrollment group", "group.put", "group.delete", 404003},
+    [STORE_ENDPOINT] = {"endpoint", "endpoint.put", "endpoint.delete", 404006},
+};
+
 static int not_found_code(enum store_kind kind) {
-    return kind == STORE_GROUP ? 404003 : 404002;
+    return KINDS[kind].not_found;
 }
 
 static const char *kind_name(enum store_kind kind) {
-    return kind == STORE_GROUP ? "enrollment group" : "enrollment";
+    return KINDS[kind].name;
+}
+
+/* Tells the workers' registration pipelines that documents of kind changed. */
+static void bump_gen(struct call *c, enum store_kind kind) {
+    if (kind == STORE_GROUP)
+        atomic_fetch_add(&c->w->pd->groups_gen, 1);
+    else if (kind == STORE_ENDPOINT)
+        atomic_fetch_add(&c->w->pd->endpoints_gen, 1);
+}
+
+/* The admin API's view of a stored document, keys included. */
+static json_t *view_of(enum store_kind kind, const struct store_doc *d) {
+    return kind == STORE_ENDPOINT ? doc_view(d) : enrollment_view(d, 1);
+}
+
+/* Checks the IDs of the kind of document a route names: host names for endpoints, the
+ * registration ID rules for everything else. */
+static int id_check(enum store_kind kind, const char *id, const char **why) {
+    return kind == STORE_ENDPOINT ? hostname_check(id, why) : regid_check(id, why);
+}
+
+/* Checks what a canonical enrollment or group refers to: its endpoints and the group whose
+ * templates it takes must exist, and its configuration template may name only known
+ * variables. Returns 0, or an error code with a message in msg. */
+static int check_references(struct call *c, const json_t *canon, char *msg, size_t msglen) {
+    json_t *hubs = json_object_get(canon, "iotHubs"), *host, *conf;
+    const char *group = json_string_value(json_object_get(canon, "enrollmentGroupId"));
+    struct store_doc d = {0};
+    size_t i, n = json_array_size(hubs);
+    int rc;
+
+    for (i = 0; i <= n; i++) {
+        host = i < n ? json_array_get(hubs, i) : json_object_get(canon, "iotHubHostName");
+        if (host == NULL)
+            continue;
+        rc = store_doc_get(c->w->conn, STORE_ENDPOINT, json_string_value(host), &d);
+        store_doc_clear(&d);
+        if (rc == STORE_NOT_FOUND) {
+            snprintf(msg, msglen,
+                     "%s names endpoint \"%s\", which does not exist (PUT /endpoints/%s first)",
+                     i < n ? "iotHubs" : "iotHubHostName", json_string_value(host),
+                     json_string_value(host));
+            return 400006;
+        }
+        if (rc != STORE_OK)
+            goto internal;
+    }
+    /* A group's own ID is in enrollmentGroupId too: only individual enrollments refer. */
+    if (group != NULL && json_object_get(canon, "registrationId") != NULL) {
+        rc = store_doc_get(c->w->conn, STORE_GROUP, group, &d);
+        store_doc_clear(&d);
+        if (rc == STORE_NOT_FOUND) {
+            snprintf(msg, msglen, "enrollmentGroupId names group \"%s\", which does not exist",
+                     group);
+            return 400006;
+        }
+        if (rc != STORE_OK)
+            goto internal;
+    }
+    if ((conf = json_object_get(canon, "configuration")) != NULL &&
+        template_check(conf, "configuration", msg, msglen) != 0)
+        return 400006;
+    return 0;
+internal:
+    snprintf(msg, msglen, "internal error");
+    return 500001;
+}
+
+/* Validates in as the document id of kind (replacing prev, the stored one, or NULL) and checks
+ * what it refers to. Returns 0 with *canon, or an error code with a message in msg (*canon may
+ * then be set too, for the caller to release). */
+static int normalize_doc(struct call *c, enum store_kind kind, const char *id, json_t *in,
+                         const struct store_doc *prev, json_t **canon, char *msg, size_t msglen) {
+    int code = 0;
+
+    if (kind == STORE_ENDPOINT)
+        endpoint_normalize(id, in, canon, &code, msg, msglen);
+    else if (enrollment_normalize_replace(kind, id, in, prev, canon, &code, msg, msglen) == 0)
+        code = check_references(c, *canon, msg, msglen);
+    return code;
+}
+
+/* Writes into msg why document id of kind cannot be deleted: the documents that still name it. */
+static int in_use(struct call *c, enum store_kind kind, const char *id, char *msg, size_t msglen) {
+    struct store_ref *refs = NULL;
+    size_t n = 0, at;
+
+    at = (size_t)snprintf(msg, msglen, "%s %s is still named by", kind_name(kind), id);
+    if (store_doc_referrers(c->w->conn, kind, id, 8, &refs, &n) == STORE_OK) {
+        for (size_t i = 0; i < n && at < msglen; i++)
+            at += (size_t)snprintf(msg + at, msglen - at, "%s %s %s", i > 0 ? "," : "",
+                                   kind_name(refs[i].kind), refs[i].id);
+    }
+    if (at < msglen)
+        snprintf(msg + at, msglen - at, "%s", n == 8 ? ", ..." : "");
+    store_refs_free(refs, n);
+    return 409002;
 }
 
 /* An audit record of an administrative change; the store appends it with the change. */
@@ -135,6 +249,26 @@ static void audit_init(struct store_audit *a, struct call *c, const char *event,
     a->http_status = http_status;
     a->reason = (char *)reason;
     a->remote = c->remote[0] != '\0' ? c->remote : NULL;
+}
+
+/* Builds the enrollment.changed event of a change (docs/events.md), stamped like its audit
+ * record; status is the stored document's provisioningStatus, NULL for a deletion. Returns 0, or
+ * -1 (logged) when out of memory. */
+static int change_event(struct store_event *ev, const struct store_audit *a, enum store_kind kind,
+                        const char *id, const char *change, const char *status) {
+    const struct event_enrollment e = {kind, id, change, status};
+
+    if (event_enrollment(ev, a->ts, &e) != 0) {
+        log_error("admin: the enrollment.changed event of %s could not be built", id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Wakes the delivery thread when the store queued ev for a webhook. */
+static void event_queued(struct call *c, const struct store_event *ev) {
+    if (ev->seq > 0)
+        deliverer_wake(c->w->pd->deliverer);
 }
 
 /* Parses a decimal integer in [min, max] with nothing around it. */
@@ -173,7 +307,7 @@ static int read_if_match(struct call *c, int64_t *if_match) {
  * base64 of the last ID of the previous page. */
 struct page {
     size_t limit;
-    char after[REGID_MAX + 1];
+    char after[HOSTNAME_MAX + 1];
     int has_after;
 };
 
@@ -194,8 +328,9 @@ static int page_read(struct call *c, struct page *pg) {
     /* An empty token is what some clients send for the first page. */
     if (token == NULL || *token == '\0')
         return 0;
-    ok = b64_decode(token, strlen(token), &raw, &rawlen, NULL) == 0 && rawlen <= REGID_MAX &&
-         strlen((const char *)raw) == rawlen && regid_check((const char *)raw, NULL) == 0;
+    ok = b64_decode(token, strlen(token), &raw, &rawlen, NULL) == 0 && rawlen <= HOSTNAME_MAX &&
+         strlen((const char *)raw) == rawlen &&
+         id_check(c->route->kind, (const char *)raw, NULL) == 0;
     if (ok) {
         memcpy(pg->after, raw, rawlen + 1);
         pg->has_after = 1;
@@ -244,6 +379,7 @@ static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t 
                    int64_t if_match, json_t **view, char *msg, size_t msglen) {
     struct store_doc prev = {0}, doc = {0};
     struct store_audit audit;
+    struct store_event event = {0};
     json_t *canon = NULL;
     int have_prev = 0, code = 0, rc;
 
@@ -260,8 +396,7 @@ static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t 
             goto out;
         }
     }
-    if (enrollment_normalize_replace(kind, id, in, have_prev ? &prev : NULL, &canon, &code, msg,
-                                     msglen) != 0)
+    if ((code = normalize_doc(c, kind, id, in, have_prev ? &prev : NULL, &canon, msg, msglen)) != 0)
         goto out;
     doc.id = strdup(id);
     doc.doc = json_dumps(canon, JSON_COMPACT);
@@ -270,9 +405,16 @@ static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t 
         code = 500001;
         goto out;
     }
-    audit_init(&audit, c, kind == STORE_GROUP ? "group.put" : "enrollment.put", doc.id, 200,
-               have_prev ? "replaced" : "created");
-    rc = store_doc_put(c->w->conn, kind, &doc, if_match, &audit);
+    audit_init(&audit, c, KINDS[kind].put_event, doc.id, 200, have_prev ? "replaced" : "created");
+    if (kind != STORE_ENDPOINT &&
+        change_event(&event, &audit, kind, doc.id, audit.reason,
+                     json_string_value(json_object_get(canon, "provisioningStatus"))) != 0) {
+        snprintf(msg, msglen, "internal error");
+        code = 500001;
+        goto out;
+    }
+    rc = store_doc_put_event(c->w->conn, kind, &doc, if_match, &audit,
+                             kind != STORE_ENDPOINT ? &event : NULL);
     if (rc == STORE_CONFLICT && if_match == STORE_IF_ABSENT) {
         snprintf(msg, msglen, "%s %s already exists", kind_name(kind), id);
         code = 409001;
@@ -285,13 +427,14 @@ static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t 
     }
     if (code != 0)
         goto out;
-    if (kind == STORE_GROUP)
-        atomic_fetch_add(&c->w->pd->groups_gen, 1);
-    if (view != NULL && (*view = enrollment_view(&doc, 1)) == NULL) {
+    event_queued(c, &event);
+    bump_gen(c, kind);
+    if (view != NULL && (*view = view_of(kind, &doc)) == NULL) {
         snprintf(msg, msglen, "internal error");
         code = 500001;
     }
 out:
+    store_event_clear(&event);
     enrollment_wipe(canon);
     json_decref(canon);
     free(doc.id);
@@ -305,16 +448,24 @@ out:
 static int delete_doc(struct call *c, enum store_kind kind, char *id, int64_t if_match, char *msg,
                       size_t msglen) {
     struct store_audit audit;
+    struct store_event event = {0};
     int rc;
 
-    audit_init(&audit, c, kind == STORE_GROUP ? "group.delete" : "enrollment.delete", id, 204,
-               "deleted");
-    rc = store_doc_delete(c->w->conn, kind, id, if_match, &audit);
+    audit_init(&audit, c, KINDS[kind].delete_event, id, 204, "deleted");
+    if (kind != STORE_ENDPOINT && change_event(&event, &audit, kind, id, audit.reason, NULL) != 0) {
+        snprintf(msg, msglen, "internal error");
+        return 500001;
+    }
+    rc = store_doc_delete_event(c->w->conn, kind, id, if_match, &audit,
+                                kind != STORE_ENDPOINT ? &event : NULL);
+    event_queued(c, &event);
+    store_event_clear(&event);
     switch (rc) {
     case STORE_OK:
-        if (kind == STORE_GROUP)
-            atomic_fetch_add(&c->w->pd->groups_gen, 1);
+        bump_gen(c, kind);
         return 0;
+    case STORE_IN_USE:
+        return in_use(c, kind, id, msg, msglen);
     case STORE_NOT_FOUND:
         snprintf(msg, msglen, "no %s %s", kind_name(kind), id);
         return not_found_code(kind);
@@ -360,7 +511,7 @@ static void get_doc(struct call *c) {
         fail(c, not_found_code(c->route->kind), "no %s %s", kind_name(c->route->kind), c->id);
         goto out;
     }
-    if (rc != STORE_OK || (v = enrollment_view(&d, 1)) == NULL) {
+    if (rc != STORE_OK || (v = view_of(c->route->kind, &d)) == NULL) {
         fail_internal(c);
         goto out;
     }
@@ -440,7 +591,7 @@ static void post_query_docs(struct call *c) {
     if (arr == NULL)
         goto internal;
     for (i = 0; i < n && i < pg.limit; i++) {
-        if ((v = enrollment_view(&docs[i], 1)) == NULL || json_array_append_new(arr, v) != 0)
+        if ((v = view_of(c->route->kind, &docs[i])) == NULL || json_array_append_new(arr, v) != 0)
             goto internal;
     }
     if (n > pg.limit && page_continue(c, docs[pg.limit - 1].id) != 0)
@@ -567,13 +718,31 @@ static void get_registration(struct call *c) {
         fail(c, 404004, "no registration %s", c->id);
         goto out;
     }
-    if (rc != STORE_OK || (v = registration_view(&r)) == NULL) {
+    /* The admin view tells whether a forced reprovisioning waits for the device. */
+    if (rc != STORE_OK || (v = registration_view(&r)) == NULL ||
+        (r.reprovision && json_object_set_new(v, "reprovisionPending", json_true()) != 0)) {
         fail_internal(c);
         goto out;
     }
     http_reply_json(c->req, 200, v);
 out:
     store_registration_clear(&r);
+}
+
+/* The device's next registration re-allocates it whatever its reprovisioning policy says. */
+static void post_reprovision(struct call *c) {
+    struct store_audit audit;
+    int rc;
+
+    audit_init(&audit, c, "registration.reprovision", c->id, 204,
+               "the next registration re-allocates the device");
+    rc = store_reg_reprovision(c->w->conn, c->id, &audit);
+    if (rc == STORE_NOT_FOUND)
+        fail(c, 404004, "no registration %s", c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    else
+        http_reply_empty(c->req, 204);
 }
 
 static void delete_registration(struct call *c) {
@@ -631,25 +800,40 @@ out:
     store_registrations_free(regs, n);
 }
 
-static void get_audit(struct call *c) {
+/* Reads the query parameters after (a sequence number, default 0) and limit (1 to PAGE_MAX,
+ * default PAGE_DEFAULT) of the routes that page by sequence number. Returns 0, or -1 after
+ * answering 400. */
+static int seq_page_read(struct call *c, long long *after, long long *limit) {
     char *after_s = http_query_get(&c->path, "after");
     char *limit_s = http_query_get(&c->path, "limit");
+    int rc = 0;
+
+    *after = 0;
+    *limit = PAGE_DEFAULT;
+    if ((after_s != NULL && parse_int(after_s, 0, INT64_MAX, after) != 0) ||
+        (limit_s != NULL && parse_int(limit_s, 1, PAGE_MAX, limit) != 0)) {
+        fail(c, 400007, "after must be a sequence number and limit a number from 1 to %d",
+             PAGE_MAX);
+        rc = -1;
+    }
+    free(after_s);
+    free(limit_s);
+    return rc;
+}
+
+static void get_audit(struct call *c) {
     char *subject = http_query_get(&c->path, "subject");
     struct store_audit *recs = NULL;
-    long long after = 0, limit = PAGE_DEFAULT;
+    long long after, limit;
     size_t n = 0, i;
     json_t *arr = NULL, *v;
     int64_t next;
 
-    if ((after_s != NULL && parse_int(after_s, 0, INT64_MAX, &after) != 0) ||
-        (limit_s != NULL && parse_int(limit_s, 1, PAGE_MAX, &limit) != 0)) {
-        fail(c, 400007, "after must be a sequence number and limit a number from 1 to %d",
-             PAGE_MAX);
+    if (seq_page_read(c, &after, &limit) != 0)
         goto out;
-    }
     if (subject != NULL) {
-        if (regid_check(subject, NULL) != 0) {
-            fail(c, 400003, "subject is not a valid registration or enrollment group ID");
+        if (regid_check(subject, NULL) != 0 && hostname_check(subject, NULL) != 0) {
+            fail(c, 400003, "subject is not a valid registration, group ID or host name");
             goto out;
         }
         regid_lower(subject);
@@ -681,9 +865,231 @@ internal:
 out:
     json_decref(arr);
     store_audits_free(recs, n);
-    free(after_s);
-    free(limit_s);
     free(subject);
+}
+
+/* Wipes the "secret" member of a webhook document (the request's, or an answer's). */
+static void wipe_webhook_secret(json_t *doc) {
+    json_t *s = json_object_get(doc, "secret");
+
+    if (json_is_string(s))
+        OPENSSL_cleanse((char *)json_string_value(s), json_string_length(s));
+}
+
+/* Tells the registration pipeline at once which event types have a subscriber now. */
+static void subscriptions_changed(struct call *c) {
+    atomic_store(&c->w->pd->events_subscribed, webhook_subscribed(c->w->conn));
+}
+
+static void get_webhooks(struct call *c) {
+    struct store_webhook *hooks = NULL;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+
+    if (store_webhook_list(c->w->conn, NULL, PAGE_MAX, &hooks, &n) != STORE_OK ||
+        (arr = json_array()) == NULL)
+        goto internal;
+    for (i = 0; i < n; i++) {
+        if ((v = webhook_view(&hooks[i], 0)) == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+    }
+    http_reply_json(c->req, 200, arr);
+    arr = NULL;
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(arr);
+    store_webhooks_free(hooks, n);
+}
+
+static void get_webhook(struct call *c) {
+    struct store_webhook wh = {0};
+    json_t *v;
+    int rc;
+
+    rc = store_webhook_get(c->w->conn, c->id, &wh);
+    if (rc == STORE_NOT_FOUND)
+        fail(c, 404010, "no webhook %s", c->id);
+    else if (rc != STORE_OK || (v = webhook_view(&wh, 0)) == NULL)
+        fail_internal(c);
+    else
+        http_reply_json(c->req, 200, v);
+    store_webhook_clear(&wh);
+}
+
+/* Creates or replaces a webhook. The secret is answered only when provd generated it, so this
+ * is the one time it is shown; If-None-Match: * only creates. */
+static void put_webhook(struct call *c) {
+    const char *inm = http_header(c->req, "If-None-Match");
+    struct store_webhook prev = {0}, wh = {0}, *hooks = NULL;
+    struct store_audit audit;
+    char msg[MSG_MAX];
+    size_t n = 0;
+    int rc, generated = 0;
+    json_t *v = NULL;
+
+    rc = store_webhook_get(c->w->conn, c->id, &prev);
+    if (rc == STORE_NOT_FOUND &&
+        (rc = store_webhook_list(c->w->conn, NULL, WEBHOOK_MAX, &hooks, &n)) == STORE_OK &&
+        n >= WEBHOOK_MAX) {
+        fail(c, 400010, "there are %d webhooks already, the most a server takes", WEBHOOK_MAX);
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        fail_internal(c);
+        goto out;
+    }
+    if (webhook_from_json(c->id, c->body, prev.id ? &prev : NULL, &wh, &generated, msg,
+                          sizeof(msg)) != 0) {
+        fail(c, strcmp(msg, "internal error") == 0 ? 500001 : 400010, "%s", msg);
+        goto out;
+    }
+    audit_init(&audit, c, "webhook.put", wh.id, 200, prev.id ? "replaced" : "created");
+    rc = store_webhook_put(c->w->conn, &wh, inm != NULL && strcmp(inm, "*") == 0, &audit);
+    if (rc == STORE_CONFLICT) {
+        fail(c, 409001, "webhook %s already exists", c->id);
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        fail_internal(c);
+        goto out;
+    }
+    subscriptions_changed(c);
+    if ((v = webhook_view(&wh, generated)) == NULL) {
+        fail_internal(c);
+        goto out;
+    }
+    json_incref(v);
+    http_reply_json(c->req, 200, v);
+out:
+    wipe_webhook_secret(c->body);
+    wipe_webhook_secret(v);
+    json_decref(v);
+    store_webhooks_free(hooks, n);
+    store_webhook_clear(&prev);
+    store_webhook_clear(&wh);
+}
+
+static void delete_webhook(struct call *c) {
+    struct store_audit audit;
+    int rc;
+
+    audit_init(&audit, c, "webhook.delete", c->id, 204, "deleted");
+    rc = store_webhook_delete(c->w->conn, c->id, &audit);
+    if (rc == STORE_NOT_FOUND) {
+        fail(c, 404010, "no webhook %s", c->id);
+    } else if (rc != STORE_OK) {
+        fail_internal(c);
+    } else {
+        subscriptions_changed(c);
+        http_reply_empty(c->req, 204);
+    }
+}
+
+static void get_events(struct call *c) {
+    char *state_s = http_query_get(&c->path, "state");
+    char *webhook = http_query_get(&c->path, "webhook");
+    enum store_delivery_state state = STORE_DELIVERY_ANY;
+    struct store_delivery *ds = NULL;
+    long long after, limit;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+    int64_t next;
+
+    if (seq_page_read(c, &after, &limit) != 0)
+        goto out;
+    if (state_s != NULL && store_delivery_state_parse(state_s, &state) != 0) {
+        fail(c, 400001, "state must be pending, delivered or failed");
+        goto out;
+    }
+    if (webhook != NULL) {
+        if (regid_check(webhook, NULL) != 0) {
+            fail(c, 400003, "webhook is not a valid webhook ID");
+            goto out;
+        }
+        regid_lower(webhook);
+    }
+    if (store_delivery_list(c->w->conn, state, webhook, after, (size_t)limit, &ds, &n) !=
+            STORE_OK ||
+        (arr = json_array()) == NULL)
+        goto internal;
+    next = after;
+    for (i = 0; i < n; i++) {
+        if ((v = delivery_view(&ds[i], 0)) == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+        next = ds[i].id;
+    }
+    v = json_pack("{s:O, s:I}", "events", arr, "next", (json_int_t)next);
+    if (v == NULL)
+        goto internal;
+    http_reply_json(c->req, 200, v);
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(arr);
+    store_deliveries_free(ds, n);
+    free(state_s);
+    free(webhook);
+}
+
+/* Reads the delivery named by the path into d. Returns 0, or -1 after answering. */
+static int read_delivery(struct call *c, struct store_delivery *d) {
+    long long id = 0;
+    int rc = STORE_NOT_FOUND;
+
+    memset(d, 0, sizeof(*d));
+    if (parse_int(c->id, 1, INT64_MAX, &id) == 0)
+        rc = store_delivery_get(c->w->conn, id, d);
+    if (rc == STORE_NOT_FOUND)
+        fail(c, 404011, "no event delivery %s", c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+static void reply_delivery(struct call *c, const struct store_delivery *d) {
+    json_t *v = delivery_view(d, 1);
+
+    if (v == NULL)
+        fail_internal(c);
+    else
+        http_reply_json(c->req, 200, v);
+}
+
+static void get_event(struct call *c) {
+    struct store_delivery d;
+
+    if (read_delivery(c, &d) == 0)
+        reply_delivery(c, &d);
+    store_delivery_clear(&d);
+}
+
+/* Makes a failed delivery pending again, due at once, with its attempts counted afresh. */
+static void post_event_retry(struct call *c) {
+    struct store_delivery d;
+    struct store_audit audit;
+    int rc;
+
+    if (read_delivery(c, &d) != 0)
+        goto out;
+    audit_init(&audit, c, "event.retry", c->id, 200, "delivery retried");
+    rc = store_delivery_retry(c->w->conn, d.id, time_now_unix_ms(), &audit);
+    store_delivery_clear(&d);
+    if (rc == STORE_CONFLICT) {
+        fail(c, 409010, "event delivery %s has not failed; only failed ones are retried", c->id);
+    } else if (rc == STORE_NOT_FOUND) {
+        fail(c, 404011, "no event delivery %s", c->id);
+    } else if (rc != STORE_OK) {
+        fail_internal(c);
+    } else {
+        deliverer_wake(c->w->pd->deliverer);
+        if (read_delivery(c, &d) == 0)
+            reply_delivery(c, &d);
+    }
+out:
+    store_delivery_clear(&d);
 }
 
 #define GET    EVHTTP_REQ_GET
@@ -692,6 +1098,7 @@ out:
 #define DELETE EVHTTP_REQ_DELETE
 #define ENR    STORE_ENROLLMENT
 #define GRP    STORE_GROUP
+#define EPT    STORE_ENDPOINT
 
 /* Literal segments are matched without regard to case, so "query" and "attestationmechanism"
  * are tried before the ID patterns that would also match them. */
@@ -712,7 +1119,20 @@ static const struct route routes[] = {
     {{"registrations", "*"}, GET, BODY_NONE, ENR, get_registration},
     {{"registrations", "*"}, DELETE, BODY_NONE, ENR, delete_registration},
     {{"registrations", "*", "query"}, POST, BODY_OPTIONAL, GRP, post_query_registrations},
+    {{"registrations", "*", "reprovision"}, POST, BODY_NONE, ENR, post_reprovision},
+    {{"endpoints"}, GET, BODY_NONE, EPT, post_query_docs},
+    {{"endpoints", "query"}, POST, BODY_OPTIONAL, EPT, post_query_docs},
+    {{"endpoints", "*"}, GET, BODY_NONE, EPT, get_doc},
+    {{"endpoints", "*"}, PUT, BODY_REQUIRED, EPT, put_one},
+    {{"endpoints", "*"}, DELETE, BODY_NONE, EPT, delete_one},
     {{"audit"}, GET, BODY_NONE, ENR, get_audit},
+    {{"webhooks"}, GET, BODY_NONE, ENR, get_webhooks},
+    {{"webhooks", "*"}, GET, BODY_NONE, ENR, get_webhook},
+    {{"webhooks", "*"}, PUT, BODY_REQUIRED, ENR, put_webhook},
+    {{"webhooks", "*"}, DELETE, BODY_NONE, ENR, delete_webhook},
+    {{"events"}, GET, BODY_NONE, ENR, get_events},
+    {{"events", "*"}, GET, BODY_NONE, ENR, get_event},
+    {{"events", "*", "retry"}, POST, BODY_NONE, ENR, post_event_retry},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -818,7 +1238,7 @@ static int take_path_id(struct call *c) {
     for (int i = 0; i < 4 && c->route->pat[i] != NULL; i++) {
         if (strcmp(c->route->pat[i], "*") != 0)
             continue;
-        if (regid_check(c->path.seg[i], &why) != 0) {
+        if (id_check(c->route->kind, c->path.seg[i], &why) != 0) {
             fail(c, 400003, "invalid ID \"%.64s\": %s", c->path.seg[i],
                  why != NULL ? why : "breaks the registration ID rules");
             return -1;

@@ -49,6 +49,13 @@ void config_defaults(struct provd_config *cfg, const char *data_dir) {
     cfg->idle_timeout_s = 60;
     cfg->sas_max_lifetime_s = 365LL * 24 * 3600;
     cfg->commit_batch_max = 1024;
+    cfg->event_timeout_ms = 10 * 1000;
+    cfg->event_retry_base_ms = 1000;
+    cfg->event_retry_max_ms = 10 * 60 * 1000;
+    cfg->event_max_attempts = 200;
+    cfg->event_max_age_s = 24 * 3600;
+    cfg->event_retention_h = 7 * 24;
+    cfg->allocation_timeout_ms = 5000;
 }
 
 /* The settings provd.json may hold: name, type, where it goes. */
@@ -76,6 +83,17 @@ static const struct centry entries[] = {
     NUM("idle_timeout_s", C_INT, idle_timeout_s, 1, 86400),
     NUM("sas_max_lifetime_s", C_I64, sas_max_lifetime_s, 0, 100LL * 365 * 24 * 3600),
     NUM("commit_batch_max", C_INT, commit_batch_max, 1, 65536),
+    STR("event_ca_file", event_ca_file),
+    NUM("event_timeout_ms", C_INT, event_timeout_ms, 100, 300 * 1000),
+    NUM("event_retry_base_ms", C_INT, event_retry_base_ms, 10, 3600 * 1000),
+    NUM("event_retry_max_ms", C_INT, event_retry_max_ms, 10, 24 * 3600 * 1000),
+    NUM("event_max_attempts", C_INT, event_max_attempts, 1, 10000),
+    NUM("event_max_age_s", C_INT, event_max_age_s, 1, 365 * 24 * 3600),
+    NUM("event_retention_h", C_INT, event_retention_h, 0, 10 * 365 * 24),
+    STR("region", region),
+    STR("allocation_ca_file", allocation_ca_file),
+    STR("allocation_secret", allocation_secret),
+    NUM("allocation_timeout_ms", C_INT, allocation_timeout_ms, 100, 60 * 1000),
 };
 #undef STR
 #undef NUM

@@ -20,6 +20,19 @@ struct provd_config {
     int idle_timeout_s;         /* default 60 */
     int64_t sas_max_lifetime_s; /* default 31536000 (one year); 0 = unlimited */
     int commit_batch_max;       /* most registrations in one group commit, default 1024 */
+    /* Webhook deliveries (docs/events.md). */
+    char *event_ca_file;     /* CA bundle webhook servers are verified against; NULL: system's */
+    int event_timeout_ms;    /* longest attempt, default 10000 */
+    int event_retry_base_ms; /* delay before the first retry, doubled for each next, 1000 */
+    int event_retry_max_ms;  /* longest delay between attempts, default 600000 */
+    int event_max_attempts;  /* attempts before a delivery fails, default 200 */
+    int event_max_age_s;     /* age of an event after which a failed attempt is the last, 86400 */
+    int event_retention_h;   /* hours delivered events are kept, default 168; 0: for ever */
+    /* Allocation (docs/provd.md). */
+    char *region;              /* this listener's region for geoLatency allocation, or NULL */
+    char *allocation_ca_file;  /* CA bundle custom allocation webhooks are verified against */
+    char *allocation_secret;   /* sent as X-Provd-Allocation-Secret to them, or NULL */
+    int allocation_timeout_ms; /* a webhook's answer time unless its enrollment says, 5000 */
 };
 
 /* Fills cfg with defaults for data_dir (copied). */

@@ -16,6 +16,8 @@
 #include <openssl/evp.h>
 
 #include "base64.h"
+#include "docval.h"
+#include "hostname.h"
 #include "log.h"
 #include "rand.h"
 #include "regid.h"
@@ -24,70 +26,18 @@
 #define KEY_MAX_BYTES   64
 #define KEY_GEN_BYTES   64
 #define IOT_HUBS_MAX    64
-#define HOST_NAME_MAX_B 255
 #define DEVICE_ID_MAX   128
+#define WEBHOOK_URL_MAX 2048
+#define API_VERSION_MAX 32
 
 #define CODE_BAD_ID      400003
 #define CODE_ID_MISMATCH 400004
-#define CODE_INVALID     400006
-#define CODE_INTERNAL    500001
+#define CODE_INVALID     DOCVAL_INVALID
+#define CODE_INTERNAL    DOCVAL_INTERNAL
 
-/* Where a refusal is written: the error code and a message naming the field. */
-struct verr {
-    int code;
-    char *msg;
-    size_t len;
-};
-
-static int refuse(struct verr *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int refuse(struct verr *e, int code, const char *fmt, ...) {
-    va_list ap;
-
-    e->code = code;
-    if (e->msg != NULL && e->len > 0) {
-        va_start(ap, fmt);
-        vsnprintf(e->msg, e->len, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-/* JSON null counts as absent for every optional field: service SDKs serialise unset members as
- * null, and refusing them would break round trips of their own documents. */
-static json_t *get_opt(json_t *obj, const char *key) {
-    json_t *v = json_object_get(obj, key);
-    return json_is_null(v) ? NULL : v;
-}
-
-/* Refuses the first member of obj whose name is not in allowed (a NULL-terminated list). */
-static int check_members(json_t *obj, const char *const *allowed, const char *prefix,
-                         struct verr *e) {
-    const char *key;
-    json_t *v;
-    size_t i;
-
-    json_object_foreach(obj, key, v) {
-        for (i = 0; allowed[i] != NULL; i++)
-            if (strcmp(key, allowed[i]) == 0)
-                break;
-        if (allowed[i] == NULL)
-            return refuse(e, CODE_INVALID, "unknown field \"%s%.64s\"", prefix, key);
-    }
-    return 0;
-}
-
-/* Returns the canonical spelling of s among the NULL-terminated names (compared without regard
- * to case), or NULL. */
-static const char *enum_match(const char *s, const char *const *names) {
-    for (size_t i = 0; names[i] != NULL; i++)
-        if (strcasecmp(s, names[i]) == 0)
-            return names[i];
-    return NULL;
-}
-
-static const char *const ALLOCATION_POLICIES[] = {"hashed", "static", "geoLatency", "custom", NULL};
+/* DPS's policies, and evenlyWeighted: hashed with the endpoints' weights (docs/admin-api.md). */
+static const char *const ALLOCATION_POLICIES[] = {"hashed",     "evenlyWeighted", "static",
+                                                  "geoLatency", "custom",         NULL};
 static const char *const PROVISIONING_STATUSES[] = {"enabled", "disabled", NULL};
 
 /* Overwrites the characters of a JSON string in place. jansson frees strings without wiping
@@ -118,8 +68,8 @@ static int check_id(const char *field, const char *id, char out[REGID_MAX + 1], 
     const char *why = NULL;
 
     if (regid_check(id, &why) != 0)
-        return refuse(e, CODE_BAD_ID, "%s \"%.64s\" is invalid: %s", field, id,
-                      why != NULL ? why : "breaks the registration ID rules");
+        return verr_set(e, CODE_BAD_ID, "%s \"%.64s\" is invalid: %s", field, id,
+                        why != NULL ? why : "breaks the registration ID rules");
     snprintf(out, REGID_MAX + 1, "%s", id);
     regid_lower(out);
     return 0;
@@ -131,25 +81,34 @@ static int check_device_id(const char *s, struct verr *e) {
     size_t n = strlen(s);
 
     if (n == 0 || n > DEVICE_ID_MAX)
-        return refuse(e, CODE_INVALID, "deviceId must have 1 to %d characters", DEVICE_ID_MAX);
+        return verr_set(e, CODE_INVALID, "deviceId must have 1 to %d characters", DEVICE_ID_MAX);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                  (c != '\0' && strchr(extra, c) != NULL);
         if (!ok)
-            return refuse(e, CODE_INVALID, "deviceId has a character not allowed (0x%02x)", c);
+            return verr_set(e, CODE_INVALID, "deviceId has a character not allowed (0x%02x)", c);
     }
     return 0;
 }
 
-static int check_host_name(const char *field, json_t *v, struct verr *e) {
-    if (!json_is_string(v))
-        return refuse(e, CODE_INVALID, "%s must be a string", field);
-    if (json_string_length(v) == 0 || json_string_length(v) > HOST_NAME_MAX_B)
-        return refuse(e, CODE_INVALID, "%s must have 1 to %d characters", field, HOST_NAME_MAX_B);
-    if (strlen(json_string_value(v)) != json_string_length(v))
-        return refuse(e, CODE_INVALID, "%s contains a NUL character", field);
-    return 0;
+/* Returns the endpoint host name v, lower-cased, as a new JSON string; or NULL after a refusal.
+ * Names are stored lower-cased because the store finds the documents that name an endpoint by
+ * comparing them with its (lower-cased) host name. */
+static json_t *norm_host(const char *field, json_t *v, struct verr *e) {
+    char host[HOSTNAME_MAX + 1];
+    const char *why = NULL;
+
+    if (json_check_string(field, v, HOSTNAME_MAX, e) != 0)
+        return NULL;
+    if (hostname_check(json_string_value(v), &why) != 0) {
+        verr_set(e, CODE_INVALID, "%s \"%.64s\" is not a host name: %s", field,
+                 json_string_value(v), why);
+        return NULL;
+    }
+    snprintf(host, sizeof(host), "%s", json_string_value(v));
+    regid_lower(host);
+    return json_string(host);
 }
 
 /* Checks a received key: strict base64 of 16 to 64 bytes. The message names the field and the
@@ -160,14 +119,14 @@ static int check_key(const char *field, json_t *v, struct verr *e) {
     const char *why = NULL;
 
     if (!json_is_string(v))
-        return refuse(e, CODE_INVALID, "%s must be a string", field);
+        return verr_set(e, CODE_INVALID, "%s must be a string", field);
     if (b64_decode(json_string_value(v), json_string_length(v), &raw, &rawlen, &why) != 0)
-        return refuse(e, CODE_INVALID, "%s is not valid base64 (%s)", field,
-                      why != NULL ? why : "malformed");
+        return verr_set(e, CODE_INVALID, "%s is not valid base64 (%s)", field,
+                        why != NULL ? why : "malformed");
     b64_free(raw, rawlen);
     if (rawlen < KEY_MIN_BYTES || rawlen > KEY_MAX_BYTES)
-        return refuse(e, CODE_INVALID, "%s must decode to %d to %d bytes, not %zu", field,
-                      KEY_MIN_BYTES, KEY_MAX_BYTES, rawlen);
+        return verr_set(e, CODE_INVALID, "%s must decode to %d to %d bytes, not %zu", field,
+                        KEY_MIN_BYTES, KEY_MAX_BYTES, rawlen);
     return 0;
 }
 
@@ -198,42 +157,42 @@ static json_t *norm_attestation(json_t *att, json_t *prev, struct verr *e) {
 
     if (att != NULL) {
         if (!json_is_object(att)) {
-            refuse(e, CODE_INVALID, "attestation must be an object");
+            verr_set(e, CODE_INVALID, "attestation must be an object");
             return NULL;
         }
-        if (check_members(att, att_members, "attestation.", e) != 0)
+        if (json_check_members(att, att_members, "attestation.", e) != 0)
             return NULL;
-        type = get_opt(att, "type");
+        type = json_opt(att, "type");
         if (!json_is_string(type)) {
-            refuse(e, CODE_INVALID, "attestation.type must be a string");
+            verr_set(e, CODE_INVALID, "attestation.type must be a string");
             return NULL;
         }
         if (strcasecmp(json_string_value(type), "x509") == 0 ||
             strcasecmp(json_string_value(type), "tpm") == 0) {
-            refuse(e, CODE_INVALID, "attestation type %s is not supported yet",
-                   strcasecmp(json_string_value(type), "tpm") == 0 ? "tpm" : "x509");
+            verr_set(e, CODE_INVALID, "attestation type %s is not supported yet",
+                     strcasecmp(json_string_value(type), "tpm") == 0 ? "tpm" : "x509");
             return NULL;
         }
         if (strcasecmp(json_string_value(type), "symmetricKey") != 0) {
-            refuse(e, CODE_INVALID, "attestation.type must be symmetricKey, x509 or tpm");
+            verr_set(e, CODE_INVALID, "attestation.type must be symmetricKey, x509 or tpm");
             return NULL;
         }
-        if (get_opt(att, "x509") != NULL || get_opt(att, "tpm") != NULL) {
-            refuse(e, CODE_INVALID, "attestation.%s is set but the type is symmetricKey",
-                   get_opt(att, "x509") != NULL ? "x509" : "tpm");
+        if (json_opt(att, "x509") != NULL || json_opt(att, "tpm") != NULL) {
+            verr_set(e, CODE_INVALID, "attestation.%s is set but the type is symmetricKey",
+                     json_opt(att, "x509") != NULL ? "x509" : "tpm");
             return NULL;
         }
-        sk = get_opt(att, "symmetricKey");
+        sk = json_opt(att, "symmetricKey");
         if (sk != NULL && !json_is_object(sk)) {
-            refuse(e, CODE_INVALID, "attestation.symmetricKey must be an object");
+            verr_set(e, CODE_INVALID, "attestation.symmetricKey must be an object");
             return NULL;
         }
-        if (sk != NULL && check_members(sk, sk_members, "attestation.symmetricKey.", e) != 0)
+        if (sk != NULL && json_check_members(sk, sk_members, "attestation.symmetricKey.", e) != 0)
             return NULL;
     }
 
-    pk = get_opt(sk, "primaryKey");
-    sec = get_opt(sk, "secondaryKey");
+    pk = json_opt(sk, "primaryKey");
+    sec = json_opt(sk, "secondaryKey");
     if (pk != NULL && check_key("attestation.symmetricKey.primaryKey", pk, e) != 0)
         return NULL;
     if (sec != NULL && check_key("attestation.symmetricKey.secondaryKey", sec, e) != 0)
@@ -265,29 +224,115 @@ oom:
         wipe_string(json_object_get(keys, "secondaryKey"));
         json_decref(keys);
     }
-    refuse(e, CODE_INTERNAL, "could not generate the symmetric keys");
+    verr_set(e, CODE_INTERNAL, "could not generate the symmetric keys");
     return NULL;
 }
 
 static json_t *norm_iot_hubs(json_t *v, struct verr *e) {
     char field[32];
     size_t i;
-    json_t *item;
+    json_t *item, *host, *out;
 
     if (!json_is_array(v)) {
-        refuse(e, CODE_INVALID, "iotHubs must be an array of strings");
+        verr_set(e, CODE_INVALID, "iotHubs must be an array of strings");
         return NULL;
     }
     if (json_array_size(v) > IOT_HUBS_MAX) {
-        refuse(e, CODE_INVALID, "iotHubs has more than %d entries", IOT_HUBS_MAX);
+        verr_set(e, CODE_INVALID, "iotHubs has more than %d entries", IOT_HUBS_MAX);
+        return NULL;
+    }
+    out = json_array();
+    if (out == NULL) {
+        verr_set(e, CODE_INTERNAL, "out of memory");
         return NULL;
     }
     json_array_foreach(v, i, item) {
         snprintf(field, sizeof(field), "iotHubs[%zu]", i);
-        if (check_host_name(field, item, e) != 0)
-            return NULL;
+        if ((host = norm_host(field, item, e)) == NULL)
+            goto fail;
+        /* A name given twice would count twice in the hashing. */
+        for (size_t j = 0; j < i; j++) {
+            if (json_equal(json_array_get(out, j), host)) {
+                verr_set(e, CODE_INVALID, "%s repeats \"%s\"", field, json_string_value(host));
+                json_decref(host);
+                goto fail;
+            }
+        }
+        if (json_array_append_new(out, host) != 0) {
+            verr_set(e, CODE_INTERNAL, "out of memory");
+            goto fail;
+        }
     }
-    return json_deep_copy(v);
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* customAllocationDefinition: DPS's webhookUrl and apiVersion, and provd's timeoutMs. */
+static json_t *norm_custom(json_t *v, struct verr *e) {
+    static const char *const members[] = {"webhookUrl", "apiVersion", "timeoutMs", NULL};
+    json_t *url, *api, *timeout, *out;
+    const char *u;
+
+    if (!json_is_object(v)) {
+        verr_set(e, CODE_INVALID, "customAllocationDefinition must be an object");
+        return NULL;
+    }
+    if (json_check_members(v, members, "customAllocationDefinition.", e) != 0)
+        return NULL;
+    url = json_opt(v, "webhookUrl");
+    api = json_opt(v, "apiVersion");
+    timeout = json_opt(v, "timeoutMs");
+    if (url == NULL) {
+        verr_set(e, CODE_INVALID, "customAllocationDefinition.webhookUrl is missing");
+        return NULL;
+    }
+    if (json_check_string("customAllocationDefinition.webhookUrl", url, WEBHOOK_URL_MAX, e) != 0)
+        return NULL;
+    u = json_string_value(url);
+    if (strncasecmp(u, "https://", 8) != 0 || u[8] == '\0') {
+        verr_set(e, CODE_INVALID, "customAllocationDefinition.webhookUrl must be an https:// URL");
+        return NULL;
+    }
+    for (; *u != '\0'; u++) {
+        if ((unsigned char)*u <= 0x20 || *u == 0x7f) {
+            verr_set(e, CODE_INVALID,
+                     "customAllocationDefinition.webhookUrl has a space or a control character");
+            return NULL;
+        }
+    }
+    if (api != NULL &&
+        json_check_string("customAllocationDefinition.apiVersion", api, API_VERSION_MAX, e) != 0)
+        return NULL;
+    if (timeout != NULL &&
+        (!json_is_integer(timeout) || json_integer_value(timeout) < ENROLLMENT_WEBHOOK_MIN_MS ||
+         json_integer_value(timeout) > ENROLLMENT_WEBHOOK_MAX_MS)) {
+        verr_set(e, CODE_INVALID,
+                 "customAllocationDefinition.timeoutMs must be an integer from %d to %d",
+                 ENROLLMENT_WEBHOOK_MIN_MS, ENROLLMENT_WEBHOOK_MAX_MS);
+        return NULL;
+    }
+    out =
+        json_pack("{s:O, s:O*, s:O*}", "webhookUrl", url, "apiVersion", api, "timeoutMs", timeout);
+    if (out == NULL)
+        verr_set(e, CODE_INTERNAL, "out of memory");
+    return out;
+}
+
+/* Checks what the allocation policy needs from the rest of the canonical document out. */
+static int check_policy(json_t *out, struct verr *e) {
+    const char *policy = json_string_value(json_object_get(out, "allocationPolicy"));
+
+    if (strcmp(policy, "static") == 0 && json_object_get(out, "iotHubHostName") == NULL &&
+        json_array_size(json_object_get(out, "iotHubs")) != 1)
+        return verr_set(
+            e, CODE_INVALID,
+            "allocationPolicy static needs iotHubHostName or exactly one iotHubs entry");
+    if (strcmp(policy, "custom") == 0 && json_object_get(out, "customAllocationDefinition") == NULL)
+        return verr_set(e, CODE_INVALID,
+                        "allocationPolicy custom needs a customAllocationDefinition");
+    return 0;
 }
 
 static json_t *norm_reprovision(json_t *v, struct verr *e) {
@@ -296,19 +341,19 @@ static json_t *norm_reprovision(json_t *v, struct verr *e) {
 
     if (v != NULL) {
         if (!json_is_object(v)) {
-            refuse(e, CODE_INVALID, "reprovisionPolicy must be an object");
+            verr_set(e, CODE_INVALID, "reprovisionPolicy must be an object");
             return NULL;
         }
-        if (check_members(v, members, "reprovisionPolicy.", e) != 0)
+        if (json_check_members(v, members, "reprovisionPolicy.", e) != 0)
             return NULL;
-        update = get_opt(v, "updateHubAssignment");
-        migrate = get_opt(v, "migrateDeviceData");
+        update = json_opt(v, "updateHubAssignment");
+        migrate = json_opt(v, "migrateDeviceData");
         if (update != NULL && !json_is_boolean(update)) {
-            refuse(e, CODE_INVALID, "reprovisionPolicy.updateHubAssignment must be a boolean");
+            verr_set(e, CODE_INVALID, "reprovisionPolicy.updateHubAssignment must be a boolean");
             return NULL;
         }
         if (migrate != NULL && !json_is_boolean(migrate)) {
-            refuse(e, CODE_INVALID, "reprovisionPolicy.migrateDeviceData must be a boolean");
+            verr_set(e, CODE_INVALID, "reprovisionPolicy.migrateDeviceData must be a boolean");
             return NULL;
         }
     }
@@ -321,50 +366,27 @@ static json_t *norm_capabilities(json_t *v, struct verr *e) {
     json_t *edge;
 
     if (!json_is_object(v)) {
-        refuse(e, CODE_INVALID, "capabilities must be an object");
+        verr_set(e, CODE_INVALID, "capabilities must be an object");
         return NULL;
     }
-    if (check_members(v, members, "capabilities.", e) != 0)
+    if (json_check_members(v, members, "capabilities.", e) != 0)
         return NULL;
-    edge = get_opt(v, "iotEdge");
+    edge = json_opt(v, "iotEdge");
     if (edge != NULL && !json_is_boolean(edge)) {
-        refuse(e, CODE_INVALID, "capabilities.iotEdge must be a boolean");
+        verr_set(e, CODE_INVALID, "capabilities.iotEdge must be a boolean");
         return NULL;
     }
     return json_pack("{s:b}", "iotEdge", json_is_true(edge));
 }
 
-/* Sets key of obj to the new reference v; a NULL v (a refusal already written, or no memory)
- * makes it fail. */
-static int put_new(json_t *obj, const char *key, json_t *v, struct verr *e) {
-    if (v == NULL) {
-        if (e->code == 0)
-            refuse(e, CODE_INTERNAL, "out of memory");
-        return -1;
-    }
-    if (json_object_set_new(obj, key, v) != 0)
-        return refuse(e, CODE_INTERNAL, "out of memory");
-    return 0;
-}
-
 /* The members a document may have. The read-only ones are accepted so that a document read from
  * the API can be sent back as it is. */
 static const char *const ENROLLMENT_MEMBERS[] = {
-    "registrationId",
-    "deviceId",
-    "attestation",
-    "provisioningStatus",
-    "iotHubHostName",
-    "iotHubs",
-    "allocationPolicy",
-    "reprovisionPolicy",
-    "initialTwin",
-    "capabilities",
-    "etag",
-    "createdDateTimeUtc",
-    "lastUpdatedDateTimeUtc",
-    "registrationState",
-    NULL,
+    "registrationId",    "deviceId",    "attestation",        "provisioningStatus",
+    "iotHubHostName",    "iotHubs",     "allocationPolicy",   "customAllocationDefinition",
+    "reprovisionPolicy", "initialTwin", "configuration",      "enrollmentGroupId",
+    "capabilities",      "etag",        "createdDateTimeUtc", "lastUpdatedDateTimeUtc",
+    "registrationState", NULL,
 };
 static const char *const GROUP_MEMBERS[] = {
     "enrollmentGroupId",
@@ -373,8 +395,10 @@ static const char *const GROUP_MEMBERS[] = {
     "iotHubHostName",
     "iotHubs",
     "allocationPolicy",
+    "customAllocationDefinition",
     "reprovisionPolicy",
     "initialTwin",
+    "configuration",
     "capabilities",
     "etag",
     "createdDateTimeUtc",
@@ -390,91 +414,114 @@ static int normalize(enum store_kind kind, const char *path_id, json_t *in, json
     json_t *v;
 
     if (!json_is_object(in))
-        return refuse(e, CODE_INVALID, "the %s must be a JSON object",
-                      kind == STORE_GROUP ? "enrollment group" : "enrollment");
-    if (check_members(in, kind == STORE_GROUP ? GROUP_MEMBERS : ENROLLMENT_MEMBERS, "", e) != 0)
+        return verr_set(e, CODE_INVALID, "the %s must be a JSON object",
+                        kind == STORE_GROUP ? "enrollment group" : "enrollment");
+    if (json_check_members(in, kind == STORE_GROUP ? GROUP_MEMBERS : ENROLLMENT_MEMBERS, "", e) !=
+        0)
         return -1;
 
     /* The ID: the path's wins, and a body that names another one is refused. */
-    v = get_opt(in, id_field);
+    v = json_opt(in, id_field);
     if (v != NULL && !json_is_string(v))
-        return refuse(e, CODE_INVALID, "%s must be a string", id_field);
+        return verr_set(e, CODE_INVALID, "%s must be a string", id_field);
     if (path_id != NULL && check_id(id_field, path_id, pid, e) != 0)
         return -1;
     if (v != NULL) {
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return refuse(e, CODE_BAD_ID, "%s contains a NUL character", id_field);
+            return verr_set(e, CODE_BAD_ID, "%s contains a NUL character", id_field);
         if (check_id(id_field, json_string_value(v), id, e) != 0)
             return -1;
         if (path_id != NULL && strcmp(id, pid) != 0)
-            return refuse(e, CODE_ID_MISMATCH, "%s \"%s\" differs from \"%s\" in the path",
-                          id_field, id, pid);
+            return verr_set(e, CODE_ID_MISMATCH, "%s \"%s\" differs from \"%s\" in the path",
+                            id_field, id, pid);
     } else if (path_id != NULL) {
         memcpy(id, pid, sizeof(id));
     } else {
-        return refuse(e, CODE_BAD_ID, "%s is missing", id_field);
+        return verr_set(e, CODE_BAD_ID, "%s is missing", id_field);
     }
-    if (put_new(out, id_field, json_string(id), e) != 0)
+    if (json_put_new(out, id_field, json_string(id), e) != 0)
         return -1;
 
-    if (kind == STORE_ENROLLMENT && (v = get_opt(in, "deviceId")) != NULL) {
+    if (kind == STORE_ENROLLMENT && (v = json_opt(in, "deviceId")) != NULL) {
         if (!json_is_string(v))
-            return refuse(e, CODE_INVALID, "deviceId must be a string");
+            return verr_set(e, CODE_INVALID, "deviceId must be a string");
         if (strlen(json_string_value(v)) != json_string_length(v))
-            return refuse(e, CODE_INVALID, "deviceId contains a NUL character");
+            return verr_set(e, CODE_INVALID, "deviceId contains a NUL character");
         if (check_device_id(json_string_value(v), e) != 0)
             return -1;
-        if (put_new(out, "deviceId", json_string(json_string_value(v)), e) != 0)
+        if (json_put_new(out, "deviceId", json_string(json_string_value(v)), e) != 0)
             return -1;
     }
 
-    if (put_new(out, "attestation", norm_attestation(get_opt(in, "attestation"), prev, e), e) != 0)
+    if (json_put_new(out, "attestation", norm_attestation(json_opt(in, "attestation"), prev, e),
+                     e) != 0)
         return -1;
 
     s = "enabled";
-    if ((v = get_opt(in, "provisioningStatus")) != NULL) {
+    if ((v = json_opt(in, "provisioningStatus")) != NULL) {
         if (!json_is_string(v) ||
             (s = enum_match(json_string_value(v), PROVISIONING_STATUSES)) == NULL)
-            return refuse(e, CODE_INVALID, "provisioningStatus must be enabled or disabled");
+            return verr_set(e, CODE_INVALID, "provisioningStatus must be enabled or disabled");
     }
-    if (put_new(out, "provisioningStatus", json_string(s), e) != 0)
+    if (json_put_new(out, "provisioningStatus", json_string(s), e) != 0)
         return -1;
 
-    if ((v = get_opt(in, "iotHubHostName")) != NULL) {
-        if (check_host_name("iotHubHostName", v, e) != 0 ||
-            put_new(out, "iotHubHostName", json_string(json_string_value(v)), e) != 0)
-            return -1;
-    }
-    if ((v = get_opt(in, "iotHubs")) != NULL &&
-        put_new(out, "iotHubs", norm_iot_hubs(v, e), e) != 0)
+    if ((v = json_opt(in, "iotHubHostName")) != NULL &&
+        json_put_new(out, "iotHubHostName", norm_host("iotHubHostName", v, e), e) != 0)
+        return -1;
+    if ((v = json_opt(in, "iotHubs")) != NULL &&
+        json_put_new(out, "iotHubs", norm_iot_hubs(v, e), e) != 0)
         return -1;
 
     s = "hashed";
-    if ((v = get_opt(in, "allocationPolicy")) != NULL) {
+    if ((v = json_opt(in, "allocationPolicy")) != NULL) {
         if (!json_is_string(v) ||
             (s = enum_match(json_string_value(v), ALLOCATION_POLICIES)) == NULL)
-            return refuse(e, CODE_INVALID,
-                          "allocationPolicy must be hashed, static, geoLatency or custom");
+            return verr_set(e, CODE_INVALID,
+                            "allocationPolicy must be hashed, evenlyWeighted,"
+                            " static, geoLatency or custom");
     }
-    if (put_new(out, "allocationPolicy", json_string(s), e) != 0)
+    if (json_put_new(out, "allocationPolicy", json_string(s), e) != 0)
+        return -1;
+    if ((v = json_opt(in, "customAllocationDefinition")) != NULL &&
+        json_put_new(out, "customAllocationDefinition", norm_custom(v, e), e) != 0)
         return -1;
 
-    if (put_new(out, "reprovisionPolicy", norm_reprovision(get_opt(in, "reprovisionPolicy"), e),
-                e) != 0)
+    if (json_put_new(out, "reprovisionPolicy",
+                     norm_reprovision(json_opt(in, "reprovisionPolicy"), e), e) != 0)
         return -1;
 
-    if ((v = get_opt(in, "initialTwin")) != NULL) {
+    if ((v = json_opt(in, "initialTwin")) != NULL) {
         if (!json_is_object(v))
-            return refuse(e, CODE_INVALID, "initialTwin must be an object");
-        if (put_new(out, "initialTwin", json_deep_copy(v), e) != 0)
+            return verr_set(e, CODE_INVALID, "initialTwin must be an object");
+        if (json_put_new(out, "initialTwin", json_deep_copy(v), e) != 0)
             return -1;
     }
-    if ((v = get_opt(in, "capabilities")) != NULL &&
-        put_new(out, "capabilities", norm_capabilities(v, e), e) != 0)
+    /* The variables of the configuration template are checked by template_check, which needs
+     * the enrollment's context (admin_api.c). */
+    if ((v = json_opt(in, "configuration")) != NULL) {
+        if (!json_is_object(v))
+            return verr_set(e, CODE_INVALID, "configuration must be an object");
+        if (json_put_new(out, "configuration", json_deep_copy(v), e) != 0)
+            return -1;
+    }
+    /* An individual enrollment may take the templates of a group (initialTwin, configuration)
+     * as defaults for its own. */
+    if (kind == STORE_ENROLLMENT && (v = json_opt(in, "enrollmentGroupId")) != NULL) {
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+            return verr_set(e, CODE_INVALID, "enrollmentGroupId must be a string");
+        if (check_id("enrollmentGroupId", json_string_value(v), pid, e) != 0)
+            return verr_set(e, CODE_INVALID, "enrollmentGroupId \"%.64s\" is not a group ID",
+                            json_string_value(v));
+        if (json_put_new(out, "enrollmentGroupId", json_string(pid), e) != 0)
+            return -1;
+    }
+    if ((v = json_opt(in, "capabilities")) != NULL &&
+        json_put_new(out, "capabilities", norm_capabilities(v, e), e) != 0)
         return -1;
 
     /* etag, the timestamps and registrationState are the server's: accepted and dropped. */
-    return 0;
+    return check_policy(out, e);
 }
 
 int enrollment_normalize_replace(enum store_kind kind, const char *path_id, json_t *in,
@@ -495,7 +542,7 @@ int enrollment_normalize_replace(enum store_kind kind, const char *path_id, json
     }
     doc = json_object();
     if (doc == NULL) {
-        refuse(&e, CODE_INTERNAL, "out of memory");
+        verr_set(&e, CODE_INTERNAL, "out of memory");
         goto out;
     }
     if (normalize(kind, path_id, in, prev_doc, doc, &e) != 0) {
@@ -518,91 +565,6 @@ int enrollment_normalize(enum store_kind kind, const char *path_id, json_t *in, 
     return enrollment_normalize_replace(kind, path_id, in, NULL, out, code, err, errlen);
 }
 
-static char *dup_or_null(const char *s, int *oom) {
-    char *d;
-
-    if (s == NULL)
-        return NULL;
-    d = strdup(s);
-    if (d == NULL)
-        *oom = 1;
-    return d;
-}
-
-int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out) {
-    const char *id_field = kind == STORE_GROUP ? "enrollmentGroupId" : "registrationId";
-    const char *id = NULL, *device_id = NULL, *type = NULL, *pk = NULL, *sk = NULL;
-    const char *status = NULL, *host = NULL, *policy = NULL;
-    json_t *root, *hubs = NULL, *twin = NULL, *item;
-    json_error_t jerr;
-    int update = 1, migrate = 1, oom = 0, rc = -1;
-    size_t i;
-
-    memset(out, 0, sizeof(*out));
-    root = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
-    if (root == NULL) {
-        log_error("enrollment %s: stored document is not JSON: %s", d->id != NULL ? d->id : "?",
-                  jerr.text);
-        return -1;
-    }
-    if (json_unpack_ex(root, &jerr, 0,
-                       "{s:s, s?s, s:{s:s, s:{s:s, s?s}}, s:s, s?s, s?o, s:s, s?{s?b, s?b}, s?o}",
-                       id_field, &id, "deviceId", &device_id, "attestation", "type", &type,
-                       "symmetricKey", "primaryKey", &pk, "secondaryKey", &sk, "provisioningStatus",
-                       &status, "iotHubHostName", &host, "iotHubs", &hubs, "allocationPolicy",
-                       &policy, "reprovisionPolicy", "updateHubAssignment", &update,
-                       "migrateDeviceData", &migrate, "initialTwin", &twin) != 0) {
-        log_error("enrollment %s: stored document is not canonical: %s",
-                  d->id != NULL ? d->id : "?", jerr.text);
-        goto out;
-    }
-    if (strcmp(type, "symmetricKey") != 0 || (hubs != NULL && !json_is_array(hubs)) ||
-        (twin != NULL && !json_is_object(twin))) {
-        log_error("enrollment %s: stored document is not canonical", d->id != NULL ? d->id : "?");
-        goto out;
-    }
-
-    out->kind = kind;
-    out->enabled = strcmp(status, "enabled") == 0;
-    out->reprovision_update_hub = update != 0;
-    out->reprovision_migrate_data = migrate != 0;
-    out->version = d->version;
-    out->id = dup_or_null(id, &oom);
-    out->device_id = dup_or_null(device_id, &oom);
-    out->primary_key = dup_or_null(pk, &oom);
-    out->secondary_key = dup_or_null(sk, &oom);
-    out->iot_hub_host_name = dup_or_null(host, &oom);
-    out->allocation_policy = dup_or_null(policy, &oom);
-    if (hubs != NULL) {
-        out->iot_hubs = calloc(json_array_size(hubs) + 1, sizeof(char *));
-        if (out->iot_hubs == NULL)
-            oom = 1;
-        json_array_foreach(hubs, i, item) {
-            if (out->iot_hubs == NULL)
-                break;
-            if (!json_is_string(item)) {
-                log_error("enrollment %s: iotHubs holds a non-string", out->id ? out->id : "?");
-                goto out;
-            }
-            out->iot_hubs[i] = dup_or_null(json_string_value(item), &oom);
-            out->n_iot_hubs = i + 1;
-        }
-    }
-    if (twin != NULL)
-        out->initial_twin = json_incref(twin);
-    if (oom) {
-        log_error("enrollment %s: out of memory", d->id != NULL ? d->id : "?");
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc != 0)
-        enrollment_clear(out);
-    enrollment_wipe(root);
-    json_decref(root);
-    return rc;
-}
-
 static void free_secret(char *s) {
     if (s != NULL) {
         OPENSSL_cleanse(s, strlen(s));
@@ -610,42 +572,140 @@ static void free_secret(char *s) {
     }
 }
 
+/* Fills out from root, a canonical document without its keys, whose reference out takes: the
+ * strings of out point into it. what names the document in the log. */
+static int from_doc(enum store_kind kind, json_t *root, int64_t version, const char *what,
+                    struct enrollment *out) {
+    const char *id_field = kind == STORE_GROUP ? "enrollmentGroupId" : "registrationId";
+    const char *type = NULL, *status = NULL;
+    json_t *hubs = NULL, *custom = NULL, *item;
+    json_error_t jerr;
+    int update = 1, migrate = 1;
+    json_int_t timeout = 0;
+    size_t i;
+
+    out->kind = kind;
+    out->doc = root;
+    out->version = version;
+    if (json_unpack_ex(
+            root, &jerr, 0, "{s:s, s?s, s:{s:s}, s:s, s?s, s?o, s:s, s?{s?b, s?b}, s?o, s?o, s?o}",
+            id_field, &out->id, "deviceId", &out->device_id, "attestation", "type", &type,
+            "provisioningStatus", &status, "iotHubHostName", &out->iot_hub_host_name, "iotHubs",
+            &hubs, "allocationPolicy", &out->allocation_policy, "reprovisionPolicy",
+            "updateHubAssignment", &update, "migrateDeviceData", &migrate, "initialTwin",
+            &out->initial_twin, "configuration", &out->configuration, "customAllocationDefinition",
+            &custom) != 0) {
+        log_error("enrollment %s: stored document is not canonical: %s", what, jerr.text);
+        return -1;
+    }
+    if (custom != NULL &&
+        json_unpack_ex(custom, &jerr, 0, "{s:s, s?s, s?I}", "webhookUrl", &out->webhook_url,
+                       "apiVersion", &out->webhook_api_version, "timeoutMs", &timeout) != 0) {
+        log_error("enrollment %s: stored customAllocationDefinition is not canonical: %s", what,
+                  jerr.text);
+        return -1;
+    }
+    if (kind == STORE_ENROLLMENT)
+        out->template_group = json_string_value(json_object_get(root, "enrollmentGroupId"));
+    if (strcmp(type, "symmetricKey") != 0 || (hubs != NULL && !json_is_array(hubs)) ||
+        (out->initial_twin != NULL && !json_is_object(out->initial_twin)) ||
+        (out->configuration != NULL && !json_is_object(out->configuration)) || timeout < 0 ||
+        timeout > ENROLLMENT_WEBHOOK_MAX_MS) {
+        log_error("enrollment %s: stored document is not canonical", what);
+        return -1;
+    }
+    out->enabled = strcmp(status, "enabled") == 0;
+    out->reprovision_update_hub = update != 0;
+    out->reprovision_migrate_data = migrate != 0;
+    out->webhook_timeout_ms = (int)timeout;
+    if (hubs != NULL) {
+        out->iot_hubs = calloc(json_array_size(hubs) + 1, sizeof(char *));
+        if (out->iot_hubs == NULL) {
+            log_error("enrollment %s: out of memory", what);
+            return -1;
+        }
+        json_array_foreach(hubs, i, item) {
+            if (!json_is_string(item)) {
+                log_error("enrollment %s: iotHubs holds a non-string", what);
+                return -1;
+            }
+            out->iot_hubs[i] = json_string_value(item);
+            out->n_iot_hubs = i + 1;
+        }
+    }
+    return 0;
+}
+
+int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out) {
+    const char *what = d->id != NULL ? d->id : "?";
+    const char *pk = NULL, *sk = NULL;
+    json_t *root, *keys = NULL;
+    json_error_t jerr;
+
+    memset(out, 0, sizeof(*out));
+    root = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
+    if (root == NULL) {
+        log_error("enrollment %s: stored document is not JSON: %s", what, jerr.text);
+        return -1;
+    }
+    if (json_unpack_ex(root, &jerr, 0, "{s:{s:{s:s, s?s}}}", "attestation", "symmetricKey",
+                       "primaryKey", &pk, "secondaryKey", &sk) != 0) {
+        log_error("enrollment %s: stored document has no symmetric key: %s", what, jerr.text);
+        enrollment_wipe(root);
+        json_decref(root);
+        return -1;
+    }
+    out->primary_key = strdup(pk);
+    out->secondary_key = sk != NULL ? strdup(sk) : NULL;
+    /* The document kept with the parsed form holds no key: it is what the custom allocation
+     * webhook is told about the enrollment. */
+    enrollment_wipe(root);
+    keys = json_object_get(json_object_get(root, "attestation"), "symmetricKey");
+    json_object_del(keys, "primaryKey");
+    json_object_del(keys, "secondaryKey");
+    if (out->primary_key == NULL || (sk != NULL && out->secondary_key == NULL)) {
+        log_error("enrollment %s: out of memory", what);
+        json_decref(root);
+        enrollment_clear(out);
+        return -1;
+    }
+    if (from_doc(kind, root, d->version, what, out) != 0) {
+        enrollment_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int enrollment_copy(const struct enrollment *src, struct enrollment *dst) {
+    memset(dst, 0, sizeof(*dst));
+    if (from_doc(src->kind, json_incref(src->doc), src->version, src->id, dst) != 0) {
+        enrollment_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
 void enrollment_clear(struct enrollment *e) {
     if (e == NULL)
         return;
-    free(e->id);
-    free(e->device_id);
     free_secret(e->primary_key);
     free_secret(e->secondary_key);
-    free(e->iot_hub_host_name);
-    if (e->iot_hubs != NULL)
-        for (size_t i = 0; i < e->n_iot_hubs; i++)
-            free(e->iot_hubs[i]);
     free(e->iot_hubs);
-    free(e->allocation_policy);
-    json_decref(e->initial_twin);
+    json_decref(e->doc);
     memset(e, 0, sizeof(*e));
 }
 
-json_t *enrollment_view(const struct store_doc *d, int with_secrets) {
+json_t *doc_view(const struct store_doc *d) {
     char etag[ETAG_MAX];
-    json_t *v, *sk;
+    json_t *v;
     json_error_t jerr;
 
     v = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
     if (!json_is_object(v)) {
-        log_error("enrollment %s: stored document is not a JSON object: %s",
+        log_error("document %s: stored document is not a JSON object: %s",
                   d->id != NULL ? d->id : "?", v == NULL ? jerr.text : "wrong type");
         json_decref(v);
         return NULL;
-    }
-    if (!with_secrets) {
-        enrollment_wipe(v);
-        sk = json_object_get(json_object_get(v, "attestation"), "symmetricKey");
-        if (json_is_object(sk)) {
-            json_object_del(sk, "primaryKey");
-            json_object_del(sk, "secondaryKey");
-        }
     }
     etag_format(d->version, etag);
     if (json_object_set_new(v, "etag", json_string(etag)) != 0 ||
@@ -654,6 +714,20 @@ json_t *enrollment_view(const struct store_doc *d, int with_secrets) {
         enrollment_wipe(v);
         json_decref(v);
         return NULL;
+    }
+    return v;
+}
+
+json_t *enrollment_view(const struct store_doc *d, int with_secrets) {
+    json_t *v = doc_view(d), *sk;
+
+    if (v != NULL && !with_secrets) {
+        enrollment_wipe(v);
+        sk = json_object_get(json_object_get(v, "attestation"), "symmetricKey");
+        if (json_is_object(sk)) {
+            json_object_del(sk, "primaryKey");
+            json_object_del(sk, "secondaryKey");
+        }
     }
     return v;
 }

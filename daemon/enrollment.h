@@ -13,20 +13,32 @@
 
 #define ETAG_MAX 16 /* base64 of 8 bytes is 12 characters, plus the NUL */
 
+/* The bounds of customAllocationDefinition.timeoutMs. */
+#define ENROLLMENT_WEBHOOK_MIN_MS 100
+#define ENROLLMENT_WEBHOOK_MAX_MS 60000
+
+/* The parsed form of a stored document. Its strings and JSON members point into doc, which it
+ * holds a reference to; only the keys are copies of their own (wiped when cleared). */
 struct enrollment {
     enum store_kind kind;
-    char *id;                /* registration ID (lower-cased) or group ID */
-    char *device_id;         /* NULL: the registration ID; "auto": a UUID at first registration */
-    int enabled;             /* provisioningStatus == "enabled" */
-    char *primary_key;       /* base64 */
-    char *secondary_key;     /* base64, may be NULL */
-    char *iot_hub_host_name; /* NULL when not set */
-    char **iot_hubs;         /* NULL-terminated list, may be NULL */
+    json_t *doc;                   /* the canonical document without its keys */
+    const char *id;                /* registration ID (lower-cased) or group ID */
+    const char *device_id;         /* NULL: the registration ID; "auto": a UUID at first use */
+    int enabled;                   /* provisioningStatus == "enabled" */
+    char *primary_key;             /* base64; NULL in a copy (enrollment_copy) */
+    char *secondary_key;           /* base64, may be NULL */
+    const char *iot_hub_host_name; /* NULL when not set */
+    const char **iot_hubs;         /* NULL-terminated list, may be NULL; the array is owned */
     size_t n_iot_hubs;
-    char *allocation_policy;      /* "hashed" unless set */
-    int reprovision_update_hub;   /* reprovisionPolicy.updateHubAssignment, default 1 */
-    int reprovision_migrate_data; /* reprovisionPolicy.migrateDeviceData, default 1 */
-    json_t *initial_twin;         /* NULL when not set (a reference the struct owns) */
+    const char *allocation_policy; /* "hashed" unless set */
+    int reprovision_update_hub;    /* reprovisionPolicy.updateHubAssignment, default 1 */
+    int reprovision_migrate_data;  /* reprovisionPolicy.migrateDeviceData, default 1 */
+    json_t *initial_twin;          /* NULL when not set */
+    json_t *configuration;         /* the configuration template, NULL when not set */
+    const char *template_group;    /* an individual enrollment's enrollmentGroupId, or NULL */
+    const char *webhook_url;       /* customAllocationDefinition, NULL when not set */
+    const char *webhook_api_version;
+    int webhook_timeout_ms; /* 0: the server's default */
     int64_t version;
 };
 
@@ -59,13 +71,23 @@ void enrollment_wipe(json_t *doc);
  * with enrollment_clear. */
 int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out);
 
-/* Releases what enrollment_parse stored; keys are wiped. */
+/* Makes dst a copy of src without its keys, which outlives src (a registration waiting for its
+ * custom allocation webhook keeps one, while the enrollment group cache it came from may be
+ * reloaded). Returns 0, or -1 when out of memory (logged). Release with enrollment_clear. */
+int enrollment_copy(const struct enrollment *src, struct enrollment *dst);
+
+/* Releases what enrollment_parse or enrollment_copy stored; keys are wiped. */
 void enrollment_clear(struct enrollment *e);
 
 /* The admin API's view of a stored document: the canonical fields plus etag,
  * createdDateTimeUtc and lastUpdatedDateTimeUtc. Keys are left out unless with_secrets.
  * Returns a new reference, or NULL when d->doc is not valid JSON. */
 json_t *enrollment_view(const struct store_doc *d, int with_secrets);
+
+/* The admin API's view of any stored document (enrollment, group, endpoint): its JSON plus etag,
+ * createdDateTimeUtc and lastUpdatedDateTimeUtc. Returns a new reference, or NULL when d->doc
+ * is not a JSON object (logged). */
+json_t *doc_view(const struct store_doc *d);
 
 /* Formats version as an etag (base64 of the 8-byte big-endian version). */
 void etag_format(int64_t version, char out[ETAG_MAX]);

@@ -8,99 +8,181 @@
 
 #include <openssl/crypto.h>
 
+#include "allocation.h"
+#include "custom_alloc.h"
+#include "deliverer.h"
+#include "endpoint.h"
 #include "enrollment.h"
+#include "event.h"
 #include "hmac.h"
+#include "http_client.h"
 #include "log.h"
 #include "provd.h"
 #include "sas.h"
+#include "template.h"
 #include "timefmt.h"
 
-/* How long a worker trusts its copy of the enrollment groups when nothing in this process
- * changed them: other provd nodes sharing the store may have. */
-#define GROUP_CACHE_TTL_US (2 * 1000 * 1000)
-#define GROUP_PAGE         256
+/* How long a worker trusts its copies of the enrollment groups and the endpoints when nothing
+ * in this process changed them: other provd nodes sharing the store may have. */
+#define CACHE_TTL_US (2 * 1000 * 1000)
+#define CACHE_PAGE   256
 
-/* The enrollment groups as one worker last read them, parsed once for every device that
- * authenticates with a group-derived key. */
-struct group_cache {
+/* Codes of registrations that fail (registrationState.errorCode, docs/errors.md). */
+#define CODE_NO_ENDPOINT 400008
+#define CODE_RENDER      400009
+
+/* The documents of one kind as one worker last read them, parsed once for every device: the
+ * enrollment groups, tried for every device without an individual enrollment, and the
+ * endpoints, read for every allocation. Items are in ID order, as the store lists them. */
+struct doc_cache {
+    enum store_kind kind;
+    size_t size; /* bytes of one parsed item */
+    int (*parse)(const struct store_doc *d, void *out);
+    void (*clear)(void *item);
+    const char *(*id_of)(const void *item);
     uint64_t gen;
     uint64_t loaded_us;
-    struct enrollment *groups;
+    char *items;
     size_t n;
 };
 
-static void cache_clear(struct group_cache *gc) {
-    for (size_t i = 0; i < gc->n; i++)
-        enrollment_clear(&gc->groups[i]);
-    free(gc->groups);
-    gc->groups = NULL;
-    gc->n = 0;
+/* The pipeline's state in each worker (worker.pipeline). */
+struct pipeline_worker {
+    struct doc_cache groups, endpoints;
+    struct http_client *http; /* made at the first custom allocation */
+};
+
+static int parse_group(const struct store_doc *d, void *out) {
+    return enrollment_parse(STORE_GROUP, d, out);
+}
+static void clear_group(void *item) {
+    enrollment_clear(item);
+}
+static const char *id_of_group(const void *item) {
+    return ((const struct enrollment *)item)->id;
+}
+static int parse_endpoint(const struct store_doc *d, void *out) {
+    return endpoint_parse(d, out);
+}
+static void clear_endpoint(void *item) {
+    endpoint_clear(item);
+}
+static const char *id_of_endpoint(const void *item) {
+    return ((const struct endpoint *)item)->host;
+}
+
+static void cache_clear(struct doc_cache *dc) {
+    for (size_t i = 0; i < dc->n; i++)
+        dc->clear(dc->items + i * dc->size);
+    free(dc->items);
+    dc->items = NULL;
+    dc->n = 0;
 }
 
 void pipeline_worker_free(struct worker *w) {
-    struct group_cache *gc = w->group_cache;
-    if (gc) {
-        cache_clear(gc);
-        free(gc);
-        w->group_cache = NULL;
+    struct pipeline_worker *pw = w->pipeline;
+    if (pw) {
+        cache_clear(&pw->groups);
+        cache_clear(&pw->endpoints);
+        http_client_free(pw->http);
+        free(pw);
+        w->pipeline = NULL;
     }
 }
 
-static int cache_reload(struct worker *w, struct group_cache *gc, uint64_t gen, uint64_t now) {
-    struct enrollment *all = NULL;
+static int cache_reload(struct worker *w, struct doc_cache *dc, uint64_t gen, uint64_t now) {
+    char *all = NULL;
     size_t n = 0, cap = 0;
     char *after = NULL;
     int rc = -1;
     for (;;) {
         struct store_doc *docs = NULL;
         size_t got = 0;
-        if (store_doc_list(w->conn, STORE_GROUP, after, GROUP_PAGE, &docs, &got) != STORE_OK)
+        if (store_doc_list(w->conn, dc->kind, after, CACHE_PAGE, &docs, &got) != STORE_OK)
             goto out;
         for (size_t i = 0; i < got; i++) {
             if (n == cap) {
                 cap = cap ? 2 * cap : 16;
-                struct enrollment *grown = realloc(all, cap * sizeof(*all));
+                char *grown = realloc(all, cap * dc->size);
                 if (!grown) {
                     store_docs_free(docs, got);
                     goto out;
                 }
                 all = grown;
             }
-            if (enrollment_parse(STORE_GROUP, &docs[i], &all[n]) == 0)
+            if (dc->parse(&docs[i], all + n * dc->size) == 0)
                 n++;
         }
         free(after);
         after = got ? strdup(docs[got - 1].id) : NULL;
         store_docs_free(docs, got);
-        if (got < GROUP_PAGE)
+        if (got < CACHE_PAGE)
             break;
     }
-    cache_clear(gc);
-    gc->groups = all;
-    gc->n = n;
-    gc->gen = gen;
-    gc->loaded_us = now;
+    cache_clear(dc);
+    dc->items = all;
+    dc->n = n;
+    dc->gen = gen;
+    dc->loaded_us = now;
     all = NULL;
     n = 0;
     rc = 0;
 out:
     for (size_t i = 0; i < n; i++)
-        enrollment_clear(&all[i]);
+        dc->clear(all + i * dc->size);
     free(all);
     free(after);
     return rc;
 }
 
-static struct group_cache *groups_of(struct worker *w) {
-    struct group_cache *gc = w->group_cache;
-    if (!gc && !(gc = w->group_cache = calloc(1, sizeof(*gc))))
+static struct pipeline_worker *worker_state(struct worker *w) {
+    struct pipeline_worker *pw = w->pipeline;
+    if (!pw && (pw = w->pipeline = calloc(1, sizeof(*pw)))) {
+        pw->groups = (struct doc_cache){.kind = STORE_GROUP,
+                                        .size = sizeof(struct enrollment),
+                                        .parse = parse_group,
+                                        .clear = clear_group,
+                                        .id_of = id_of_group};
+        pw->endpoints = (struct doc_cache){.kind = STORE_ENDPOINT,
+                                           .size = sizeof(struct endpoint),
+                                           .parse = parse_endpoint,
+                                           .clear = clear_endpoint,
+                                           .id_of = id_of_endpoint};
+    }
+    return pw;
+}
+
+/* The worker's cache of kind (STORE_GROUP or STORE_ENDPOINT), reloaded when it may be stale,
+ * which invalidates the items of the previous load; NULL when the store could not be read. */
+static struct doc_cache *cache_of(struct worker *w, enum store_kind kind) {
+    struct pipeline_worker *pw = worker_state(w);
+    if (!pw)
         return NULL;
-    uint64_t gen = atomic_load(&w->pd->groups_gen), now = time_mono_us();
-    if (gc->loaded_us == 0 || gc->gen != gen || now - gc->loaded_us > GROUP_CACHE_TTL_US) {
-        if (cache_reload(w, gc, gen, now) != 0)
+    struct doc_cache *dc = kind == STORE_GROUP ? &pw->groups : &pw->endpoints;
+    uint64_t gen = atomic_load(kind == STORE_GROUP ? &w->pd->groups_gen : &w->pd->endpoints_gen);
+    uint64_t now = time_mono_us();
+    if (dc->loaded_us == 0 || dc->gen != gen || now - dc->loaded_us > CACHE_TTL_US) {
+        if (cache_reload(w, dc, gen, now) != 0)
             return NULL;
     }
-    return gc;
+    return dc;
+}
+
+/* The cached item whose ID is id, or NULL. */
+static const void *cache_find(const struct doc_cache *dc, const char *id) {
+    size_t lo = 0, hi = dc->n;
+    while (id && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const void *item = dc->items + mid * dc->size;
+        int c = strcmp(id, dc->id_of(item));
+        if (c == 0)
+            return item;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
 }
 
 struct reg_job *reg_job_new(struct worker *w, enum reg_op op) {
@@ -129,6 +211,8 @@ void reg_job_free(struct reg_job *job) {
     free(job->audit.reason);
     free(job->audit.remote);
     free(job->audit.tracking);
+    free(job->previous_hub);
+    store_event_clear(&job->event);
     free(job);
 }
 
@@ -144,13 +228,11 @@ static const char *op_event(enum reg_op op) {
     return "device.unknown";
 }
 
-static char *dup_or_null(const char *s) {
-    return s ? strdup(s) : NULL;
-}
-
 /* The committer is done with the job: answer, unless the write failed. */
 static void committed(struct commit_job *cj) {
     struct reg_job *job = (struct reg_job *)(void *)cj;
+    if (cj->rc == STORE_OK && job->event.seq > 0)
+        deliverer_wake(job->w->pd->deliverer);
     if (cj->rc != STORE_OK) {
         job->http_status = 500;
         job->error_code = 500001;
@@ -159,8 +241,41 @@ static void committed(struct commit_job *cj) {
     job->reply(job);
 }
 
+/* The webhook event of a register decision: device.registered, device.reprovisioned for a
+ * device that was assigned before, or device.refused. Returns NULL when no webhook subscribes to
+ * its type, or (logged) when it cannot be built. */
+static struct store_event *decision_event(struct reg_job *job, int accepted) {
+    const struct store_registration *r = &job->reg;
+    const char *type = !accepted           ? EVENT_DEVICE_REFUSED
+                       : job->previous_hub ? EVENT_DEVICE_REPROVISIONED
+                                           : EVENT_DEVICE_REGISTERED;
+    const struct event_device d = {
+        .registration_id = job->regid,
+        .device_id = r->device_id,
+        .group_id = r->group_id,
+        .status = r->status,
+        .substatus = r->substatus,
+        .assigned_hub = r->assigned_hub,
+        .previous_hub = job->previous_hub,
+        .operation_id = r->operation_id,
+        .http_status = job->http_status,
+        .error_code = job->error_code,
+        .reason = job->message,
+        .tracking_id = job->tracking,
+    };
+    if (!(atomic_load(&job->w->pd->events_subscribed) & event_type_bit(type)))
+        return NULL;
+    if (event_device(&job->event, type, job->audit.ts, &d) != 0) {
+        log_error("%s subject=%s tracking=%s: its webhook event could not be built", type,
+                  job->regid, job->tracking);
+        return NULL;
+    }
+    return &job->event;
+}
+
 /* Every decision ends here: its audit record (and the registration, when one was written)
- * becomes durable in the next group commit, and only then does the front end answer. */
+ * becomes durable in the next group commit, and only then does the front end answer. The
+ * webhook event of a register decision is queued in that same commit. */
 static void finish(struct reg_job *job, int accepted) {
     struct store_audit *a = &job->audit;
     /* Once the worker has begun to stop, nothing new reaches the committer, so the worker can
@@ -187,6 +302,8 @@ static void finish(struct reg_job *job, int accepted) {
              job->remote, job->message);
     job->commit.w = job->w;
     job->commit.write.audit = a;
+    if (job->op == REG_OP_REGISTER)
+        job->commit.write.event = decision_event(job, accepted);
     job->commit.done = committed;
     committer_submit(job->w->pd->committer, &job->commit);
 }
@@ -207,27 +324,11 @@ void pipeline_refuse(struct reg_job *job, int status, int code, const char *mess
     refuse(job, status, code, "%s", message);
 }
 
-/* A stable choice among n endpoints for a registration ID (FNV-1a). */
-static size_t hub_index(const char *regid, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)regid; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return (size_t)(h % n);
-}
-
-static const char *allocate_hub(const struct enrollment *e, const char *regid) {
-    if (e->iot_hub_host_name)
-        return e->iot_hub_host_name;
-    if (e->n_iot_hubs > 0)
-        return e->iot_hubs[hub_index(regid, e->n_iot_hubs)];
-    return NULL;
-}
-
 /* Finds the group whose derived key signed the token. Returns its index or -1. */
 static long match_group(struct reg_job *job, const struct sas_token *tok,
-                        const struct group_cache *gc) {
+                        const struct doc_cache *gc) {
     for (size_t i = 0; i < gc->n; i++) {
-        const struct enrollment *g = &gc->groups[i];
+        const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
         char *keys[2] = {NULL, NULL};
         keys[0] = derive_device_key(g->primary_key, job->regid, NULL);
         if (g->secondary_key)
@@ -292,7 +393,7 @@ static int authenticate(struct reg_job *job, struct enrollment *e, const struct 
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
     }
-    struct group_cache *gc = groups_of(w);
+    struct doc_cache *gc = cache_of(w, STORE_GROUP);
     if (!gc) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
@@ -303,7 +404,7 @@ static int authenticate(struct reg_job *job, struct enrollment *e, const struct 
                "SAS token refused: no enrollment or enrollment group key signed it");
         goto out;
     }
-    *out = &gc->groups[gi];
+    *out = (const struct enrollment *)(const void *)gc->items + gi;
     rc = 0;
 out:
     store_doc_clear(&doc);
@@ -311,52 +412,31 @@ out:
     return rc;
 }
 
-/* Fills job->reg with the assignment of a registering device, keeping what must stay stable
- * from its previous registration (device ID, creation time, and the endpoint when the
- * reprovisioning policy says so). */
-static int assign(struct reg_job *job, const struct enrollment *e,
-                  const struct store_registration *prev) {
-    struct store_registration *r = &job->reg;
-    char uuid[UUID_STR_LEN];
-    const char *device_id = job->regid;
-    if (e->device_id && strcmp(e->device_id, "auto") == 0) {
-        if (prev && prev->device_id)
-            device_id = prev->device_id;
-        else if (uuid_v4(uuid) == 0)
-            device_id = uuid;
-        else
-            return -1;
-    } else if (e->device_id) {
-        device_id = e->device_id;
-    }
-    const char *hub = allocate_hub(e, job->regid);
-    const char *substatus = "initialAssignment";
-    if (prev && prev->assigned_hub && strcmp(prev->status, "assigned") == 0) {
-        substatus = prev->substatus ? prev->substatus : "initialAssignment";
-        if (!e->reprovision_update_hub)
-            hub = prev->assigned_hub;
-        else if (hub && strcmp(hub, prev->assigned_hub) != 0)
-            substatus = e->reprovision_migrate_data ? "deviceDataMigrated" : "deviceDataReset";
-    }
-    char opid[UUID_STR_LEN];
-    if (uuid_v4(opid) != 0)
-        return -1;
-    r->registration_id = strdup(job->regid);
-    r->device_id = strdup(device_id);
-    r->group_id = e->kind == STORE_GROUP ? strdup(e->id) : NULL;
-    r->assigned_hub = dup_or_null(hub);
-    r->status = strdup("assigned");
-    r->substatus = strdup(substatus);
-    r->operation_id = strdup(opid);
-    r->payload = e->initial_twin ? json_dumps(e->initial_twin, JSON_COMPACT) : NULL;
-    if (prev)
-        memcpy(r->created, prev->created, sizeof(r->created));
-    time_now_dps(r->updated);
-    if (!prev)
-        memcpy(r->created, r->updated, sizeof(r->created));
-    job->group_attested = e->kind == STORE_GROUP;
-    return r->registration_id && r->device_id && r->status && r->substatus && r->operation_id ? 0
-                                                                                              : -1;
+/* A registration from its authentication to its decision. It outlives pipeline_run while the
+ * custom allocation webhook is asked, so it holds copies rather than the worker's cached
+ * documents, which may be reloaded meanwhile. */
+struct reg_state {
+    struct reg_job *job;
+    struct enrollment e;            /* the device's enrollment or group, without keys */
+    struct store_registration prev; /* its previous registration, when has_prev */
+    int has_prev;
+    char **linked; /* the endpoints the webhook may choose from */
+    size_t nlinked;
+};
+
+static void reg_state_free(struct reg_state *st) {
+    enrollment_clear(&st->e);
+    store_registration_clear(&st->prev);
+    for (size_t i = 0; i < st->nlinked; i++)
+        free(st->linked[i]);
+    free(st->linked);
+    free(st);
+}
+
+/* The device was assigned an endpoint before. */
+static int was_assigned(const struct reg_state *st) {
+    return st->has_prev && st->prev.assigned_hub && st->prev.status &&
+           strcmp(st->prev.status, "assigned") == 0;
 }
 
 /* A registration that cannot be assigned is answered 200 with status "failed" and the reason
@@ -379,29 +459,346 @@ static void fail_registration(struct reg_job *job, const struct enrollment *e, i
     refuse(job, 200, code, "%s", message);
 }
 
+static void reg_fail(struct reg_state *st, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Fails the registration of st (see fail_registration) and releases st. */
+static void reg_fail(struct reg_state *st, int code, const char *fmt, ...) {
+    char msg[sizeof(st->job->message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fail_registration(st->job, &st->e, code, msg);
+    reg_state_free(st);
+}
+
+/* The substatus of a registration that lands on hub (docs/device-api.md): a first assignment,
+ * and a registration that leaves the device where it was, are initialAssignment; a move follows
+ * the reprovisioning policy; an operator's forced reprovisioning is always
+ * reprovisionedToInitialAssignment. */
+static const char *substatus_of(const struct reg_state *st, const char *hub) {
+    if (!was_assigned(st))
+        return "initialAssignment";
+    if (st->prev.reprovision)
+        return "reprovisionedToInitialAssignment";
+    if (strcmp(hub, st->prev.assigned_hub) == 0)
+        return "initialAssignment";
+    return st->e.reprovision_migrate_data ? "deviceDataMigrated" : "deviceDataReset";
+}
+
+/* The device ID: kept from the previous registration under "auto", else the enrollment's, else
+ * the registration ID. Writes a fresh UUID into uuid when one is needed. */
+static const char *device_id_of(const struct reg_state *st, char uuid[UUID_STR_LEN]) {
+    const char *id = st->e.device_id;
+    if (!id)
+        return st->job->regid;
+    if (strcmp(id, "auto") != 0)
+        return id;
+    if (st->has_prev && st->prev.device_id)
+        return st->prev.device_id;
+    return uuid_v4(uuid) == 0 ? uuid : NULL;
+}
+
+/* The payload the device receives (docs/device-api.md): its endpoint, its rendered
+ * configuration, its initial twin and what the custom allocation webhook added. Templates of a
+ * group come before those of an individual enrollment that names it, and the webhook's twin
+ * comes last. Returns a new reference, or NULL with the reason in err. */
+static json_t *device_payload(struct reg_state *st, const struct endpoint *ep,
+                              const char *device_id, json_t *hook_twin, json_t *hook_payload,
+                              char *err, size_t errlen) {
+    const struct enrollment *e = &st->e, *g = NULL;
+    json_t *twin = NULL, *tmpl = NULL, *conf = NULL, *base;
+    if (e->template_group) {
+        struct doc_cache *gc = cache_of(st->job->w, STORE_GROUP);
+        if (!gc) {
+            snprintf(err, errlen, "the store could not be read");
+            return NULL;
+        }
+        g = cache_find(gc, e->template_group);
+    }
+    base = template_merge(g ? g->initial_twin : NULL, e->initial_twin);
+    twin = template_merge(base, hook_twin);
+    json_decref(base);
+    tmpl = template_merge(g ? g->configuration : NULL, e->configuration);
+    if (tmpl) {
+        const struct template_vars vars = {
+            .device_id = device_id,
+            .registration_id = st->job->regid,
+            .endpoint_host = ep->host,
+            .endpoint_port = ep->port,
+            .endpoint_protocol = ep->protocol,
+            .group = e->kind == STORE_GROUP ? e->id : e->template_group,
+            .payload = st->job->payload,
+        };
+        conf = template_render(tmpl, &vars, err, errlen);
+        json_decref(tmpl);
+        if (!conf) {
+            json_decref(twin);
+            return NULL;
+        }
+    }
+    json_t *out = json_pack("{s:o, s:o*, s:o*, s:O*}", "endpoint", endpoint_device_view(ep),
+                            "configuration", conf, "initialTwin", twin, "webhook", hook_payload);
+    if (!out)
+        snprintf(err, errlen, "out of memory");
+    return out;
+}
+
+/* The decision of a registration: the device goes to ep (valid during the call), with what the
+ * webhook added (NULL when there was none). Fills job->reg, makes it durable and answers;
+ * releases st. */
+static void complete(struct reg_state *st, const struct endpoint *ep, json_t *hook_twin,
+                     json_t *hook_payload) {
+    struct reg_job *job = st->job;
+    struct store_registration *r = &job->reg;
+    char uuid[UUID_STR_LEN], opid[UUID_STR_LEN], err[160];
+    const char *device_id = device_id_of(st, uuid);
+    if (!device_id || uuid_v4(opid) != 0) {
+        refuse(job, 500, 500001, "%s", "no random UUID could be made");
+        goto out;
+    }
+    json_t *payload = device_payload(st, ep, device_id, hook_twin, hook_payload, err, sizeof(err));
+    if (!payload) {
+        reg_fail(st, CODE_RENDER, "the device's configuration could not be rendered: %s", err);
+        return;
+    }
+    r->payload = json_dumps(payload, JSON_COMPACT);
+    json_decref(payload);
+    r->registration_id = strdup(job->regid);
+    r->device_id = strdup(device_id);
+    r->group_id = st->e.kind == STORE_GROUP ? strdup(st->e.id) : NULL;
+    r->assigned_hub = strdup(ep->host);
+    r->status = strdup("assigned");
+    r->substatus = strdup(substatus_of(st, ep->host));
+    r->operation_id = strdup(opid);
+    /* This registration honours a pending forced reprovisioning: the store clears the flag. */
+    r->reprovision = st->has_prev && st->prev.reprovision;
+    if (st->has_prev)
+        memcpy(r->created, st->prev.created, sizeof(r->created));
+    time_now_dps(r->updated);
+    if (!st->has_prev)
+        memcpy(r->created, r->updated, sizeof(r->created));
+    job->group_attested = st->e.kind == STORE_GROUP;
+    if (!r->payload || !r->registration_id || !r->device_id || !r->assigned_hub || !r->status ||
+        !r->substatus || !r->operation_id ||
+        (was_assigned(st) && !(job->previous_hub = strdup(st->prev.assigned_hub)))) {
+        refuse(job, 500, 500001, "%s", "out of memory");
+        goto out;
+    }
+    job->http_status = 200;
+    snprintf(job->message, sizeof(job->message), "assigned to %s as %s (%s)", r->assigned_hub,
+             r->device_id, r->substatus);
+    job->commit.write.reg = r;
+    finish(job, 1);
+out:
+    reg_state_free(st);
+}
+
+/* The endpoints the enrollment's devices may go to, as shallow copies of the cached ones in a
+ * new array *out (NULL when there are none): for static the one it names; otherwise those of
+ * iotHubs, else its iotHubHostName, else (when it names none) every endpoint. A named endpoint
+ * that no longer exists is left out. Returns 0, or -1 when out of memory. */
+static int candidates(const struct enrollment *e, enum alloc_policy policy,
+                      const struct doc_cache *dc, struct endpoint **out, size_t *n) {
+    const char *const *names = (const char *const *)e->iot_hubs;
+    size_t nnames = e->n_iot_hubs;
+    if (policy == ALLOC_STATIC || nnames == 0) {
+        names = e->iot_hub_host_name ? &e->iot_hub_host_name : names;
+        nnames = e->iot_hub_host_name ? 1 : nnames;
+    }
+    *n = 0;
+    *out = NULL;
+    if (nnames == 0) {
+        if (dc->n > 0 && !(*out = malloc(dc->n * sizeof(**out))))
+            return -1;
+        if (dc->n > 0)
+            memcpy(*out, dc->items, dc->n * sizeof(**out));
+        *n = dc->n;
+        return 0;
+    }
+    if (!(*out = calloc(nnames, sizeof(**out))))
+        return -1;
+    for (size_t i = 0; i < nnames; i++) {
+        const struct endpoint *ep = cache_find(dc, names[i]);
+        if (ep)
+            (*out)[(*n)++] = *ep;
+    }
+    return 0;
+}
+
+/* The region a geoLatency allocation prefers: the one the device reports in its payload
+ * ("region"), else the one of this listener (the region setting). */
+static const char *device_region(const struct reg_job *job) {
+    const char *r = json_string_value(json_object_get(job->payload, "region"));
+    return r ? r : job->w->pd->cfg.region;
+}
+
+/* The custom allocation webhook has answered, or failed: the registration goes on (or fails)
+ * on the worker's event loop. */
+static void webhook_done(const struct http_client_result *res, void *arg) {
+    struct reg_state *st = arg;
+    struct worker *w = st->job->w;
+    json_t *twin = NULL, *payload = NULL;
+    char err[160];
+    long i = -1;
+    if (res->timed_out)
+        reg_fail(st, CUSTOM_ALLOC_TIMEOUT, "the custom allocation webhook did not answer in time");
+    else if (res->too_large)
+        reg_fail(st, CUSTOM_ALLOC_MALFORMED,
+                 "the custom allocation webhook's answer is over %d bytes",
+                 CUSTOM_ALLOC_ANSWER_MAX);
+    else if (res->status == 0)
+        reg_fail(st, CUSTOM_ALLOC_FAILED, "the custom allocation webhook failed: %.100s",
+                 res->error ? res->error : "no answer");
+    else if (res->status < 200 || res->status > 299)
+        reg_fail(st, CUSTOM_ALLOC_FAILED, "the custom allocation webhook answered HTTP %ld",
+                 res->status);
+    else if ((i = custom_alloc_answer(res->body, res->body_len, (const char *const *)st->linked,
+                                      st->nlinked, &twin, &payload, err, sizeof(err))) < 0)
+        reg_fail(st, CUSTOM_ALLOC_MALFORMED, "%s", err);
+    if (i >= 0) {
+        struct doc_cache *dc = cache_of(w, STORE_ENDPOINT);
+        const struct endpoint *ep = dc ? cache_find(dc, st->linked[i]) : NULL;
+        if (!dc) {
+            refuse(st->job, 500, 500001, "%s", "the store could not be read");
+            reg_state_free(st);
+        } else if (!ep || !ep->enabled) {
+            reg_fail(st, CODE_NO_ENDPOINT,
+                     "the endpoint %s the webhook chose is no longer available", st->linked[i]);
+        } else {
+            complete(st, ep, twin, payload);
+        }
+    }
+    json_decref(twin);
+    json_decref(payload);
+    /* The registration has been handed to the committer (or answered) by now, so the worker
+     * cannot take this for the end of its last request; but a stopping worker that waited only
+     * for this webhook may leave now. */
+    atomic_fetch_sub(&w->inflight, 1);
+    worker_maybe_exit(w);
+}
+
+/* Asks the enrollment's webhook to choose among the enabled endpoints of cand; the registration
+ * goes on in webhook_done. */
+static void ask_webhook(struct reg_state *st, const struct endpoint *cand, size_t n) {
+    struct reg_job *job = st->job;
+    struct worker *w = job->w;
+    const struct provd_config *cfg = &w->pd->cfg;
+    struct pipeline_worker *pw = worker_state(w);
+    char *body = NULL, *secret = NULL;
+    json_t *req = NULL;
+    if (!(st->linked = calloc(n + 1, sizeof(char *))))
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        if (cand[i].enabled && !(st->linked[st->nlinked++] = strdup(cand[i].host)))
+            goto oom;
+    }
+    if (st->nlinked == 0) {
+        reg_fail(st, CODE_NO_ENDPOINT, "no enabled endpoint is available for this device");
+        return;
+    }
+    const struct custom_alloc_device dev = {
+        .registration_id = job->regid,
+        .current_hub = was_assigned(st) ? st->prev.assigned_hub : NULL,
+        .current_device_id = was_assigned(st) ? st->prev.device_id : NULL,
+        .payload = job->payload,
+    };
+    if (!(req = custom_alloc_request(&st->e, &dev, (const char *const *)st->linked, st->nlinked)) ||
+        !(body = json_dumps(req, JSON_COMPACT)) ||
+        (cfg->allocation_secret &&
+         asprintf(&secret, "X-Provd-Allocation-Secret: %s", cfg->allocation_secret) < 0))
+        goto oom;
+    if (!pw->http && !(pw->http = http_client_new(w->base, cfg->allocation_ca_file))) {
+        refuse(job, 500, 500001, "%s", "the HTTP client could not be set up");
+        reg_state_free(st);
+        goto out;
+    }
+    const char *headers[] = {secret, NULL};
+    long timeout = st->e.webhook_timeout_ms ? st->e.webhook_timeout_ms : cfg->allocation_timeout_ms;
+    atomic_fetch_add(&w->inflight, 1);
+    if (http_client_post(pw->http, st->e.webhook_url, body, headers, timeout,
+                         CUSTOM_ALLOC_ANSWER_MAX, webhook_done, st) != 0) {
+        atomic_fetch_sub(&w->inflight, 1);
+        reg_fail(st, CUSTOM_ALLOC_FAILED, "the custom allocation webhook could not be called");
+    }
+    goto out;
+oom:
+    refuse(job, 500, 500001, "%s", "out of memory");
+    reg_state_free(st);
+out:
+    if (secret) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+    }
+    free(body);
+    json_decref(req);
+}
+
+/* Chooses the device's endpoint by the enrollment's allocation policy. */
+static void allocate(struct reg_state *st, const struct doc_cache *dc) {
+    enum alloc_policy policy = ALLOC_HASHED;
+    struct endpoint *cand = NULL;
+    size_t n = 0;
+    if (alloc_policy_parse(st->e.allocation_policy, &policy) != 0)
+        log_warn("enrollment %s: unknown allocation policy, hashed is used", st->e.id);
+    if (candidates(&st->e, policy, dc, &cand, &n) != 0) {
+        refuse(st->job, 500, 500001, "%s", "out of memory");
+        reg_state_free(st);
+    } else if (policy == ALLOC_CUSTOM) {
+        ask_webhook(st, cand, n);
+    } else {
+        long i = alloc_choose(policy, st->job->regid, cand, n, device_region(st->job));
+        if (i < 0)
+            reg_fail(st, CODE_NO_ENDPOINT, "no enabled endpoint is available for this device");
+        else
+            complete(st, &cand[i], NULL, NULL);
+    }
+    free(cand);
+}
+
+/* A device registers: e is its enrollment (valid during the call), prev its previous
+ * registration or NULL (taken over). */
 static void do_register(struct reg_job *job, const struct enrollment *e,
-                        const struct store_registration *prev) {
-    if (!e->enabled) {
-        fail_registration(job, e, 403001,
-                          e->kind == STORE_GROUP ? "enrollment group is disabled"
-                                                 : "enrollment is disabled");
-        return;
-    }
-    if (!allocate_hub(e, job->regid) &&
-        !(prev && prev->assigned_hub && !e->reprovision_update_hub)) {
-        fail_registration(job, e, 400008,
-                          "the enrollment names no endpoint (iotHubHostName or iotHubs)");
-        return;
-    }
-    if (assign(job, e, prev) != 0) {
+                        struct store_registration *prev) {
+    struct reg_state *st = calloc(1, sizeof(*st));
+    if (!st || enrollment_copy(e, &st->e) != 0) {
+        free(st);
         refuse(job, 500, 500001, "%s", "out of memory");
         return;
     }
-    job->http_status = 200;
-    snprintf(job->message, sizeof(job->message), "assigned to %s as %s (%s)", job->reg.assigned_hub,
-             job->reg.device_id, job->reg.substatus);
-    job->commit.write.reg = &job->reg;
-    finish(job, 1);
+    st->job = job;
+    if (prev) {
+        st->prev = *prev;
+        memset(prev, 0, sizeof(*prev));
+        st->has_prev = 1;
+    }
+    if (!st->e.enabled) {
+        reg_fail(st, 403001,
+                 e->kind == STORE_GROUP ? "enrollment group is disabled"
+                                        : "enrollment is disabled");
+        return;
+    }
+    struct doc_cache *dc = cache_of(job->w, STORE_ENDPOINT);
+    if (!dc) {
+        refuse(job, 500, 500001, "%s", "the store could not be read");
+        reg_state_free(st);
+        return;
+    }
+    /* A device the policy keeps where it is stays there, whatever became of the enrollment's
+     * endpoints, unless an operator asked for it to be reprovisioned. */
+    if (was_assigned(st) && !st->prev.reprovision && !st->e.reprovision_update_hub) {
+        const struct endpoint *ep = cache_find(dc, st->prev.assigned_hub);
+        if (ep)
+            complete(st, ep, NULL, NULL);
+        else
+            reg_fail(st, CODE_NO_ENDPOINT,
+                     "endpoint %s of this device no longer exists and its reprovisioning policy"
+                     " keeps devices where they are",
+                     st->prev.assigned_hub);
+        return;
+    }
+    allocate(st, dc);
 }
 
 /* Polls and status look-ups answer the stored state of the device. */

@@ -41,6 +41,8 @@ struct reg_job {
     struct store_registration reg; /* the state answered with 200 */
     int group_attested;            /* reg.group_id names the group whose key attested */
     struct store_audit audit;
+    char *previous_hub;       /* the endpoint of a device that was assigned before, or NULL */
+    struct store_event event; /* the webhook event of a register decision (docs/events.md) */
 };
 
 /* Allocates a job for w with a fresh tracking ID. Returns NULL when out of memory. */

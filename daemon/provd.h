@@ -15,17 +15,23 @@
 #include "store.h"
 
 struct committer;
+struct deliverer;
 struct worker;
 
 struct provd {
     struct provd_config cfg;
     struct store *store;
     struct committer *committer;
+    struct deliverer *deliverer; /* sends events to the webhooks */
+    /* The event types some enabled webhook subscribes to (event_type_bit), so that decisions
+     * nobody listens for cost no event. Kept by the admin API and the delivery thread. */
+    atomic_uint events_subscribed;
     SSL_CTX *tls;
     struct worker *workers;
     int nworkers;
-    atomic_int stopping;             /* set once shutdown begins */
-    atomic_uint_fast64_t groups_gen; /* bumped by every change to an enrollment group */
+    atomic_int stopping;                /* set once shutdown begins */
+    atomic_uint_fast64_t groups_gen;    /* bumped by every change to an enrollment group */
+    atomic_uint_fast64_t endpoints_gen; /* bumped by every change to an endpoint */
 };
 
 struct worker {
@@ -43,9 +49,13 @@ struct worker {
     struct event *stop_ev; /* activated by the main thread at shutdown */
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */
-    atomic_int inflight;                      /* requests waiting for the committer */
-    void *group_cache;                        /* owned by the registration pipeline */
+    atomic_int inflight; /* requests waiting for the committer or an allocation webhook */
+    void *pipeline;      /* the registration pipeline's own: its caches, its HTTP client */
 };
+
+/* Ends w's event loop when it is stopping and nothing it handed over (to the committer, to an
+ * allocation webhook) waits for an answer. Whoever ends such a wait calls it (server.c). */
+void worker_maybe_exit(struct worker *w);
 
 /* Front ends: each answers every request of its listener. */
 void device_api_handle(struct evhttp_request *req, void *worker);

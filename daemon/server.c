@@ -15,11 +15,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 
 #include "committer.h"
+#include "deliverer.h"
 #include "log.h"
 #include "pipeline.h"
 #include "pki.h"
@@ -116,7 +118,7 @@ static int listen_on(const char *addr, int *port) {
     return fd;
 }
 
-static void maybe_exit(struct worker *w) {
+void worker_maybe_exit(struct worker *w) {
     if (w->stopping && atomic_load(&w->inflight) == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -126,7 +128,7 @@ static void on_done(evutil_socket_t fd, short what, void *arg) {
     (void)what;
     struct worker *w = arg;
     committer_run_done(w);
-    maybe_exit(w);
+    worker_maybe_exit(w);
 }
 
 /* Stop accepting; leave once the requests waiting for the committer are answered. */
@@ -140,7 +142,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
         evhttp_del_accept_socket(w->admin_http, w->admin_sock);
     w->device_sock = w->admin_sock = NULL;
     w->stopping = 1;
-    maybe_exit(w);
+    worker_maybe_exit(w);
 }
 
 static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *)) {
@@ -237,6 +239,11 @@ int server_run(struct provd *pd) {
         log_error("libevent has no thread support");
         return -1;
     }
+    /* libcurl's global set-up is not thread-safe: it happens before any thread starts. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error("libcurl could not be initialised");
+        return -1;
+    }
     if (!(pd->tls = tls_new(cfg)))
         goto out;
     if (store_open(cfg->store, &pd->store, err, sizeof(err)) != STORE_OK) {
@@ -244,6 +251,8 @@ int server_run(struct provd *pd) {
         goto out;
     }
     if (!(pd->committer = committer_start(pd->store, cfg->commit_batch_max)))
+        goto out;
+    if (!(pd->deliverer = deliverer_start(pd->store, cfg, &pd->events_subscribed)))
         goto out;
     pd->nworkers = cfg->workers;
     pd->workers = calloc((size_t)pd->nworkers, sizeof(*pd->workers));
@@ -279,6 +288,9 @@ out:
         pthread_join(pd->workers[i].thread, NULL);
     committer_stop(pd->committer);
     pd->committer = NULL;
+    /* Workers wake the delivery thread, so it is stopped only once they are gone. */
+    deliverer_stop(pd->deliverer);
+    pd->deliverer = NULL;
     for (int i = 0; pd->workers && i < pd->nworkers; i++)
         worker_free(&pd->workers[i]);
     free(pd->workers);
@@ -288,6 +300,7 @@ out:
     pd->store = NULL;
     SSL_CTX_free(pd->tls);
     pd->tls = NULL;
+    curl_global_cleanup();
     if (cfg->port_file)
         unlink(cfg->port_file);
     if (rc == 0)

@@ -112,6 +112,14 @@ void store_registrations_free(struct store_registration *r, size_t n) {
     free(r);
 }
 
+void store_refs_free(struct store_ref *r, size_t n) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(r[i].id);
+    free(r);
+}
+
 void store_audit_clear(struct store_audit *a) {
     if (!a)
         return;
@@ -130,4 +138,83 @@ void store_audits_free(struct store_audit *a, size_t n) {
     for (size_t i = 0; i < n; i++)
         store_audit_clear(&a[i]);
     free(a);
+}
+
+void store_event_clear(struct store_event *e) {
+    if (!e)
+        return;
+    free(e->id);
+    free(e->type);
+    free(e->subject);
+    free(e->body);
+    memset(e, 0, sizeof(*e));
+}
+
+static void free_secret(char *s) {
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+void store_webhook_clear(struct store_webhook *w) {
+    if (!w)
+        return;
+    free(w->id);
+    free(w->url);
+    free(w->events);
+    free_secret(w->secret);
+    memset(w, 0, sizeof(*w));
+}
+
+void store_webhooks_free(struct store_webhook *w, size_t n) {
+    if (!w)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_webhook_clear(&w[i]);
+    free(w);
+}
+
+void store_delivery_clear(struct store_delivery *d) {
+    if (!d)
+        return;
+    free(d->event_id);
+    free(d->type);
+    free(d->subject);
+    free(d->webhook_id);
+    free(d->last_error);
+    free(d->body);
+    free(d->url);
+    free_secret(d->secret);
+    memset(d, 0, sizeof(*d));
+}
+
+void store_deliveries_free(struct store_delivery *d, size_t n) {
+    if (!d)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_delivery_clear(&d[i]);
+    free(d);
+}
+
+static const char *const delivery_states[] = {
+    [STORE_DELIVERY_PENDING] = "pending",
+    [STORE_DELIVERY_DELIVERED] = "delivered",
+    [STORE_DELIVERY_FAILED] = "failed",
+};
+
+const char *store_delivery_state_name(enum store_delivery_state s) {
+    if (s < 0 || (size_t)s >= sizeof(delivery_states) / sizeof(delivery_states[0]))
+        return "any";
+    return delivery_states[s];
+}
+
+int store_delivery_state_parse(const char *name, enum store_delivery_state *out) {
+    for (size_t i = 0; i < sizeof(delivery_states) / sizeof(delivery_states[0]); i++) {
+        if (strcmp(name, delivery_states[i]) == 0) {
+            *out = (enum store_delivery_state)i;
+            return 0;
+        }
+    }
+    return -1;
 }

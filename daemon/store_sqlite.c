@@ -84,11 +84,56 @@ static const char *const migrations[] = {
     " hash TEXT PRIMARY KEY NOT NULL,"
     " name TEXT,"
     " created TEXT NOT NULL);",
+    /* 2: the endpoints devices are assigned to (DPS's linked hubs), as documents keyed by host
+     * name like enrollments; and the operator's request to re-allocate a device at its next
+     * registration whatever its reprovisioning policy says. */
+    "CREATE TABLE endpoints ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),"
+    " doc TEXT NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL);"
+    "ALTER TABLE registrations ADD COLUMN reprovision INTEGER NOT NULL DEFAULT 0;",
+    /* 3: webhooks and the outbox of events waiting for them. An event is stored once and
+     * delivered once per subscribed webhook; deleting a webhook deletes its deliveries, and an
+     * event that has none left is pruned in time. Times the delivery thread compares are Unix
+     * milliseconds. */
+    "CREATE TABLE webhooks ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (id <> ''),"
+    " url TEXT NOT NULL,"
+    " events TEXT NOT NULL,"
+    " secret TEXT NOT NULL,"
+    " enabled INTEGER NOT NULL,"
+    " version INTEGER NOT NULL,"
+    " created TEXT NOT NULL,"
+    " updated TEXT NOT NULL);"
+    "CREATE TABLE events ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " id TEXT NOT NULL,"
+    " type TEXT NOT NULL,"
+    " subject TEXT,"
+    " ts TEXT NOT NULL,"
+    " created_ms INTEGER NOT NULL,"
+    " body TEXT NOT NULL);"
+    "CREATE TABLE deliveries ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " event_seq INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,"
+    " webhook_id TEXT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,"
+    " state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " next_ms INTEGER NOT NULL,"
+    " last_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_status INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT,"
+    " done_ms INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
+    "CREATE INDEX deliveries_event ON deliveries (event_seq);"
+    "CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-/* The statements on the two document tables, which have the same shape. Rows are always read in
- * the column order of DQ_GET. */
+/* The statements on the document tables, which have the same shape. Rows are always read in the
+ * column order of DQ_GET. */
 enum doc_q { DQ_GET, DQ_VERSION, DQ_INSERT, DQ_UPDATE, DQ_DELETE, DQ_LIST, DQ_COUNT };
 
 #define DOC_COLS "id, doc, version, created, updated"
@@ -105,8 +150,24 @@ enum doc_q { DQ_GET, DQ_VERSION, DQ_INSERT, DQ_UPDATE, DQ_DELETE, DQ_LIST, DQ_CO
     }
 
 /* Indexed by enum store_kind. */
-static const char *const doc_sql[2][DQ_COUNT] = {DOC_SQL("enrollments"),
-                                                 DOC_SQL("enrollment_groups")};
+static const char *const doc_sql[STORE_KINDS][DQ_COUNT] = {
+    DOC_SQL("enrollments"), DOC_SQL("enrollment_groups"), DOC_SQL("endpoints")};
+
+/* The documents that name a document of each kind (?1), at most ?2 of them, as rows of (kind,
+ * id); the kind numbers are those of enum store_kind. Enrollments and groups name endpoints in
+ * iotHubHostName and iotHubs; an individual enrollment names the group whose templates it takes
+ * in enrollmentGroupId. Nothing names an individual enrollment. These scan the documents, which
+ * is fine for the rare deletes they guard. */
+#define NAMES_ENDPOINT                                                                             \
+    " WHERE json_extract(doc, '$.iotHubHostName') = ?1"                                            \
+    " OR EXISTS (SELECT 1 FROM json_each(doc, '$.iotHubs') WHERE value = ?1)"
+static const char *const refs_sql[STORE_KINDS] = {
+    [STORE_GROUP] = "SELECT 0, id FROM enrollments"
+                    " WHERE json_extract(doc, '$.enrollmentGroupId') = ?1 ORDER BY id LIMIT ?2",
+    [STORE_ENDPOINT] =
+        "SELECT * FROM (SELECT 0, id FROM enrollments" NAMES_ENDPOINT
+        " UNION ALL SELECT 1, id FROM enrollment_groups" NAMES_ENDPOINT ") ORDER BY 1, 2 LIMIT ?2",
+};
 
 enum q {
     Q_BEGIN,
@@ -115,6 +176,7 @@ enum q {
     Q_REG_GET,
     Q_REG_UPSERT,
     Q_REG_DELETE,
+    Q_REG_REPROVISION,
     Q_REG_LIST,
     Q_REG_LIST_GROUP,
     Q_AUDIT_APPEND,
@@ -128,7 +190,7 @@ enum q {
 
 #define REG_COLS                                                                                   \
     "registration_id, device_id, group_id, assigned_hub, status, substatus, operation_id,"         \
-    " error_code, error_message, payload, version, created, updated"
+    " error_code, error_message, payload, version, created, updated, reprovision"
 #define AUDIT_COLS                                                                                 \
     "seq, ts, event, subject, outcome, http_status, error_code, reason, remote, tracking"
 
@@ -139,16 +201,18 @@ static const char *const sql[Q_COUNT] = {
     [Q_REG_GET] = "SELECT " REG_COLS " FROM registrations WHERE registration_id = ?1",
     /* Every field but created is replaced; created stays from the first registration. */
     [Q_REG_UPSERT] = "INSERT INTO registrations (" REG_COLS ")"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, 0)"
                      " ON CONFLICT (registration_id) DO UPDATE SET"
                      " device_id = excluded.device_id, group_id = excluded.group_id,"
                      " assigned_hub = excluded.assigned_hub, status = excluded.status,"
                      " substatus = excluded.substatus, operation_id = excluded.operation_id,"
                      " error_code = excluded.error_code, error_message = excluded.error_message,"
                      " payload = excluded.payload, version = version + 1,"
-                     " updated = excluded.updated"
+                     " updated = excluded.updated,"
+                     " reprovision = CASE WHEN ?12 <> 0 THEN 0 ELSE reprovision END"
                      " RETURNING version, created",
     [Q_REG_DELETE] = "DELETE FROM registrations WHERE registration_id = ?1",
+    [Q_REG_REPROVISION] = "UPDATE registrations SET reprovision = 1 WHERE registration_id = ?1",
     [Q_REG_LIST] = "SELECT " REG_COLS " FROM registrations WHERE registration_id > ?1"
                    " ORDER BY registration_id LIMIT ?2",
     [Q_REG_LIST_GROUP] = "SELECT " REG_COLS " FROM registrations"
@@ -170,6 +234,77 @@ static const char *const sql[Q_COUNT] = {
                  " (SELECT count(*) FROM registrations), (SELECT count(*) FROM audit)",
 };
 
+/* The statements of webhooks and of the event outbox. */
+enum eq {
+    EQ_EVENT_APPEND,
+    EQ_FANOUT,
+    EQ_WEBHOOK_EXISTS,
+    EQ_WEBHOOK_UPSERT,
+    EQ_WEBHOOK_GET,
+    EQ_WEBHOOK_DELETE,
+    EQ_WEBHOOK_LIST,
+    EQ_DUE,
+    EQ_NEXT_DUE,
+    EQ_UPDATE,
+    EQ_LIST,
+    EQ_GET,
+    EQ_RETRY,
+    EQ_STATE,
+    EQ_PRUNE_DELIVERIES,
+    EQ_PRUNE_EVENTS,
+    EQ_COUNT
+};
+
+/* Whether a webhook is enabled and subscribes to the event type bound to parameter ?1. */
+#define SUBSCRIBED                                                                                 \
+    " enabled = 1 AND (events = '*' OR instr(',' || events || ',', ',' || ?1 || ',') > 0)"
+#define WEBHOOK_COLS "id, url, events, secret, enabled, version, created, updated"
+/* Every query of deliveries yields these columns, then body, url and secret (or NULL). */
+#define DELIVERY_COLS                                                                              \
+    "d.id, e.id, e.type, e.subject, d.webhook_id, d.state, d.attempts, e.created_ms, d.next_ms,"   \
+    " d.last_ms, d.last_status, d.last_error, d.done_ms"
+#define DELIVERY_FROM " FROM deliveries d JOIN events e ON e.seq = d.event_seq"
+
+static const char *const event_sql[EQ_COUNT] = {
+    /* An event nobody subscribes to is not stored at all, which keeps registrations as cheap
+     * as before for an operator who has no webhooks. */
+    [EQ_EVENT_APPEND] = "INSERT INTO events (type, id, subject, ts, created_ms, body)"
+                        " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS"
+                        " (SELECT 1 FROM webhooks WHERE" SUBSCRIBED ") RETURNING seq",
+    [EQ_FANOUT] = "INSERT INTO deliveries (webhook_id, event_seq, state, next_ms)"
+                  " SELECT id, ?2, 'pending', ?3 FROM webhooks WHERE" SUBSCRIBED " ORDER BY id",
+    [EQ_WEBHOOK_EXISTS] = "SELECT 1 FROM webhooks WHERE id = ?1",
+    [EQ_WEBHOOK_UPSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)"
+                          " ON CONFLICT (id) DO UPDATE SET url = excluded.url,"
+                          " events = excluded.events, secret = excluded.secret,"
+                          " enabled = excluded.enabled, version = version + 1,"
+                          " updated = excluded.updated"
+                          " RETURNING version, created",
+    [EQ_WEBHOOK_GET] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id = ?1",
+    [EQ_WEBHOOK_DELETE] = "DELETE FROM webhooks WHERE id = ?1",
+    [EQ_WEBHOOK_LIST] = "SELECT " WEBHOOK_COLS " FROM webhooks WHERE id > ?1 ORDER BY id LIMIT ?2",
+    [EQ_DUE] = "SELECT " DELIVERY_COLS ", e.body, w.url, w.secret" DELIVERY_FROM
+               " JOIN webhooks w ON w.id = d.webhook_id"
+               " WHERE d.state = 'pending' AND d.next_ms <= ?1 AND w.enabled = 1"
+               " ORDER BY d.next_ms, d.id LIMIT ?2",
+    [EQ_NEXT_DUE] = "SELECT min(d.next_ms) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
+                    " WHERE d.state = 'pending' AND w.enabled = 1",
+    [EQ_UPDATE] = "UPDATE deliveries SET state = ?2, attempts = ?3, next_ms = ?4, last_ms = ?5,"
+                  " last_status = ?6, last_error = ?7, done_ms = ?8"
+                  " WHERE id = ?1 AND state = 'pending'",
+    [EQ_LIST] = "SELECT " DELIVERY_COLS ", NULL, NULL, NULL" DELIVERY_FROM
+                " WHERE d.id > ?1 AND (?3 IS NULL OR d.state = ?3)"
+                " AND (?4 IS NULL OR d.webhook_id = ?4) ORDER BY d.id LIMIT ?2",
+    [EQ_GET] = "SELECT " DELIVERY_COLS ", e.body, NULL, NULL" DELIVERY_FROM " WHERE d.id = ?1",
+    [EQ_RETRY] = "UPDATE deliveries SET state = 'pending', attempts = 0, next_ms = ?2,"
+                 " done_ms = 0 WHERE id = ?1 AND state = 'failed'",
+    [EQ_STATE] = "SELECT state FROM deliveries WHERE id = ?1",
+    [EQ_PRUNE_DELIVERIES] = "DELETE FROM deliveries WHERE state = 'delivered' AND done_ms < ?1",
+    [EQ_PRUNE_EVENTS] = "DELETE FROM events WHERE created_ms < ?1"
+                        " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq)",
+};
+
 struct store_sqlite {
     struct store base;
     char *path;
@@ -181,13 +316,16 @@ struct unit_result {
     int64_t version;
     char created[TIME_DPS_LEN];
     int64_t seq;
+    int64_t event_seq;
 };
 
 struct sqlite_conn {
     struct store_conn base;
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
-    sqlite3_stmt *dq[2][DQ_COUNT];
+    sqlite3_stmt *dq[STORE_KINDS][DQ_COUNT];
+    sqlite3_stmt *refs[STORE_KINDS]; /* NULL where nothing names a kind */
+    sqlite3_stmt *eq[EQ_COUNT];
     struct unit_result *res; /* reused from batch to batch */
     size_t res_cap;
 };
@@ -197,7 +335,7 @@ static struct sqlite_conn *sconn(struct store_conn *c) {
 }
 
 static bool kind_ok(enum store_kind k) {
-    return k == STORE_ENROLLMENT || k == STORE_GROUP;
+    return k == STORE_ENROLLMENT || k == STORE_GROUP || k == STORE_ENDPOINT;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -337,6 +475,48 @@ static void audit_fill(struct store_audit *a, int64_t seq, const char *now) {
         memcpy(a->ts, now, TIME_DPS_LEN);
 }
 
+/* Queues event e inside the caller's transaction, stamped now (now_ms): stores it and adds a
+ * pending delivery, due at once, for every enabled webhook subscribed to its type. *seq is the
+ * event's number, or 0 when no webhook subscribes (and nothing was written). */
+static int event_append(struct sqlite_conn *c, const struct store_event *e, const char *now,
+                        int64_t now_ms, int64_t *seq) {
+    sqlite3_stmt *st = c->eq[EQ_EVENT_APPEND];
+    int rc = STORE_ERROR, s;
+
+    *seq = 0;
+    if (!e->id || !e->type || !e->body) {
+        log_error("store: event append: invalid arguments");
+        return STORE_ERROR;
+    }
+    if (bind_text(st, 1, e->type) != SQLITE_OK || bind_text(st, 2, e->id) != SQLITE_OK ||
+        bind_text(st, 3, e->subject) != SQLITE_OK ||
+        bind_text(st, 4, e->ts[0] ? e->ts : now) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, now_ms) != SQLITE_OK || bind_text(st, 6, e->body) != SQLITE_OK) {
+        db_error(c, "event bind");
+        goto out;
+    }
+    s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        *seq = sqlite3_column_int64(st, 0);
+    } else if (s != SQLITE_DONE) {
+        db_error(c, "event append");
+        goto out;
+    }
+    done(st);
+    if (*seq == 0)
+        return STORE_OK;
+    st = c->eq[EQ_FANOUT];
+    if (bind_text(st, 1, e->type) != SQLITE_OK || sqlite3_bind_int64(st, 2, *seq) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 3, now_ms) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, "event deliveries");
+        goto out;
+    }
+    rc = STORE_OK;
+out:
+    done(st);
+    return rc;
+}
+
 /* Reads the stored version of a document: STORE_OK with *version, or STORE_NOT_FOUND. */
 static int doc_version(struct sqlite_conn *c, enum store_kind k, const char *id, int64_t *version) {
     sqlite3_stmt *st = c->dq[k][DQ_VERSION];
@@ -399,6 +579,7 @@ static int read_reg(sqlite3_stmt *st, struct store_registration *r) {
     r->version = sqlite3_column_int64(st, 10);
     col_ts(st, 11, r->created);
     col_ts(st, 12, r->updated);
+    r->reprovision = sqlite3_column_int(st, 13);
     return 0;
 }
 
@@ -587,10 +768,13 @@ static void conn_close(struct store_conn *sc) {
 
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(c->q[i]);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < STORE_KINDS; k++) {
         for (int i = 0; i < DQ_COUNT; i++)
             sqlite3_finalize(c->dq[k][i]);
+        sqlite3_finalize(c->refs[k]);
     }
+    for (int i = 0; i < EQ_COUNT; i++)
+        sqlite3_finalize(c->eq[i]);
     if (c->db && sqlite3_close(c->db) != SQLITE_OK)
         db_error(c, "close");
     free(c->res);
@@ -625,11 +809,17 @@ static int conn_open(struct store *st, struct store_conn **out) {
         if (prepare(c, sql[i], &c->q[i]) != 0)
             goto fail;
     }
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < STORE_KINDS; k++) {
         for (int i = 0; i < DQ_COUNT; i++) {
             if (prepare(c, doc_sql[k][i], &c->dq[k][i]) != 0)
                 goto fail;
         }
+        if (refs_sql[k] && prepare(c, refs_sql[k], &c->refs[k]) != 0)
+            goto fail;
+    }
+    for (int i = 0; i < EQ_COUNT; i++) {
+        if (prepare(c, event_sql[i], &c->eq[i]) != 0)
+            goto fail;
     }
     *out = &c->base;
     return STORE_OK;
@@ -670,10 +860,10 @@ out:
 }
 
 static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *doc,
-                   int64_t if_match, struct store_audit *audit) {
+                   int64_t if_match, struct store_audit *audit, struct store_event *event) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
-    int64_t cur = 0, version, seq = 0;
+    int64_t cur = 0, version, seq = 0, eseq = 0;
     sqlite3_stmt *st;
     bool exists;
     int rc;
@@ -711,9 +901,13 @@ static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *d
     done(st);
     if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
         goto out;
+    if (event && event_append(c, event, now, time_now_unix_ms(), &eseq) != STORE_OK)
+        goto out;
     if (tx_commit(c) != 0)
         return STORE_ERROR;
 
+    if (event)
+        event->seq = eseq;
     doc->version = version;
     memcpy(doc->created, created, TIME_DPS_LEN);
     memcpy(doc->updated, now, TIME_DPS_LEN);
@@ -725,11 +919,78 @@ out:
     return rc;
 }
 
+/* Lists up to limit documents that name document id of kind k (none for a kind nothing names). */
+static int refs_list(struct sqlite_conn *c, enum store_kind k, const char *id, size_t limit,
+                     struct store_ref **out, size_t *n) {
+    sqlite3_stmt *st = c->refs[k];
+    struct store_ref *v = NULL, *p;
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    if (!st || limit == 0)
+        return STORE_OK;
+    if (bind_text(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
+        db_error(c, "referrers bind");
+        goto out;
+    }
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
+            log_error("store: referrers: out of memory");
+            goto out;
+        }
+        v = p;
+        v[cnt].kind = (enum store_kind)sqlite3_column_int(st, 0);
+        if (col_dup(st, 1, &v[cnt].id) != 0) {
+            log_error("store: referrers: out of memory");
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, "referrers");
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    rc = STORE_OK;
+out:
+    done(st);
+    store_refs_free(v, cnt);
+    return rc;
+}
+
+/* STORE_IN_USE when a document names document id of kind k, else STORE_OK (or STORE_ERROR). */
+static int refs_exist(struct sqlite_conn *c, enum store_kind k, const char *id) {
+    struct store_ref *r = NULL;
+    size_t n = 0;
+    int rc = refs_list(c, k, id, 1, &r, &n);
+
+    store_refs_free(r, n);
+    if (rc != STORE_OK)
+        return rc;
+    return n > 0 ? STORE_IN_USE : STORE_OK;
+}
+
+static int doc_referrers(struct store_conn *sc, enum store_kind k, const char *id, size_t limit,
+                         struct store_ref **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    if (!kind_ok(k) || !id) {
+        log_error("store: doc_referrers: invalid arguments");
+        return STORE_ERROR;
+    }
+    return refs_list(sconn(sc), k, id, limit, out, n);
+}
+
 static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, int64_t if_match,
-                      struct store_audit *audit) {
+                      struct store_audit *audit, struct store_event *event) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN];
-    int64_t cur = 0, seq = 0;
+    int64_t cur = 0, seq = 0, eseq = 0;
     sqlite3_stmt *st;
     int rc;
 
@@ -748,6 +1009,11 @@ static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, 
     rc = check_if_match(true, cur, if_match);
     if (rc != STORE_OK)
         goto out;
+    /* Checked inside the transaction, so that nothing can start naming the document between the
+     * check and the delete. */
+    rc = refs_exist(c, k, id);
+    if (rc != STORE_OK)
+        goto out;
 
     rc = STORE_ERROR;
     st = c->dq[k][DQ_DELETE];
@@ -759,8 +1025,12 @@ static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, 
     done(st);
     if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
         goto out;
+    if (event && event_append(c, event, now, time_now_unix_ms(), &eseq) != STORE_OK)
+        goto out;
     if (tx_commit(c) != 0)
         return STORE_ERROR;
+    if (event)
+        event->seq = eseq;
     if (audit)
         audit_fill(audit, seq, now);
     return STORE_OK;
@@ -846,22 +1116,21 @@ out:
     return rc;
 }
 
-static int reg_delete(struct store_conn *sc, const char *regid, struct store_audit *audit) {
-    struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[Q_REG_DELETE];
+/* Runs st, bound by the caller, in a transaction of its own together with audit. Returns
+ * STORE_NOT_FOUND (and writes nothing) when st changes no row. */
+static int change_audited(struct sqlite_conn *c, sqlite3_stmt *st, struct store_audit *audit,
+                          const char *what) {
     char now[TIME_DPS_LEN];
     int64_t seq = 0;
     int rc = STORE_ERROR;
 
-    if (!regid) {
-        log_error("store: reg_delete: invalid arguments");
+    time_now_dps(now);
+    if (tx_begin(c) != 0) {
+        done(st);
         return STORE_ERROR;
     }
-    time_now_dps(now);
-    if (tx_begin(c) != 0)
-        return STORE_ERROR;
-    if (bind_text(st, 1, regid) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "reg_delete");
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, what);
         done(st);
         goto out;
     }
@@ -880,6 +1149,29 @@ static int reg_delete(struct store_conn *sc, const char *regid, struct store_aud
 out:
     tx_rollback(c);
     return rc;
+}
+
+/* Runs statement q (a change to one registration, bound to regid) with its audit record in one
+ * transaction; STORE_NOT_FOUND when it changed no row. what names it in errors. */
+static int reg_change(struct store_conn *sc, enum q q, const char *what, const char *regid,
+                      struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->q[q];
+
+    if (!regid || bind_text(st, 1, regid) != SQLITE_OK) {
+        log_error("store: %s: invalid arguments", what);
+        done(st);
+        return STORE_ERROR;
+    }
+    return change_audited(c, st, audit, what);
+}
+
+static int reg_delete(struct store_conn *sc, const char *regid, struct store_audit *audit) {
+    return reg_change(sc, Q_REG_DELETE, "reg_delete", regid, audit);
+}
+
+static int reg_reprovision(struct store_conn *sc, const char *regid, struct store_audit *audit) {
+    return reg_change(sc, Q_REG_REPROVISION, "reg_reprovision", regid, audit);
 }
 
 static int reg_list(struct store_conn *sc, const char *group_id, const char *after, size_t limit,
@@ -939,7 +1231,8 @@ static int reg_upsert(struct sqlite_conn *c, const struct store_registration *r,
         bind_text(st, 7, r->operation_id) != SQLITE_OK ||
         sqlite3_bind_int(st, 8, r->error_code) != SQLITE_OK ||
         bind_text(st, 9, r->error_message) != SQLITE_OK ||
-        bind_text(st, 10, r->payload) != SQLITE_OK || bind_text(st, 11, now) != SQLITE_OK) {
+        bind_text(st, 10, r->payload) != SQLITE_OK || bind_text(st, 11, now) != SQLITE_OK ||
+        sqlite3_bind_int(st, 12, r->reprovision) != SQLITE_OK) {
         db_error(c, "registration bind");
         goto out;
     }
@@ -958,6 +1251,7 @@ out:
 static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN];
+    int64_t now_ms;
     size_t i;
 
     if (n == 0)
@@ -978,6 +1272,7 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
     }
     /* The units of a batch become durable together, so they share one time stamp. */
     time_now_dps(now);
+    now_ms = time_now_unix_ms();
     if (tx_begin(c) != 0)
         return STORE_ERROR;
     for (i = 0; i < n; i++) {
@@ -986,6 +1281,9 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         if (w[i].reg && reg_upsert(c, w[i].reg, now, &c->res[i]) != STORE_OK)
             goto fail;
         if (a && audit_append(c, a, a->ts[0] ? a->ts : now, &c->res[i].seq) != STORE_OK)
+            goto fail;
+        if (w[i].event &&
+            event_append(c, w[i].event, now, now_ms, &c->res[i].event_seq) != STORE_OK)
             goto fail;
     }
     if (tx_commit(c) != 0) {
@@ -1000,6 +1298,8 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         }
         if (w[i].audit)
             audit_fill(w[i].audit, c->res[i].seq, now);
+        if (w[i].event)
+            w[i].event->seq = c->res[i].event_seq;
     }
     return STORE_OK;
 fail:
@@ -1116,6 +1416,352 @@ static int counts(struct store_conn *sc, struct store_counts *out) {
     return rc;
 }
 
+/* ---- Webhooks and the event outbox ---- */
+
+static int read_webhook(sqlite3_stmt *st, void *out) {
+    struct store_webhook *w = out;
+
+    memset(w, 0, sizeof(*w));
+    if (col_dup(st, 0, &w->id) != 0 || col_dup(st, 1, &w->url) != 0 ||
+        col_dup(st, 2, &w->events) != 0 || col_dup(st, 3, &w->secret) != 0) {
+        store_webhook_clear(w);
+        return -1;
+    }
+    w->enabled = sqlite3_column_int(st, 4);
+    w->version = sqlite3_column_int64(st, 5);
+    col_ts(st, 6, w->created);
+    col_ts(st, 7, w->updated);
+    return 0;
+}
+
+static int read_delivery(sqlite3_stmt *st, void *out) {
+    struct store_delivery *d = out;
+    const unsigned char *state;
+
+    memset(d, 0, sizeof(*d));
+    if (col_dup(st, 1, &d->event_id) != 0 || col_dup(st, 2, &d->type) != 0 ||
+        col_dup(st, 3, &d->subject) != 0 || col_dup(st, 4, &d->webhook_id) != 0 ||
+        col_dup(st, 11, &d->last_error) != 0 || col_dup(st, 13, &d->body) != 0 ||
+        col_dup(st, 14, &d->url) != 0 || col_dup(st, 15, &d->secret) != 0) {
+        store_delivery_clear(d);
+        return -1;
+    }
+    d->id = sqlite3_column_int64(st, 0);
+    state = sqlite3_column_text(st, 5);
+    if (!state || store_delivery_state_parse((const char *)state, &d->state) != 0)
+        d->state = STORE_DELIVERY_FAILED; /* the CHECK constraint makes this unreachable */
+    d->attempts = sqlite3_column_int(st, 6);
+    d->created_ms = sqlite3_column_int64(st, 7);
+    d->next_ms = sqlite3_column_int64(st, 8);
+    d->last_ms = sqlite3_column_int64(st, 9);
+    d->last_status = sqlite3_column_int(st, 10);
+    d->done_ms = sqlite3_column_int64(st, 12);
+    return 0;
+}
+
+static void clear_webhook(void *p) {
+    store_webhook_clear(p);
+}
+
+static void clear_delivery(void *p) {
+    store_delivery_clear(p);
+}
+
+/* Steps st, bound by the caller, to its end and reads each row with read into an array of
+ * elements of size bytes. On STORE_OK *out (freed by the caller) holds *n rows; otherwise the
+ * rows read so far are released with clear. The statement is reset either way. */
+static int read_rows(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, size_t size,
+                     int (*read)(sqlite3_stmt *, void *), void (*clear)(void *), void **out,
+                     size_t *n) {
+    char *v = NULL, *p;
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, size))) {
+            log_error("store: %s: out of memory", what);
+            goto out;
+        }
+        v = p;
+        if (read(st, v + cnt * size) != 0) {
+            log_error("store: %s: out of memory", what);
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, what);
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    cnt = 0;
+    rc = STORE_OK;
+out:
+    done(st);
+    for (size_t i = 0; i < cnt; i++)
+        clear(v + i * size);
+    free(v);
+    return rc;
+}
+
+/* Steps st, bound by the caller, for at most one row and reads it with read into out. */
+static int read_one(struct sqlite_conn *c, sqlite3_stmt *st, const char *what,
+                    int (*read)(sqlite3_stmt *, void *), void *out) {
+    int rc = STORE_ERROR, s = sqlite3_step(st);
+
+    if (s == SQLITE_DONE)
+        rc = STORE_NOT_FOUND;
+    else if (s != SQLITE_ROW)
+        db_error(c, what);
+    else if (read(st, out) != 0)
+        log_error("store: %s: out of memory", what);
+    else
+        rc = STORE_OK;
+    done(st);
+    return rc;
+}
+
+static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_absent,
+                       struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
+    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_EXISTS];
+    int64_t version, seq = 0;
+    int rc = STORE_ERROR, s;
+
+    if (!wh || !wh->id || !wh->url || !wh->events || !wh->secret) {
+        log_error("store: webhook_put: invalid arguments");
+        return STORE_ERROR;
+    }
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    if (if_absent) {
+        s = bind_text(st, 1, wh->id) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
+        if (s != SQLITE_ROW && s != SQLITE_DONE)
+            db_error(c, "webhook_put exists");
+        done(st);
+        if (s == SQLITE_ROW)
+            rc = STORE_CONFLICT;
+        if (s != SQLITE_DONE)
+            goto out;
+    }
+    st = c->eq[EQ_WEBHOOK_UPSERT];
+    if (bind_text(st, 1, wh->id) != SQLITE_OK || bind_text(st, 2, wh->url) != SQLITE_OK ||
+        bind_text(st, 3, wh->events) != SQLITE_OK || bind_text(st, 4, wh->secret) != SQLITE_OK ||
+        sqlite3_bind_int(st, 5, wh->enabled ? 1 : 0) != SQLITE_OK ||
+        bind_text(st, 6, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "webhook_put");
+        done(st);
+        goto out;
+    }
+    version = sqlite3_column_int64(st, 0);
+    col_ts(st, 1, created);
+    done(st);
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto out;
+    if (tx_commit(c) != 0)
+        return STORE_ERROR;
+    wh->version = version;
+    memcpy(wh->created, created, TIME_DPS_LEN);
+    memcpy(wh->updated, now, TIME_DPS_LEN);
+    if (audit)
+        audit_fill(audit, seq, now);
+    return STORE_OK;
+out:
+    tx_rollback(c);
+    return rc;
+}
+
+static int webhook_get(struct store_conn *sc, const char *id, struct store_webhook *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_GET];
+
+    memset(out, 0, sizeof(*out));
+    if (!id || bind_text(st, 1, id) != SQLITE_OK) {
+        log_error("store: webhook_get: invalid arguments");
+        done(st);
+        return STORE_ERROR;
+    }
+    return read_one(c, st, "webhook_get", read_webhook, out);
+}
+
+static int webhook_delete(struct store_conn *sc, const char *id, struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_DELETE];
+
+    if (!id || bind_text(st, 1, id) != SQLITE_OK) {
+        log_error("store: webhook_delete: invalid arguments");
+        done(st);
+        return STORE_ERROR;
+    }
+    return change_audited(c, st, audit, "webhook_delete");
+}
+
+static int webhook_list(struct store_conn *sc, const char *after, size_t limit,
+                        struct store_webhook **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_LIST];
+
+    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
+        db_error(c, "webhook_list bind");
+        done(st);
+        *out = NULL;
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return read_rows(c, st, "webhook_list", sizeof(**out), read_webhook, clear_webhook,
+                     (void **)out, n);
+}
+
+static int delivery_due(struct store_conn *sc, int64_t now_ms, size_t limit,
+                        struct store_delivery **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_DUE];
+
+    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
+        db_error(c, "delivery_due bind");
+        done(st);
+        *out = NULL;
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return read_rows(c, st, "delivery_due", sizeof(**out), read_delivery, clear_delivery,
+                     (void **)out, n);
+}
+
+static int delivery_next_due(struct store_conn *sc, int64_t *next_ms) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_NEXT_DUE];
+    int rc = STORE_ERROR;
+
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "delivery_next_due");
+    } else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+        rc = STORE_NOT_FOUND;
+    } else {
+        *next_ms = sqlite3_column_int64(st, 0);
+        rc = STORE_OK;
+    }
+    done(st);
+    return rc;
+}
+
+static int delivery_update(struct store_conn *sc, const struct store_delivery *d) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_UPDATE];
+    int rc = STORE_ERROR;
+
+    if (sqlite3_bind_int64(st, 1, d->id) != SQLITE_OK ||
+        bind_text(st, 2, store_delivery_state_name(d->state)) != SQLITE_OK ||
+        sqlite3_bind_int(st, 3, d->attempts) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 4, d->next_ms) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 5, d->last_ms) != SQLITE_OK ||
+        sqlite3_bind_int(st, 6, d->last_status) != SQLITE_OK ||
+        bind_text(st, 7, d->last_error) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 8, d->done_ms) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
+        db_error(c, "delivery_update");
+    else
+        rc = sqlite3_changes(c->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
+    done(st);
+    return rc;
+}
+
+static int delivery_list(struct store_conn *sc, enum store_delivery_state state,
+                         const char *webhook_id, int64_t after, size_t limit,
+                         struct store_delivery **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_LIST];
+
+    if (sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
+        bind_text(st, 3, state == STORE_DELIVERY_ANY ? NULL : store_delivery_state_name(state)) !=
+            SQLITE_OK ||
+        bind_text(st, 4, webhook_id) != SQLITE_OK) {
+        db_error(c, "delivery_list bind");
+        done(st);
+        *out = NULL;
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return read_rows(c, st, "delivery_list", sizeof(**out), read_delivery, clear_delivery,
+                     (void **)out, n);
+}
+
+static int delivery_get(struct store_conn *sc, int64_t id, struct store_delivery *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_GET];
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
+        db_error(c, "delivery_get bind");
+        done(st);
+        return STORE_ERROR;
+    }
+    return read_one(c, st, "delivery_get", read_delivery, out);
+}
+
+static int delivery_retry(struct store_conn *sc, int64_t id, int64_t now_ms,
+                          struct store_audit *audit) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->eq[EQ_RETRY];
+    int rc, s;
+
+    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, now_ms) != SQLITE_OK) {
+        db_error(c, "delivery_retry bind");
+        done(st);
+        return STORE_ERROR;
+    }
+    rc = change_audited(c, st, audit, "delivery_retry");
+    if (rc != STORE_NOT_FOUND)
+        return rc;
+    /* Nothing failed had that id: tell a delivery in another state from none at all. */
+    st = c->eq[EQ_STATE];
+    s = sqlite3_bind_int64(st, 1, id) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
+    if (s == SQLITE_ROW)
+        rc = STORE_CONFLICT;
+    else if (s != SQLITE_DONE) {
+        db_error(c, "delivery_retry state");
+        rc = STORE_ERROR;
+    }
+    done(st);
+    return rc;
+}
+
+static int delivery_prune(struct store_conn *sc, int64_t before_ms, int64_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *del = c->eq[EQ_PRUNE_DELIVERIES], *ev = c->eq[EQ_PRUNE_EVENTS];
+    int rc = STORE_ERROR;
+
+    *n = 0;
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    if (sqlite3_bind_int64(del, 1, before_ms) != SQLITE_OK || sqlite3_step(del) != SQLITE_DONE) {
+        db_error(c, "delivery_prune");
+        goto out;
+    }
+    *n = sqlite3_changes(c->db);
+    if (sqlite3_bind_int64(ev, 1, before_ms) != SQLITE_OK || sqlite3_step(ev) != SQLITE_DONE) {
+        db_error(c, "delivery_prune events");
+        goto out;
+    }
+    done(del);
+    done(ev);
+    return tx_commit(c) == 0 ? STORE_OK : STORE_ERROR;
+out:
+    done(del);
+    done(ev);
+    tx_rollback(c);
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = open_store,
@@ -1128,10 +1774,23 @@ const struct store_ops store_sqlite_ops = {
     .doc_list = doc_list,
     .reg_get = reg_get,
     .reg_delete = reg_delete,
+    .reg_reprovision = reg_reprovision,
+    .doc_referrers = doc_referrers,
     .reg_list = reg_list,
     .commit = commit,
     .audit_list = audit_list,
     .token_add = token_add,
     .token_find = token_find,
     .counts = counts,
+    .webhook_put = webhook_put,
+    .webhook_get = webhook_get,
+    .webhook_delete = webhook_delete,
+    .webhook_list = webhook_list,
+    .delivery_due = delivery_due,
+    .delivery_next_due = delivery_next_due,
+    .delivery_update = delivery_update,
+    .delivery_list = delivery_list,
+    .delivery_get = delivery_get,
+    .delivery_retry = delivery_retry,
+    .delivery_prune = delivery_prune,
 };

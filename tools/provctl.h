@@ -66,6 +66,8 @@ extern const struct ctl_cmd ctl_group_cmds[];
 extern const struct ctl_cmd ctl_registration_cmds[];
 extern const struct ctl_cmd ctl_service_cmds[];
 extern const struct ctl_cmd ctl_offline_cmds[];
+extern const struct ctl_cmd ctl_webhook_cmds[];
+extern const struct ctl_cmd ctl_endpoint_cmds[];
 
 /* ---- Invocation state and errors ---- */
 
@@ -100,6 +102,11 @@ int ctl_parse_int(const char *opt, const char *s, long long min, long long max, 
 
 /* Wipes and frees a string that holds a secret. NULL is ignored. */
 void ctl_free_secret(char *s);
+
+/* Reads a secret (a token, a signing secret) from the file path: one line of at most 4096
+ * bytes, the trailing newline and blanks trimmed. what names the file in messages ("token
+ * file"). Returns the secret (free with ctl_free_secret) or NULL after printing why. */
+char *ctl_read_secret(const char *what, const char *path);
 
 /* ---- The admin API client (provctl_http.c) ---- */
 
@@ -141,6 +148,12 @@ int http_fail(const struct http_reply *r, const char *subject);
  * not an error: it sets *absent and returns CTL_OK with *doc NULL. */
 int http_get_object(struct ctl *ctl, const char *path, const char *subject, json_t **doc,
                     int *absent);
+
+/* Sends method path with body (NULL for none) and the extra header lines in headers (see
+ * http_request); the answer must be 200 with a JSON object. Returns CTL_OK with *doc (a new
+ * reference), or reports the error (naming subject) and returns CTL_FAIL. */
+int http_send_object(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+                     const char *const *headers, const char *subject, json_t **doc);
 
 /* DELETEs path and, unless --json, prints "Deleted <subject>." Returns CTL_OK, or reports the
  * error and returns CTL_FAIL. */
@@ -188,6 +201,39 @@ void out_kv_members(struct out_kv *kv, const json_t *o, const struct out_member 
 
 /* Adds a row to a table of ncols columns whose cells are the members of o named in members. */
 void out_table_add_members(struct out_table *t, const json_t *o, const char *const *members);
+
+/* One page of a listing the admin API pages by sequence number (the audit log, the event
+ * deliveries): an object with an array of items and "next", the number to pass as after. */
+struct seq_page {
+    const char *path;    /* the GET, with its query */
+    const char *subject; /* names the listing in errors */
+    const char *items;   /* the member of the answer holding the items: "records" */
+    size_t ncols;
+    const char *const *hdr;     /* column headers */
+    const char *const *members; /* the item member shown in each column */
+    const char *empty;          /* printed instead of an empty table */
+    long long limit;            /* the page size asked for */
+    const char *again;          /* the command to read on with, "--after NEXT" appended */
+};
+
+/* Gets the page and prints it: the answer with --json, else a table; a full page adds a line on
+ * stderr (so that stdout stays a table) telling how to read on. Returns CTL_OK, or CTL_FAIL
+ * after reporting the error. */
+int out_seq_page(struct ctl *ctl, const struct seq_page *p);
+
+/* A listing of every item of a paged query (http_query_all): POST path, items in ID order. */
+struct query_list {
+    const char *path;    /* the query's path: "/endpoints/query" */
+    const char *subject; /* names the listing in errors */
+    size_t ncols;
+    const char *const *hdr;     /* column headers */
+    const char *const *members; /* the item member shown in each column */
+    const char *empty;          /* printed instead of an empty table */
+};
+
+/* Runs the query to its end and prints the items: as a JSON array with --json, else a table.
+ * Returns CTL_OK, or CTL_FAIL after reporting the error. */
+int out_query_list(struct ctl *ctl, const struct query_list *l);
 
 /* Readable text of member key of object o: strings as they are, numbers and booleans written
  * out, arrays of strings joined with ", ", other values as compact JSON. Returns NULL when the

@@ -165,15 +165,13 @@ out:
     return url;
 }
 
-/* Reads the admin token from path: one line, the trailing newline and blanks trimmed.
- * Returns the token (free with ctl_free_secret) or NULL after printing why. */
-static char *read_token(const char *path) {
+char *ctl_read_secret(const char *what, const char *path) {
     char *tok = NULL;
     size_t n;
     FILE *f = fopen(path, "r");
 
     if (f == NULL) {
-        ctl_err("cannot read token file %s: %s", path, strerror(errno));
+        ctl_err("cannot read %s %s: %s", what, path, strerror(errno));
         return NULL;
     }
     tok = calloc(1, MAX_TOKEN + 2);
@@ -181,22 +179,22 @@ static char *read_token(const char *path) {
         goto fail;
     n = fread(tok, 1, MAX_TOKEN + 1, f);
     if (ferror(f)) {
-        ctl_err("cannot read token file %s: %s", path, strerror(errno));
+        ctl_err("cannot read %s %s: %s", what, path, strerror(errno));
         goto fail;
     }
     if (n > MAX_TOKEN) {
-        ctl_err("token file %s is too large to hold a token", path);
+        ctl_err("%s %s is larger than %d bytes", what, path, MAX_TOKEN);
         goto fail;
     }
     while (n > 0 && isspace((unsigned char)tok[n - 1]))
         tok[--n] = '\0';
     if (n == 0) {
-        ctl_err("token file %s is empty", path);
+        ctl_err("%s %s is empty", what, path);
         goto fail;
     }
     for (size_t i = 0; i < n; i++)
         if (iscntrl((unsigned char)tok[i])) {
-            ctl_err("token file %s holds more than one line", path);
+            ctl_err("%s %s holds more than one line", what, path);
             goto fail;
         }
     fclose(f);
@@ -261,7 +259,8 @@ static int resolve(struct ctl *ctl, struct ctl_http *h) {
         ctl_err("cannot read CA file %s: %s", ca, strerror(errno));
         goto out;
     }
-    if ((h->ca_file = strdup(ca)) == NULL || (h->token = read_token(tokf)) == NULL)
+    if ((h->ca_file = strdup(ca)) == NULL ||
+        (h->token = ctl_read_secret("token file", tokf)) == NULL)
         goto out;
     rc = 0;
 out:
@@ -525,15 +524,17 @@ int http_fail(const struct http_reply *r, const char *subject) {
     return CTL_FAIL;
 }
 
-int http_get_object(struct ctl *ctl, const char *path, const char *subject, json_t **doc,
-                    int *absent) {
+/* Sends a request that answers a JSON object with 200; see http_get_object for absent. */
+static int request_object(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+                          const char *const *headers, const char *subject, json_t **doc,
+                          int *absent) {
     struct http_reply r;
     int rc = CTL_FAIL;
 
     *doc = NULL;
     if (absent)
         *absent = 0;
-    if (http_request(ctl, "GET", path, NULL, NULL, &r) != 0)
+    if (http_request(ctl, method, path, body, headers, &r) != 0)
         return CTL_FAIL;
     if (r.status == 200 && json_is_object(r.body)) {
         *doc = json_incref(r.body);
@@ -548,6 +549,16 @@ int http_get_object(struct ctl *ctl, const char *path, const char *subject, json
     }
     http_reply_free(&r);
     return rc;
+}
+
+int http_get_object(struct ctl *ctl, const char *path, const char *subject, json_t **doc,
+                    int *absent) {
+    return request_object(ctl, "GET", path, NULL, NULL, subject, doc, absent);
+}
+
+int http_send_object(struct ctl *ctl, const char *method, const char *path, const json_t *body,
+                     const char *const *headers, const char *subject, json_t **doc) {
+    return request_object(ctl, method, path, body, headers, subject, doc, NULL);
 }
 
 int http_delete(struct ctl *ctl, const char *path, const char *subject) {

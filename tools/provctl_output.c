@@ -246,3 +246,57 @@ void out_table_add_members(struct out_table *t, const json_t *o, const char *con
         free(cells[c]);
     free(cells);
 }
+
+/* ---- Listings of paged queries ---- */
+
+int out_query_list(struct ctl *ctl, const struct query_list *l) {
+    json_t *items, *it;
+    size_t i;
+
+    if (http_query_all(ctl, l->path, l->subject, &items) != CTL_OK)
+        return CTL_FAIL;
+    if (ctl->json) {
+        out_json(items);
+    } else {
+        struct out_table *t = out_table_new(l->ncols, l->hdr);
+
+        json_array_foreach(items, i, it) {
+            out_table_add_members(t, it, l->members);
+        }
+        out_table_print(t, l->empty);
+    }
+    json_decref(items);
+    return CTL_OK;
+}
+
+/* ---- Pages of sequence-numbered listings ---- */
+
+int out_seq_page(struct ctl *ctl, const struct seq_page *p) {
+    json_t *doc, *items, *it, *next;
+    size_t i;
+
+    if (http_get_object(ctl, p->path, p->subject, &doc, NULL) != CTL_OK)
+        return CTL_FAIL;
+    items = json_object_get(doc, p->items);
+    next = json_object_get(doc, "next");
+    if (!json_is_array(items)) {
+        ctl_err("%s: the server's answer has no %s array", p->subject, p->items);
+        json_decref(doc);
+        return CTL_FAIL;
+    }
+    if (ctl->json) {
+        out_json(doc);
+    } else {
+        struct out_table *t = out_table_new(p->ncols, p->hdr);
+
+        json_array_foreach(items, i, it) {
+            out_table_add_members(t, it, p->members);
+        }
+        out_table_print(t, p->empty);
+        if (json_array_size(items) == (size_t)p->limit && json_is_integer(next))
+            fprintf(stderr, "More %s may follow: %s --after %lld\n", p->items, p->again,
+                    (long long)json_integer_value(next));
+    }
+    json_decref(doc);
+    return CTL_OK;
+}

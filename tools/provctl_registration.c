@@ -10,8 +10,7 @@ static int cmd_list(struct ctl *ctl, const struct ctl_args *a) {
                                           "lastUpdatedDateTimeUtc"};
     const char *group = args_get(a, "group");
     char path[192], subj[160];
-    json_t *items, *it;
-    size_t i;
+    const struct query_list l = {path, subj, 5, hdr, members, "No registrations."};
 
     /* The admin API lists registrations per enrollment group only. */
     if (group == NULL) {
@@ -22,20 +21,7 @@ static int cmd_list(struct ctl *ctl, const struct ctl_args *a) {
         return CTL_USAGE;
     snprintf(path, sizeof path, "/registrations/%s/query", group);
     snprintf(subj, sizeof subj, "enrollment group %s", group);
-    if (http_query_all(ctl, path, subj, &items) != CTL_OK)
-        return CTL_FAIL;
-    if (ctl->json) {
-        out_json(items);
-    } else {
-        struct out_table *t = out_table_new(5, hdr);
-
-        json_array_foreach(items, i, it) {
-            out_table_add_members(t, it, members);
-        }
-        out_table_print(t, "No registrations.");
-    }
-    json_decref(items);
-    return CTL_OK;
+    return out_query_list(ctl, &l);
 }
 
 static int cmd_show(struct ctl *ctl, const struct ctl_args *a) {
@@ -84,6 +70,27 @@ static int cmd_delete(struct ctl *ctl, const struct ctl_args *a) {
     return http_delete(ctl, path, subj);
 }
 
+/* The device's next registration re-allocates it whatever its reprovisioning policy says. */
+static int cmd_reprovision(struct ctl *ctl, const struct ctl_args *a) {
+    const char *id = a->pos[0];
+    char path[192], subj[160];
+    struct http_reply r;
+    int rc = CTL_OK;
+
+    if (ctl_check_id("registration ID", id) != 0)
+        return CTL_USAGE;
+    snprintf(path, sizeof path, "/registrations/%s/reprovision", id);
+    snprintf(subj, sizeof subj, "registration %s", id);
+    if (http_request(ctl, "POST", path, NULL, NULL, &r) != 0)
+        return CTL_FAIL;
+    if (r.status != 204)
+        rc = http_fail(&r, subj);
+    else if (!ctl->json)
+        printf("Registration %s is re-allocated at the device's next registration.\n", id);
+    http_reply_free(&r);
+    return rc;
+}
+
 static const struct ctl_opt list_opts[] = {
     {"group", "ID", "the enrollment group whose registrations to list; required", 0},
     {NULL, NULL, NULL, 0},
@@ -99,5 +106,9 @@ const struct ctl_cmd ctl_registration_cmds[] = {
     {"registration delete", "REGID",
      "Delete a registration state (the device registers afresh next time)", NULL, 1, 1, NULL,
      cmd_delete, NULL},
+    {"registration reprovision", "REGID",
+     "Re-allocate a device at its next registration, whatever its reprovisioning policy",
+     "Its next registration reports substatus reprovisionedToInitialAssignment.", 1, 1, NULL,
+     cmd_reprovision, NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

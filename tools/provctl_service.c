@@ -16,9 +16,8 @@ static int cmd_audit_list(struct ctl *ctl, const struct ctl_args *a) {
     const char *after_s = args_get(a, "after");
     const char *limit_s = args_get(a, "limit");
     long long after = 0, limit = AUDIT_DEFAULT_LIMIT;
-    char path[256];
-    size_t len, i;
-    json_t *doc, *records, *rec, *next;
+    char path[256], again[256];
+    size_t len;
 
     if (after_s && ctl_parse_int("after", after_s, 0, INT64_MAX, &after) != 0)
         return CTL_USAGE;
@@ -31,33 +30,19 @@ static int cmd_audit_list(struct ctl *ctl, const struct ctl_args *a) {
         len += (size_t)snprintf(path + len, sizeof path - len, "&limit=%lld", limit);
     if (subj)
         snprintf(path + len, sizeof path - len, "&subject=%s", subj);
+    snprintf(again, sizeof again, "provctl audit list%s%s%s%s", limit_s ? " --limit " : "",
+             limit_s ? limit_s : "", subj ? " --subject " : "", subj ? subj : "");
 
-    if (http_get_object(ctl, path, "audit log", &doc, NULL) != CTL_OK)
-        return CTL_FAIL;
-    records = json_object_get(doc, "records");
-    next = json_object_get(doc, "next");
-    if (!json_is_array(records)) {
-        ctl_err("audit log: the server's answer has no records array");
-        json_decref(doc);
-        return CTL_FAIL;
-    }
-    if (ctl->json) {
-        out_json(doc);
-    } else {
-        struct out_table *t = out_table_new(9, hdr);
-
-        json_array_foreach(records, i, rec) {
-            out_table_add_members(t, rec, members);
-        }
-        out_table_print(t, "No audit records.");
-        /* A full page suggests more; say how to read on, on stderr to keep stdout a table. */
-        if (json_array_size(records) == (size_t)limit && json_is_integer(next))
-            fprintf(stderr, "More records may follow: provctl audit list --after %lld%s%s%s%s\n",
-                    (long long)json_integer_value(next), limit_s ? " --limit " : "",
-                    limit_s ? limit_s : "", subj ? " --subject " : "", subj ? subj : "");
-    }
-    json_decref(doc);
-    return CTL_OK;
+    const struct seq_page page = {.path = path,
+                                  .subject = "audit log",
+                                  .items = "records",
+                                  .ncols = 9,
+                                  .hdr = hdr,
+                                  .members = members,
+                                  .empty = "No audit records.",
+                                  .limit = limit,
+                                  .again = again};
+    return out_seq_page(ctl, &page);
 }
 
 static int cmd_info(struct ctl *ctl, const struct ctl_args *a) {

@@ -15,6 +15,7 @@ API="api-version=2021-06-01"
 
 cleanup() {
     local rc=$?
+    stop_sinks
     provd_stop || true
     if [ $rc -ne 0 ] && [ -f "$WORK/provd.log" ]; then
         echo "--- provd log (last 40 lines) ---" >&2
@@ -204,6 +205,52 @@ audit_all() {
         [ "$pages" -lt 10000 ] || fail "audit paging does not end"
     done
     cat "$WORK/audit.jsonl"
+}
+
+# ---- HTTPS receivers for the requests provd sends out (tests/integration/webhook_sink.c) ----
+# The test passes the sink's path in $SINK.
+declare -A SINK_PID SINK_PORT
+
+# sink_start NAME [SINK_ARGS...]: a receiver with the data directory's TLS certificate, recording
+# to $WORK/NAME.jsonl, answering as $WORK/NAME.control says while it exists; its port is then
+# ${SINK_PORT[NAME]}.
+sink_start() {
+    local name=$1
+    shift
+    rm -f "$WORK/$name.port"
+    "$SINK" --cert "$DATA/tls/server.pem" --key "$DATA/tls/server.key" \
+        --out "$WORK/$name.jsonl" --port-file "$WORK/$name.port" \
+        --control "$WORK/$name.control" "$@" >>"$WORK/$name.log" 2>&1 &
+    SINK_PID[$name]=$!
+    for _ in $(seq 1 200); do
+        [ -s "$WORK/$name.port" ] && break
+        sleep 0.05
+    done
+    [ -s "$WORK/$name.port" ] || fail "webhook sink $name did not start: $(cat "$WORK/$name.log")"
+    SINK_PORT[$name]=$(jq -r .port "$WORK/$name.port")
+}
+
+sink_stop() {
+    kill -TERM "${SINK_PID[$1]}" 2>/dev/null || true
+    wait "${SINK_PID[$1]}" 2>/dev/null || true
+    unset "SINK_PID[$1]"
+}
+
+stop_sinks() {
+    local name
+    for name in "${!SINK_PID[@]}"; do
+        sink_stop "$name"
+    done
+}
+
+# endpoint_add HOST... : creates each endpoint HOST (enrollments may name only endpoints that
+# exist) with the default document, or the one in $ENDPOINT_DOC when set.
+endpoint_add() {
+    local h st
+    for h in "$@"; do
+        st=$(admjson PUT "/endpoints/$h" "${ENDPOINT_DOC:-{\}}")
+        [ "$st" = 200 ] || fail "PUT /endpoints/$h: HTTP $st $(cat "$WORK/body")"
+    done
 }
 
 # new_key [BYTES]: a fresh base64 symmetric key (default 32 bytes).

@@ -159,6 +159,7 @@ st=$(admreq DELETE /enrollments/CASE-1)
 assert_eq 204 "$st" "DELETE /enrollments/CASE-1"
 
 # ---- Enrollment groups ----
+endpoint_add h1.example.com h2.example.com hub-a.example.com hub-b.example.com
 st=$(admjson PUT /enrollmentGroups/grp-1 \
     '{"enrollmentGroupId":"grp-1",'"$SK"',"iotHubs":["h1.example.com"]}')
 assert_eq 200 "$st" "PUT /enrollmentGroups/grp-1"

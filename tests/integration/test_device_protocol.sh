@@ -14,6 +14,8 @@ GK2=$(new_key 48)
 HUB_A=hub-a.example.com
 HUB_B=hub-b.example.com
 CT_JSON='Content-Type: application/json; charset=utf-8'
+endpoint_add "$HUB_A" "$HUB_B" hub-i.example.com hub-x.example.com hub-ind.example.com \
+    hub-u.example.com hub-1.example.com hub-2.example.com hub-3.example.com hub-4.example.com
 
 st=$(admjson PUT "/enrollmentGroups/$GROUP" "$(jq -nc --arg g "$GROUP" --arg k "$GK" \
     --arg k2 "$GK2" --arg a "$HUB_A" --arg b "$HUB_B" \
@@ -220,8 +222,8 @@ assert_match "$UUID_RE" "$auto_id" "deviceId auto"
 assert_eq "assigned hub-i.example.com null" "$(jb '[.status, .registrationState.assignedHub,
     (.registrationState.symmetricKey.enrollmentGroupId | tostring)] | join(" ")')" \
     "ind-auto: hub, no group"
-assert_eq "$(jq -S . <<<"$TWIN")" "$(jq -S .registrationState.payload "$WORK/body")" \
-    "ind-auto: initialTwin as payload"
+assert_eq "$(jq -S . <<<"$TWIN")" "$(jq -S .registrationState.payload.initialTwin "$WORK/body")" \
+    "ind-auto: initialTwin in the payload"
 created=$(jb .registrationState.createdDateTimeUtc)
 
 st=$(put_reg ind-auto ind-auto "$(sas_token "$IK2" ind-auto)")
@@ -238,9 +240,9 @@ st=$(admjson PUT /enrollments/ind-explicit "$(jq -nc --arg k "$IK1" \
 assert_eq 200 "$st" "PUT enrollment ind-explicit"
 st=$(put_reg ind-explicit ind-explicit "$(sas_token "$IK1" ind-explicit)")
 assert_eq 200 "$st" "register ind-explicit"
-assert_eq "my-device-7 hub-x.example.com null" "$(jb '[.registrationState.deviceId,
-    .registrationState.assignedHub, (.registrationState.payload | tostring)] | join(" ")')" \
-    "ind-explicit: explicit device ID"
+assert_eq 'my-device-7 hub-x.example.com {"endpoint":{"host":"hub-x.example.com","port":8883,"protocol":"mqtts"}}' \
+    "$(jb '[.registrationState.deviceId, .registrationState.assignedHub,
+    (.registrationState.payload | tojson)] | join(" ")')" "ind-explicit: explicit device ID"
 
 # An individual enrollment for a registration ID that a group would also admit wins.
 IKB=$(new_key 32)

@@ -13,6 +13,7 @@ GK=$(new_key 32)
 GK2=$(new_key 32)
 HUB_A=hub-a.example.com
 HUB_B=hub-b.example.com
+endpoint_add "$HUB_A" "$HUB_B"
 
 # Every request sent to the device API is listed in $EXPECT as the audit record it must leave:
 # event|subject|outcome|httpStatus|errorCode, "*" matching anything.

@@ -55,6 +55,7 @@ assert_eq "$root_before" "$(sha256sum "$CA")" "root CA after a refused init"
 
 # An enrollment survives init --force; the CA and token are new, the scope is kept.
 provd_start
+endpoint_add hub
 status=$(admin PUT /enrollments/keep-me '{"registrationId":"keep-me","iotHubHostName":"hub"}')
 assert_eq 200 "$status" "create an enrollment"
 provd_stop

@@ -249,7 +249,11 @@ expect_err 1 "cannot read CA file $TMP/nope.pem" \
 cmds=("group create" "group show" "group list" "group enable" "group disable" "group delete"
     "enrollment create" "enrollment show" "enrollment list" "enrollment enable"
     "enrollment disable" "enrollment delete" "registration list" "registration show"
-    "registration delete" "audit list" "info" "derive-key" "sas" "gen-id")
+    "registration delete" "audit list" "info" "derive-key" "sas" "gen-id"
+    "webhook add" "webhook list" "webhook show" "webhook enable" "webhook disable"
+    "webhook remove" "events list" "events show" "events retry"
+    "registration reprovision" "endpoint add" "endpoint list" "endpoint show" "endpoint update"
+    "endpoint remove")
 top=$("$PROVCTL" --help)
 for c in "${cmds[@]}"; do
     # shellcheck disable=SC2086 # the command's words are meant to split
@@ -261,14 +265,17 @@ for c in "${cmds[@]}"; do
     pass
 done
 # provctl --help lists no command that this test does not know.
-cmd_re='^  ((group|enrollment|registration|audit) [a-z]+|info|derive-key|sas|gen-id)( |$)'
+cmd_re='^  ((group|enrollment|registration|audit|webhook|events|endpoint) [a-z]+'
+cmd_re+='|info|derive-key|sas|gen-id)( |$)'
 listed=$(grep -cE "$cmd_re" <<<"$top")
 [ "$listed" -eq ${#cmds[@]} ] || fail "provctl --help lists $listed commands, want ${#cmds[@]}"
 for g in group enrollment registration audit; do
     "$PROVCTL" "$g" --help | grep -q "^Usage: provctl $g SUBCOMMAND" || fail "provctl $g --help"
     pass
 done
-"$PROVCTL" -h | grep -q '^Usage: provctl' || fail "provctl -h"
+# Read whole: grep -q would stop reading at the first line, and provctl fail to write the rest.
+top=$("$PROVCTL" -h) || fail "provctl -h failed"
+grep -q '^Usage: provctl' <<<"$top" || fail "provctl -h"
 "$PROVCTL" --version | grep -qE '^provctl [0-9]' || fail "provctl --version"
 pass
 

@@ -74,6 +74,7 @@ pc_fails 1 '401002' "unknown admin token" --token-file "$WORK/bad.token" info
 grep -qF -- "not-the-token" "$WORK/err" && fail "provctl printed the token"
 
 # ---- Groups ----
+endpoint_add hub-a.example.com hub-b.example.com hub-c.example.com
 pc_ok "group create" --json group create fleet --hub hub-a.example.com --hub hub-b.example.com
 assert_eq "fleet enabled hub-a.example.com,hub-b.example.com" \
     "$(oj '[.enrollmentGroupId, .provisioningStatus, (.iotHubs | join(","))] | join(" ")')" \

@@ -10,6 +10,7 @@ provd_start
 
 GROUP=fleet-restart
 GK=$(new_key 32)
+endpoint_add hub-a.example.com hub-b.example.com hub-c.example.com
 st=$(admjson PUT "/enrollmentGroups/$GROUP" "$(jq -nc --arg g "$GROUP" --arg k "$GK" '{
     enrollmentGroupId: $g,
     attestation: {type: "symmetricKey", symmetricKey: {primaryKey: $k}},

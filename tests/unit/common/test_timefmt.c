@@ -95,6 +95,21 @@ static void test_now_unix(void **state) {
     assert_true(now > INT64_C(1700000000));
 }
 
+static void test_ms(void **state) {
+    char out[TIME_DPS_LEN];
+    time_t before = time(NULL);
+    int64_t now = time_now_unix_ms();
+    time_t after = time(NULL);
+    (void)state;
+    assert_true(now >= (int64_t)before * 1000);
+    assert_true(now < ((int64_t)after + 1) * 1000);
+    time_format_dps_ms(INT64_C(1795654923456), out);
+    assert_string_equal(out, "2026-11-26T01:02:03.4560000Z");
+    /* Before 1970 the fraction still counts forward from the second before. */
+    time_format_dps_ms(-1, out);
+    assert_string_equal(out, "1969-12-31T23:59:59.9990000Z");
+}
+
 static void test_mono_us(void **state) {
     struct timespec pause = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
     uint64_t a, b, c;
@@ -113,6 +128,7 @@ int main(void) {
         cmocka_unit_test(test_format_fixed), cmocka_unit_test(test_fraction_is_truncated_to_100ns),
         cmocka_unit_test(test_out_of_range), cmocka_unit_test(test_now_dps),
         cmocka_unit_test(test_now_unix),     cmocka_unit_test(test_mono_us),
+        cmocka_unit_test(test_ms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,14 +228,14 @@ static void test_refuse_wrong_types(void **state) {
     assert_refused(norm("dev-1", "{\"iotHubHostName\":[]}"), 400006,
                    "iotHubHostName must be a string");
     assert_refused(norm("dev-1", "{\"iotHubHostName\":\"\"}"), 400006,
-                   "iotHubHostName must have 1 to 255 characters");
+                   "iotHubHostName must have 1 to 253 characters");
     assert_refused(norm("dev-1", "{\"iotHubs\":\"hub\"}"), 400006,
                    "iotHubs must be an array of strings");
     assert_refused(norm("dev-1", "{\"iotHubs\":[\"a\",1]}"), 400006, "iotHubs[1] must be a string");
     assert_refused(norm("dev-1", "{\"iotHubs\":[\"\"]}"), 400006,
-                   "iotHubs[0] must have 1 to 255 characters");
+                   "iotHubs[0] must have 1 to 253 characters");
     assert_refused(norm("dev-1", "{\"allocationPolicy\":1}"), 400006,
-                   "allocationPolicy must be hashed, static, geoLatency or custom");
+                   "allocationPolicy must be hashed, evenlyWeighted, static, geoLatency or custom");
     assert_refused(norm("dev-1", "{\"reprovisionPolicy\":true}"), 400006,
                    "reprovisionPolicy must be an object");
     assert_refused(norm("dev-1", "{\"reprovisionPolicy\":{\"updateHubAssignment\":\"yes\"}}"),
@@ -248,19 +248,19 @@ static void test_refuse_wrong_types(void **state) {
 }
 
 static void test_iot_hubs_limit(void **state) {
-    char text[64 * 8 + 64] = "{\"iotHubs\":[";
+    char text[65 * 8 + 64] = "{\"iotHubs\":[";
     struct result r;
     (void)state;
 
     for (int i = 0; i < 64; i++)
-        strcat(text, i == 0 ? "\"h\"" : ",\"h\"");
+        sprintf(text + strlen(text), "%s\"h%d\"", i == 0 ? "" : ",", i);
     strcat(text, "]}");
     r = norm("dev-1", text);
     assert_int_equal(r.rc, 0);
     assert_int_equal(json_array_size(json_object_get(r.out, "iotHubs")), 64);
     result_clear(&r);
     text[strlen(text) - 2] = '\0';
-    strcat(text, ",\"h\"]}");
+    strcat(text, ",\"h64\"]}");
     assert_refused(norm("dev-1", text), 400006, "iotHubs has more than 64 entries");
 }
 
@@ -334,7 +334,7 @@ static void test_refuse_enums(void **state) {
     assert_refused(norm("dev-1", "{\"provisioningStatus\":\"on\"}"), 400006,
                    "provisioningStatus must be enabled or disabled");
     assert_refused(norm("dev-1", "{\"allocationPolicy\":\"random\"}"), 400006,
-                   "allocationPolicy must be hashed, static, geoLatency or custom");
+                   "allocationPolicy must be hashed, evenlyWeighted, static, geoLatency or custom");
 }
 
 static void test_refuse_attestation_types(void **state) {

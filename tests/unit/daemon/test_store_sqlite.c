@@ -20,6 +20,11 @@
 #include "store.h"
 #include "timefmt.h"
 
+/* The schema version the store writes: the number of its migration steps. */
+#define SCHEMA     3
+#define SCHEMA_STR "3"
+#define NEWER_STR  "4"
+
 struct fx {
     char dir[64];
     char path[128];
@@ -147,7 +152,7 @@ static void put(struct store_conn *c, enum store_kind k, const char *id, const c
 static void test_open_creates_schema(void **state) {
     struct fx *f = *state;
 
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
                                       " AND name IN ('enrollments', 'enrollment_groups',"
                                       " 'registrations', 'audit', 'admin_tokens')"),
@@ -166,7 +171,7 @@ static void test_open_creates_schema(void **state) {
 static void test_reopen_keeps_data(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-1", NULL, "hub.example.net"), got;
-    struct store_write w = {&r, NULL};
+    struct store_write w = {&r, NULL, NULL};
     struct store_doc d;
     char err[256];
 
@@ -180,7 +185,7 @@ static void test_reopen_keeps_data(void **state) {
     /* A bare path is taken as SQLite too. */
     assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
     assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA);
     assert_int_equal(store_doc_get(f->c, STORE_ENROLLMENT, "dev-1", &d), STORE_OK);
     assert_string_equal(d.doc, "{\"k\":\"secret\"}");
     assert_int_equal(d.version, 1);
@@ -200,11 +205,12 @@ static void test_future_schema_refused(void **state) {
     store_close(f->st);
     f->c = NULL;
     f->st = NULL;
-    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 2", NULL, 0), SQLITE_OK);
+    assert_int_equal(raw_exec(f->path, "PRAGMA user_version = " NEWER_STR, NULL, 0), SQLITE_OK);
     assert_int_equal(store_open(f->path, &st, err, sizeof(err)), STORE_ERROR);
     assert_null(st);
-    assert_non_null(strstr(err, "has schema version 2, newer than this program knows (1)"));
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    assert_non_null(strstr(err, "has schema version " NEWER_STR
+                                ", newer than this program knows (" SCHEMA_STR ")"));
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA + 1);
 }
 
 static void test_bad_targets_refused(void **state) {
@@ -445,7 +451,7 @@ static void test_commit_registrations(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-r", NULL, "hub1.example.net"), got;
     struct store_audit a = audit_rec("device.register", "dev-r");
-    struct store_write w = {&r, &a};
+    struct store_write w = {&r, &a, NULL};
     char created[TIME_DPS_LEN];
 
     r.payload = "{\"p\":1}";
@@ -509,7 +515,7 @@ static void test_commit_registrations(void **state) {
     {
         struct store_registration r1 = reg_rec("dev-s", NULL, "h1"),
                                   r2 = reg_rec("dev-s", NULL, "h2");
-        struct store_write ww[2] = {{&r1, NULL}, {&r2, NULL}};
+        struct store_write ww[2] = {{&r1, NULL, NULL}, {&r2, NULL, NULL}};
 
         assert_int_equal(store_commit(f->c, ww, 2), STORE_OK);
         assert_int_equal(r1.version, 1);
@@ -549,6 +555,7 @@ static void test_reg_list_by_group(void **state) {
         regs[i] = reg_rec(ids[i], g, "hub");
         w[i].reg = &regs[i];
         w[i].audit = NULL;
+        w[i].event = NULL;
     }
     assert_int_equal(store_commit(f->c, w, 30), STORE_OK);
 
@@ -598,7 +605,7 @@ static void test_commit_audit_only(void **state) {
     struct fx *f = *state;
     struct store_audit a[3] = {audit_rec("device.status", "s1"), audit_rec("device.status", "s2"),
                                audit_rec("device.status", "s3")};
-    struct store_write w[3] = {{NULL, &a[0]}, {NULL, &a[1]}, {NULL, &a[2]}};
+    struct store_write w[3] = {{NULL, &a[0], NULL}, {NULL, &a[1], NULL}, {NULL, &a[2], NULL}};
     struct store_audit *v;
     size_t n;
 
@@ -629,8 +636,8 @@ static void test_commit_all_or_nothing(void **state) {
     struct store_audit a0 = audit_rec("device.register", "keep");
     struct store_audit a2 = audit_rec("device.register", "fresh");
     struct store_audit noevent = audit_rec(NULL, "fresh");
-    struct store_write w1 = {&keep, NULL};
-    struct store_write batch[3] = {{&upd, &a0}, {&bad, NULL}, {&fresh, &a2}};
+    struct store_write w1 = {&keep, NULL, NULL};
+    struct store_write batch[3] = {{&upd, &a0, NULL}, {&bad, NULL, NULL}, {&fresh, &a2, NULL}};
 
     assert_int_equal(store_commit(f->c, &w1, 1), STORE_OK);
     assert_counts(f->c, 0, 0, 1, 0);
@@ -686,6 +693,7 @@ static void test_audit_list(void **state) {
         a[i].remote = i == 4 ? NULL : remotes[i];
         w[i].reg = NULL;
         w[i].audit = &a[i];
+        w[i].event = NULL;
     }
     assert_int_equal(store_commit(f->c, w, 10), STORE_OK);
 
@@ -735,7 +743,7 @@ static void test_audit_list(void **state) {
 static void test_audit_append_only(void **state) {
     struct fx *f = *state;
     struct store_audit a = audit_rec("admin.token", "t");
-    struct store_write w = {NULL, &a};
+    struct store_write w = {NULL, &a, NULL};
     char msg[128];
 
     assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
@@ -770,7 +778,7 @@ static void test_counts(void **state) {
     struct store_registration r[3] = {reg_rec("c1", NULL, "h"), reg_rec("c2", "g", "h"),
                                       reg_rec("c3", NULL, "h")};
     struct store_audit a = audit_rec("device.register", "c1");
-    struct store_write w[3] = {{&r[0], &a}, {&r[1], NULL}, {&r[2], NULL}};
+    struct store_write w[3] = {{&r[0], &a, NULL}, {&r[1], NULL, NULL}, {&r[2], NULL, NULL}};
 
     assert_counts(f->c, 0, 0, 0, 0);
     put(f->c, STORE_ENROLLMENT, "c1", "{}", STORE_IF_ANY, STORE_OK);
@@ -813,6 +821,7 @@ static void *cc_writer(void *arg) {
             a[i] = audit_rec("device.register", ids[i]);
             w[i].reg = &r[i];
             w[i].audit = &a[i];
+            w[i].event = NULL;
         }
         cc->writer_rc = store_commit(c, w, CC_BATCH);
     }
@@ -916,6 +925,163 @@ static void test_group_commit_rate(void **state) {
     assert_counts(f->c, 0, 0, 10200, 10200);
 }
 
+/* Endpoints are documents like enrollments; a delete of one that enrollments or groups still
+ * name is refused with STORE_IN_USE, inside the transaction, and doc_referrers lists who names
+ * it. Individual enrollments name the group whose templates they take the same way. */
+static void test_endpoints_and_referrers(void **state) {
+    struct fx *f = *state;
+    struct store_ref *refs = NULL;
+    struct store_doc d;
+    size_t n = 0;
+
+    put(f->c, STORE_ENDPOINT, "hub-a.example.com", "{\"hostName\":\"hub-a.example.com\"}",
+        STORE_IF_ABSENT, STORE_OK);
+    put(f->c, STORE_ENDPOINT, "hub-b.example.com", "{\"hostName\":\"hub-b.example.com\"}",
+        STORE_IF_ABSENT, STORE_OK);
+    assert_int_equal(store_doc_get(f->c, STORE_ENDPOINT, "hub-a.example.com", &d), STORE_OK);
+    assert_string_equal(d.doc, "{\"hostName\":\"hub-a.example.com\"}");
+    store_doc_clear(&d);
+    put(f->c, STORE_ENROLLMENT, "dev-1",
+        "{\"iotHubs\":[\"hub-b.example.com\",\"hub-a.example.com\"]}", STORE_IF_ANY, STORE_OK);
+    put(f->c, STORE_GROUP, "fleet",
+        "{\"enrollmentGroupId\":\"fleet\","
+        "\"iotHubHostName\":\"hub-a.example.com\"}",
+        STORE_IF_ANY, STORE_OK);
+    put(f->c, STORE_ENROLLMENT, "dev-2",
+        "{\"enrollmentGroupId\":\"fleet\",\"iotHubHostName\":\"hub-b.example.com\"}", STORE_IF_ANY,
+        STORE_OK);
+
+    assert_int_equal(store_doc_referrers(f->c, STORE_ENDPOINT, "hub-a.example.com", 10, &refs, &n),
+                     STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(refs[0].kind, STORE_ENROLLMENT);
+    assert_string_equal(refs[0].id, "dev-1");
+    assert_int_equal(refs[1].kind, STORE_GROUP);
+    assert_string_equal(refs[1].id, "fleet");
+    store_refs_free(refs, n);
+    assert_int_equal(store_doc_referrers(f->c, STORE_ENDPOINT, "hub-b.example.com", 1, &refs, &n),
+                     STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(refs[0].id, "dev-1");
+    store_refs_free(refs, n);
+    assert_int_equal(store_doc_referrers(f->c, STORE_GROUP, "fleet", 10, &refs, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(refs[0].kind, STORE_ENROLLMENT);
+    assert_string_equal(refs[0].id, "dev-2");
+    store_refs_free(refs, n);
+    assert_int_equal(store_doc_referrers(f->c, STORE_ENROLLMENT, "dev-1", 10, &refs, &n), STORE_OK);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(
+        store_doc_delete(f->c, STORE_ENDPOINT, "hub-a.example.com", STORE_IF_ANY, NULL),
+        STORE_IN_USE);
+    assert_int_equal(store_doc_delete(f->c, STORE_GROUP, "fleet", STORE_IF_ANY, NULL),
+                     STORE_IN_USE);
+    assert_int_equal(store_doc_get(f->c, STORE_ENDPOINT, "hub-a.example.com", &d), STORE_OK);
+    store_doc_clear(&d);
+    assert_int_equal(store_doc_delete(f->c, STORE_ENROLLMENT, "dev-1", STORE_IF_ANY, NULL),
+                     STORE_OK);
+    assert_int_equal(store_doc_delete(f->c, STORE_ENROLLMENT, "dev-2", STORE_IF_ANY, NULL),
+                     STORE_OK);
+    assert_int_equal(
+        store_doc_delete(f->c, STORE_ENDPOINT, "hub-a.example.com", STORE_IF_ANY, NULL),
+        STORE_IN_USE);
+    assert_int_equal(store_doc_delete(f->c, STORE_GROUP, "fleet", STORE_IF_ANY, NULL), STORE_OK);
+    assert_int_equal(
+        store_doc_delete(f->c, STORE_ENDPOINT, "hub-a.example.com", STORE_IF_ANY, NULL), STORE_OK);
+    assert_int_equal(
+        store_doc_delete(f->c, STORE_ENDPOINT, "hub-a.example.com", STORE_IF_ANY, NULL),
+        STORE_NOT_FOUND);
+}
+
+/* The operator's forced reprovisioning: a flag on the registration that only a registration
+ * honouring it clears, so that one requested while the device registers is not lost. */
+static void test_reprovision_flag(void **state) {
+    struct fx *f = *state;
+    struct store_registration r = reg_rec("dev-1", NULL, "hub-a"), got;
+    struct store_audit a = audit_rec("registration.reprovision", "dev-1");
+    struct store_write w = {0};
+
+    w.reg = &r;
+    assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
+    assert_int_equal(store_reg_get(f->c, "dev-1", &got), STORE_OK);
+    assert_int_equal(got.reprovision, 0);
+    store_registration_clear(&got);
+    assert_int_equal(store_reg_reprovision(f->c, "dev-none", NULL), STORE_NOT_FOUND);
+    assert_int_equal(store_reg_reprovision(f->c, "dev-1", &a), STORE_OK);
+    assert_true(a.seq > 0);
+    assert_int_equal(store_reg_get(f->c, "dev-1", &got), STORE_OK);
+    assert_int_equal(got.reprovision, 1);
+    store_registration_clear(&got);
+    r.reprovision = 0;
+    assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
+    assert_int_equal(store_reg_get(f->c, "dev-1", &got), STORE_OK);
+    assert_int_equal(got.reprovision, 1);
+    store_registration_clear(&got);
+    r.reprovision = 1;
+    assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
+    assert_int_equal(store_reg_get(f->c, "dev-1", &got), STORE_OK);
+    assert_int_equal(got.reprovision, 0);
+    assert_int_equal(got.version, 3);
+    store_registration_clear(&got);
+}
+
+/* A database of schema version 1 (the tables of the first release, with a registration in it)
+ * is brought to the current version when opened, and its registration keeps working. */
+static void test_migrates_from_version_1(void **state) {
+    struct fx *f = *state;
+    struct store_registration got;
+    char uri[160], err[256], drop[128], *names[32];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+
+    store_conn_close(f->c);
+    store_close(f->st);
+    f->c = NULL;
+    f->st = NULL;
+    /* Later steps only add tables and columns: taking them away leaves version 1. */
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                        " AND name NOT IN ('enrollments', 'enrollment_groups',"
+                                        " 'registrations', 'audit', 'admin_tokens',"
+                                        " 'sqlite_sequence')",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && n < 32)
+        names[n++] = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    for (int i = 0; i < n; i++) {
+        snprintf(drop, sizeof(drop), "DROP TABLE %s", names[i]);
+        assert_int_equal(sqlite3_exec(db, drop, NULL, NULL, NULL), SQLITE_OK);
+        free(names[i]);
+    }
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "ALTER TABLE registrations DROP COLUMN reprovision;"
+                     "PRAGMA user_version = 1;"
+                     "INSERT INTO registrations (registration_id, device_id,"
+                     " assigned_hub, status, version, created, updated) VALUES"
+                     " ('old-1', 'old-1', 'hub-a', 'assigned', 4,"
+                     " '2025-01-01T00:00:00.0000000Z', '2025-01-01T00:00:00.0000000Z')",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
+    assert_int_equal(store_open(uri, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA);
+    assert_int_equal(store_reg_get(f->c, "old-1", &got), STORE_OK);
+    assert_string_equal(got.assigned_hub, "hub-a");
+    assert_int_equal(got.reprovision, 0);
+    assert_int_equal(got.version, 4);
+    store_registration_clear(&got);
+    assert_int_equal(store_reg_reprovision(f->c, "old-1", NULL), STORE_OK);
+    put(f->c, STORE_ENDPOINT, "hub-a", "{}", STORE_IF_ABSENT, STORE_OK);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
@@ -936,6 +1102,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit_rate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_endpoints_and_referrers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reprovision_flag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrates_from_version_1, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

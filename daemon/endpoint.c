@@ -1,0 +1,245 @@
+/* Endpoint documents. See endpoint.h. */
+#include "endpoint.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "docval.h"
+#include "enrollment.h"
+#include "hostname.h"
+#include "log.h"
+#include "regid.h"
+
+#define CODE_ID_MISMATCH 400004
+#define TRUST_BUNDLE_MAX (64 * 1024)
+#define TRUST_CERTS_MAX  32
+
+/* The protocols devices speak to an endpoint, with the port each usually listens on. */
+static const struct {
+    const char *name;
+    int port;
+} PROTOCOLS[] = {
+    {"mqtts", 8883}, {"mqtt", 1883},  {"https", 443}, {"http", 80}, {"amqps", 5671},
+    {"amqp", 5672},  {"coaps", 5684}, {"coap", 5683}, {"wss", 443}, {"ws", 80},
+};
+#define NPROTOCOLS (sizeof(PROTOCOLS) / sizeof(PROTOCOLS[0]))
+
+static const char *const MEMBERS[] = {
+    "hostName",
+    "port",
+    "protocol",
+    "weight",
+    "enabled",
+    "region",
+    "trustBundle",
+    "etag",
+    "createdDateTimeUtc",
+    "lastUpdatedDateTimeUtc",
+    NULL,
+};
+
+/* Checks that pem holds only X.509 certificates, at least one. Each PEM block is read on its
+ * own, so that a private key pasted in by mistake is refused rather than skipped (and never
+ * echoed: the message names only the block's type). */
+static int check_trust_bundle(const char *pem, size_t len, struct verr *e) {
+    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long dlen = 0;
+    int n = 0, rc = -1;
+
+    if (bio == NULL)
+        return verr_set(e, DOCVAL_INTERNAL, "out of memory");
+    ERR_clear_error();
+    while (PEM_read_bio(bio, &name, &header, &data, &dlen) == 1) {
+        const unsigned char *p = data;
+        X509 *x = NULL;
+
+        if (strcmp(name, "CERTIFICATE") != 0) {
+            verr_set(e, DOCVAL_INVALID,
+                     "trustBundle holds a \"%.40s\" block; only CERTIFICATE blocks belong there",
+                     name);
+        } else if ((x = d2i_X509(NULL, &p, dlen)) == NULL || p != data + dlen) {
+            verr_set(e, DOCVAL_INVALID, "trustBundle certificate %d is not valid X.509", n + 1);
+        } else if (++n > TRUST_CERTS_MAX) {
+            verr_set(e, DOCVAL_INVALID, "trustBundle has more than %d certificates",
+                     TRUST_CERTS_MAX);
+        }
+        X509_free(x);
+        OPENSSL_cleanse(data, (size_t)dlen);
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+        if (e->code != 0)
+            goto out;
+    }
+    /* The loop ends at the end of the text (no further PEM block) or at a malformed block. */
+    if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
+        verr_set(e, DOCVAL_INVALID, "trustBundle block %d is not well-formed PEM", n + 1);
+        goto out;
+    }
+    if (n == 0) {
+        verr_set(e, DOCVAL_INVALID, "trustBundle holds no PEM certificate");
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    BIO_free(bio);
+    return rc;
+}
+
+static int normalize(const char *path_host, json_t *in, json_t *out, struct verr *e) {
+    char host[HOSTNAME_MAX + 1];
+    const char *why = NULL, *protocol = "mqtts";
+    json_t *v;
+    json_int_t port = 0, weight = 1;
+    size_t i;
+
+    if (!json_is_object(in))
+        return verr_set(e, DOCVAL_INVALID, "the endpoint must be a JSON object");
+    if (json_check_members(in, MEMBERS, "", e) != 0)
+        return -1;
+    if (hostname_check(path_host, &why) != 0)
+        return verr_set(e, DOCVAL_INVALID, "host name \"%.64s\" is invalid: %s", path_host, why);
+    snprintf(host, sizeof(host), "%s", path_host);
+    regid_lower(host);
+    if ((v = json_opt(in, "hostName")) != NULL) {
+        if (json_check_string("hostName", v, HOSTNAME_MAX, e) != 0)
+            return -1;
+        if (strcasecmp(json_string_value(v), host) != 0)
+            return verr_set(e, CODE_ID_MISMATCH,
+                            "hostName \"%.64s\" differs from \"%s\" in the path",
+                            json_string_value(v), host);
+    }
+    if (json_put_new(out, "hostName", json_string(host), e) != 0)
+        return -1;
+
+    if ((v = json_opt(in, "protocol")) != NULL) {
+        if (!json_is_string(v))
+            return verr_set(e, DOCVAL_INVALID, "protocol must be a string");
+        protocol = json_string_value(v);
+    }
+    for (i = 0; i < NPROTOCOLS; i++)
+        if (strcasecmp(protocol, PROTOCOLS[i].name) == 0)
+            break;
+    if (i == NPROTOCOLS)
+        return verr_set(e, DOCVAL_INVALID,
+                        "protocol must be one of mqtts, mqtt, https, http, "
+                        "amqps, amqp, coaps, coap, wss, ws");
+    port = PROTOCOLS[i].port;
+    if ((v = json_opt(in, "port")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+            return verr_set(e, DOCVAL_INVALID, "port must be an integer from 1 to 65535");
+        port = json_integer_value(v);
+    }
+    if ((v = json_opt(in, "weight")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > ENDPOINT_WEIGHT_MAX)
+            return verr_set(e, DOCVAL_INVALID, "weight must be an integer from 1 to %d",
+                            ENDPOINT_WEIGHT_MAX);
+        weight = json_integer_value(v);
+    }
+    if ((v = json_opt(in, "enabled")) != NULL && !json_is_boolean(v))
+        return verr_set(e, DOCVAL_INVALID, "enabled must be a boolean");
+    if (json_put_new(out, "port", json_integer(port), e) != 0 ||
+        json_put_new(out, "protocol", json_string(PROTOCOLS[i].name), e) != 0 ||
+        json_put_new(out, "weight", json_integer(weight), e) != 0 ||
+        json_put_new(out, "enabled", json_boolean(v == NULL || json_is_true(v)), e) != 0)
+        return -1;
+
+    if ((v = json_opt(in, "region")) != NULL) {
+        if (json_check_string("region", v, ENDPOINT_REGION_MAX, e) != 0)
+            return -1;
+        if (regid_check(json_string_value(v), NULL) != 0)
+            return verr_set(e, DOCVAL_INVALID,
+                            "region may hold letters, digits, '-', '.', '_' and ':' only");
+        if (json_put_new(out, "region", json_string(json_string_value(v)), e) != 0)
+            return -1;
+    }
+    if ((v = json_opt(in, "trustBundle")) != NULL) {
+        if (json_check_string("trustBundle", v, TRUST_BUNDLE_MAX, e) != 0 ||
+            check_trust_bundle(json_string_value(v), json_string_length(v), e) != 0 ||
+            json_put_new(out, "trustBundle", json_string(json_string_value(v)), e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int endpoint_normalize(const char *path_host, json_t *in, json_t **out, int *code, char *err,
+                       size_t errlen) {
+    struct verr e = {0, err, errlen};
+    json_t *doc = json_object();
+
+    *out = NULL;
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    if (doc == NULL)
+        verr_set(&e, DOCVAL_INTERNAL, "out of memory");
+    else if (normalize(path_host, in, doc, &e) == 0)
+        *out = doc;
+    if (*out == NULL)
+        json_decref(doc);
+    if (code != NULL)
+        *code = *out != NULL ? 0 : e.code;
+    return *out != NULL ? 0 : -1;
+}
+
+int endpoint_parse(const struct store_doc *d, struct endpoint *out) {
+    const char *host = NULL, *protocol = NULL, *region = NULL, *bundle = NULL;
+    json_int_t port = 0, weight = 0;
+    int enabled = 0, rc = -1;
+    json_error_t jerr;
+    json_t *root;
+
+    memset(out, 0, sizeof(*out));
+    root = json_loads(d->doc != NULL ? d->doc : "", 0, &jerr);
+    if (root == NULL ||
+        json_unpack_ex(root, &jerr, 0, "{s:s, s:I, s:s, s:I, s:b, s?s, s?s}", "hostName", &host,
+                       "port", &port, "protocol", &protocol, "weight", &weight, "enabled", &enabled,
+                       "region", &region, "trustBundle", &bundle) != 0 ||
+        port < 1 || port > 65535 || weight < 1 || weight > ENDPOINT_WEIGHT_MAX) {
+        log_error("endpoint %s: stored document is not canonical: %s", d->id != NULL ? d->id : "?",
+                  root == NULL ? jerr.text : "bad values");
+        goto out;
+    }
+    out->port = (int)port;
+    out->weight = (unsigned)weight;
+    out->enabled = enabled != 0;
+    out->host = strdup(host);
+    out->protocol = strdup(protocol);
+    out->region = region != NULL ? strdup(region) : NULL;
+    out->trust_bundle = bundle != NULL ? strdup(bundle) : NULL;
+    if (out->host == NULL || out->protocol == NULL || (region != NULL && out->region == NULL) ||
+        (bundle != NULL && out->trust_bundle == NULL)) {
+        log_error("endpoint %s: out of memory", host);
+        endpoint_clear(out);
+        goto out;
+    }
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+void endpoint_clear(struct endpoint *e) {
+    if (e == NULL)
+        return;
+    free(e->host);
+    free(e->protocol);
+    free(e->region);
+    free(e->trust_bundle);
+    memset(e, 0, sizeof(*e));
+}
+
+json_t *endpoint_device_view(const struct endpoint *e) {
+    return json_pack("{s:s, s:i, s:s, s:s*}", "host", e->host, "port", e->port, "protocol",
+                     e->protocol, "trustBundle", e->trust_bundle);
+}

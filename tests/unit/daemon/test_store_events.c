@@ -1,0 +1,490 @@
+/* The event outbox of the SQLite store: events are queued in the transaction of what they
+ * describe, once per subscribed webhook, and their deliveries move through pending, delivered
+ * and failed as the delivery thread and the operator drive them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store.h"
+#include "timefmt.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *st;
+    struct store_conn *c;
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int fx_open(void **state) {
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[256];
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/provd-events-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/provd.db", f->dir);
+    assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int fx_close(void **state) {
+    struct fx *f = *state;
+
+    store_conn_close(f->c);
+    store_close(f->st);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* The number of rows of table, read on a handle of its own. */
+static int64_t rows(const struct fx *f, const char *table) {
+    char sql[128];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t n;
+
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+static void add_webhook(struct fx *f, const char *id, const char *events, int enabled) {
+    struct store_webhook w = {0};
+    char url[64];
+
+    snprintf(url, sizeof(url), "https://%s.example/hook", id);
+    w.id = (char *)id;
+    w.url = url;
+    w.events = (char *)events;
+    w.secret = "secret-of-the-webhook";
+    w.enabled = enabled;
+    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+}
+
+static struct store_event event_rec(const char *id, const char *type) {
+    struct store_event e = {0};
+
+    e.id = (char *)id;
+    e.type = (char *)type;
+    e.subject = "dev-1";
+    e.body = "{\"id\":\"x\"}";
+    return e;
+}
+
+/* Commits one unit holding only event e. */
+static int commit_event(struct fx *f, struct store_event *e) {
+    struct store_write w = {NULL, NULL, e};
+
+    return store_commit(f->c, &w, 1);
+}
+
+/* Lists every delivery in the given state (and of webhook, when not NULL). */
+static size_t list(struct fx *f, enum store_delivery_state state, const char *webhook,
+                   struct store_delivery **out) {
+    size_t n = 0;
+
+    assert_int_equal(store_delivery_list(f->c, state, webhook, 0, 1000, out, &n), STORE_OK);
+    return n;
+}
+
+static void test_nothing_stored_without_subscriber(void **state) {
+    struct fx *f = *state;
+    struct store_event e = event_rec("e-1", "device.registered");
+
+    assert_int_equal(commit_event(f, &e), STORE_OK);
+    assert_int_equal(e.seq, 0);
+    /* Subscribed to other types, or disabled: still nothing. */
+    add_webhook(f, "refusals", "device.refused,enrollment.changed", 1);
+    add_webhook(f, "off", "*", 0);
+    assert_int_equal(commit_event(f, &e), STORE_OK);
+    assert_int_equal(e.seq, 0);
+    assert_int_equal(rows(f, "events"), 0);
+    assert_int_equal(rows(f, "deliveries"), 0);
+}
+
+static void test_fanout_by_type(void **state) {
+    struct fx *f = *state;
+    struct store_event reg = event_rec("e-reg", "device.registered");
+    struct store_event ref = event_rec("e-ref", "device.refused");
+    struct store_delivery *d;
+    int64_t before = time_now_unix_ms();
+    size_t n;
+
+    add_webhook(f, "all", "*", 1);
+    add_webhook(f, "refusals", "device.refused", 1);
+    add_webhook(f, "registrations", "device.reprovisioned,device.registered", 1);
+    add_webhook(f, "off", "*", 0);
+    assert_int_equal(commit_event(f, &reg), STORE_OK);
+    assert_true(reg.seq > 0);
+    assert_int_equal(commit_event(f, &ref), STORE_OK);
+    assert_true(ref.seq > reg.seq);
+    assert_int_equal(rows(f, "events"), 2);
+
+    n = list(f, STORE_DELIVERY_ANY, NULL, &d);
+    assert_int_equal(n, 4);
+    /* In id order: the first event's deliveries, then the second's, each in webhook order. */
+    assert_string_equal(d[0].webhook_id, "all");
+    assert_string_equal(d[0].event_id, "e-reg");
+    assert_string_equal(d[1].webhook_id, "registrations");
+    assert_string_equal(d[2].webhook_id, "all");
+    assert_string_equal(d[2].type, "device.refused");
+    assert_string_equal(d[3].webhook_id, "refusals");
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(d[i].state, STORE_DELIVERY_PENDING);
+        assert_int_equal(d[i].attempts, 0);
+        assert_string_equal(d[i].subject, "dev-1");
+        assert_true(d[i].created_ms >= before && d[i].created_ms <= time_now_unix_ms());
+        assert_int_equal(d[i].next_ms, d[i].created_ms);
+        assert_int_equal(d[i].last_ms, 0);
+        assert_null(d[i].body); /* listings leave out the body and the secret */
+        assert_null(d[i].secret);
+    }
+    store_deliveries_free(d, n);
+}
+
+static void test_event_shares_the_transaction(void **state) {
+    struct fx *f = *state;
+    struct store_registration good = {0}, bad = {0};
+    struct store_event e1 = event_rec("e-1", "device.registered");
+    struct store_event e2 = event_rec("e-2", "device.registered");
+    struct store_doc doc = {0};
+
+    add_webhook(f, "all", "*", 1);
+    good.registration_id = "dev-1";
+    good.status = "assigned";
+    bad.status = "assigned"; /* no registration ID: the unit fails */
+    struct store_write batch[2] = {{&good, NULL, &e1}, {&bad, NULL, &e2}};
+
+    /* A batch that rolls back takes its events with it and leaves the callers' seq alone. */
+    assert_int_equal(store_commit(f->c, batch, 2), STORE_ERROR);
+    assert_int_equal(e1.seq, 0);
+    assert_int_equal(rows(f, "events"), 0);
+    assert_int_equal(rows(f, "deliveries"), 0);
+
+    /* An event that cannot be stored fails its batch: no decision without its event. */
+    e2.body = NULL;
+    batch[1].reg = NULL;
+    assert_int_equal(store_commit(f->c, batch, 2), STORE_ERROR);
+    assert_int_equal(rows(f, "registrations"), 0);
+
+    /* Admin changes queue theirs with the change, and only when it happens. */
+    doc.id = "dev-1";
+    doc.doc = "{}";
+    e1.type = "enrollment.changed";
+    assert_int_equal(store_doc_put_event(f->c, STORE_ENROLLMENT, &doc, STORE_IF_ABSENT, NULL, &e1),
+                     STORE_OK);
+    assert_true(e1.seq > 0);
+    e1.seq = 0;
+    assert_int_equal(store_doc_put_event(f->c, STORE_ENROLLMENT, &doc, STORE_IF_ABSENT, NULL, &e1),
+                     STORE_CONFLICT);
+    assert_int_equal(
+        store_doc_delete_event(f->c, STORE_ENROLLMENT, "nobody", STORE_IF_ANY, NULL, &e1),
+        STORE_NOT_FOUND);
+    assert_int_equal(e1.seq, 0);
+    assert_int_equal(rows(f, "events"), 1);
+    assert_int_equal(
+        store_doc_delete_event(f->c, STORE_ENROLLMENT, "dev-1", STORE_IF_ANY, NULL, &e1), STORE_OK);
+    assert_true(e1.seq > 0);
+    assert_int_equal(rows(f, "deliveries"), 2);
+}
+
+static void test_due_and_update(void **state) {
+    struct fx *f = *state;
+    struct store_event e = event_rec("e-1", "device.registered");
+    struct store_delivery *d, *again;
+    int64_t now, next = 0;
+    size_t n, m;
+
+    assert_int_equal(store_delivery_next_due(f->c, &next), STORE_NOT_FOUND);
+    add_webhook(f, "a", "*", 1);
+    add_webhook(f, "b", "*", 1);
+    assert_int_equal(commit_event(f, &e), STORE_OK);
+    now = time_now_unix_ms();
+    assert_int_equal(store_delivery_next_due(f->c, &next), STORE_OK);
+    assert_true(next <= now);
+
+    assert_int_equal(store_delivery_due(f->c, now, 10, &d, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(d[0].url, "https://a.example/hook");
+    assert_string_equal(d[0].secret, "secret-of-the-webhook");
+    assert_string_equal(d[0].body, "{\"id\":\"x\"}");
+    assert_int_equal(store_delivery_due(f->c, now, 1, &again, &m), STORE_OK);
+    assert_int_equal(m, 1);
+    store_deliveries_free(again, m);
+    assert_int_equal(store_delivery_due(f->c, d[0].created_ms - 1, 10, &again, &m), STORE_OK);
+    assert_int_equal(m, 0);
+
+    /* a failed once and waits; b is delivered. */
+    d[0].attempts = 1;
+    d[0].last_ms = now;
+    d[0].last_status = 503;
+    d[0].last_error = strdup("the webhook answered HTTP 503");
+    d[0].next_ms = now + 60000;
+    d[1].state = STORE_DELIVERY_DELIVERED;
+    d[1].attempts = 1;
+    d[1].last_ms = d[1].done_ms = now;
+    d[1].last_status = 204;
+    assert_int_equal(store_delivery_update(f->c, &d[0]), STORE_OK);
+    assert_int_equal(store_delivery_update(f->c, &d[1]), STORE_OK);
+    /* Only pending deliveries change: a delivered one is done. */
+    assert_int_equal(store_delivery_update(f->c, &d[1]), STORE_NOT_FOUND);
+    assert_int_equal(store_delivery_due(f->c, now, 10, &again, &m), STORE_OK);
+    assert_int_equal(m, 0);
+    assert_int_equal(store_delivery_next_due(f->c, &next), STORE_OK);
+    assert_int_equal(next, now + 60000);
+
+    struct store_delivery got;
+    assert_int_equal(store_delivery_get(f->c, d[0].id, &got), STORE_OK);
+    assert_int_equal(got.attempts, 1);
+    assert_int_equal(got.last_status, 503);
+    assert_string_equal(got.last_error, "the webhook answered HTTP 503");
+    assert_string_equal(got.body, "{\"id\":\"x\"}");
+    assert_null(got.secret);
+    store_delivery_clear(&got);
+    assert_int_equal(store_delivery_get(f->c, d[1].id, &got), STORE_OK);
+    assert_int_equal(got.state, STORE_DELIVERY_DELIVERED);
+    assert_int_equal(got.done_ms, now);
+    assert_null(got.last_error);
+    store_delivery_clear(&got);
+    assert_int_equal(store_delivery_get(f->c, 999, &got), STORE_NOT_FOUND);
+
+    /* A disabled webhook's deliveries wait: neither due nor counted as next. */
+    struct store_webhook w;
+    assert_int_equal(store_webhook_get(f->c, "a", &w), STORE_OK);
+    w.enabled = 0;
+    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+    store_webhook_clear(&w);
+    assert_int_equal(store_delivery_next_due(f->c, &next), STORE_NOT_FOUND);
+    assert_int_equal(store_delivery_due(f->c, now + 120000, 10, &again, &m), STORE_OK);
+    assert_int_equal(m, 0);
+    store_deliveries_free(d, n);
+}
+
+/* Marks delivery id failed after attempts attempts. */
+static void fail_delivery(struct fx *f, int64_t id, int attempts) {
+    struct store_delivery d;
+
+    assert_int_equal(store_delivery_get(f->c, id, &d), STORE_OK);
+    d.state = STORE_DELIVERY_FAILED;
+    d.attempts = attempts;
+    d.last_ms = d.done_ms = time_now_unix_ms();
+    assert_int_equal(store_delivery_update(f->c, &d), STORE_OK);
+    store_delivery_clear(&d);
+}
+
+static void test_retry(void **state) {
+    struct fx *f = *state;
+    struct store_event e = event_rec("e-1", "device.refused");
+    struct store_audit a = {0};
+    struct store_delivery *d, got;
+    int64_t now;
+    size_t n;
+
+    add_webhook(f, "a", "device.refused", 1);
+    add_webhook(f, "b", "*", 1);
+    assert_int_equal(commit_event(f, &e), STORE_OK);
+    n = list(f, STORE_DELIVERY_ANY, NULL, &d);
+    assert_int_equal(n, 2);
+    fail_delivery(f, d[0].id, 12);
+
+    a.event = "event.retry";
+    a.subject = "1";
+    a.outcome = "accepted";
+    now = time_now_unix_ms() + 5;
+    assert_int_equal(store_delivery_retry(f->c, d[1].id, now, &a), STORE_CONFLICT);
+    assert_int_equal(store_delivery_retry(f->c, 424242, now, &a), STORE_NOT_FOUND);
+    assert_int_equal(a.seq, 0);
+    assert_int_equal(store_delivery_retry(f->c, d[0].id, now, &a), STORE_OK);
+    assert_true(a.seq > 0);
+    assert_int_equal(store_delivery_get(f->c, d[0].id, &got), STORE_OK);
+    assert_int_equal(got.state, STORE_DELIVERY_PENDING);
+    assert_int_equal(got.attempts, 0);
+    assert_int_equal(got.next_ms, now);
+    assert_int_equal(got.done_ms, 0);
+    store_delivery_clear(&got);
+    /* Retrying again is a conflict: it is pending now. */
+    assert_int_equal(store_delivery_retry(f->c, d[0].id, now, NULL), STORE_CONFLICT);
+    store_deliveries_free(d, n);
+}
+
+static void test_list_filters_and_pages(void **state) {
+    struct fx *f = *state;
+    struct store_delivery *d, *failed;
+    size_t n, m;
+
+    add_webhook(f, "a", "*", 1);
+    add_webhook(f, "b", "*", 1);
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        struct store_event e = event_rec(id, "device.registered");
+
+        snprintf(id, sizeof(id), "e-%d", i);
+        assert_int_equal(commit_event(f, &e), STORE_OK);
+    }
+    n = list(f, STORE_DELIVERY_ANY, NULL, &d);
+    assert_int_equal(n, 10);
+    fail_delivery(f, d[1].id, 3);
+    fail_delivery(f, d[6].id, 3);
+
+    m = list(f, STORE_DELIVERY_FAILED, NULL, &failed);
+    assert_int_equal(m, 2);
+    assert_int_equal(failed[0].id, d[1].id);
+    assert_int_equal(failed[1].id, d[6].id);
+    store_deliveries_free(failed, m);
+    m = list(f, STORE_DELIVERY_FAILED, "a", &failed);
+    assert_int_equal(m, 1);
+    assert_int_equal(failed[0].id, d[6].id);
+    assert_string_equal(failed[0].event_id, "e-3");
+    store_deliveries_free(failed, m);
+    m = list(f, STORE_DELIVERY_PENDING, "b", &failed);
+    assert_int_equal(m, 4);
+    store_deliveries_free(failed, m);
+    m = list(f, STORE_DELIVERY_DELIVERED, NULL, &failed);
+    assert_int_equal(m, 0);
+
+    /* Pages follow ids. */
+    assert_int_equal(store_delivery_list(f->c, STORE_DELIVERY_ANY, NULL, d[3].id, 4, &failed, &m),
+                     STORE_OK);
+    assert_int_equal(m, 4);
+    assert_int_equal(failed[0].id, d[4].id);
+    assert_int_equal(failed[3].id, d[7].id);
+    store_deliveries_free(failed, m);
+    store_deliveries_free(d, n);
+}
+
+static void test_webhooks(void **state) {
+    struct fx *f = *state;
+    struct store_webhook w = {0}, got, *all;
+    struct store_event e = event_rec("e-1", "device.registered");
+    struct store_audit a = {0};
+    size_t n;
+
+    w.id = "hook";
+    w.url = "https://one.example/";
+    w.events = "*";
+    w.secret = "first-secret-0123";
+    w.enabled = 1;
+    assert_int_equal(store_webhook_put(f->c, &w, 1, NULL), STORE_OK);
+    assert_int_equal(w.version, 1);
+    assert_string_equal(w.created, w.updated);
+    assert_int_equal(store_webhook_put(f->c, &w, 1, NULL), STORE_CONFLICT);
+    w.url = "https://two.example/";
+    w.secret = "second-secret-0123";
+    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+    assert_int_equal(w.version, 2);
+    assert_int_equal(store_webhook_get(f->c, "hook", &got), STORE_OK);
+    assert_string_equal(got.url, "https://two.example/");
+    assert_string_equal(got.secret, "second-secret-0123");
+    assert_string_equal(got.created, w.created);
+    assert_int_equal(got.version, 2);
+    store_webhook_clear(&got);
+    assert_int_equal(store_webhook_get(f->c, "nope", &got), STORE_NOT_FOUND);
+    add_webhook(f, "alpha", "*", 1);
+    assert_int_equal(store_webhook_list(f->c, NULL, 10, &all, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(all[0].id, "alpha");
+    assert_string_equal(all[1].id, "hook");
+    store_webhooks_free(all, n);
+    assert_int_equal(store_webhook_list(f->c, "alpha", 10, &all, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_webhooks_free(all, n);
+
+    /* Deleting a webhook takes its deliveries with it, audited, and leaves the others. */
+    assert_int_equal(commit_event(f, &e), STORE_OK);
+    assert_int_equal(rows(f, "deliveries"), 2);
+    a.event = "webhook.delete";
+    a.subject = "hook";
+    a.outcome = "accepted";
+    assert_int_equal(store_webhook_delete(f->c, "hook", &a), STORE_OK);
+    assert_true(a.seq > 0);
+    assert_int_equal(rows(f, "deliveries"), 1);
+    assert_int_equal(store_webhook_delete(f->c, "hook", NULL), STORE_NOT_FOUND);
+    assert_int_equal(rows(f, "audit"), 1);
+}
+
+static void test_prune(void **state) {
+    struct fx *f = *state;
+    struct store_event e1 = event_rec("e-1", "device.registered");
+    struct store_event e2 = event_rec("e-2", "device.registered");
+    struct store_delivery *d;
+    int64_t pruned = -1;
+    size_t n;
+
+    add_webhook(f, "a", "*", 1);
+    assert_int_equal(commit_event(f, &e1), STORE_OK);
+    assert_int_equal(commit_event(f, &e2), STORE_OK);
+    n = list(f, STORE_DELIVERY_ANY, NULL, &d);
+    assert_int_equal(n, 2);
+    d[0].state = STORE_DELIVERY_DELIVERED;
+    d[0].attempts = 1;
+    d[0].done_ms = d[0].last_ms = 1000;
+    assert_int_equal(store_delivery_update(f->c, &d[0]), STORE_OK);
+    fail_delivery(f, d[1].id, 5);
+
+    /* Nothing delivered before 1000. */
+    assert_int_equal(store_delivery_prune(f->c, 1000, &pruned), STORE_OK);
+    assert_int_equal(pruned, 0);
+    assert_int_equal(rows(f, "events"), 2);
+    /* The delivered one goes, and its event with it; the failed one stays, with its event. */
+    assert_int_equal(store_delivery_prune(f->c, time_now_unix_ms() + 1, &pruned), STORE_OK);
+    assert_int_equal(pruned, 1);
+    assert_int_equal(rows(f, "deliveries"), 1);
+    assert_int_equal(rows(f, "events"), 1);
+    store_deliveries_free(d, n);
+    n = list(f, STORE_DELIVERY_FAILED, NULL, &d);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].event_id, "e-2");
+    store_deliveries_free(d, n);
+}
+
+static void test_state_names(void **state) {
+    enum store_delivery_state s;
+    (void)state;
+
+    assert_string_equal(store_delivery_state_name(STORE_DELIVERY_PENDING), "pending");
+    assert_string_equal(store_delivery_state_name(STORE_DELIVERY_DELIVERED), "delivered");
+    assert_string_equal(store_delivery_state_name(STORE_DELIVERY_FAILED), "failed");
+    assert_int_equal(store_delivery_state_parse("failed", &s), 0);
+    assert_int_equal(s, STORE_DELIVERY_FAILED);
+    assert_int_equal(store_delivery_state_parse("Failed", &s), -1);
+    assert_int_equal(store_delivery_state_parse("any", &s), -1);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_nothing_stored_without_subscriber, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_fanout_by_type, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_event_shares_the_transaction, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_due_and_update, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_retry, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_pages, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_webhooks, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_prune, fx_open, fx_close),
+        cmocka_unit_test(test_state_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
