@@ -42,6 +42,9 @@ void prov_client_free(prov_client *client) {
     free(client->id_scope);
     free(client->regid);
     request_free_secret(client->key);
+    free(client->cert_file);
+    free(client->cert_key_file);
+    EVP_PKEY_free(client->csr_key);
     json_decref(client->payload);
     free(client->ca_file);
     curl_transport_free(client->curl);
@@ -93,6 +96,13 @@ void prov_client_set_log(prov_client *client, prov_log_fn fn, void *ctx, prov_lo
 }
 
 /* ---- Settings ---- */
+
+/* Forgets the client certificate of X.509 attestation. */
+static void forget_client_cert(prov_client *c) {
+    free(c->cert_file);
+    free(c->cert_key_file);
+    c->cert_file = c->cert_key_file = NULL;
+}
 
 /* Replaces *slot with a copy of value. */
 static prov_err set_copy(char **slot, const char *value) {
@@ -198,6 +208,7 @@ static prov_err set_key(prov_client *c, const char *key_b64, int is_group) {
     request_free_secret(c->key);
     c->key = copy;
     c->key_is_group = is_group;
+    forget_client_cert(c);
     return PROV_OK;
 }
 
@@ -207,6 +218,89 @@ prov_err prov_client_set_symmetric_key(prov_client *client, const char *key_b64)
 
 prov_err prov_client_set_group_key(prov_client *client, const char *key_b64) {
     return set_key(client, key_b64, 1);
+}
+
+prov_err prov_client_set_client_cert(prov_client *client, const char *cert_file,
+                                     const char *key_file) {
+    char why[ERRMSG_MAX];
+    char *cert = NULL, *key = NULL;
+    prov_err rc;
+
+    BEGIN(client);
+    if (cert_file == NULL && key_file == NULL) {
+        forget_client_cert(client);
+        return PROV_OK;
+    }
+    if (cert_file == NULL || key_file == NULL || cert_file[0] == '\0' || key_file[0] == '\0') {
+        client_fail(client, 1, "a client certificate needs both a certificate and a key file");
+        return PROV_ERR_INVALID_ARG;
+    }
+    if ((rc = csr_check_cert_pair(cert_file, key_file, why, sizeof(why))) != PROV_OK) {
+        client_fail(client, 1, "%s", why);
+        return rc;
+    }
+    if ((cert = strdup(cert_file)) == NULL || (key = strdup(key_file)) == NULL) {
+        free(cert);
+        return PROV_ERR_NOMEM;
+    }
+    forget_client_cert(client);
+    client->cert_file = cert;
+    client->cert_key_file = key;
+    request_free_secret(client->key);
+    client->key = NULL;
+    client->key_is_group = 0;
+    return PROV_OK;
+}
+
+prov_err prov_client_generate_key(prov_client *client, prov_key_type type) {
+    EVP_PKEY *key;
+
+    BEGIN(client);
+    if (type != PROV_KEY_EC_P256 && type != PROV_KEY_EC_P384 && type != PROV_KEY_RSA_2048 &&
+        type != PROV_KEY_RSA_3072) {
+        client_fail(client, 1, "unknown key type %d", (int)type);
+        return PROV_ERR_INVALID_ARG;
+    }
+    if ((key = csr_generate_key(type)) == NULL) {
+        client_fail(client, 1, "cannot generate a key pair");
+        return PROV_ERR_CRYPTO;
+    }
+    EVP_PKEY_free(client->csr_key);
+    client->csr_key = key;
+    return PROV_OK;
+}
+
+prov_err prov_client_set_csr_key_file(prov_client *client, const char *path) {
+    char why[ERRMSG_MAX];
+    EVP_PKEY *key = NULL;
+    prov_err rc;
+
+    BEGIN(client);
+    if (path != NULL && path[0] == '\0') {
+        client_fail(client, 1, "key file path is empty");
+        return PROV_ERR_INVALID_ARG;
+    }
+    if (path != NULL && (rc = csr_load_key_file(path, &key, why, sizeof(why))) != PROV_OK) {
+        client_fail(client, 1, "%s", why);
+        return rc;
+    }
+    EVP_PKEY_free(client->csr_key);
+    client->csr_key = key;
+    return PROV_OK;
+}
+
+prov_err prov_client_get_key_pem(const prov_client *client, char **pem) {
+    if (pem == NULL)
+        return PROV_ERR_INVALID_ARG;
+    *pem = NULL;
+    if (client == NULL || client->csr_key == NULL)
+        return PROV_ERR_INVALID_ARG;
+    *pem = csr_key_pem(client->csr_key);
+    return *pem != NULL ? PROV_OK : PROV_ERR_CRYPTO;
+}
+
+void prov_secret_free(char *secret) {
+    request_free_secret(secret);
 }
 
 prov_err prov_client_set_payload(prov_client *client, const char *json) {

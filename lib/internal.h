@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "prov/prov.h"
 #include "prov/transport.h"
@@ -30,7 +31,9 @@ struct prov_client {
     char *regid; /* lower-cased */
     char *key;   /* base64 device or group key: a secret, wiped when replaced or freed */
     int key_is_group;
-    json_t *payload; /* NULL when none */
+    char *cert_file, *cert_key_file; /* X.509 attestation, in place of key */
+    EVP_PKEY *csr_key;               /* the key a CSR is sent for, or NULL for no CSR */
+    json_t *payload;                 /* NULL when none */
     char *ca_file;
     uint32_t deadline_ms, backoff_base_ms, backoff_cap_ms, request_timeout_ms, sas_ttl_s;
     prov_log_fn log_fn;
@@ -80,9 +83,10 @@ int response_is_json(const prov_http_response *resp);
 char *request_register_url(const prov_client *c);
 char *request_operation_url(const prov_client *c, const char *operation_id);
 
-/* The register body {"registrationId": ..., "payload": ...} as compact JSON, freed by the
- * caller with free(); NULL when out of memory. */
-char *request_register_body(const prov_client *c);
+/* The register body {"registrationId": ..., "payload": ..., "csr": csr_b64} as compact JSON
+ * (payload and csr only when not NULL), freed by the caller with free(); NULL when out of
+ * memory. */
+char *request_register_body(const prov_client *c, const char *csr_b64);
 
 /* The Authorization value for the client's scope and registration ID, signed with the base64
  * device key and valid until expiry. Returns a string the caller wipes and frees with
@@ -116,6 +120,41 @@ void result_clear(prov_result *res);
 
 /* The JSON object of prov_result_to_json; a new reference, or NULL with *err set. */
 json_t *result_to_json_object(const prov_result *res, prov_err *err);
+
+/* Fills the members of res that come from the payload (endpoint_*, trust_bundle,
+ * configuration) when payload has provd's shape; anything else leaves them NULL. Returns -1
+ * when out of memory. */
+int result_payload_fields(prov_result *res, json_t *payload);
+
+/* ---- csr.c ---- */
+
+/* A new key pair of type; NULL when generation fails or the type is unknown. */
+EVP_PKEY *csr_generate_key(prov_key_type type);
+
+/* Reads an unencrypted PEM private key of a type a CSR may carry. Returns PROV_OK with *out
+ * (caller frees with EVP_PKEY_free), or PROV_ERR_IO / PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a
+ * reason in why. */
+prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen);
+
+/* Checks that cert_file starts with a PEM certificate whose key key_file holds. Returns PROV_OK,
+ * or PROV_ERR_IO / PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a reason in why. */
+prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, char *why, size_t whylen);
+
+/* The base64 of a DER PKCS#10 request for key with subject CN=cn, signed by key. Returns a
+ * string the caller frees, or NULL with a static reason in *why. */
+char *csr_build_b64(EVP_PKEY *key, const char *cn, const char **why);
+
+/* key as unencrypted PKCS#8 PEM: a secret the caller frees with request_free_secret; NULL
+ * when it cannot be rendered. */
+char *csr_key_pem(EVP_PKEY *key);
+
+/* Reads an issuedCertificateChain (array of base64 DER certificates, leaf first) into
+ * res->issued_chain_pem, issued_ca_pem and issued_chain_count. Returns PROV_OK, or
+ * PROV_ERR_PROTOCOL / PROV_ERR_NOMEM with a reason in why. */
+prov_err chain_parse(json_t *chain, prov_result *res, char *why, size_t whylen);
+
+/* 1 when the leaf of res->issued_chain_pem certifies key's public key, else 0. */
+int chain_certifies(const prov_result *res, EVP_PKEY *key);
 
 /* ---- transport_curl.c ---- */
 

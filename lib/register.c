@@ -15,25 +15,29 @@
 
 #define USER_AGENT "libprov/" PROV_VERSION
 
-/* Sends one request signed with a fresh SAS token; the answer lands in resp. */
+/* Sends one request, signed with a fresh SAS token when device_key is set; the answer lands in
+ * resp. */
 static prov_err send_one(prov_client *c, const char *method, const char *url, const char *body,
                          const char *device_key, uint32_t timeout_ms, prov_http_response *resp) {
     struct prov_http_header headers[4];
     struct prov_http_request req;
     const char *why = NULL;
-    char *auth;
+    char *auth = NULL;
     size_t n = 0;
     prov_err rc;
 
-    auth = request_sas(c, device_key, client_unix_time(c) + (int64_t)c->sas_ttl_s, &why);
-    if (auth == NULL) {
+    /* With X.509 attestation the client certificate is the credential: no token. */
+    if (device_key != NULL &&
+        (auth = request_sas(c, device_key, client_unix_time(c) + (int64_t)c->sas_ttl_s, &why)) ==
+            NULL) {
         snprintf(resp->error, sizeof(resp->error), "cannot sign the request: %s", why);
         return strcmp(why, "out of memory") == 0 ? PROV_ERR_NOMEM : PROV_ERR_CRYPTO;
     }
     headers[n++] = (struct prov_http_header){"Accept", "application/json"};
     if (body != NULL)
         headers[n++] = (struct prov_http_header){"Content-Type", "application/json; charset=utf-8"};
-    headers[n++] = (struct prov_http_header){"Authorization", auth};
+    if (auth != NULL)
+        headers[n++] = (struct prov_http_header){"Authorization", auth};
     headers[n++] = (struct prov_http_header){"User-Agent", USER_AGENT};
     memset(&req, 0, sizeof(req));
     req.method = method;
@@ -43,6 +47,8 @@ static prov_err send_one(prov_client *c, const char *method, const char *url, co
     req.body = body;
     req.body_len = body != NULL ? strlen(body) : 0;
     req.ca_file = c->ca_file;
+    req.client_cert_file = c->cert_file;
+    req.client_key_file = c->cert_key_file;
     req.timeout_ms = timeout_ms < c->request_timeout_ms ? timeout_ms : c->request_timeout_ms;
 
     response_reset(resp);
@@ -60,11 +66,11 @@ static prov_err send_one(prov_client *c, const char *method, const char *url, co
 
 /* Checks that everything a registration needs is set. */
 static prov_err check_settings(prov_client *c) {
-    const char *missing = c->endpoint == NULL   ? "endpoint"
-                          : c->id_scope == NULL ? "ID scope"
-                          : c->regid == NULL    ? "registration ID"
-                          : c->key == NULL      ? "symmetric or group key"
-                                                : NULL;
+    const char *missing = c->endpoint == NULL                      ? "endpoint"
+                          : c->id_scope == NULL                    ? "ID scope"
+                          : c->regid == NULL                       ? "registration ID"
+                          : c->key == NULL && c->cert_file == NULL ? "key or client certificate"
+                                                                   : NULL;
 
     if (missing == NULL)
         return PROV_OK;
@@ -72,9 +78,14 @@ static prov_err check_settings(prov_client *c) {
     return PROV_ERR_INVALID_ARG;
 }
 
-/* The key that signs: the device's own, or the one derived from the group key. */
+/* The key that signs: the device's own, or the one derived from the group key; NULL with X.509
+ * attestation. */
 static prov_err device_key_of(prov_client *c, char **key) {
     const char *why = NULL;
+
+    *key = NULL;
+    if (c->key == NULL)
+        return PROV_OK;
 
     *key = c->key_is_group ? derive_device_key(c->key, c->regid, &why) : strdup(c->key);
     if (*key != NULL)
@@ -154,6 +165,14 @@ static int judge(struct run *r, prov_err rc, prov_err *final, uint32_t *wait_ms)
         if (r->res->registration_id == NULL &&
             (r->res->registration_id = strdup(r->c->regid)) == NULL)
             return finish(r, PROV_ERR_NOMEM, final, "out of memory");
+        /* The device asked for a certificate and holds nothing else it could use with the key:
+         * an answer without one, or with one for another key, did not provision it. */
+        if (r->c->csr_key != NULL && r->res->issued_chain_pem == NULL)
+            return finish(r, PROV_ERR_PROTOCOL, final,
+                          "assigned, but the server issued no certificate for the CSR");
+        if (r->c->csr_key != NULL && !chain_certifies(r->res, r->c->csr_key))
+            return finish(r, PROV_ERR_PROTOCOL, final,
+                          "the issued certificate does not certify the device's key");
         client_log(r->c, PROV_LOG_INFO, "assigned: device %s on %s", r->res->device_id,
                    r->res->assigned_hub);
         return finish(r, PROV_OK, final, NULL);
@@ -179,7 +198,7 @@ static int judge(struct run *r, prov_err rc, prov_err *final, uint32_t *wait_ms)
 
 prov_err prov_register(prov_client *client, prov_result **result) {
     struct run r;
-    char *device_key = NULL, *reg_url = NULL, *body = NULL;
+    char *device_key = NULL, *reg_url = NULL, *body = NULL, *csr = NULL;
     uint64_t deadline;
     prov_err rc;
 
@@ -197,8 +216,19 @@ prov_err prov_register(prov_client *client, prov_result **result) {
     if ((rc = check_settings(client)) != PROV_OK ||
         (rc = device_key_of(client, &device_key)) != PROV_OK)
         goto out;
+    if (client->csr_key != NULL) {
+        const char *why = NULL;
+
+        /* One CSR for the whole registration: retries and polls are about the same request. */
+        if ((csr = csr_build_b64(client->csr_key, client->regid, &why)) == NULL) {
+            rc = strcmp(why, "out of memory") == 0 ? PROV_ERR_NOMEM : PROV_ERR_CRYPTO;
+            client_fail(client, 1, "%s", why);
+            goto out;
+        }
+        client_log(client, PROV_LOG_DEBUG, "sending a CSR for CN=%s", client->regid);
+    }
     reg_url = request_register_url(client);
-    body = request_register_body(client);
+    body = request_register_body(client, csr);
     r.res = calloc(1, sizeof(*r.res));
     if (reg_url == NULL || body == NULL || r.res == NULL) {
         rc = PROV_ERR_NOMEM;
@@ -245,6 +275,7 @@ out:
     free(reg_url);
     free(r.op_url);
     free(body);
+    free(csr);
     if (rc == PROV_OK || rc == PROV_ERR_REGISTRATION_FAILED || rc == PROV_ERR_REFUSED) {
         *result = r.res;
         r.res = NULL;

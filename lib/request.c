@@ -54,11 +54,12 @@ char *request_operation_url(const prov_client *c, const char *operation_id) {
     return device_url(c, "operations", operation_id);
 }
 
-char *request_register_body(const prov_client *c) {
+char *request_register_body(const prov_client *c, const char *csr_b64) {
     json_t *body;
     char *text;
 
-    body = json_pack("{s:s, s:O*}", "registrationId", c->regid, "payload", c->payload);
+    body = json_pack("{s:s, s:O*, s:s*}", "registrationId", c->regid, "payload", c->payload, "csr",
+                     csr_b64);
     if (body == NULL)
         return NULL;
     text = json_dumps(body, JSON_COMPACT);

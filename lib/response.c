@@ -20,6 +20,12 @@ void result_clear(prov_result *res) {
     free(res->payload);
     free(res->error_message);
     free(res->tracking_id);
+    free(res->endpoint_host);
+    free(res->endpoint_protocol);
+    free(res->trust_bundle);
+    free(res->configuration);
+    free(res->issued_chain_pem);
+    free(res->issued_ca_pem);
     memset(res, 0, sizeof(*res));
 }
 
@@ -72,12 +78,30 @@ static json_t *load_json(const prov_http_response *resp, char *why, size_t whyle
     return doc;
 }
 
+int result_payload_fields(prov_result *res, json_t *payload) {
+    json_t *ep = json_object_get(payload, "endpoint");
+    json_t *port = json_object_get(ep, "port"), *conf = json_object_get(payload, "configuration");
+
+    /* The payload of another DPS server may be anything: only provd's shape is read, and a
+     * member of another type is taken as absent. */
+    if (dup_opt(&res->endpoint_host, json_string_value(json_object_get(ep, "host"))) != 0 ||
+        dup_opt(&res->endpoint_protocol, json_string_value(json_object_get(ep, "protocol"))) != 0 ||
+        dup_opt(&res->trust_bundle, json_string_value(json_object_get(ep, "trustBundle"))) != 0)
+        return -1;
+    if (json_is_integer(port) && json_integer_value(port) > 0 && json_integer_value(port) < 65536)
+        res->endpoint_port = (int)json_integer_value(port);
+    if (conf != NULL && !json_is_null(conf) &&
+        (res->configuration = json_dumps(conf, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+        return -1;
+    return 0;
+}
+
 prov_err response_parse_registration(const prov_http_response *resp, prov_result *res,
                                      enum answer_kind *kind, char *why, size_t whylen) {
     const char *opid = NULL, *status = NULL, *regid = NULL, *devid = NULL, *hub = NULL;
     const char *substatus = NULL, *created = NULL, *updated = NULL, *etag = NULL;
     const char *group = NULL, *errmsg = NULL;
-    json_t *doc, *state = NULL, *payload = NULL, *errcode = NULL;
+    json_t *doc, *state = NULL, *payload = NULL, *errcode = NULL, *chain = NULL;
     json_error_t jerr;
     prov_err rc = PROV_ERR_PROTOCOL;
 
@@ -91,11 +115,11 @@ prov_err response_parse_registration(const prov_http_response *resp, prov_result
     }
     if (state != NULL &&
         json_unpack_ex(
-            state, &jerr, 0, "{s?s, s?s, s?s, s?s, s?s, s?s, s?s, s?{s?s}, s?o, s?o, s?s}",
+            state, &jerr, 0, "{s?s, s?s, s?s, s?s, s?s, s?s, s?s, s?{s?s}, s?o, s?o, s?s, s?o}",
             "registrationId", &regid, "deviceId", &devid, "assignedHub", &hub, "substatus",
             &substatus, "createdDateTimeUtc", &created, "lastUpdatedDateTimeUtc", &updated, "etag",
             &etag, "symmetricKey", "enrollmentGroupId", &group, "payload", &payload, "errorCode",
-            &errcode, "errorMessage", &errmsg) != 0) {
+            &errcode, "errorMessage", &errmsg, "issuedCertificateChain", &chain) != 0) {
         snprintf(why, whylen, "HTTP %d answer: registrationState: %s", resp->status, jerr.text);
         goto out;
     }
@@ -130,7 +154,13 @@ prov_err response_parse_registration(const prov_http_response *resp, prov_result
         dup_opt(&res->error_message, errmsg) != 0)
         goto out;
     if (payload != NULL &&
-        (res->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+        ((res->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL ||
+         result_payload_fields(res, payload) != 0))
+        goto out;
+    /* A chain comes with the final answer only; a malformed one fails the registration, as the
+     * device would otherwise hold a key without its certificate. */
+    if (chain != NULL && *kind == ANSWER_ASSIGNED &&
+        (rc = chain_parse(chain, res, why, whylen)) != PROV_OK)
         goto out;
     rc = PROV_OK;
 out:
@@ -165,6 +195,20 @@ static int put_str(json_t *o, const char *key, const char *s) {
     return s != NULL ? json_object_set_new(o, key, json_string(s)) : 0;
 }
 
+/* {"host", "port", "protocol"} of the endpoint the payload named (port and protocol when
+ * known); NULL when out of memory, which json_object_set_new reports. */
+static json_t *endpoint_json(const prov_result *res) {
+    json_t *o = json_pack("{s:s}", "host", res->endpoint_host);
+
+    if (o != NULL && ((res->endpoint_port > 0 &&
+                       json_object_set_new(o, "port", json_integer(res->endpoint_port)) != 0) ||
+                      put_str(o, "protocol", res->endpoint_protocol) != 0)) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 json_t *result_to_json_object(const prov_result *res, prov_err *err) {
     json_t *o = json_object(), *payload = NULL;
     int failed;
@@ -194,7 +238,8 @@ json_t *result_to_json_object(const prov_result *res, prov_err *err) {
         (res->error_code != 0 &&
          json_object_set_new(o, "errorCode", json_integer(res->error_code)) != 0) ||
         put_str(o, "errorMessage", res->error_message) != 0 ||
-        put_str(o, "trackingId", res->tracking_id) != 0)
+        put_str(o, "trackingId", res->tracking_id) != 0 ||
+        (res->endpoint_host != NULL && json_object_set_new(o, "endpoint", endpoint_json(res)) != 0))
         goto fail;
     json_decref(payload);
     *err = PROV_OK;

@@ -110,48 +110,35 @@ static int nonempty(const char *s) {
     return s != NULL && s[0] != '\0';
 }
 
-prov_err prov_state_save(const char *dir, const prov_result *result, char *errbuf, size_t errlen) {
-    char *text = NULL, *tmp = NULL, *final = NULL;
+/* Writes len bytes of data as dir/name (mode 0600) atomically. The new file is complete and on
+ * disk before its name replaces the old one, and the rename is on disk before success is
+ * reported: a crash leaves the old file or the new, at worst with a stray temporary file beside
+ * it. Returns PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
+static prov_err write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                             char *errbuf, size_t errlen) {
+    char *tmp = NULL, *final = NULL, *tmpname = NULL;
     int dirfd = -1, fd = -1, created = 0;
-    prov_err rc = PROV_ERR_INVALID_ARG;
+    prov_err rc = PROV_ERR_NOMEM;
+    size_t tlen = strlen(name) + sizeof(".XXXXXX") + 1;
 
-    set_err(errbuf, errlen, "%s", "");
-    if (dir == NULL || dir[0] == '\0' || result == NULL) {
-        set_err(errbuf, errlen, "no state directory or no result");
+    if ((tmpname = malloc(tlen)) == NULL)
         goto out;
-    }
-    if (result->status == NULL || strcmp(result->status, "assigned") != 0 ||
-        !nonempty(result->registration_id) || !nonempty(result->device_id) ||
-        !nonempty(result->assigned_hub)) {
-        set_err(errbuf, errlen,
-                "only an assigned result with registration ID, device ID and "
-                "assigned hub is kept as state");
-        goto out;
-    }
-    text = state_text(result, &rc);
-    if (text == NULL) {
-        set_err(errbuf, errlen, "cannot render the state: %s", prov_strerror(rc));
-        goto out;
-    }
-    rc = PROV_ERR_NOMEM;
-    tmp = path_in(dir, "." PROV_STATE_FILE ".XXXXXX");
-    final = path_in(dir, PROV_STATE_FILE);
+    snprintf(tmpname, tlen, ".%s.XXXXXX", name);
+    tmp = path_in(dir, tmpname);
+    final = path_in(dir, name);
     if (tmp == NULL || final == NULL)
         goto out;
 
     rc = PROV_ERR_IO;
     if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
         goto out;
-    /* The new file is complete and on disk before its name replaces the old one, and the
-     * rename is on disk before success is reported: a crash leaves the old state or the new,
-     * at worst with a stray temporary file beside it. */
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
         set_err(errbuf, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
         goto out;
     }
     created = 1;
-    if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
         goto out;
     }
@@ -180,9 +167,104 @@ out:
         close(dirfd);
     if (rc == PROV_ERR_NOMEM)
         set_err(errbuf, errlen, "out of memory");
+    free(tmpname);
     free(tmp);
     free(final);
+    return rc;
+}
+
+/* A name write_atomic may use inside a state directory: one path component, not hidden (the
+ * temporary files are), not empty. */
+static int plain_name(const char *name) {
+    return name != NULL && name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL;
+}
+
+prov_err prov_state_write_file(const char *dir, const char *name, const void *data, size_t len,
+                               char *errbuf, size_t errlen) {
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0' || !plain_name(name) || (data == NULL && len > 0)) {
+        set_err(errbuf, errlen, "no state directory, no plain file name or no data");
+        return PROV_ERR_INVALID_ARG;
+    }
+    return write_atomic(dir, name, data, len, errbuf, errlen);
+}
+
+prov_err prov_state_save(const char *dir, const prov_result *result, char *errbuf, size_t errlen) {
+    char *text = NULL;
+    prov_err rc = PROV_ERR_INVALID_ARG;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0' || result == NULL) {
+        set_err(errbuf, errlen, "no state directory or no result");
+        goto out;
+    }
+    if (result->status == NULL || strcmp(result->status, "assigned") != 0 ||
+        !nonempty(result->registration_id) || !nonempty(result->device_id) ||
+        !nonempty(result->assigned_hub)) {
+        set_err(errbuf, errlen,
+                "only an assigned result with registration ID, device ID and "
+                "assigned hub is kept as state");
+        goto out;
+    }
+    text = state_text(result, &rc);
+    if (text == NULL) {
+        set_err(errbuf, errlen, "cannot render the state: %s", prov_strerror(rc));
+        goto out;
+    }
+    rc = write_atomic(dir, PROV_STATE_FILE, text, strlen(text), errbuf, errlen);
+out:
     free(text);
+    return rc;
+}
+
+prov_err prov_state_save_key(const char *dir, const prov_client *client, char *errbuf,
+                             size_t errlen) {
+    char *pem = NULL;
+    prov_err rc;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0') {
+        set_err(errbuf, errlen, "no state directory");
+        return PROV_ERR_INVALID_ARG;
+    }
+    if ((rc = prov_client_get_key_pem(client, &pem)) != PROV_OK) {
+        set_err(errbuf, errlen, "%s",
+                rc == PROV_ERR_INVALID_ARG ? "the client holds no key" : "cannot render the key");
+        return rc;
+    }
+    rc = write_atomic(dir, PROV_STATE_KEY_FILE, pem, strlen(pem), errbuf, errlen);
+    request_free_secret(pem);
+    return rc;
+}
+
+prov_err prov_state_save_certificates(const char *dir, const prov_result *result, char *errbuf,
+                                      size_t errlen) {
+    char *chain = NULL;
+    prov_err rc;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0' || result == NULL || result->issued_chain_pem == NULL) {
+        set_err(errbuf, errlen, "no state directory or no issued certificate");
+        return PROV_ERR_INVALID_ARG;
+    }
+    /* The chain file first: device.pem is what names the device's certificate, and it is never
+     * beside a chain file of another issue for long. */
+    if (result->issued_ca_pem != NULL) {
+        rc = write_atomic(dir, PROV_STATE_CHAIN_FILE, result->issued_ca_pem,
+                          strlen(result->issued_ca_pem), errbuf, errlen);
+    } else if ((chain = path_in(dir, PROV_STATE_CHAIN_FILE)) == NULL) {
+        rc = PROV_ERR_NOMEM;
+        set_err(errbuf, errlen, "out of memory");
+    } else if (unlink(chain) != 0 && errno != ENOENT) {
+        rc = PROV_ERR_IO;
+        set_err(errbuf, errlen, "cannot remove %s: %s", chain, strerror(errno));
+    } else {
+        rc = PROV_OK;
+    }
+    if (rc == PROV_OK)
+        rc = write_atomic(dir, PROV_STATE_CERT_FILE, result->issued_chain_pem,
+                          strlen(result->issued_chain_pem), errbuf, errlen);
+    free(chain);
     return rc;
 }
 
@@ -314,7 +396,8 @@ prov_err prov_state_load(const char *dir, prov_result **result, char *errbuf, si
         copy_opt(&r->etag, etag) != 0 || copy_opt(&r->operation_id, opid) != 0 ||
         copy_opt(&r->enrollment_group_id, group) != 0 ||
         (payload != NULL &&
-         (r->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL))
+         ((r->payload = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL ||
+          result_payload_fields(r, payload) != 0)))
         goto out;
     *result = r;
     r = NULL;

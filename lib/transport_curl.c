@@ -155,6 +155,14 @@ prov_err curl_transport_perform(void *ctx, const struct prov_http_request *req,
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file != NULL)
         SETOPT(CURLOPT_CAINFO, req->ca_file);
+    /* X.509 attestation. With OpenSSL, libcurl reads a PEM certificate file as a chain, so the
+     * intermediates the device holds go out with its certificate. */
+    if (req->client_cert_file != NULL && req->client_key_file != NULL) {
+        SETOPT(CURLOPT_SSLCERT, req->client_cert_file);
+        SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
+        SETOPT(CURLOPT_SSLKEY, req->client_key_file);
+        SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+    }
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);

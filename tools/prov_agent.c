@@ -1,10 +1,13 @@
 /* prov-agent: obtains the device's identity from a provd server once, at first boot, and keeps it
- * in STATE_DIR/identity.json; later runs find it there and do nothing (docs/prov-agent.md). */
+ * in STATE_DIR/identity.json (with the device's key and certificate and the configuration the
+ * server delivered beside it); later runs find it there and do nothing (docs/prov-agent.md). */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <prov/prov.h>
 
@@ -12,6 +15,10 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/prov-agent"
 #define MAX_DEADLINE_S    (UINT32_MAX / 1000u)
+
+/* The files of the delivered configuration, beside identity.json. */
+#define ENDPOINT_CA_FILE "endpoint-ca.pem"
+#define CONFIG_FILE      "config.json"
 
 static const char usage_text[] =
     "Usage: prov-agent [OPTION]...\n"
@@ -26,9 +33,15 @@ static const char usage_text[] =
     "  --registration-id ID        this device's registration ID, or\n"
     "  --registration-id-from SRC  derive it from machine-id, hostname or mac\n"
     "  --symmetric-key KEY         the device's own key (base64), or\n"
-    "  --group-key KEY             its enrollment group's key (base64)\n"
+    "  --group-key KEY             its enrollment group's key (base64), or\n"
+    "  --cert FILE --key FILE      X.509 attestation: the device's certificate (PEM, chain may\n"
+    "                              follow) and its private key (PEM), shown in the TLS handshake\n"
+    "  --csr                       generate a P-256 key on the device (STATE_DIR/device.key) and\n"
+    "                              have the server certify it (STATE_DIR/device.pem, "
+    "ca-chain.pem)\n"
     "  --ca-file FILE              CA certificates (PEM) of the server (default: system store)\n"
-    "  --state-dir DIR             where identity.json is kept (default " DEFAULT_STATE_DIR ")\n"
+    "  --state-dir DIR             where identity.json, endpoint-ca.pem and config.json are\n"
+    "                              kept (default " DEFAULT_STATE_DIR ")\n"
     "  --payload JSON              JSON sent to the server with the registration\n"
     "  --deadline SECONDS          give up after this long, retries included (default 300)\n"
     "\n"
@@ -46,9 +59,10 @@ static const char usage_text[] =
     "  2  usage or configuration error\n"
     "  3  refused by the server (wrong key, unknown registration or ID scope)\n"
     "  4  no trusted answer before the deadline (unreachable, TLS, throttled, server errors)\n"
-    "  5  state error: identity.json corrupt, unreadable or not writable\n"
+    "  5  state error: identity.json corrupt, unreadable or not writable, or the key or\n"
+    "     certificate of --csr missing beside it\n"
     "  6  registration failed (for example, the enrollment is disabled)\n"
-    "  7  the server's answer was not understood\n"
+    "  7  the server's answer was not understood (with --csr: no certificate for the key)\n"
     "\n"
     "Keys given as flags are visible to other users for a moment: prefer the file or the\n"
     "environment. See prov-agent(1).\n";
@@ -115,6 +129,21 @@ static int parse_deadline(const char *s, uint32_t *ms) {
     return 0;
 }
 
+/* Parses a switch's value: yes, no, true, false, 1 or 0 (case-insensitive). Returns 0 with
+ * *on, or -1. */
+static int parse_switch(const char *s, int *on) {
+    static const char *const yes[] = {"yes", "true", "1"}, *const no[] = {"no", "false", "0"};
+    size_t i;
+
+    for (i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+            *on = strcasecmp(s, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* Prints a result: as JSON with --json, else as one line after prefix. Returns 0, or -1 when
  * it could not be rendered. */
 static int print_result(const prov_result *r, int json, const char *prefix) {
@@ -154,6 +183,9 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
     else if (v[SET_SYMMETRIC_KEY] != NULL &&
              (rc = prov_client_set_symmetric_key(c, v[SET_SYMMETRIC_KEY])) != PROV_OK)
         failed = SET_SYMMETRIC_KEY;
+    else if (v[SET_CERT] != NULL &&
+             (rc = prov_client_set_client_cert(c, v[SET_CERT], v[SET_KEY])) != PROV_OK)
+        failed = SET_CERT;
     else if (v[SET_CA_FILE] != NULL && (rc = prov_client_set_ca_file(c, v[SET_CA_FILE])) != PROV_OK)
         failed = SET_CA_FILE;
     else if (v[SET_PAYLOAD] != NULL && (rc = prov_client_set_payload(c, v[SET_PAYLOAD])) != PROV_OK)
@@ -167,9 +199,32 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
     return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_USAGE;
 }
 
+/* dir/name in buf (len bytes). Returns 0, or -1 when it does not fit. */
+static int path_in(char *buf, size_t len, const char *dir, const char *name) {
+    int n = snprintf(buf, len, "%s/%s", dir, name);
+
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* With --csr, a provisioned state also has the key and its certificate. Returns NULL when both
+ * are there, else the name of the missing one. */
+static const char *missing_credentials(const char *dir) {
+    static const char *const names[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE};
+    char path[4096];
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (path_in(path, sizeof(path), dir, names[i]) != 0 || access(path, R_OK) != 0)
+            return names[i];
+    }
+    return NULL;
+}
+
 /* Looks at the state directory. Returns -1 to go on and register, or the exit code to stop
  * with (after printing what was found). */
-static int check_state(const struct agent_settings *s, const char *dir, const char *regid) {
+static int check_state(const struct agent_settings *s, const char *dir, const char *regid,
+                       int csr) {
+    const char *missing;
     char why[512];
     prov_result *r = NULL;
     prov_err rc;
@@ -178,7 +233,13 @@ static int check_state(const struct agent_settings *s, const char *dir, const ch
     rc = prov_state_load(dir, &r, why, sizeof(why));
     if (rc == PROV_ERR_STATE_NOT_FOUND)
         return -1;
-    if (rc == PROV_OK && !s->force) {
+    if (rc == PROV_OK && !s->force && csr && (missing = missing_credentials(dir)) != NULL) {
+        fprintf(stderr,
+                "prov-agent: %s/%s exists but %s/%s does not: the device has no certificate; "
+                "run with --force to provision again\n",
+                dir, PROV_STATE_FILE, dir, missing);
+        code = AGENT_EXIT_STATE;
+    } else if (rc == PROV_OK && !s->force) {
         if (strcasecmp(r->registration_id, regid) != 0)
             fprintf(stderr,
                     "prov-agent: warning: %s/%s belongs to registration %s, not %s; run with "
@@ -205,13 +266,69 @@ static int check_state(const struct agent_settings *s, const char *dir, const ch
     return code;
 }
 
-/* Registers and keeps the result. Returns the exit code. */
-static int provision(prov_client *c, const struct agent_settings *s, const char *dir) {
+/* Writes text as dir/name when it is not NULL (with a final newline when add_newline), and
+ * removes an older dir/name when it is, so that no file of an earlier provisioning outlives it.
+ * Returns PROV_OK, or an error after printing why. */
+static prov_err keep_file(const char *dir, const char *name, const char *text, int add_newline) {
+    char why[512], path[4096];
+    size_t len;
+    char *data;
+    prov_err rc;
+
+    if (text == NULL) {
+        if (path_in(path, sizeof(path), dir, name) != 0 || (unlink(path) != 0 && errno != ENOENT)) {
+            fprintf(stderr, "prov-agent: cannot remove the old %s/%s: %s\n", dir, name,
+                    strerror(errno));
+            return PROV_ERR_IO;
+        }
+        return PROV_OK;
+    }
+    len = strlen(text);
+    if ((data = malloc(len + 2)) == NULL) {
+        fprintf(stderr, "prov-agent: out of memory\n");
+        return PROV_ERR_NOMEM;
+    }
+    memcpy(data, text, len);
+    if (add_newline && (len == 0 || text[len - 1] != '\n'))
+        data[len++] = '\n';
+    if ((rc = prov_state_write_file(dir, name, data, len, why, sizeof(why))) != PROV_OK)
+        fprintf(stderr, "prov-agent: %s\n", why);
+    free(data);
+    return rc;
+}
+
+/* Keeps what a registration delivered: the key and its certificates (with --csr), the
+ * endpoint's CA and the configuration, and identity.json last, so that a crash in between
+ * leaves no identity.json and the next run provisions again. Returns PROV_OK or an error after
+ * printing why. */
+static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int csr) {
     char why[512];
+    prov_err rc = PROV_OK;
+
+    if (csr && ((rc = prov_state_save_key(dir, c, why, sizeof(why))) != PROV_OK ||
+                (rc = prov_state_save_certificates(dir, r, why, sizeof(why))) != PROV_OK)) {
+        fprintf(stderr, "prov-agent: %s\n", why);
+        return rc;
+    }
+    if ((rc = keep_file(dir, ENDPOINT_CA_FILE, r->trust_bundle, 1)) != PROV_OK ||
+        (rc = keep_file(dir, CONFIG_FILE, r->configuration, 1)) != PROV_OK)
+        return rc;
+    if ((rc = prov_state_save(dir, r, why, sizeof(why))) != PROV_OK)
+        fprintf(stderr, "prov-agent: %s\n", why);
+    return rc;
+}
+
+/* Registers and keeps the result. Returns the exit code. */
+static int provision(prov_client *c, const struct agent_settings *s, const char *dir, int csr) {
     prov_result *r = NULL;
     prov_err rc;
     int code;
 
+    /* A fresh key for every provisioning: a key is never reused for a second certificate. */
+    if (csr && (rc = prov_client_generate_key(c, PROV_KEY_EC_P256)) != PROV_OK) {
+        fprintf(stderr, "prov-agent: %s\n", prov_client_last_error(c));
+        return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_PROTOCOL;
+    }
     rc = prov_register(c, &r);
     code = exit_code_of(rc);
     if (rc != PROV_OK) {
@@ -222,9 +339,9 @@ static int provision(prov_client *c, const struct agent_settings *s, const char 
             print_result(r, 1, NULL);
         goto out;
     }
-    if ((rc = prov_state_save(dir, r, why, sizeof(why))) != PROV_OK) {
-        fprintf(stderr, "prov-agent: registered as device %s, but the state was not saved: %s\n",
-                r->device_id, why);
+    if ((rc = keep(c, r, dir, csr)) != PROV_OK) {
+        fprintf(stderr, "prov-agent: registered as device %s, but the state was not saved\n",
+                r->device_id);
         code = exit_code_of(rc);
         goto out;
     }
@@ -242,7 +359,7 @@ int main(int argc, char **argv) {
     const char *dir;
     prov_client *c = NULL;
     uint32_t deadline_ms = PROV_DEFAULT_DEADLINE_MS;
-    int code = AGENT_EXIT_USAGE;
+    int code = AGENT_EXIT_USAGE, csr = 0;
 
     /* A server closing the connection must fail the write, not kill the agent. */
     signal(SIGPIPE, SIG_IGN);
@@ -268,8 +385,19 @@ int main(int argc, char **argv) {
         usage_error("no registration ID: give --registration-id or --registration-id-from");
         goto out;
     }
-    if (s.value[SET_SYMMETRIC_KEY] == NULL && s.value[SET_GROUP_KEY] == NULL) {
-        usage_error("no key: give --symmetric-key or --group-key");
+    if (s.value[SET_SYMMETRIC_KEY] == NULL && s.value[SET_GROUP_KEY] == NULL &&
+        s.value[SET_CERT] == NULL) {
+        usage_error(s.value[SET_KEY] != NULL
+                        ? "--key needs --cert"
+                        : "no credential: give --symmetric-key, --group-key or --cert and --key");
+        goto out;
+    }
+    if (s.value[SET_CERT] != NULL && s.value[SET_KEY] == NULL) {
+        usage_error("--cert needs --key");
+        goto out;
+    }
+    if (s.value[SET_CSR] != NULL && parse_switch(s.value[SET_CSR], &csr) != 0) {
+        fprintf(stderr, "prov-agent: csr (from the %s): not yes or no\n", s.origin[SET_CSR]);
         goto out;
     }
     if (s.value[SET_DEADLINE] != NULL && parse_deadline(s.value[SET_DEADLINE], &deadline_ms) != 0) {
@@ -296,9 +424,9 @@ int main(int argc, char **argv) {
     if ((code = configure(c, &s, regid, deadline_ms)) != 0)
         goto out;
     prov_client_set_log(c, on_log, NULL, s.verbose ? PROV_LOG_DEBUG : PROV_LOG_WARN);
-    if ((code = check_state(&s, dir, regid)) >= 0)
+    if ((code = check_state(&s, dir, regid, csr)) >= 0)
         goto out;
-    code = provision(c, &s, dir);
+    code = provision(c, &s, dir, csr);
 out:
     prov_client_free(c);
     free(regid);

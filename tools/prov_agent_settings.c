@@ -23,23 +23,29 @@ enum layer { LAYER_FILE, LAYER_ENV, LAYER_FLAG, LAYER_COUNT };
  * registration-id-from line in the file). */
 enum group { GROUP_NONE, GROUP_REGID, GROUP_KEY };
 
+/* A switch is a setting whose flag takes no value (it means "yes"); in the environment and the
+ * file it is written out as yes or no. */
 static const struct {
     const char *name;
     const char *env;
     enum group group;
     int secret;
+    int is_switch;
 } defs[SET_COUNT] = {
-    [SET_ENDPOINT] = {"endpoint", "PROV_AGENT_ENDPOINT", GROUP_NONE, 0},
-    [SET_ID_SCOPE] = {"id-scope", "PROV_AGENT_ID_SCOPE", GROUP_NONE, 0},
-    [SET_REGISTRATION_ID] = {"registration-id", "PROV_AGENT_REGISTRATION_ID", GROUP_REGID, 0},
+    [SET_ENDPOINT] = {"endpoint", "PROV_AGENT_ENDPOINT", GROUP_NONE, 0, 0},
+    [SET_ID_SCOPE] = {"id-scope", "PROV_AGENT_ID_SCOPE", GROUP_NONE, 0, 0},
+    [SET_REGISTRATION_ID] = {"registration-id", "PROV_AGENT_REGISTRATION_ID", GROUP_REGID, 0, 0},
     [SET_REGISTRATION_ID_FROM] = {"registration-id-from", "PROV_AGENT_REGISTRATION_ID_FROM",
-                                  GROUP_REGID, 0},
-    [SET_SYMMETRIC_KEY] = {"symmetric-key", "PROV_AGENT_SYMMETRIC_KEY", GROUP_KEY, 1},
-    [SET_GROUP_KEY] = {"group-key", "PROV_AGENT_GROUP_KEY", GROUP_KEY, 1},
-    [SET_CA_FILE] = {"ca-file", "PROV_AGENT_CA_FILE", GROUP_NONE, 0},
-    [SET_STATE_DIR] = {"state-dir", "PROV_AGENT_STATE_DIR", GROUP_NONE, 0},
-    [SET_PAYLOAD] = {"payload", "PROV_AGENT_PAYLOAD", GROUP_NONE, 0},
-    [SET_DEADLINE] = {"deadline", "PROV_AGENT_DEADLINE", GROUP_NONE, 0},
+                                  GROUP_REGID, 0, 0},
+    [SET_SYMMETRIC_KEY] = {"symmetric-key", "PROV_AGENT_SYMMETRIC_KEY", GROUP_KEY, 1, 0},
+    [SET_GROUP_KEY] = {"group-key", "PROV_AGENT_GROUP_KEY", GROUP_KEY, 1, 0},
+    [SET_CERT] = {"cert", "PROV_AGENT_CERT", GROUP_KEY, 0, 0},
+    [SET_KEY] = {"key", "PROV_AGENT_KEY", GROUP_NONE, 0, 0},
+    [SET_CSR] = {"csr", "PROV_AGENT_CSR", GROUP_NONE, 0, 1},
+    [SET_CA_FILE] = {"ca-file", "PROV_AGENT_CA_FILE", GROUP_NONE, 0, 0},
+    [SET_STATE_DIR] = {"state-dir", "PROV_AGENT_STATE_DIR", GROUP_NONE, 0, 0},
+    [SET_PAYLOAD] = {"payload", "PROV_AGENT_PAYLOAD", GROUP_NONE, 0, 0},
+    [SET_DEADLINE] = {"deadline", "PROV_AGENT_DEADLINE", GROUP_NONE, 0, 0},
 };
 
 static const char *layer_names[LAYER_COUNT] = {"configuration file", "environment", "command line"};
@@ -196,7 +202,8 @@ static int read_flags(struct agent_settings *s, char **layer, int argc, char **a
     int i, c;
 
     for (i = 0; i < SET_COUNT; i++)
-        opts[i] = (struct option){defs[i].name, required_argument, NULL, OPT_SETTING + i};
+        opts[i] = (struct option){defs[i].name, defs[i].is_switch ? no_argument : required_argument,
+                                  NULL, OPT_SETTING + i};
     opts[i++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
     opts[i++] = (struct option){"force", no_argument, NULL, OPT_FORCE};
     opts[i++] = (struct option){"json", no_argument, NULL, OPT_JSON};
@@ -211,11 +218,12 @@ static int read_flags(struct agent_settings *s, char **layer, int argc, char **a
         if (c >= OPT_SETTING && c < OPT_SETTING + SET_COUNT) {
             int id = c - OPT_SETTING;
 
-            if (put(layer, id, optarg, "command line", err, errlen) != 0)
+            if (put(layer, id, defs[id].is_switch ? "yes" : optarg, "command line", err, errlen) !=
+                0)
                 return -1;
             /* Keep keys out of ps and /proc/PID/cmdline from here on (a short window remains:
              * prefer the configuration file or the environment for keys). */
-            if (defs[id].secret)
+            if (defs[id].secret && optarg != NULL)
                 explicit_bzero(optarg, strlen(optarg));
             continue;
         }

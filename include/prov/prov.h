@@ -1,7 +1,8 @@
 /* libprov: the device side of provd.
  *
  * A device links libprov to obtain its identity from a provd server (or any server speaking the
- * DPS device protocol) with symmetric-key attestation:
+ * DPS device protocol) with symmetric-key or X.509 attestation, and optionally a certificate
+ * issued for a key generated on the device:
  *
  *     prov_client *c = NULL;
  *     prov_result *r = NULL;
@@ -81,6 +82,10 @@ typedef enum prov_err {
     PROV_ERR_IO = 12,
 } prov_err;
 
+/* Frees a secret the library handed out (a private key in PEM), wiping it first. NULL is
+ * ignored. */
+PROV_EXPORT void prov_secret_free(char *secret);
+
 /* Returns a static, human-readable description of err (never NULL; unknown values give
  * "unknown error"). */
 PROV_EXPORT const char *prov_strerror(prov_err err);
@@ -104,7 +109,9 @@ typedef void (*prov_log_fn)(void *ctx, prov_log_level level, const char *msg);
 /* ---- Results ---- */
 
 /* What the server answered about a registration. Every string member is NULL when the server
- * did not send it. Release with prov_result_free. */
+ * did not send it. Results are allocated by the library only (prov_register, prov_state_load):
+ * new members are appended at the end, so do not declare a prov_result yourself. Release with
+ * prov_result_free. */
 typedef struct prov_result {
     int http_status;           /* status of the server's last answer; 0 when loaded from state */
     char *operation_id;        /* operationId */
@@ -121,6 +128,23 @@ typedef struct prov_result {
     long error_code;           /* errorCode of a failed registration or an error answer, or 0 */
     char *error_message;       /* errorMessage of a failed registration, message of an error */
     char *tracking_id;         /* trackingId of an error answer */
+
+    /* What the payload says about the endpoint and the device's configuration, when the
+     * payload has provd's shape ({"endpoint": {...}, "configuration": {...}}, docs/device-api.md);
+     * NULL or 0 for anything else. The payload itself stays in payload. */
+    char *endpoint_host;     /* payload.endpoint.host */
+    int endpoint_port;       /* payload.endpoint.port, 0 when absent */
+    char *endpoint_protocol; /* payload.endpoint.protocol ("mqtts", ...) */
+    char *trust_bundle;      /* payload.endpoint.trustBundle: PEM the endpoint verifies with */
+    char *configuration;     /* payload.configuration as compact JSON */
+
+    /* The certificates the server issued for the device's CSR (prov_client_generate_key,
+     * prov_client_set_csr_key_file), as PEM; NULL when no CSR was sent. Not part of the JSON
+     * of prov_result_to_json nor of identity.json: prov_state_save_certificates keeps them. */
+    char *issued_chain_pem;    /* every certificate of issuedCertificateChain, leaf first */
+    char *issued_ca_pem;       /* the same without the leaf (issuing CA, root); NULL when the
+                                * server sent the leaf alone */
+    size_t issued_chain_count; /* how many certificates issued_chain_pem holds */
 } prov_result;
 
 /* Frees a result and everything it points to. NULL is ignored. */
@@ -129,7 +153,9 @@ PROV_EXPORT void prov_result_free(prov_result *result);
 /* Renders result as a compact JSON object with the DPS field names (registrationId, deviceId,
  * assignedHub, status, substatus, createdDateTimeUtc, lastUpdatedDateTimeUtc, etag,
  * operationId, enrollmentGroupId, payload, and for failures httpStatus, errorCode,
- * errorMessage, trackingId); members that are NULL or 0 are left out.
+ * errorMessage, trackingId), plus "endpoint": {"host", "port", "protocol"} when the payload
+ * named one; members that are NULL or 0 are left out. The issued certificates are not part of
+ * it.
  * On PROV_OK, *json is a NUL-terminated string the caller frees with free().
  * Returns PROV_ERR_INVALID_ARG when result or json is NULL, PROV_ERR_PROTOCOL when
  * result->payload is not valid JSON, PROV_ERR_NOMEM. */
@@ -170,11 +196,12 @@ PROV_EXPORT prov_err prov_client_set_id_scope(prov_client *client, const char *i
 PROV_EXPORT prov_err prov_client_set_registration_id(prov_client *client, const char *regid);
 
 /* Sets the device's own symmetric key (base64, as enrolled individually) and forgets any group
- * key. Returns PROV_ERR_CRYPTO when key_b64 is not valid base64, PROV_ERR_INVALID_ARG when it
- * is NULL or empty, or PROV_ERR_NOMEM. */
+ * key and any client certificate (prov_client_set_client_cert). Returns PROV_ERR_CRYPTO when
+ * key_b64 is not valid base64, PROV_ERR_INVALID_ARG when it is NULL or empty, or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_client_set_symmetric_key(prov_client *client, const char *key_b64);
 
-/* Sets an enrollment group's key (base64) and forgets any device key. prov_register derives
+/* Sets an enrollment group's key (base64) and forgets any device key and client certificate.
+ * prov_register derives
  * the device key from it: base64(HMAC-SHA256(base64decode(group key), registration ID)).
  * Errors as for prov_client_set_symmetric_key. */
 PROV_EXPORT prov_err prov_client_set_group_key(prov_client *client, const char *key_b64);
@@ -183,6 +210,58 @@ PROV_EXPORT prov_err prov_client_set_group_key(prov_client *client, const char *
  * ...), or NULL for none. Returns PROV_ERR_INVALID_ARG when json is not valid JSON, or
  * PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_client_set_payload(prov_client *client, const char *json);
+
+/* ---- X.509 ----
+ *
+ * X.509 attestation: the device proves who it is with a client certificate in the TLS handshake
+ * instead of a SAS token. A certificate from the server's CA (issued for a CSR) or from the
+ * operator's own PKI is enrolled at the server.
+ *
+ * Certificate issuance: the device generates a key pair, sends a PKCS#10 CSR (CN = registration
+ * ID) with the registration, and receives issuedCertificateChain. It works with either
+ * attestation. The private key stays inside the client until the application asks for it
+ * (prov_client_get_key_pem) or has it written to the state directory (prov_state_save_key). */
+
+/* Key types for prov_client_generate_key. */
+typedef enum prov_key_type {
+    PROV_KEY_EC_P256 = 0, /* ECDSA on P-256 (prime256v1), the default choice */
+    PROV_KEY_EC_P384 = 1, /* ECDSA on P-384 */
+    PROV_KEY_RSA_2048 = 2,
+    PROV_KEY_RSA_3072 = 3,
+} prov_key_type;
+
+/* Sets the client certificate and its private key for X.509 attestation: PEM files; cert_file
+ * may hold the chain after the device's certificate (leaf first). Both files are read and checked
+ * now (the key must be the certificate's, unencrypted) and again by the transport at each
+ * connection. From then on prov_register sends no Authorization header; any symmetric or group
+ * key is forgotten. NULL for both returns to no client certificate.
+ * Returns PROV_ERR_INVALID_ARG when only one is NULL or a path is empty, PROV_ERR_IO when a file
+ * cannot be read, PROV_ERR_CRYPTO when it holds no usable certificate or key or they do not
+ * match, or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_client_set_client_cert(prov_client *client, const char *cert_file,
+                                                 const char *key_file);
+
+/* Generates a new key pair of the given type inside the client, replacing any earlier one. From
+ * then on prov_register sends a CSR for it ("csr": base64 DER PKCS#10, subject CN = the
+ * registration ID, signed with SHA-256) and requires the server to issue a certificate for it:
+ * an assigned answer without issuedCertificateChain, or whose leaf does not certify this key, is
+ * PROV_ERR_PROTOCOL. The key is wiped when the client is freed.
+ * Returns PROV_ERR_INVALID_ARG for an unknown type, PROV_ERR_CRYPTO when generation fails, or
+ * PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_client_generate_key(prov_client *client, prov_key_type type);
+
+/* Like prov_client_generate_key, with an existing private key: an unencrypted PEM file
+ * (PKCS#8, or traditional EC or RSA) of an EC P-256/P-384, RSA (2048 bits or more) or Ed25519
+ * key. NULL forgets the key and stops sending CSRs.
+ * Returns PROV_ERR_INVALID_ARG for an empty path, PROV_ERR_IO when the file cannot be read,
+ * PROV_ERR_CRYPTO when it holds no usable private key (or an encrypted one), PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_client_set_csr_key_file(prov_client *client, const char *path);
+
+/* Gives the application the CSR key as unencrypted PKCS#8 PEM. On PROV_OK, *pem is a
+ * NUL-terminated string the caller owns and must release with prov_secret_free (which wipes
+ * it). Returns PROV_ERR_INVALID_ARG when the client holds no CSR key, PROV_ERR_CRYPTO, or
+ * PROV_ERR_NOMEM (then *pem is NULL). */
+PROV_EXPORT prov_err prov_client_get_key_pem(const prov_client *client, char **pem);
 
 /* Sets the PEM file of CA certificates the server's certificate must chain to, or NULL for the
  * system trust store. The server's certificate and host name are always verified. Returns
@@ -226,9 +305,11 @@ PROV_EXPORT prov_err prov_client_set_transport(prov_client *client,
 /* Registers the device and waits for the final answer.
  *
  * Sends PUT {endpoint}/{scope}/registrations/{regid}/register?api-version=PROV_API_VERSION with
- * a SAS token and the body {"registrationId": ..., "payload": ...}; while the server answers
- * "assigning", polls GET .../operations/{operationId} after the Retry-After it gives (default 2
- * s). Network errors, 429 and 5xx answers are retried with exponential backoff and full jitter,
+ * a SAS token (or the client certificate, prov_client_set_client_cert) and the body
+ * {"registrationId": ..., "payload": ..., "csr": ...} (csr with a CSR key); while the server
+ * answers "assigning", polls GET .../operations/{operationId} after the Retry-After it gives
+ * (default 2 s). Network errors, 429 and 5xx answers are retried with exponential backoff and full
+ jitter,
  * or after Retry-After (delta-seconds, clamped to 1-300 s) when the server sends one. Nothing
  * runs past the deadline. Other 4xx answers are final.
  *
@@ -240,7 +321,8 @@ PROV_EXPORT prov_err prov_client_set_transport(prov_client *client,
  *   PROV_ERR_REFUSED             an HTTP 4xx; *result has http_status and, when the server sent
  *                                a DPS error body, error_code, error_message and tracking_id.
  *   others                       *result is NULL: PROV_ERR_INVALID_ARG (a required setting is
- *                                missing: endpoint, ID scope, registration ID, key),
+ *                                missing: endpoint, ID scope, registration ID, key or
+                                client certificate),
  *                                PROV_ERR_TIMEOUT, PROV_ERR_TLS, PROV_ERR_PROTOCOL,
  *                                PROV_ERR_CRYPTO, PROV_ERR_NOMEM.
  * prov_client_last_error() then describes the failure in one line. */
@@ -285,6 +367,32 @@ PROV_EXPORT prov_err prov_state_save(const char *dir, const prov_result *result,
  * a field or has one of the wrong type, PROV_ERR_IO when it cannot be read, PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_load(const char *dir, prov_result **result, char *errbuf,
                                      size_t errlen);
+
+/* Writes data (len bytes) as DIR/name atomically with mode 0600, the way prov_state_save
+ * writes identity.json (temporary file, fsync, rename, fsync of dir; dir created or tightened to
+ * 0700). name is a plain file name: no '/', not starting with '.'. errbuf as for
+ * prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_write_file(const char *dir, const char *name, const void *data,
+                                           size_t len, char *errbuf, size_t errlen);
+
+/* Names of the files the helpers below write inside a state directory. */
+#define PROV_STATE_KEY_FILE   "device.key"   /* the CSR key, PKCS#8 PEM, mode 0600 */
+#define PROV_STATE_CERT_FILE  "device.pem"   /* the issued chain, leaf first */
+#define PROV_STATE_CHAIN_FILE "ca-chain.pem" /* the issued chain without the leaf */
+
+/* Writes the client's CSR key as DIR/device.key (unencrypted PKCS#8 PEM, mode 0600,
+ * atomically) without handing it to the application; the copy in memory is wiped. Returns
+ * PROV_ERR_INVALID_ARG when the client holds no CSR key, PROV_ERR_CRYPTO, PROV_ERR_IO or
+ * PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_save_key(const char *dir, const prov_client *client, char *errbuf,
+                                         size_t errlen);
+
+/* Writes result->issued_chain_pem as DIR/device.pem and result->issued_ca_pem as
+ * DIR/ca-chain.pem (removing an older ca-chain.pem when the server sent the leaf alone), each
+ * atomically with mode 0600. Returns PROV_ERR_INVALID_ARG when the result holds no issued
+ * certificate, PROV_ERR_IO or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_save_certificates(const char *dir, const prov_result *result,
+                                                  char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,17 @@ struct prov_http_request {
      * platform's trust store. The transport must verify the certificate and the host name. */
     const char *ca_file;
     uint32_t timeout_ms; /* the whole exchange, connecting included, must end within this */
+
+    /* Members appended after the first release; the library always sets them (NULL when
+     * unused), so a transport written before them keeps working for symmetric keys. */
+
+    /* X.509 attestation (prov_client_set_client_cert): PEM files of the client certificate
+     * (leaf first, the chain may follow) and of its unencrypted private key, which the transport
+     * must present in the TLS handshake; both NULL otherwise. A transport that cannot present a
+     * client certificate must fail with PROV_ERR_TLS when they are set, rather than connect
+     * without one. The request then carries no Authorization header. */
+    const char *client_cert_file;
+    const char *client_key_file;
 };
 
 /* The answer being collected; opaque, filled with the prov_http_response_* functions. */

@@ -2,7 +2,10 @@
 # prov-agent against a real provd (docs/prov-agent.md): an individual and a group enrollment,
 # identity.json and its permissions, the offline second run, --force, corrupt state, every
 # documented exit code, settings from flags, environment and file, registration IDs found on the
-# machine, and retries against a scripted server (stub_dps) that answers 429 and 202.
+# machine, the delivered configuration (endpoint-ca.pem, config.json), and retries against a
+# scripted server (stub_dps) that answers 429 and 202. Keys generated on the device (--csr) and
+# X.509 attestation (--cert/--key) run against stub_dps always, and against provd when it
+# supports them (the cases print "SKIP: ..." otherwise).
 # Usage: bash test_agent.sh BIN_DIR STUB_DPS
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -103,6 +106,49 @@ assert_eq "$(jq -cS 'del(.version)' "$ID")" "$(jq -cS . "$WORK/ind.out")" "--jso
 st=$(admreq GET /registrations/agent-ind)
 assert_eq 200 "$st" "GET registration"
 assert_eq "$(jq -r .etag "$ID")" "$(jb .etag)" "etag agrees with the server"
+
+# ---- The delivered configuration: the endpoint's trust bundle and the configuration ----
+BUNDLE=$(cat "$CA")
+st=$(admjson PUT /endpoints/hub-cfg.example.com "$(jq -nc --arg b "$BUNDLE" \
+    '{protocol: "mqtts", port: 8884, trustBundle: $b}')")
+[ "$st" = 200 ] || [ "$st" = 201 ] || fail "PUT endpoint with a trust bundle: HTTP $st"
+CFGKEY=$(new_key 32)
+st=$(admjson PUT /enrollments/agent-cfg "$(jq -nc --arg k "$CFGKEY" \
+    '{registrationId: "agent-cfg", attestation: {type: "symmetricKey",
+      symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-cfg.example.com",
+      configuration: {topic: "devices/${deviceId}/up", site: "${payload.site}", qos: 1}}')")
+assert_eq 200 "$st" "PUT enrollment with a configuration"
+SC=$WORK/state-cfg
+agent 0 cfg --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-cfg \
+    --symmetric-key "$CFGKEY" --ca-file "$CA" --state-dir "$SC" --payload '{"site":"lab"}'
+assert_eq "config.json endpoint-ca.pem identity.json" "$(ls "$SC" | tr '\n' ' ' | sed 's/ $//')" \
+    "files of the delivered configuration"
+assert_eq 600 "$(mode "$SC/endpoint-ca.pem")" "endpoint-ca.pem mode"
+assert_eq 600 "$(mode "$SC/config.json")" "config.json mode"
+assert_eq "$BUNDLE" "$(cat "$SC/endpoint-ca.pem")" "endpoint-ca.pem is the trust bundle"
+assert_eq "$(openssl x509 -in "$CA" -noout -fingerprint -sha256)" \
+    "$(openssl x509 -in "$SC/endpoint-ca.pem" -noout -fingerprint -sha256)" "endpoint-ca.pem parses"
+assert_eq '{"qos":1,"site":"lab","topic":"devices/agent-cfg/up"}' \
+    "$(jq -cS . "$SC/config.json")" "config.json is the rendered configuration"
+assert_eq '{"host":"hub-cfg.example.com","port":8884,"protocol":"mqtts"}' \
+    "$(jq -cS .endpoint "$SC/identity.json")" "identity.json names the endpoint"
+assert_eq "agent-cfg agent-cfg initialAssignment" \
+    "$(jq -r '"\(.registrationId) \(.deviceId) \(.substatus)"' "$SC/identity.json")" \
+    "identity.json of agent-cfg"
+assert_eq "$(jq -cS .configuration "$SC/identity.json" 2>/dev/null || true)" null \
+    "the configuration is kept in the payload, not beside it"
+assert_eq "$(jq -cS .payload.configuration "$SC/identity.json")" "$(jq -cS . "$SC/config.json")" \
+    "config.json agrees with identity.json"
+# Provisioned again without a trust bundle or configuration, the old files go.
+st=$(admjson PUT /endpoints/hub-cfg.example.com '{"protocol": "mqtts", "port": 8884}')
+assert_eq 200 "$st" "PUT endpoint without a trust bundle"
+st=$(admjson PUT /enrollments/agent-cfg "$(jq -nc --arg k "$CFGKEY" \
+    '{registrationId: "agent-cfg", attestation: {type: "symmetricKey",
+      symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-cfg.example.com"}')")
+assert_eq 200 "$st" "PUT enrollment without a configuration"
+agent 0 cfg-again --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-cfg \
+    --symmetric-key "$CFGKEY" --ca-file "$CA" --state-dir "$SC" --force
+assert_eq identity.json "$(ls -A "$SC")" "stale configuration files removed"
 
 # ---- A group enrollment; settings from file, environment and flags ----
 GK=$(new_key 64)
@@ -275,12 +321,15 @@ if [ -n "$mac" ]; then
 fi
 
 # ---- Retries against a scripted server ----
-# stub_start SCRIPT: the stub on a free loopback port with provd's TLS certificate; $STUB_URL.
+# stub_start SCRIPT [STUB_ARGS...]: the stub on a free loopback port with provd's TLS
+# certificate; $STUB_URL.
 stub_start() {
+    local script=$1
+    shift
     stub_stop
     rm -f "$WORK/stub.port" "$WORK/stub.log"
     "$STUB" --cert "$DATA/tls/server.pem" --key "$DATA/tls/server.key" \
-        --port-file "$WORK/stub.port" --log "$WORK/stub.log" --script "$1" \
+        --port-file "$WORK/stub.port" --log "$WORK/stub.log" --script "$script" "$@" \
         >>"$WORK/stub.err" 2>&1 &
     STUB_PID=$!
     for _ in $(seq 1 200); do
@@ -325,5 +374,214 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 [ "$(wc -l <"$WORK/stub.log")" -ge 2 ] || fail "failing: 503 was not retried"
 [ ! -e "$WORK/state-503/identity.json" ] || fail "failing: state written"
 stub_stop
+
+# ---- Keys and certificates: helpers ----
+# pubkey_of PEM_FILE: the SHA-256 of the public key of a certificate or a private key.
+pubkey_of() {
+    if grep -q 'PRIVATE KEY' "$1"; then
+        openssl pkey -in "$1" -pubout -outform DER | openssl sha256 -r | cut -d' ' -f1
+    else
+        openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform DER |
+            openssl sha256 -r | cut -d' ' -f1
+    fi
+}
+
+# check_csr_state NAME DIR REGID ROOT: DIR holds a private key, the chain issued for it (verified
+# up to ROOT) and identity.json, each 0600; the key was never printed.
+check_csr_state() {
+    local name=$1 dir=$2 regid=$3 root=$4
+    local f
+    for f in device.key device.pem ca-chain.pem identity.json; do
+        [ -f "$dir/$f" ] || fail "$name: no $f"
+        assert_eq 600 "$(mode "$dir/$f")" "$name: $f mode"
+    done
+    assert_eq 700 "$(mode "$dir")" "$name: state dir mode"
+    head -1 "$dir/device.key" | grep -q -- '-----BEGIN PRIVATE KEY-----' || fail "$name: device.key"
+    assert_eq "ASN1 OID: prime256v1" "$(openssl pkey -in "$dir/device.key" -text -noout |
+        grep -o 'ASN1 OID: .*')" "$name: a P-256 key"
+    assert_eq "$(pubkey_of "$dir/device.key")" "$(pubkey_of "$dir/device.pem")" \
+        "$name: the certificate is the key's"
+    assert_eq "subject=CN = $regid" "$(openssl x509 -in "$dir/device.pem" -noout -subject)" \
+        "$name: certificate subject"
+    assert_eq "$dir/device.pem: OK" \
+        "$(openssl verify -CAfile "$root" -untrusted "$dir/ca-chain.pem" "$dir/device.pem")" \
+        "$name: openssl verify"
+    assert_eq "$dir/device.pem: OK" \
+        "$(openssl verify -CAfile "$dir/ca-chain.pem" "$dir/device.pem")" \
+        "$name: openssl verify against ca-chain.pem"
+    # device.pem is the leaf followed by ca-chain.pem.
+    assert_eq "$(grep -c 'BEGIN CERTIFICATE' "$dir/ca-chain.pem")" \
+        "$(($(grep -c 'BEGIN CERTIFICATE' "$dir/device.pem") - 1))" "$name: chain lengths"
+    assert_eq "$(cat "$dir/device.pem")" \
+        "$(openssl x509 -in "$dir/device.pem"; cat "$dir/ca-chain.pem")" \
+        "$name: device.pem = leaf + ca-chain.pem"
+    ! grep -q 'PRIVATE KEY' "$WORK/$name.out" "$WORK/$name.err" || fail "$name: the key was printed"
+}
+
+# ---- --csr against stub_dps, which issues with provd's issuing CA ----
+ISSUER=(--issuer "$DATA/ca/issuing.pem" --issuer-key "$DATA/ca/issuing.key" --root "$CA")
+stub_start 200 "${ISSUER[@]}" --trust-bundle "$CA"
+SCSR=$WORK/state-stub-csr
+agent 0 stub-csr --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id agent-csr-stub \
+    --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" --csr --verbose
+check_csr_state stub-csr "$SCSR" agent-csr-stub "$CA"
+assert_eq "PUT 200 auth=yes cn=- csr=yes" "$(awk '{ print $2, $4, $5, $6, $7 }' "$WORK/stub.log")" \
+    "stub-csr: one PUT with a token and a CSR"
+assert_eq "$(cat "$CA")" "$(cat "$SCSR/endpoint-ca.pem")" "stub-csr: endpoint-ca.pem"
+assert_eq '{"interval":30,"topic":"devices/agent-csr-stub/up"}' \
+    "$(jq -cS . "$SCSR/config.json")" "stub-csr: config.json"
+assert_eq '{"host":"stub-hub.example.com","port":8883,"protocol":"mqtts"}' \
+    "$(jq -cS .endpoint "$SCSR/identity.json")" "stub-csr: identity.json endpoint"
+# A second run stays offline: the stub is gone, the files stay as they are.
+stub_stop
+key_inode=$(stat -c %i "$SCSR/device.key")
+agent 0 stub-csr-again --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$SCSR" --csr
+grep -q '^already provisioned' "$WORK/stub-csr-again.out" || fail "stub-csr: second run output"
+assert_eq "$key_inode" "$(stat -c %i "$SCSR/device.key")" "stub-csr: second run kept the key"
+# identity.json without the key is an incomplete state, not a reason to register quietly.
+mv "$SCSR/device.key" "$WORK/device.key.saved"
+agent 5 stub-csr-nokey --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$SCSR" --csr
+grep -q 'device.key' "$WORK/stub-csr-nokey.err" || fail "stub-csr-nokey: the missing file unnamed"
+grep -q -- '--force' "$WORK/stub-csr-nokey.err" || fail "stub-csr-nokey: no hint at --force"
+# --force: a new key and a new certificate for it.
+stub_start 200 "${ISSUER[@]}"
+old_pub=$(pubkey_of "$WORK/device.key.saved")
+agent 0 stub-csr-force --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" \
+    --csr --force
+check_csr_state stub-csr-force "$SCSR" agent-csr-stub "$CA"
+[ "$(pubkey_of "$SCSR/device.key")" != "$old_pub" ] || fail "stub-csr-force: the key was reused"
+[ ! -e "$SCSR/endpoint-ca.pem" ] || fail "stub-csr-force: stale endpoint-ca.pem kept"
+# The switch from the environment, as the file or systemd would set it.
+PROV_AGENT_CSR=yes agent 0 stub-csr-env --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-env --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$WORK/state-csr-env"
+check_csr_state stub-csr-env "$WORK/state-csr-env" agent-csr-env "$CA"
+PROV_AGENT_CSR=maybe agent 2 stub-csr-bad --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-env --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$WORK/state-csr-bad"
+
+# A server that ignores the CSR leaves the device without a certificate: exit 7, nothing kept.
+stub_start 200
+agent 7 stub-csr-ignored --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-none --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$WORK/state-csr-none" --csr
+grep -q 'no certificate' "$WORK/stub-csr-ignored.err" || fail "stub-csr-ignored: reason"
+[ ! -e "$WORK/state-csr-none/identity.json" ] || fail "stub-csr-ignored: state written"
+[ ! -e "$WORK/state-csr-none/device.key" ] || fail "stub-csr-ignored: key written"
+
+# ---- X.509 attestation against stub_dps: the certificate goes in the handshake, no token ----
+# x509_device REGID: DIR $WORK/x509-REGID with a P-256 key and a certificate for CN=REGID signed
+# by provd's issuing CA (device.pem holds the chain after the leaf).
+x509_device() {
+    local d=$WORK/x509-$1
+    mkdir -p "$d"
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+        -keyout "$d/device.key" -out "$d/device.csr" 2>/dev/null
+    printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature \
+        extendedKeyUsage=clientAuth >"$d/ext.cnf"
+    openssl x509 -req -in "$d/device.csr" -CA "$DATA/ca/issuing.pem" \
+        -CAkey "$DATA/ca/issuing.key" -set_serial "0x$(openssl rand -hex 8)" -days 1 \
+        -extfile "$d/ext.cnf" -out "$d/leaf.pem" 2>/dev/null
+    cat "$d/leaf.pem" "$DATA/ca/issuing.pem" >"$d/device.pem"
+}
+x509_device agent-x509-stub
+XS=$WORK/x509-agent-x509-stub
+stub_start 200
+agent 0 stub-x509 --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id agent-x509-stub \
+    --cert "$XS/device.pem" --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state"
+assert_eq "PUT 200 auth=no cn=agent-x509-stub csr=no" \
+    "$(awk '{ print $2, $4, $5, $6, $7 }' "$WORK/stub.log")" "stub-x509: certificate, no token"
+assert_eq agent-x509-stub "$(jq -r .deviceId "$XS/state/identity.json")" "stub-x509: identity"
+# X.509 attestation with a CSR: both in one registration.
+stub_start 200 "${ISSUER[@]}"
+agent 0 stub-x509-csr --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-x509-stub --cert "$XS/device.pem" --key "$XS/device.key" \
+    --ca-file "$CA" --state-dir "$XS/state-csr" --csr
+assert_eq "auth=no cn=agent-x509-stub csr=yes" "$(awk '{ print $5, $6, $7 }' "$WORK/stub.log")" \
+    "stub-x509-csr: request"
+check_csr_state stub-x509-csr "$XS/state-csr" agent-x509-stub "$CA"
+stub_stop
+# Usage errors: a key that is not the certificate's, one without the other.
+agent 2 x509-wrong-key --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-x509-stub --cert "$XS/device.pem" --key "$DATA/ca/issuing.key" \
+    --ca-file "$CA" --state-dir "$XS/state-bad"
+grep -q 'not the key of the certificate' "$WORK/x509-wrong-key.err" || fail "x509-wrong-key: reason"
+agent 2 x509-no-key --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
+    --cert "$XS/device.pem" --ca-file "$CA" --state-dir "$XS/state-bad"
+agent 2 x509-no-cert --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
+    --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state-bad"
+agent 2 x509-and-key --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
+    --cert "$XS/device.pem" --key "$XS/device.key" --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$XS/state-bad"
+agent 2 x509-missing --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
+    --cert "$WORK/none.pem" --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state-bad"
+[ ! -e "$XS/state-bad" ] || fail "x509 usage errors: state written"
+
+# ---- Against provd: CSR issuance (when the server issues certificates) ----
+# The probe registers once with a CSR made by openssl; a server without issuance refuses it or
+# answers without issuedCertificateChain.
+PROBEKEY=$(new_key 32)
+st=$(admjson PUT /enrollments/agent-csr-probe "$(jq -nc --arg k "$PROBEKEY" \
+    '{registrationId: "agent-csr-probe", attestation: {type: "symmetricKey",
+      symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
+assert_eq 200 "$st" "PUT enrollment agent-csr-probe"
+probe_csr=$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout /dev/null -subj /CN=agent-csr-probe -outform DER 2>/dev/null | openssl base64 -A)
+st=$(register agent-csr-probe "$(sas_token "$PROBEKEY" agent-csr-probe)" \
+    "{\"registrationId\":\"agent-csr-probe\",\"csr\":\"$probe_csr\"}")
+if [ "$st" = 200 ] && [ "$(jb '.registrationState.issuedCertificateChain | length')" -ge 1 ]; then
+    CSRKEY=$(new_key 32)
+    st=$(admjson PUT /enrollments/agent-csr "$(jq -nc --arg k "$CSRKEY" \
+        '{registrationId: "agent-csr", attestation: {type: "symmetricKey",
+          symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
+    assert_eq 200 "$st" "PUT enrollment agent-csr"
+    SP=$WORK/state-provd-csr
+    agent 0 provd-csr --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-csr \
+        --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" --csr --json
+    no_secret provd-csr "$CSRKEY"
+    check_csr_state provd-csr "$SP" agent-csr "$CA"
+    assert_eq "$(openssl x509 -in "$DATA/ca/issuing.pem" -noout -subject | sed 's/^subject=//')" \
+        "$(openssl x509 -in "$SP/device.pem" -noout -issuer | sed 's/^issuer=//')" \
+        "provd-csr: issued by provd's issuing CA"
+    # The second run needs no server.
+    agent 0 provd-csr-again --endpoint https://127.0.0.1:1 --id-scope "$SCOPE" \
+        --registration-id agent-csr --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" \
+        --csr
+    grep -q '^already provisioned' "$WORK/provd-csr-again.out" || fail "provd-csr: second run"
+else
+    echo "SKIP: server has no CSR issuance yet (probe: HTTP $st)"
+fi
+
+# ---- Against provd: X.509 attestation (when the server accepts x509 enrollments) ----
+# The device's certificate comes from provd's own issuing CA, which the server trusts; the
+# individual enrollment names it (DPS: x509.clientCertificates.primary.certificate).
+x509_device agent-x509
+XP=$WORK/x509-agent-x509
+st=$(admjson PUT /enrollments/agent-x509 "$(jq -nc --rawfile c "$XP/leaf.pem" \
+    '{registrationId: "agent-x509", attestation: {type: "x509",
+      x509: {clientCertificates: {primary: {certificate: $c}}}},
+      iotHubHostName: "hub-ind.example.com"}')")
+if [ "$st" = 200 ] || [ "$st" = 201 ]; then
+    agent 0 provd-x509 --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
+        --cert "$XP/device.pem" --key "$XP/device.key" --ca-file "$CA" --state-dir "$XP/state" \
+        --json
+    assert_eq "agent-x509 agent-x509 hub-ind.example.com assigned" \
+        "$(jq -r '[.registrationId, .deviceId, .assignedHub, .status] | join(" ")' \
+            "$XP/state/identity.json")" "provd-x509: identity.json"
+    # A certificate the enrollment does not name is refused.
+    x509_device agent-x509-other
+    agent 3 provd-x509-other --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
+        --cert "$WORK/x509-agent-x509-other/device.pem" \
+        --key "$WORK/x509-agent-x509-other/device.key" --ca-file "$CA" \
+        --state-dir "$XP/state-other"
+    [ ! -e "$XP/state-other/identity.json" ] || fail "provd-x509-other: state written"
+else
+    echo "SKIP: server has no X.509 attestation yet (PUT x509 enrollment: HTTP $st)"
+fi
 
 echo "PASS: prov-agent"

@@ -32,6 +32,8 @@ static prov_err perform(void *ctx, const struct prov_http_request *req, prov_htt
     r->method = dup_or_null(req->method);
     r->url = dup_or_null(req->url);
     r->ca_file = dup_or_null(req->ca_file);
+    r->client_cert_file = dup_or_null(req->client_cert_file);
+    r->client_key_file = dup_or_null(req->client_key_file);
     if (req->body != NULL) {
         r->body = malloc(req->body_len + 1);
         assert_non_null(r->body);
@@ -123,6 +125,8 @@ void fake_free(struct fake *f) {
         free(r->url);
         free(r->body);
         free(r->ca_file);
+        free(r->client_cert_file);
+        free(r->client_key_file);
         for (j = 0; j < r->n_headers; j++) {
             free(r->header_names[j]);
             free(r->header_values[j]);

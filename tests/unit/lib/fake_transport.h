@@ -23,7 +23,7 @@ struct fake_answer {
 };
 
 struct fake_request {
-    char *method, *url, *body, *ca_file;
+    char *method, *url, *body, *ca_file, *client_cert_file, *client_key_file;
     char *header_names[8], *header_values[8];
     size_t n_headers;
     uint32_t timeout_ms;

@@ -228,7 +228,7 @@ static void missing_settings_send_nothing(void **state) {
     assert_int_equal(prov_client_set_registration_id(c, VEC_REGID), PROV_OK);
     assert_int_equal(prov_register(c, &r), PROV_ERR_INVALID_ARG);
     assert_string_equal(prov_client_last_error(c),
-                        "cannot register: no symmetric or group key set");
+                        "cannot register: no key or client certificate set");
     assert_int_equal(prov_register(c, NULL), PROV_ERR_INVALID_ARG);
     assert_int_equal(prov_register(NULL, &r), PROV_ERR_INVALID_ARG);
     assert_int_equal(f.n_reqs, 0);

@@ -1,0 +1,278 @@
+/* The device's keys and certificates: generating a key pair, building the PKCS#10 CSR sent with a
+ * registration, reading the issuedCertificateChain of the answer, and checking the client
+ * certificate of X.509 attestation. Private keys live in EVP_PKEY objects, and their PEM text
+ * only in OpenSSL's secure memory or in buffers that are wiped when freed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "internal.h"
+
+#include "base64.h"
+
+/* A CN is at most 64 characters (RFC 5280, ub-common-name). */
+#define CN_MAX 64
+/* More certificates than this in one chain is not an answer worth reading. */
+#define CHAIN_MAX    16
+#define RSA_MIN_BITS 2048
+
+EVP_PKEY *csr_generate_key(prov_key_type type) {
+    switch (type) {
+    case PROV_KEY_EC_P256:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    case PROV_KEY_EC_P384:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    case PROV_KEY_RSA_2048:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    case PROV_KEY_RSA_3072:
+        return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+    }
+    return NULL;
+}
+
+/* Keys a provd CSR policy can accept: EC on P-256 or P-384, RSA of 2048 bits or more, Ed25519.
+ * Returns NULL, or why the key is not one of them. */
+static const char *key_unsupported(EVP_PKEY *key) {
+    char curve[64];
+    size_t len = 0;
+
+    switch (EVP_PKEY_get_base_id(key)) {
+    case EVP_PKEY_EC:
+        if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, curve, sizeof(curve),
+                                           &len) != 1)
+            return "an EC key without a named curve";
+        if (strcmp(curve, "prime256v1") != 0 && strcmp(curve, "secp384r1") != 0)
+            return "an EC key on a curve other than P-256 and P-384";
+        return NULL;
+    case EVP_PKEY_RSA:
+        return EVP_PKEY_get_bits(key) >= RSA_MIN_BITS ? NULL : "an RSA key under 2048 bits";
+    case EVP_PKEY_ED25519:
+        return NULL;
+    default:
+        return "a key of an unsupported type";
+    }
+}
+
+/* PEM passphrase callback that has none: an encrypted key fails to load instead of prompting on
+ * the terminal of a device that has no one in front of it. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return 0;
+}
+
+/* Opens path for reading as a BIO. Returns NULL with why and *rc set. */
+static BIO *open_file(const char *path, const char *what, prov_err *rc, char *why, size_t whylen) {
+    FILE *f = fopen(path, "re");
+    BIO *bio;
+
+    if (f == NULL) {
+        snprintf(why, whylen, "cannot read %s %s: %s", what, path, strerror(errno));
+        *rc = PROV_ERR_IO;
+        return NULL;
+    }
+    bio = BIO_new_fp(f, BIO_CLOSE);
+    if (bio == NULL) {
+        fclose(f);
+        snprintf(why, whylen, "out of memory");
+        *rc = PROV_ERR_NOMEM;
+    }
+    return bio;
+}
+
+prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen) {
+    const char *bad;
+    prov_err rc = PROV_OK;
+    BIO *bio;
+
+    *out = NULL;
+    if ((bio = open_file(path, "key file", &rc, why, whylen)) == NULL)
+        return rc;
+    *out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (*out == NULL) {
+        snprintf(why, whylen, "%s holds no unencrypted PEM private key", path);
+        return PROV_ERR_CRYPTO;
+    }
+    if ((bad = key_unsupported(*out)) != NULL) {
+        snprintf(why, whylen, "%s holds %s", path, bad);
+        EVP_PKEY_free(*out);
+        *out = NULL;
+        return PROV_ERR_CRYPTO;
+    }
+    return PROV_OK;
+}
+
+prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, char *why,
+                             size_t whylen) {
+    EVP_PKEY *key = NULL;
+    X509 *leaf = NULL;
+    prov_err rc = PROV_OK;
+    BIO *bio;
+
+    if ((bio = open_file(cert_file, "certificate file", &rc, why, whylen)) == NULL)
+        return rc;
+    leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (leaf == NULL) {
+        snprintf(why, whylen, "%s holds no PEM certificate", cert_file);
+        return PROV_ERR_CRYPTO;
+    }
+    if ((rc = csr_load_key_file(key_file, &key, why, whylen)) != PROV_OK)
+        goto out;
+    if (X509_check_private_key(leaf, key) != 1) {
+        snprintf(why, whylen, "the key of %s is not the key of the certificate in %s", key_file,
+                 cert_file);
+        rc = PROV_ERR_CRYPTO;
+    }
+out:
+    EVP_PKEY_free(key);
+    X509_free(leaf);
+    return rc;
+}
+
+char *csr_build_b64(EVP_PKEY *key, const char *cn, const char **why) {
+    X509_REQ *req = X509_REQ_new();
+    unsigned char *der = NULL;
+    char *b64 = NULL;
+    const EVP_MD *md;
+    int len;
+
+    *why = "out of memory";
+    if (req == NULL)
+        goto out;
+    if (strlen(cn) > CN_MAX) {
+        *why = "the registration ID is longer than a certificate's CN may be (64 characters)";
+        goto out;
+    }
+    /* Ed25519 signs the message itself, without a separate digest. */
+    md = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+    *why = "cannot build the CSR";
+    if (X509_REQ_set_version(req, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)cn, -1, -1, 0) != 1 ||
+        X509_REQ_set_pubkey(req, key) != 1 || X509_REQ_sign(req, key, md) <= 0)
+        goto out;
+    len = i2d_X509_REQ(req, &der);
+    if (len <= 0)
+        goto out;
+    *why = "out of memory";
+    b64 = b64_encode(der, (size_t)len);
+out:
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+    return b64;
+}
+
+char *csr_key_pem(EVP_PKEY *key) {
+    /* Secure memory BIO: its buffers are wiped when they grow and when it is freed. */
+    BIO *bio = BIO_new(BIO_s_secmem());
+    char *data = NULL, *pem = NULL;
+    long len;
+
+    if (bio == NULL)
+        return NULL;
+    if (PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1 &&
+        (len = BIO_get_mem_data(bio, &data)) > 0 && (pem = malloc((size_t)len + 1)) != NULL) {
+        memcpy(pem, data, (size_t)len);
+        pem[len] = '\0';
+    }
+    BIO_free(bio);
+    return pem;
+}
+
+/* Moves the contents of a memory BIO into a new NUL-terminated string; NULL when out of
+ * memory. */
+static char *bio_text(BIO *bio) {
+    char *data = NULL, *text;
+    long len = BIO_get_mem_data(bio, &data);
+
+    if (len < 0 || (text = malloc((size_t)len + 1)) == NULL)
+        return NULL;
+    if (len > 0)
+        memcpy(text, data, (size_t)len);
+    text[len] = '\0';
+    return text;
+}
+
+prov_err chain_parse(json_t *chain, prov_result *res, char *why, size_t whylen) {
+    BIO *all = BIO_new(BIO_s_mem()), *ca = BIO_new(BIO_s_mem());
+    prov_err rc = PROV_ERR_NOMEM;
+    size_t i, n = json_array_size(chain);
+
+    if (all == NULL || ca == NULL)
+        goto out;
+    rc = PROV_ERR_PROTOCOL;
+    if (!json_is_array(chain) || n == 0 || n > CHAIN_MAX) {
+        snprintf(why, whylen, "issuedCertificateChain is not an array of 1 to %d certificates",
+                 CHAIN_MAX);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const char *b64 = json_string_value(json_array_get(chain, i));
+        unsigned char *der = NULL;
+        const unsigned char *p;
+        size_t derlen = 0;
+        X509 *cert = NULL;
+        int ok;
+
+        if (b64 == NULL || b64_decode_lenient(b64, strlen(b64), &der, &derlen, NULL) != 0) {
+            snprintf(why, whylen, "issuedCertificateChain[%zu] is not base64", i);
+            goto out;
+        }
+        p = der;
+        cert = d2i_X509(NULL, &p, (long)derlen);
+        ok = cert != NULL && p == der + derlen;
+        b64_free(der, derlen);
+        if (!ok) {
+            X509_free(cert);
+            snprintf(why, whylen, "issuedCertificateChain[%zu] is not a DER certificate", i);
+            goto out;
+        }
+        ok = PEM_write_bio_X509(all, cert) == 1 && (i == 0 || PEM_write_bio_X509(ca, cert) == 1);
+        X509_free(cert);
+        if (!ok) {
+            rc = PROV_ERR_NOMEM;
+            goto out;
+        }
+    }
+    rc = PROV_ERR_NOMEM;
+    if ((res->issued_chain_pem = bio_text(all)) == NULL ||
+        (n > 1 && (res->issued_ca_pem = bio_text(ca)) == NULL))
+        goto out;
+    res->issued_chain_count = n;
+    rc = PROV_OK;
+out:
+    if (rc == PROV_ERR_NOMEM)
+        snprintf(why, whylen, "out of memory");
+    BIO_free(all);
+    BIO_free(ca);
+    return rc;
+}
+
+int chain_certifies(const prov_result *res, EVP_PKEY *key) {
+    BIO *bio;
+    X509 *leaf = NULL;
+    int ok = 0;
+
+    if (res->issued_chain_pem == NULL)
+        return 0;
+    bio = BIO_new_mem_buf(res->issued_chain_pem, -1);
+    if (bio != NULL)
+        leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+    if (leaf != NULL)
+        ok = EVP_PKEY_eq(X509_get0_pubkey(leaf), key) == 1;
+    X509_free(leaf);
+    BIO_free(bio);
+    return ok;
+}
