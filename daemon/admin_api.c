@@ -15,8 +15,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509v3.h>
 
 #include "base64.h"
+#include "ca.h"
+#include "certserial.h"
+#include "crl.h"
 #include "deliverer.h"
 #include "endpoint.h"
 #include "enrollment.h"
@@ -43,7 +47,8 @@ enum body_use { BODY_NONE, BODY_REQUIRED, BODY_OPTIONAL };
 struct call;
 
 struct route {
-    const char *pat[4]; /* literal segments, "*" for an ID; NULL ends the pattern */
+    const char *pat[4]; /* literal segments, "*" for an ID, "#" for a certificate serial number;
+                           NULL ends the pattern */
     enum evhttp_cmd_type method;
     enum body_use body;
     enum store_kind kind; /* for the routes shared by enrollments and groups */
@@ -821,6 +826,20 @@ static int seq_page_read(struct call *c, long long *after, long long *limit) {
     return rc;
 }
 
+/* Checks id, the value of query parameter name (NULL when absent), with the registration ID
+ * rules and lower-cases it in place. Returns 0, or -1 after answering 400 / 400003 saying that
+ * name is not what. */
+static int check_query_id(struct call *c, char *id, const char *name, const char *what) {
+    if (id == NULL)
+        return 0;
+    if (regid_check(id, NULL) != 0) {
+        fail(c, 400003, "%s is not %s", name, what);
+        return -1;
+    }
+    regid_lower(id);
+    return 0;
+}
+
 static void get_audit(struct call *c) {
     char *subject = http_query_get(&c->path, "subject");
     struct store_audit *recs = NULL;
@@ -1003,13 +1022,8 @@ static void get_events(struct call *c) {
         fail(c, 400001, "state must be pending, delivered or failed");
         goto out;
     }
-    if (webhook != NULL) {
-        if (regid_check(webhook, NULL) != 0) {
-            fail(c, 400003, "webhook is not a valid webhook ID");
-            goto out;
-        }
-        regid_lower(webhook);
-    }
+    if (check_query_id(c, webhook, "webhook", "a valid webhook ID") != 0)
+        goto out;
     if (store_delivery_list(c->w->conn, state, webhook, after, (size_t)limit, &ds, &n) !=
             STORE_OK ||
         (arr = json_array()) == NULL)
@@ -1092,6 +1106,226 @@ out:
     store_delivery_clear(&d);
 }
 
+/* ---- Device certificates ---- */
+
+/* The admin API's view of a certificate provd issued. */
+static json_t *cert_view(const struct store_cert *x) {
+    char revoked[TIME_DPS_LEN] = "";
+
+    if (x->revoked)
+        time_format_dps_ms(x->revoked_at * 1000, revoked);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s*, s:s*, s:s}",
+                     "serialNumber", x->serial, "registrationId", x->registration_id, "deviceId",
+                     x->device_id, "subjectName", x->subject, "issuerName", x->issuer,
+                     "sha256Thumbprint", x->thumbprint, "notBeforeUtc", x->not_before,
+                     "notAfterUtc", x->not_after, "status", x->revoked ? "revoked" : "valid",
+                     "revokedDateTimeUtc", x->revoked ? revoked : NULL, "revocationReason",
+                     x->revoked ? (x->reason ? x->reason : "unspecified") : NULL,
+                     "createdDateTimeUtc", x->created);
+}
+
+/* Lists certificates, optionally only those of a registration or a device, paged by serial
+ * number: after (the last serial of the previous page) and limit; "next" is there when more
+ * may follow. */
+static void get_certificates(struct call *c) {
+    char *reg = http_query_get(&c->path, "registrationId");
+    char *dev = http_query_get(&c->path, "deviceId");
+    char *after_s = http_query_get(&c->path, "after");
+    char *limit_s = http_query_get(&c->path, "limit");
+    char after[CERT_SERIAL_MAX] = "";
+    struct store_cert *certs = NULL;
+    long long limit = PAGE_DEFAULT;
+    size_t n = 0, i;
+    json_t *arr = NULL, *v;
+
+    if ((after_s && cert_serial_parse(after_s, after) != 0) ||
+        (limit_s && parse_int(limit_s, 1, PAGE_MAX, &limit) != 0)) {
+        fail(c, 400007, "after must be a serial number and limit a number from 1 to %d", PAGE_MAX);
+        goto out;
+    }
+    if (check_query_id(c, reg, "registrationId", "a valid registration ID") != 0)
+        goto out;
+    const struct store_cert_filter f = {NULL, reg, dev};
+    if (store_cert_list(c->w->conn, &f, after, (size_t)limit + 1, &certs, &n) != STORE_OK ||
+        (arr = json_array()) == NULL)
+        goto internal;
+    for (i = 0; i < n && i < (size_t)limit; i++) {
+        if ((v = cert_view(&certs[i])) == NULL || json_array_append_new(arr, v) != 0)
+            goto internal;
+    }
+    v = json_pack("{s:O, s:s*}", "certificates", arr, "next",
+                  n > (size_t)limit ? certs[limit - 1].serial : NULL);
+    if (v == NULL)
+        goto internal;
+    http_reply_json(c->req, 200, v);
+    goto out;
+internal:
+    fail_internal(c);
+out:
+    json_decref(arr);
+    store_certs_free(certs, n);
+    free(reg);
+    free(dev);
+    free(after_s);
+    free(limit_s);
+}
+
+/* Reads the certificate named by the path into x. Returns 0, or -1 after answering. */
+static int read_cert(struct call *c, struct store_cert *x) {
+    int rc = store_cert_get(c->w->conn, c->id, x);
+
+    if (rc == STORE_NOT_FOUND)
+        fail(c, 404012, "no certificate %s", c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+static void reply_cert(struct call *c) {
+    struct store_cert x;
+    json_t *v;
+
+    if (read_cert(c, &x) == 0) {
+        if ((v = cert_view(&x)) == NULL)
+            fail_internal(c);
+        else
+            http_reply_json(c->req, 200, v);
+    }
+    store_cert_clear(&x);
+}
+
+static void get_certificate(struct call *c) {
+    reply_cert(c);
+}
+
+/* Reads the revocation reason of the body ({"reason": RFC 5280 name}, any case; absent:
+ * unspecified) and the other members the route allows (NULL-terminated). Returns 0 with *reason
+ * (NULL for unspecified), or -1 after answering 400. */
+static int read_reason(struct call *c, const char *const *members, const char **reason) {
+    const char *key;
+    json_t *v, *r;
+    int code;
+
+    *reason = NULL;
+    if (c->body == NULL)
+        return 0;
+    if (!json_is_object(c->body)) {
+        fail(c, 400001, "the body must be a JSON object");
+        return -1;
+    }
+    json_object_foreach(c->body, key, v) {
+        size_t i = 0;
+        while (members[i] != NULL && strcmp(members[i], key) != 0)
+            i++;
+        if (members[i] == NULL) {
+            fail(c, 400001, "unknown field \"%.64s\"", key);
+            return -1;
+        }
+    }
+    r = json_object_get(c->body, "reason");
+    if (r == NULL || json_is_null(r))
+        return 0;
+    if (!json_is_string(r) || ca_crl_reason_parse(json_string_value(r), &code) != 0) {
+        fail(c, 400001,
+             "reason must be an RFC 5280 reason: unspecified, keyCompromise, cACompromise,"
+             " affiliationChanged, superseded, cessationOfOperation, certificateHold,"
+             " privilegeWithdrawn or aACompromise");
+        return -1;
+    }
+    *reason = code == CRL_REASON_UNSPECIFIED ? NULL : ca_crl_reason_name(code);
+    return 0;
+}
+
+/* Revokes the valid certificates matching f with its audit record (about subject), then
+ * re-signs the CRL. Returns the store's answer with *n the number revoked. */
+static int revoke(struct call *c, const struct store_cert_filter *f, char *subject,
+                  const char *reason, int64_t *n) {
+    char why[192];
+    struct store_audit audit;
+    int rc;
+
+    snprintf(why, sizeof(why), "%s%s%s revoked (%s)", f->serial ? "certificate " : "",
+             f->serial ? f->serial : "certificates of ", f->serial ? "" : subject,
+             reason ? reason : "unspecified");
+    audit_init(&audit, c, "certificate.revoke", subject, 200, why);
+    rc = store_cert_revoke(c->w->conn, f, time_now_unix(), reason, &audit, n);
+    if (rc == STORE_OK && crl_refresh(c->w->pd->crl, c->w->conn) != 0)
+        log_error("admin: the CRL could not be re-signed after a revocation; it is retried at"
+                  " the next revocation and by the CRL timer");
+    return rc;
+}
+
+/* POST /certificates/{serial}/revoke: answers the revoked certificate. */
+static void post_cert_revoke(struct call *c) {
+    static const char *const members[] = {"reason", NULL};
+    struct store_cert x = {0};
+    const char *reason;
+    int64_t n = 0;
+    int rc;
+
+    if (read_reason(c, members, &reason) != 0 || read_cert(c, &x) != 0)
+        goto out;
+    const struct store_cert_filter f = {c->id, NULL, NULL};
+    rc = revoke(c, &f, x.registration_id, reason, &n);
+    if (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)
+        fail(c, 409011, "certificate %s is revoked already", c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    else
+        reply_cert(c);
+out:
+    store_cert_clear(&x);
+}
+
+/* Revokes every valid certificate of the filter and answers how many. */
+static void revoke_all(struct call *c, const struct store_cert_filter *f, char *subject,
+                       const char *reason) {
+    int64_t n = 0;
+    int rc = revoke(c, f, subject, reason, &n);
+
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND && rc != STORE_CONFLICT)
+        fail_internal(c);
+    else
+        http_reply_json(c->req, 200, json_pack("{s:I}", "revoked", (json_int_t)n));
+}
+
+/* POST /registrations/{id}/revokeCertificates: every valid certificate issued to the device. */
+static void post_reg_revoke(struct call *c) {
+    static const char *const members[] = {"reason", NULL};
+    const char *reason;
+
+    if (read_reason(c, members, &reason) != 0)
+        return;
+    const struct store_cert_filter f = {NULL, c->id, NULL};
+    revoke_all(c, &f, c->id, reason);
+}
+
+/* POST /certificates/revoke: every valid certificate of a device ID or registration ID. */
+static void post_certs_revoke(struct call *c) {
+    static const char *const members[] = {"reason", "deviceId", "registrationId", NULL};
+    char reg[REGID_MAX + 1] = "";
+    const char *reason, *dev, *r;
+
+    if (read_reason(c, members, &reason) != 0)
+        return;
+    dev = json_string_value(json_object_get(c->body, "deviceId"));
+    r = json_string_value(json_object_get(c->body, "registrationId"));
+    if ((dev == NULL) == (r == NULL)) {
+        fail(c, 400001, "give exactly one of deviceId and registrationId (strings)");
+        return;
+    }
+    if (r != NULL) {
+        if (regid_check(r, NULL) != 0) {
+            fail(c, 400003, "registrationId is not a valid registration ID");
+            return;
+        }
+        snprintf(reg, sizeof(reg), "%s", r);
+        regid_lower(reg);
+    }
+    const struct store_cert_filter f = {NULL, r ? reg : NULL, dev};
+    revoke_all(c, &f, r ? reg : (char *)dev, reason);
+}
+
 #define GET    EVHTTP_REQ_GET
 #define PUT    EVHTTP_REQ_PUT
 #define POST   EVHTTP_REQ_POST
@@ -1133,6 +1367,11 @@ static const struct route routes[] = {
     {{"events"}, GET, BODY_NONE, ENR, get_events},
     {{"events", "*"}, GET, BODY_NONE, ENR, get_event},
     {{"events", "*", "retry"}, POST, BODY_NONE, ENR, post_event_retry},
+    {{"certificates"}, GET, BODY_NONE, ENR, get_certificates},
+    {{"certificates", "revoke"}, POST, BODY_REQUIRED, ENR, post_certs_revoke},
+    {{"certificates", "#"}, GET, BODY_NONE, ENR, get_certificate},
+    {{"certificates", "#", "revoke"}, POST, BODY_OPTIONAL, ENR, post_cert_revoke},
+    {{"registrations", "*", "revokecertificates"}, POST, BODY_OPTIONAL, ENR, post_reg_revoke},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -1143,7 +1382,8 @@ static int route_matches_path(const struct route *r, const struct http_path *p) 
     for (i = 0; i < 4 && r->pat[i] != NULL; i++) {
         if (i >= p->nseg)
             return 0;
-        if (strcmp(r->pat[i], "*") != 0 && !http_seg_is(p, i, r->pat[i]))
+        if (strcmp(r->pat[i], "*") != 0 && strcmp(r->pat[i], "#") != 0 &&
+            !http_seg_is(p, i, r->pat[i]))
             return 0;
     }
     return i == p->nseg;
@@ -1236,6 +1476,14 @@ static int take_path_id(struct call *c) {
     const char *why = NULL;
 
     for (int i = 0; i < 4 && c->route->pat[i] != NULL; i++) {
+        if (strcmp(c->route->pat[i], "#") == 0) {
+            if (cert_serial_parse(c->path.seg[i], c->id) != 0) {
+                fail(c, 400001, "invalid serial number \"%.64s\": 2 to 40 hex digits expected",
+                     c->path.seg[i]);
+                return -1;
+            }
+            continue;
+        }
         if (strcmp(c->route->pat[i], "*") != 0)
             continue;
         if (id_check(c->route->kind, c->path.seg[i], &why) != 0) {

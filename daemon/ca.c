@@ -18,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include "base64.h"
+#include "certinfo.h"
 #include "csr.h"
 #include "log.h"
 #include "pki.h"
@@ -304,59 +305,18 @@ X509 *ca_root_cert(const struct ca *ca) {
     return sk_X509_value(ca->chain, sk_X509_num(ca->chain) - 1);
 }
 
-static void hex_upper(const unsigned char *p, size_t n, char *out) {
-    static const char digits[] = "0123456789ABCDEF";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static char *name_string(const X509_NAME *name) {
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *s = NULL;
-    if (bio && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0)
-        s = bio_string(bio);
-    BIO_free(bio);
-    return s;
-}
-
-static int dps_time(const ASN1_TIME *t, char out[TIME_DPS_LEN]) {
-    int64_t u = asn1_unix(t);
-    struct timespec ts = {.tv_sec = (time_t)u, .tv_nsec = 0};
-    if (u < 0)
-        return -1;
-    time_format_dps(&ts, out);
-    return 0;
-}
-
 int ca_cert_info(X509 *cert, struct ca_cert_info *info) {
-    const ASN1_INTEGER *serial = X509_get0_serialNumber(cert);
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    int slen = ASN1_STRING_length(serial);
     memset(info, 0, sizeof(*info));
-    /* The same digits `openssl x509 -serial` prints: every octet, a sign for a negative one. */
-    if (slen > 20)
-        return -1;
-    int neg = ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER;
-    if (neg)
-        info->serial[0] = '-';
-    if (slen == 0)
-        snprintf(info->serial + neg, sizeof(info->serial) - (size_t)neg, "00");
-    else
-        hex_upper(ASN1_STRING_get0_data(serial), (size_t)slen, info->serial + neg);
-    if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != sizeof(md) ||
-        dps_time(X509_get0_notBefore(cert), info->not_before) != 0 ||
-        dps_time(X509_get0_notAfter(cert), info->not_after) != 0 ||
-        !(info->subject = name_string(X509_get_subject_name(cert))) ||
-        !(info->issuer = name_string(X509_get_issuer_name(cert)))) {
+    if (certinfo_serial(cert, info->serial) != 0 ||
+        certinfo_thumbprint(cert, info->thumbprint) != 0 ||
+        certinfo_time(X509_get0_notBefore(cert), info->not_before) != 0 ||
+        certinfo_time(X509_get0_notAfter(cert), info->not_after) != 0 ||
+        !(info->subject = certinfo_name(X509_get_subject_name(cert))) ||
+        !(info->issuer = certinfo_name(X509_get_issuer_name(cert)))) {
         ERR_clear_error();
         ca_cert_info_free(info);
         return -1;
     }
-    hex_upper(md, sizeof(md), info->thumbprint);
     return 0;
 }
 

@@ -56,6 +56,9 @@ void config_defaults(struct provd_config *cfg, const char *data_dir) {
     cfg->event_max_age_s = 24 * 3600;
     cfg->event_retention_h = 7 * 24;
     cfg->allocation_timeout_ms = 5000;
+    cfg->cert_validity_days = 365;
+    config_set(&cfg->csr_key_policy, "p256,p384,rsa");
+    cfg->crl_next_update_s = 86400;
 }
 
 /* The settings provd.json may hold: name, type, where it goes. */
@@ -94,6 +97,9 @@ static const struct centry entries[] = {
     STR("allocation_ca_file", allocation_ca_file),
     STR("allocation_secret", allocation_secret),
     NUM("allocation_timeout_ms", C_INT, allocation_timeout_ms, 100, 60 * 1000),
+    NUM("cert_validity_days", C_INT, cert_validity_days, 1, 100 * 365),
+    STR("csr_key_policy", csr_key_policy),
+    NUM("crl_next_update_s", C_I64, crl_next_update_s, 60, 366LL * 86400),
 };
 #undef STR
 #undef NUM

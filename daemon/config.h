@@ -33,6 +33,10 @@ struct provd_config {
     char *allocation_ca_file;  /* CA bundle custom allocation webhooks are verified against */
     char *allocation_secret;   /* sent as X-Provd-Allocation-Secret to them, or NULL */
     int allocation_timeout_ms; /* a webhook's answer time unless its enrollment says, 5000 */
+    /* Device certificates (docs/provd.md). */
+    int cert_validity_days;    /* unless the enrollment says, default 365 */
+    char *csr_key_policy;      /* key types a CSR may carry, default "p256,p384,rsa" */
+    int64_t crl_next_update_s; /* the CRL's nextUpdate after its thisUpdate, default 86400 */
 };
 
 /* Fills cfg with defaults for data_dir (copied). */

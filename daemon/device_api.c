@@ -8,6 +8,7 @@
 
 #include <event2/buffer.h>
 
+#include "crl.h"
 #include "http.h"
 #include "log.h"
 #include "pipeline.h"
@@ -35,13 +36,21 @@ static json_t *state_json(const struct reg_job *job) {
     json_t *s = registration_view(r);
     if (!s)
         return NULL;
-    if (job->group_attested && r->group_id)
+    if (job->x509)
+        json_object_set(s, "x509", job->x509);
+    else if (job->group_attested && r->group_id)
         json_object_set_new(s, "symmetricKey",
                             json_pack("{s:s}", "enrollmentGroupId", r->group_id));
     if (r->payload) {
         json_t *p = json_loads(r->payload, 0, NULL);
         if (p)
             json_object_set_new(s, "payload", p);
+    }
+    if (job->issued.nchain > 0) {
+        json_t *chain = json_array();
+        for (size_t i = 0; chain && i < job->issued.nchain; i++)
+            json_array_append_new(chain, json_string(job->issued.chain[i]));
+        json_object_set_new(s, "issuedCertificateChain", chain);
     }
     return s;
 }
@@ -96,20 +105,47 @@ static int read_register_body(struct reg_job *job, struct evhttp_request *req, s
     }
     int rc = -1;
     json_t *id = json_object_get(doc, "registrationId");
+    json_t *csr = json_object_get(doc, "csr");
     if (!json_is_object(doc)) {
         refuse(job, 400, 400002, "request body must be a JSON object");
     } else if (id && !json_is_string(id)) {
         refuse(job, 400, 400002, "registrationId must be a string");
     } else if (id && strcasecmp(json_string_value(id), job->regid) != 0) {
         refuse(job, 400, 400004, "registrationId in the body differs from the one in the path");
-    } else if (json_object_get(doc, "csr") || json_object_get(doc, "tpm")) {
-        refuse(job, 400, 400001, "csr and tpm registrations are not supported yet");
+    } else if (json_object_get(doc, "tpm")) {
+        refuse(job, 400, 400001, "tpm registrations are not supported yet");
+    } else if (csr && !json_is_null(csr) && !json_is_string(csr)) {
+        refuse(job, 400, 400002, "csr must be a string (base64 of a DER PKCS#10 request)");
+    } else if (json_is_string(csr) && !(job->csr = strdup(json_string_value(csr)))) {
+        refuse(job, 500, 500001, "out of memory");
     } else {
+        job->csr_format = CSR_FMT_B64;
         job->payload = json_incref(json_object_get(doc, "payload"));
         rc = 0;
     }
     json_decref(doc);
     return rc;
+}
+
+static void release_crl(const void *data, size_t len, void *blob) {
+    (void)data;
+    (void)len;
+    crl_blob_release(blob);
+}
+
+/* The current CRL of the issuing CA, DER (GET /crl) or PEM (GET /crl.pem), served from memory. */
+static void serve_crl(struct worker *w, struct evhttp_request *req, int pem) {
+    struct crl_blob *b = crl_current(w->pd->crl);
+
+    if (!b) {
+        http_reply_error(req, 503, 503002, NULL, "the CRL is not available yet");
+        return;
+    }
+    http_set_header(req, "Cache-Control", "max-age=60");
+    if (pem)
+        http_reply_ref(req, "application/x-pem-file", b->pem, b->pem_len, release_crl, b);
+    else
+        http_reply_ref(req, "application/pkix-crl", b->der, b->der_len, release_crl, b);
 }
 
 static void discard_body(struct evhttp_request *req) {
@@ -132,6 +168,11 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
     }
     if (p.nseg == 1 && http_seg_is(&p, 0, "healthz") && method == EVHTTP_REQ_GET) {
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+        goto out;
+    }
+    if (p.nseg == 1 && method == EVHTTP_REQ_GET &&
+        (http_seg_is(&p, 0, "crl") || http_seg_is(&p, 0, "crl.pem"))) {
+        serve_crl(w, req, http_seg_is(&p, 0, "crl.pem"));
         goto out;
     }
     enum reg_op op;
@@ -189,6 +230,7 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
         job->operation_id = strdup(p.seg[4]);
     const char *auth = http_header(req, "Authorization");
     job->authorization = auth ? strdup(auth) : NULL;
+    job->peer = http_peer_cert(req, &job->peer_chain);
     pipeline_run(job);
 out:
     free(version);

@@ -14,6 +14,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509v3.h>
 
 #include "base64.h"
 #include "docval.h"
@@ -149,8 +150,127 @@ static json_t *key_from_prev_or_new(json_t *prev, const char *which) {
     return k;
 }
 
+/* The members of DPS's X509CertificateInfo, accepted in a received document (a document read
+ * from the API sent back as it is) and recomputed from the certificate. */
+static const char *const INFO_MEMBERS[] = {
+    "subjectName", "sha1Thumbprint", "sha256Thumbprint", "issuerName", "notBeforeUtc",
+    "notAfterUtc", "serialNumber",   "version",          NULL,
+};
+
+/* One enrolled certificate (field names it in messages): {"certificate": PEM or base64 DER}
+ * becomes {"certificate": PEM, "info": {...}}; an individual enrollment may instead enroll
+ * {"info": {"sha256Thumbprint": HEX}} alone. A group's certificates must be CAs. */
+static json_t *norm_x509_cert(enum store_kind kind, const char *field, json_t *v, struct verr *e) {
+    static const char *const members[] = {"certificate", "info", NULL};
+    char msg[128], thumb[CERTINFO_THUMB_LEN], *pem = NULL;
+    json_t *cert, *info, *tp, *out = NULL;
+    X509 *x = NULL;
+
+    if (!json_is_object(v)) {
+        verr_set(e, CODE_INVALID, "%s must be an object", field);
+        return NULL;
+    }
+    if (json_check_members(v, members, "", e) != 0)
+        return NULL;
+    cert = json_opt(v, "certificate");
+    info = json_opt(v, "info");
+    if (info != NULL && (!json_is_object(info) || json_check_members(info, INFO_MEMBERS, "", e))) {
+        verr_set(e, CODE_INVALID, "%s.info must be an object of X509CertificateInfo members",
+                 field);
+        return NULL;
+    }
+    if (cert == NULL) {
+        tp = json_opt(info, "sha256Thumbprint");
+        if (kind == STORE_GROUP || tp == NULL) {
+            verr_set(e, CODE_INVALID, "%s.certificate is missing%s", field,
+                     kind == STORE_GROUP ? "" : " (or give info.sha256Thumbprint)");
+            return NULL;
+        }
+        if (!json_is_string(tp) || certinfo_thumbprint_parse(json_string_value(tp), thumb) != 0) {
+            verr_set(e, CODE_INVALID, "%s.info.sha256Thumbprint must be 64 hex digits", field);
+            return NULL;
+        }
+        out = json_pack("{s:{s:s}}", "info", "sha256Thumbprint", thumb);
+        goto done;
+    }
+    if (!json_is_string(cert) || strlen(json_string_value(cert)) != json_string_length(cert)) {
+        verr_set(e, CODE_INVALID, "%s.certificate must be a string", field);
+        return NULL;
+    }
+    if ((x = certinfo_parse(json_string_value(cert), json_string_length(cert), msg, sizeof(msg))) ==
+        NULL) {
+        verr_set(e, CODE_INVALID, "%s.certificate %s", field, msg);
+        return NULL;
+    }
+    if (kind == STORE_GROUP && X509_check_ca(x) < 1) {
+        verr_set(e, CODE_INVALID,
+                 "%s.certificate is not a CA certificate (basicConstraints CA:TRUE is needed to"
+                 " sign device certificates)",
+                 field);
+        goto done;
+    }
+    if ((pem = certinfo_pem(x)) != NULL)
+        out = json_pack("{s:s, s:o*}", "certificate", pem, "info", certinfo_json(x));
+done:
+    if (out == NULL && e->code == 0)
+        verr_set(e, CODE_INTERNAL, "out of memory");
+    free(pem);
+    X509_free(x);
+    return out;
+}
+
+/* The x509 member of an X.509 attestation: an individual enrollment's clientCertificates, a
+ * group's signingCertificates, each with a primary and an optional secondary certificate. */
+static json_t *norm_x509(enum store_kind kind, json_t *v, struct verr *e) {
+    static const char *const members[] = {"clientCertificates", "signingCertificates",
+                                          "caReferences", NULL};
+    static const char *const slots[] = {"primary", "secondary", NULL};
+    const char *want = kind == STORE_GROUP ? "signingCertificates" : "clientCertificates";
+    const char *other = kind == STORE_GROUP ? "clientCertificates" : "signingCertificates";
+    char field[96], prefix[64];
+    json_t *set, *certs = NULL, *item;
+
+    if (!json_is_object(v)) {
+        verr_set(e, CODE_INVALID, "attestation.x509 must be an object");
+        return NULL;
+    }
+    if (json_check_members(v, members, "attestation.x509.", e) != 0)
+        return NULL;
+    if (json_opt(v, "caReferences") != NULL) {
+        verr_set(e, CODE_INVALID,
+                 "attestation.x509.caReferences is not supported: give the CA"
+                 " certificate in signingCertificates");
+        return NULL;
+    }
+    if (json_opt(v, other) != NULL) {
+        verr_set(e, CODE_INVALID, "attestation.x509.%s is for %s; %s take %s", other,
+                 kind == STORE_GROUP ? "individual enrollments" : "enrollment groups",
+                 kind == STORE_GROUP ? "groups" : "individual enrollments", want);
+        return NULL;
+    }
+    set = json_opt(v, want);
+    if (!json_is_object(set) || json_opt(set, "primary") == NULL) {
+        verr_set(e, CODE_INVALID, "attestation.x509.%s.primary is missing", want);
+        return NULL;
+    }
+    snprintf(prefix, sizeof(prefix), "attestation.x509.%s.", want);
+    if (json_check_members(set, slots, prefix, e) != 0 || (certs = json_object()) == NULL)
+        return NULL;
+    for (size_t i = 0; slots[i] != NULL; i++) {
+        if (json_opt(set, slots[i]) == NULL)
+            continue;
+        snprintf(field, sizeof(field), "%s%s", prefix, slots[i]);
+        item = norm_x509_cert(kind, field, json_opt(set, slots[i]), e);
+        if (json_put_new(certs, slots[i], item, e) != 0) {
+            json_decref(certs);
+            return NULL;
+        }
+    }
+    return json_pack("{s:o}", want, certs);
+}
+
 /* Builds the canonical attestation object from the received one (NULL when absent). */
-static json_t *norm_attestation(json_t *att, json_t *prev, struct verr *e) {
+static json_t *norm_attestation(enum store_kind kind, json_t *att, json_t *prev, struct verr *e) {
     static const char *const att_members[] = {"type", "symmetricKey", "x509", "tpm", NULL};
     static const char *const sk_members[] = {"primaryKey", "secondaryKey", NULL};
     json_t *type, *sk = NULL, *pk = NULL, *sec = NULL, *out = NULL, *keys = NULL;
@@ -167,11 +287,22 @@ static json_t *norm_attestation(json_t *att, json_t *prev, struct verr *e) {
             verr_set(e, CODE_INVALID, "attestation.type must be a string");
             return NULL;
         }
-        if (strcasecmp(json_string_value(type), "x509") == 0 ||
-            strcasecmp(json_string_value(type), "tpm") == 0) {
-            verr_set(e, CODE_INVALID, "attestation type %s is not supported yet",
-                     strcasecmp(json_string_value(type), "tpm") == 0 ? "tpm" : "x509");
+        if (strcasecmp(json_string_value(type), "tpm") == 0) {
+            verr_set(e, CODE_INVALID, "attestation type tpm is not supported yet");
             return NULL;
+        }
+        if (strcasecmp(json_string_value(type), "x509") == 0) {
+            if (json_opt(att, "symmetricKey") != NULL || json_opt(att, "tpm") != NULL) {
+                verr_set(e, CODE_INVALID, "attestation.%s is set but the type is x509",
+                         json_opt(att, "tpm") != NULL ? "tpm" : "symmetricKey");
+                return NULL;
+            }
+            if (json_opt(att, "x509") == NULL) {
+                verr_set(e, CODE_INVALID, "attestation.x509 is missing");
+                return NULL;
+            }
+            return json_pack("{s:s, s:o}", "type", "x509", "x509",
+                             norm_x509(kind, json_opt(att, "x509"), e));
         }
         if (strcasecmp(json_string_value(type), "symmetricKey") != 0) {
             verr_set(e, CODE_INVALID, "attestation.type must be symmetricKey, x509 or tpm");
@@ -382,11 +513,25 @@ static json_t *norm_capabilities(json_t *v, struct verr *e) {
 /* The members a document may have. The read-only ones are accepted so that a document read from
  * the API can be sent back as it is. */
 static const char *const ENROLLMENT_MEMBERS[] = {
-    "registrationId",    "deviceId",    "attestation",        "provisioningStatus",
-    "iotHubHostName",    "iotHubs",     "allocationPolicy",   "customAllocationDefinition",
-    "reprovisionPolicy", "initialTwin", "configuration",      "enrollmentGroupId",
-    "capabilities",      "etag",        "createdDateTimeUtc", "lastUpdatedDateTimeUtc",
-    "registrationState", NULL,
+    "registrationId",
+    "deviceId",
+    "attestation",
+    "provisioningStatus",
+    "iotHubHostName",
+    "iotHubs",
+    "allocationPolicy",
+    "customAllocationDefinition",
+    "reprovisionPolicy",
+    "initialTwin",
+    "configuration",
+    "enrollmentGroupId",
+    "capabilities",
+    "etag",
+    "createdDateTimeUtc",
+    "lastUpdatedDateTimeUtc",
+    "registrationState",
+    "certificateValidityDays",
+    NULL,
 };
 static const char *const GROUP_MEMBERS[] = {
     "enrollmentGroupId",
@@ -400,6 +545,7 @@ static const char *const GROUP_MEMBERS[] = {
     "initialTwin",
     "configuration",
     "capabilities",
+    "certificateValidityDays",
     "etag",
     "createdDateTimeUtc",
     "lastUpdatedDateTimeUtc",
@@ -453,8 +599,8 @@ static int normalize(enum store_kind kind, const char *path_id, json_t *in, json
             return -1;
     }
 
-    if (json_put_new(out, "attestation", norm_attestation(json_opt(in, "attestation"), prev, e),
-                     e) != 0)
+    if (json_put_new(out, "attestation",
+                     norm_attestation(kind, json_opt(in, "attestation"), prev, e), e) != 0)
         return -1;
 
     s = "enabled";
@@ -519,6 +665,16 @@ static int normalize(enum store_kind kind, const char *path_id, json_t *in, json
     if ((v = json_opt(in, "capabilities")) != NULL &&
         json_put_new(out, "capabilities", norm_capabilities(v, e), e) != 0)
         return -1;
+    if ((v = json_opt(in, "certificateValidityDays")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > ENROLLMENT_CERT_DAYS_MAX)
+            return verr_set(e, CODE_INVALID,
+                            "certificateValidityDays must be an integer from 1 to %d",
+                            ENROLLMENT_CERT_DAYS_MAX);
+        if (json_put_new(out, "certificateValidityDays", json_integer(json_integer_value(v)), e) !=
+            0)
+            return -1;
+    }
 
     /* etag, the timestamps and registrationState are the server's: accepted and dropped. */
     return check_policy(out, e);
@@ -572,6 +728,43 @@ static void free_secret(char *s) {
     }
 }
 
+/* Reads the X.509 attestation of the canonical document root into out. */
+static int x509_from_doc(enum store_kind kind, json_t *root, const char *what,
+                         struct enrollment *out) {
+    static const char *const slots[2] = {"primary", "secondary"};
+    json_t *set =
+        json_object_get(json_object_get(json_object_get(root, "attestation"), "x509"),
+                        kind == STORE_GROUP ? "signingCertificates" : "clientCertificates");
+    char err[128];
+
+    out->attestation = ENROLLMENT_X509;
+    for (int i = 0; i < 2; i++) {
+        json_t *slot = json_object_get(set, slots[i]);
+        const char *pem = json_string_value(json_object_get(slot, "certificate"));
+        const char *tp =
+            json_string_value(json_object_get(json_object_get(slot, "info"), "sha256Thumbprint"));
+
+        if (slot == NULL)
+            continue;
+        if (pem != NULL) {
+            out->x509_certs[i] = certinfo_parse(pem, strlen(pem), err, sizeof(err));
+            if (out->x509_certs[i] == NULL ||
+                certinfo_thumbprint(out->x509_certs[i], out->x509_thumbprints[i]) != 0) {
+                log_error("enrollment %s: stored %s certificate is unreadable", what, slots[i]);
+                return -1;
+            }
+        } else if (tp == NULL || certinfo_thumbprint_parse(tp, out->x509_thumbprints[i]) != 0) {
+            log_error("enrollment %s: stored %s certificate has no thumbprint", what, slots[i]);
+            return -1;
+        }
+    }
+    if (out->x509_thumbprints[0][0] == '\0') {
+        log_error("enrollment %s: stored X.509 attestation has no primary certificate", what);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills out from root, a canonical document without its keys, whose reference out takes: the
  * strings of out point into it. what names the document in the log. */
 static int from_doc(enum store_kind kind, json_t *root, int64_t version, const char *what,
@@ -581,7 +774,7 @@ static int from_doc(enum store_kind kind, json_t *root, int64_t version, const c
     json_t *hubs = NULL, *custom = NULL, *item;
     json_error_t jerr;
     int update = 1, migrate = 1;
-    json_int_t timeout = 0;
+    json_int_t timeout = 0, days = 0;
     size_t i;
 
     out->kind = kind;
@@ -594,7 +787,8 @@ static int from_doc(enum store_kind kind, json_t *root, int64_t version, const c
             &hubs, "allocationPolicy", &out->allocation_policy, "reprovisionPolicy",
             "updateHubAssignment", &update, "migrateDeviceData", &migrate, "initialTwin",
             &out->initial_twin, "configuration", &out->configuration, "customAllocationDefinition",
-            &custom) != 0) {
+            &custom) != 0 ||
+        json_unpack_ex(root, &jerr, 0, "{s?I}", "certificateValidityDays", &days) != 0) {
         log_error("enrollment %s: stored document is not canonical: %s", what, jerr.text);
         return -1;
     }
@@ -607,7 +801,8 @@ static int from_doc(enum store_kind kind, json_t *root, int64_t version, const c
     }
     if (kind == STORE_ENROLLMENT)
         out->template_group = json_string_value(json_object_get(root, "enrollmentGroupId"));
-    if (strcmp(type, "symmetricKey") != 0 || (hubs != NULL && !json_is_array(hubs)) ||
+    if ((strcmp(type, "symmetricKey") != 0 && strcmp(type, "x509") != 0) ||
+        (hubs != NULL && !json_is_array(hubs)) || days < 0 || days > ENROLLMENT_CERT_DAYS_MAX ||
         (out->initial_twin != NULL && !json_is_object(out->initial_twin)) ||
         (out->configuration != NULL && !json_is_object(out->configuration)) || timeout < 0 ||
         timeout > ENROLLMENT_WEBHOOK_MAX_MS) {
@@ -618,6 +813,9 @@ static int from_doc(enum store_kind kind, json_t *root, int64_t version, const c
     out->reprovision_update_hub = update != 0;
     out->reprovision_migrate_data = migrate != 0;
     out->webhook_timeout_ms = (int)timeout;
+    out->cert_days = (int)days;
+    if (strcmp(type, "x509") == 0 && x509_from_doc(kind, root, what, out) != 0)
+        return -1;
     if (hubs != NULL) {
         out->iot_hubs = calloc(json_array_size(hubs) + 1, sizeof(char *));
         if (out->iot_hubs == NULL) {
@@ -638,7 +836,7 @@ static int from_doc(enum store_kind kind, json_t *root, int64_t version, const c
 
 int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enrollment *out) {
     const char *what = d->id != NULL ? d->id : "?";
-    const char *pk = NULL, *sk = NULL;
+    const char *pk = NULL, *sk = NULL, *type = NULL;
     json_t *root, *keys = NULL;
     json_error_t jerr;
 
@@ -648,26 +846,34 @@ int enrollment_parse(enum store_kind kind, const struct store_doc *d, struct enr
         log_error("enrollment %s: stored document is not JSON: %s", what, jerr.text);
         return -1;
     }
-    if (json_unpack_ex(root, &jerr, 0, "{s:{s:{s:s, s?s}}}", "attestation", "symmetricKey",
-                       "primaryKey", &pk, "secondaryKey", &sk) != 0) {
-        log_error("enrollment %s: stored document has no symmetric key: %s", what, jerr.text);
-        enrollment_wipe(root);
+    if (json_unpack_ex(root, &jerr, 0, "{s:{s:s}}", "attestation", "type", &type) != 0) {
+        log_error("enrollment %s: stored document has no attestation: %s", what, jerr.text);
         json_decref(root);
         return -1;
     }
-    out->primary_key = strdup(pk);
-    out->secondary_key = sk != NULL ? strdup(sk) : NULL;
-    /* The document kept with the parsed form holds no key: it is what the custom allocation
-     * webhook is told about the enrollment. */
-    enrollment_wipe(root);
-    keys = json_object_get(json_object_get(root, "attestation"), "symmetricKey");
-    json_object_del(keys, "primaryKey");
-    json_object_del(keys, "secondaryKey");
-    if (out->primary_key == NULL || (sk != NULL && out->secondary_key == NULL)) {
-        log_error("enrollment %s: out of memory", what);
-        json_decref(root);
-        enrollment_clear(out);
-        return -1;
+    /* Only symmetric-key attestation holds secrets; the other kinds have none to take out. */
+    if (strcmp(type, "symmetricKey") == 0) {
+        if (json_unpack_ex(root, &jerr, 0, "{s:{s:{s:s, s?s}}}", "attestation", "symmetricKey",
+                           "primaryKey", &pk, "secondaryKey", &sk) != 0) {
+            log_error("enrollment %s: stored document has no symmetric key: %s", what, jerr.text);
+            enrollment_wipe(root);
+            json_decref(root);
+            return -1;
+        }
+        out->primary_key = strdup(pk);
+        out->secondary_key = sk != NULL ? strdup(sk) : NULL;
+        /* The document kept with the parsed form holds no key: it is what the custom allocation
+         * webhook is told about the enrollment. */
+        enrollment_wipe(root);
+        keys = json_object_get(json_object_get(root, "attestation"), "symmetricKey");
+        json_object_del(keys, "primaryKey");
+        json_object_del(keys, "secondaryKey");
+        if (out->primary_key == NULL || (sk != NULL && out->secondary_key == NULL)) {
+            log_error("enrollment %s: out of memory", what);
+            json_decref(root);
+            enrollment_clear(out);
+            return -1;
+        }
     }
     if (from_doc(kind, root, d->version, what, out) != 0) {
         enrollment_clear(out);
@@ -691,6 +897,8 @@ void enrollment_clear(struct enrollment *e) {
     free_secret(e->primary_key);
     free_secret(e->secondary_key);
     free(e->iot_hubs);
+    X509_free(e->x509_certs[0]);
+    X509_free(e->x509_certs[1]);
     json_decref(e->doc);
     memset(e, 0, sizeof(*e));
 }

@@ -8,7 +8,9 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <openssl/x509.h>
 
+#include "certinfo.h"
 #include "store.h"
 
 #define ETAG_MAX 16 /* base64 of 8 bytes is 12 characters, plus the NUL */
@@ -16,6 +18,11 @@
 /* The bounds of customAllocationDefinition.timeoutMs. */
 #define ENROLLMENT_WEBHOOK_MIN_MS 100
 #define ENROLLMENT_WEBHOOK_MAX_MS 60000
+
+/* The bounds of certificateValidityDays. */
+#define ENROLLMENT_CERT_DAYS_MAX (100 * 365)
+
+enum enrollment_attestation { ENROLLMENT_SYMMETRIC_KEY, ENROLLMENT_X509 };
 
 /* The parsed form of a stored document. Its strings and JSON members point into doc, which it
  * holds a reference to; only the keys are copies of their own (wiped when cleared). */
@@ -39,6 +46,13 @@ struct enrollment {
     const char *webhook_url;       /* customAllocationDefinition, NULL when not set */
     const char *webhook_api_version;
     int webhook_timeout_ms; /* 0: the server's default */
+    int cert_days;          /* certificateValidityDays; 0: the server's default */
+    enum enrollment_attestation attestation;
+    /* X.509 attestation, [0] primary and [1] secondary. An individual enrollment's enrolled
+     * device certificates (NULL where only a thumbprint was enrolled) and their SHA-256
+     * thumbprints; a group's signing CA certificates (thumbprints unused). "" / NULL: none. */
+    X509 *x509_certs[2];
+    char x509_thumbprints[2][CERTINFO_THUMB_LEN];
     int64_t version;
 };
 

@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/ssl.h>
 
 #include "log.h"
 #include "rand.h"
@@ -169,4 +171,32 @@ json_t *http_json_parse(const char *body, size_t len, char *err, size_t errlen) 
         snprintf(err, errlen, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
                  jerr.text);
     return v;
+}
+
+X509 *http_peer_cert(struct evhttp_request *req, STACK_OF(X509) * *chain) {
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    X509 *x = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    STACK_OF(X509) *sent = x ? SSL_get_peer_cert_chain(ssl) : NULL;
+
+    /* On the server side the chain OpenSSL keeps does not hold the leaf. */
+    *chain = sent ? X509_chain_up_ref(sent) : NULL;
+    return x;
+}
+
+void http_reply_ref(struct evhttp_request *req, const char *content_type, const void *data,
+                    size_t len, void (*release)(const void *data, size_t len, void *arg),
+                    void *arg) {
+    struct evbuffer *buf = evbuffer_new();
+
+    if (!buf || evbuffer_add_reference(buf, data, len, release, arg) != 0) {
+        release(data, len, arg);
+        evbuffer_free(buf);
+        http_reply_error(req, 500, 500001, NULL, "out of memory");
+        return;
+    }
+    http_set_header(req, "Content-Type", content_type);
+    evhttp_send_reply(req, 200, "OK", buf);
+    evbuffer_free(buf);
 }

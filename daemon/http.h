@@ -5,6 +5,7 @@
 
 #include <event2/http.h>
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #define HTTP_MAX_SEGMENTS 8
 
@@ -57,6 +58,19 @@ char *http_body(struct evhttp_request *req, size_t max_bytes, size_t *len, int *
 /* Parses body text as JSON. Returns the value, or NULL with a message (position included) in
  * err. */
 json_t *http_json_parse(const char *body, size_t len, char *err, size_t errlen);
+
+/* The certificate the client presented in the TLS handshake of the request's connection, with
+ * a reference the caller drops with X509_free, or NULL when it presented none. *chain is set to
+ * the certificates the client sent above it (a stack with references the caller frees with
+ * sk_X509_pop_free(*chain, X509_free)), or NULL. Nothing is verified here: which CA a device
+ * certificate must chain to depends on its enrollment. */
+X509 *http_peer_cert(struct evhttp_request *req, STACK_OF(X509) * *chain);
+
+/* Answers 200 with the len bytes of data as the body, of type content_type. The body is not
+ * copied: release(data, len, arg) runs once it is sent (or dropped). */
+void http_reply_ref(struct evhttp_request *req, const char *content_type, const void *data,
+                    size_t len, void (*release)(const void *data, size_t len, void *arg),
+                    void *arg);
 
 /* Adds a response header. */
 void http_set_header(struct evhttp_request *req, const char *name, const char *value);

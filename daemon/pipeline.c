@@ -7,8 +7,13 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include "allocation.h"
+#include "ca.h"
+#include "certinfo.h"
+#include "crl.h"
 #include "custom_alloc.h"
 #include "deliverer.h"
 #include "endpoint.h"
@@ -213,6 +218,12 @@ void reg_job_free(struct reg_job *job) {
     free(job->audit.tracking);
     free(job->previous_hub);
     store_event_clear(&job->event);
+    free(job->csr);
+    X509_free(job->peer);
+    sk_X509_pop_free(job->peer_chain, X509_free);
+    json_decref(job->x509);
+    issuance_clear(&job->issued);
+    csr_free(job->csr_req);
     free(job);
 }
 
@@ -330,6 +341,8 @@ static long match_group(struct reg_job *job, const struct sas_token *tok,
     for (size_t i = 0; i < gc->n; i++) {
         const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
         char *keys[2] = {NULL, NULL};
+        if (g->attestation != ENROLLMENT_SYMMETRIC_KEY)
+            continue;
         keys[0] = derive_device_key(g->primary_key, job->regid, NULL);
         if (g->secondary_key)
             keys[1] = derive_device_key(g->secondary_key, job->regid, NULL);
@@ -346,11 +359,10 @@ static long match_group(struct reg_job *job, const struct sas_token *tok,
     return -1;
 }
 
-/* Authenticates the device. On success points *out at its enrollment and returns 0: the
- * individual enrollment (parsed into *e, which the caller clears), or else the cached group whose
- * key signed the token (valid until the worker next reloads its cache). Otherwise refuses and
- * returns -1. */
-static int authenticate(struct reg_job *job, struct enrollment *e, const struct enrollment **out) {
+/* Symmetric-key attestation by the SAS token job->authorization; arguments and result as for
+ * authenticate (the group is the one whose derived key signed the token). */
+static int authenticate_sas(struct reg_job *job, struct enrollment *e,
+                            const struct enrollment **out) {
     struct worker *w = job->w;
     const struct provd_config *cfg = &w->pd->cfg;
     struct sas_token tok;
@@ -358,10 +370,6 @@ static int authenticate(struct reg_job *job, struct enrollment *e, const struct 
     struct store_doc doc = {0};
     int rc = -1;
 
-    if (!job->authorization) {
-        refuse(job, 401, 401002, "%s", "missing SAS token");
-        return -1;
-    }
     if (sas_parse(job->authorization, &tok, &why) != SAS_OK) {
         refuse(job, 401, 401002, "malformed SAS token: %s", why);
         return -1;
@@ -381,6 +389,12 @@ static int authenticate(struct reg_job *job, struct enrollment *e, const struct 
             goto out;
         }
         const char *keys[2] = {e->primary_key, e->secondary_key};
+        if (e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
+            refuse(job, 401, 401002, "%s",
+                   "SAS token refused: the enrollment uses X.509 attestation (present the"
+                   " device certificate in the TLS handshake)");
+            goto out;
+        }
         if (sas_verify_sig(&tok, keys, 2, NULL) != SAS_OK) {
             refuse(job, 401, 401002, "SAS token refused: %s", sas_result_str(SAS_BAD_SIGNATURE));
             goto out;
@@ -410,6 +424,216 @@ out:
     store_doc_clear(&doc);
     sas_token_free(&tok);
     return rc;
+}
+
+/* The subject CN of cert into cn (at most REGID_MAX bytes). Returns 0, or -1 when it has none,
+ * more than one, or one that is not text of that length. */
+static int cert_cn(X509 *cert, char cn[REGID_MAX + 1]) {
+    const X509_NAME *name = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    int n;
+
+    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return -1;
+    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n <= 0 || n > REGID_MAX || memchr(utf8, '\0', (size_t)n) != NULL) {
+        OPENSSL_free(utf8);
+        ERR_clear_error();
+        return -1;
+    }
+    memcpy(cn, utf8, (size_t)n);
+    cn[n] = '\0';
+    OPENSSL_free(utf8);
+    return 0;
+}
+
+/* Verifies leaf, with the certificates the client sent above it, up to a signing certificate of
+ * group g (a root or an intermediate CA: either is a trust anchor) for TLS client use, at the
+ * current time. Returns 0, or -1 with the reason in err. */
+static int verify_with_group(const struct enrollment *g, X509 *leaf, STACK_OF(X509) * chain,
+                             char *err, size_t errlen) {
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    int rc = -1;
+
+    if (!store || !ctx) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (g->x509_certs[i] && !X509_STORE_add_cert(store, g->x509_certs[i])) {
+            snprintf(err, errlen, "out of memory");
+            goto out;
+        }
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
+    if (!X509_STORE_CTX_init(ctx, store, leaf, chain) ||
+        !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT)) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (X509_verify_cert(ctx) != 1) {
+        snprintf(err, errlen, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        goto out;
+    }
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return rc;
+}
+
+/* Whether leaf is the individual enrollment e's primary or secondary certificate (compared by
+ * SHA-256 thumbprint, which also covers enrollments by thumbprint alone). */
+static int matches_enrolled(const struct enrollment *e, const char *thumbprint) {
+    for (int i = 0; i < 2; i++)
+        if (e->x509_thumbprints[i][0] && strcmp(e->x509_thumbprints[i], thumbprint) == 0)
+            return 1;
+    return 0;
+}
+
+/* What the store says about leaf when provd issued it: refuses and returns -1 when it is
+ * revoked; else returns 0 with *own set when it is this device's own valid certificate (issued
+ * for this registration ID and verifying up to provd's root). */
+static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info,
+                        int *own) {
+    struct store_cert rec = {0};
+    char err[160];
+    int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1;
+
+    *own = 0;
+    if (got == STORE_NOT_FOUND || (got == STORE_OK && strcmp(rec.issuer, info->issuer) != 0)) {
+        rc = 0;
+    } else if (got != STORE_OK) {
+        refuse(job, 500, 500001, "%s", "the store could not be read");
+    } else if (rec.revoked) {
+        refuse(job, 401, 401002, "client certificate refused: certificate %s is revoked%s%s",
+               info->serial, rec.reason ? " for " : "", rec.reason ? rec.reason : "");
+    } else {
+        *own = strcmp(rec.registration_id, job->regid) == 0 &&
+               ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
+        rc = 0;
+    }
+    store_cert_clear(&rec);
+    return rc;
+}
+
+/* The enrollment group of the device's current registration (for a device presenting its own
+ * provd certificate), or NULL. */
+static const struct enrollment *registered_group(struct reg_job *job, struct doc_cache *gc) {
+    struct store_registration prev = {0};
+    const struct enrollment *g = NULL;
+
+    if (store_reg_get(job->w->conn, job->regid, &prev) == STORE_OK && prev.group_id)
+        g = cache_find(gc, prev.group_id);
+    store_registration_clear(&prev);
+    return g;
+}
+
+/* X.509 attestation: the device presented job->peer in the TLS handshake. Its CN must be the
+ * registration ID and it must be valid now and not revoked by provd; then it must be the
+ * certificate of the device's individual enrollment, or chain to a signing certificate of an
+ * enrollment group, or be the device's own certificate issued by provd at an earlier
+ * registration (which attests for the enrollment it registered with). Arguments and result as
+ * for authenticate. */
+static int authenticate_x509(struct reg_job *job, struct enrollment *e,
+                             const struct enrollment **out) {
+    struct worker *w = job->w;
+    X509 *leaf = job->peer;
+    struct ca_cert_info info = {0};
+    struct store_doc doc = {0};
+    const struct enrollment *found = NULL;
+    char cn[REGID_MAX + 1], why[160] = "no enrollment group's CA signed it";
+    int own = 0, rc = -1, got;
+
+    if (cert_cn(leaf, cn) != 0) {
+        refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
+        return -1;
+    }
+    if (strcasecmp(cn, job->regid) != 0) {
+        refuse(job, 401, 401002,
+               "client certificate refused: its CN \"%.64s\" is not the registration ID", cn);
+        return -1;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
+        X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
+        refuse(job, 401, 401002, "client certificate refused: %s",
+               X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0 ? "it has expired"
+                                                                    : "it is not yet valid");
+        return -1;
+    }
+    if (ca_cert_info(leaf, &info) != 0) {
+        refuse(job, 401, 401002, "%s", "client certificate refused: it is malformed");
+        return -1;
+    }
+    if (check_issued(job, leaf, &info, &own) != 0)
+        goto out;
+
+    got = store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
+    if (got == STORE_OK) {
+        if (enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
+            refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
+            goto out;
+        }
+        if (!own && e->attestation != ENROLLMENT_X509) {
+            refuse(job, 401, 401002, "%s",
+                   "client certificate refused: the enrollment uses symmetric-key attestation");
+            goto out;
+        }
+        if (!own && !matches_enrolled(e, info.thumbprint)) {
+            refuse(job, 401, 401002,
+                   "client certificate refused: thumbprint %.16s... is not the enrolled"
+                   " certificate's",
+                   info.thumbprint);
+            goto out;
+        }
+        found = e;
+    } else if (got != STORE_NOT_FOUND) {
+        refuse(job, 500, 500001, "%s", "the store could not be read");
+        goto out;
+    } else {
+        struct doc_cache *gc = cache_of(w, STORE_GROUP);
+        if (!gc) {
+            refuse(job, 500, 500001, "%s", "the store could not be read");
+            goto out;
+        }
+        for (size_t i = 0; i < gc->n && !found; i++) {
+            const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
+            if (g->attestation == ENROLLMENT_X509 &&
+                verify_with_group(g, leaf, job->peer_chain, why, sizeof(why)) == 0)
+                found = g;
+        }
+        if (!found && own)
+            found = registered_group(job, gc);
+        if (!found) {
+            refuse(job, 401, 401002, "client certificate refused: %s", why);
+            goto out;
+        }
+    }
+    job->x509 = json_pack("{s:s*, s:o*}", "enrollmentGroupId",
+                          found->kind == STORE_GROUP ? found->id : NULL, "certificateInfo",
+                          certinfo_json(leaf));
+    *out = found;
+    rc = 0;
+out:
+    ca_cert_info_free(&info);
+    store_doc_clear(&doc);
+    return rc;
+}
+
+/* Authenticates the device: by its SAS token when it sent one, else by the certificate it
+ * presented in the TLS handshake. On success points *out at its enrollment and returns 0: the
+ * individual enrollment (parsed into *e, which the caller clears), or else a cached group (valid
+ * until the worker next reloads its cache). Otherwise refuses and returns -1. */
+static int authenticate(struct reg_job *job, struct enrollment *e, const struct enrollment **out) {
+    if (job->authorization)
+        return authenticate_sas(job, e, out);
+    if (job->peer)
+        return authenticate_x509(job, e, out);
+    refuse(job, 401, 401002, "%s", "missing SAS token or client certificate");
+    return -1;
 }
 
 /* A registration from its authentication to its decision. It outlives pipeline_run while the
@@ -545,6 +769,36 @@ static json_t *device_payload(struct reg_state *st, const struct endpoint *ep,
     return out;
 }
 
+/* Issues the certificate of the device's CSR to device_id, valid for the enrollment's
+ * certificateValidityDays or the server's cert_validity_days; its record goes into the
+ * registration's group commit. Returns 0, or -1 after refusing. */
+static int issue(struct reg_state *st, const char *device_id) {
+    struct reg_job *job = st->job;
+    const struct provd *pd = job->w->pd;
+    int days = st->e.cert_days ? st->e.cert_days : pd->cfg.cert_validity_days;
+    char err[160];
+
+    if (issuance_issue(pd->ca, job->csr_req, job->regid, device_id, days, &job->issued, err,
+                       sizeof(err)) != 0) {
+        refuse(job, 500, 500001, "the certificate could not be issued: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the device's CSR once it is authenticated. Returns 0, or -1 after refusing with the
+ * code of the check that failed (nothing is issued or stored but the audit record). */
+static int check_csr(struct reg_job *job) {
+    char msg[160];
+    enum csr_err e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy,
+                               job->regid, &job->csr_req, msg, sizeof(msg));
+
+    if (e == CSR_OK)
+        return 0;
+    refuse(job, 400, issuance_csr_code(e), "CSR refused: %s", msg);
+    return -1;
+}
+
 /* The decision of a registration: the device goes to ep (valid during the call), with what the
  * webhook added (NULL when there was none). Fills job->reg, makes it durable and answers;
  * releases st. */
@@ -586,10 +840,14 @@ static void complete(struct reg_state *st, const struct endpoint *ep, json_t *ho
         refuse(job, 500, 500001, "%s", "out of memory");
         goto out;
     }
+    if (job->csr_req && issue(st, r->device_id) != 0)
+        goto out;
     job->http_status = 200;
-    snprintf(job->message, sizeof(job->message), "assigned to %s as %s (%s)", r->assigned_hub,
-             r->device_id, r->substatus);
+    snprintf(job->message, sizeof(job->message), "assigned to %s as %s (%s)%s%s", r->assigned_hub,
+             r->device_id, r->substatus, job->issued.nchain ? ", certificate issued, serial " : "",
+             job->issued.nchain ? job->issued.rec.serial : "");
     job->commit.write.reg = r;
+    job->commit.write.cert = job->issued.nchain ? &job->issued.rec : NULL;
     finish(job, 1);
 out:
     reg_state_free(st);
@@ -823,6 +1081,8 @@ void pipeline_run(struct reg_job *job) {
     const struct enrollment *e = NULL;
     struct store_registration prev = {0};
     if (authenticate(job, &indiv, &e) != 0)
+        goto out;
+    if (job->op == REG_OP_REGISTER && job->csr && check_csr(job) != 0)
         goto out;
     int got = store_reg_get(job->w->conn, job->regid, &prev);
     if (got != STORE_OK && got != STORE_NOT_FOUND) {

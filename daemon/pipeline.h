@@ -7,8 +7,11 @@
 #define PROVD_PIPELINE_H
 
 #include <jansson.h>
+#include <openssl/x509.h>
 
 #include "committer.h"
+#include "csr.h"
+#include "issuance.h"
 #include "rand.h"
 #include "regid.h"
 #include "store.h"
@@ -30,7 +33,17 @@ struct reg_job {
     char regid[REGID_MAX + 1]; /* validated and lower-cased */
     char *authorization;       /* the SAS token, or NULL */
     json_t *payload;           /* the device's payload, or NULL */
-    char *operation_id;        /* for REG_OP_OPERATION */
+    /* A CSR to issue a certificate for (REG_OP_REGISTER), or NULL: the text as received, which
+     * the pipeline checks (csr_parse with the server's key policy, the registration ID as the
+     * expected CN) once the device is authenticated, and signs at the decision. */
+    char *csr;
+    enum csr_format csr_format;
+    /* The certificate the client presented in the TLS handshake and the certificates it sent
+     * above it (references the job holds), or NULL. Without an authorization they attest the
+     * device (X.509 attestation). */
+    X509 *peer;
+    STACK_OF(X509) * peer_chain;
+    char *operation_id; /* for REG_OP_OPERATION */
     char remote[64];
     char tracking[UUID_STR_LEN]; /* ties the answer, the log and the audit record together */
 
@@ -43,6 +56,12 @@ struct reg_job {
     struct store_audit audit;
     char *previous_hub;       /* the endpoint of a device that was assigned before, or NULL */
     struct store_event event; /* the webhook event of a register decision (docs/events.md) */
+    json_t *x509;             /* registrationState.x509 of a device attested by certificate */
+    struct issuance issued;   /* the certificate issued for the CSR (nchain 0: none) */
+    /* job->csr once checked. A front end that checked the CSR itself (csr_parse with the
+     * server's csr_policy and the registration ID as expected CN) may set this instead of
+     * job->csr; the job frees it. */
+    struct csr *csr_req;
 };
 
 /* Allocates a job for w with a fresh tracking ID. Returns NULL when out of memory. */

@@ -12,9 +12,12 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "csr.h"
 #include "store.h"
 
+struct ca;
 struct committer;
+struct crl_cache;
 struct deliverer;
 struct worker;
 
@@ -26,7 +29,11 @@ struct provd {
     /* The event types some enabled webhook subscribes to (event_type_bit), so that decisions
      * nobody listens for cost no event. Kept by the admin API and the delivery thread. */
     atomic_uint events_subscribed;
-    SSL_CTX *tls;
+    SSL_CTX *tls;        /* the admin listener's */
+    SSL_CTX *tls_device; /* the device listener's: also asks for a client certificate */
+    struct ca *ca;       /* the issuing CA of device certificates */
+    struct crl_cache *crl;
+    struct csr_policy csr_policy; /* the key types a device's CSR may carry */
     struct worker *workers;
     int nworkers;
     atomic_int stopping;                /* set once shutdown begins */
@@ -47,6 +54,7 @@ struct worker {
     int stopping;          /* this worker stopped accepting and exits once idle */
     struct event *done_ev; /* activated by the committer when replies are ready */
     struct event *stop_ev; /* activated by the main thread at shutdown */
+    struct event *crl_ev;  /* the first worker's: re-signs the CRL before its nextUpdate */
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */
     atomic_int inflight; /* requests waiting for the committer or an allocation webhook */

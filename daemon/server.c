@@ -20,7 +20,9 @@
 #include <event2/thread.h>
 #include <openssl/err.h>
 
+#include "ca.h"
 #include "committer.h"
+#include "crl.h"
 #include "deliverer.h"
 #include "log.h"
 #include "pipeline.h"
@@ -31,7 +33,18 @@
  * record; the cap keeps memory bounded against anything larger. */
 #define BODY_HARD_CAP(limit) ((ev_ssize_t)(2 * (limit) + 4096))
 
-static SSL_CTX *tls_new(const struct provd_config *cfg) {
+/* Accepts whatever certificate chain a client presents: the device listener only asks for one,
+ * and the registration pipeline verifies it against the CA of the device's enrollment. */
+static int accept_any_chain(int preverify_ok, X509_STORE_CTX *ctx) {
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+/* The TLS context of a listener. The device listener's (device != 0) asks clients for a
+ * certificate without requiring one, so that devices with X.509 attestation can present theirs
+ * and devices with SAS tokens need none. */
+static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
         SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
@@ -43,8 +56,13 @@ static SSL_CTX *tls_new(const struct provd_config *cfg) {
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    static const unsigned char sid_ctx[] = "provd";
-    SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+    static const unsigned char sid_admin[] = "provd-admin", sid_device[] = "provd-device";
+    if (device)
+        SSL_CTX_set_session_id_context(ctx, sid_device, sizeof(sid_device) - 1);
+    else
+        SSL_CTX_set_session_id_context(ctx, sid_admin, sizeof(sid_admin) - 1);
+    if (device)
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_chain);
     return ctx;
 }
 
@@ -145,12 +163,13 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
     worker_maybe_exit(w);
 }
 
-static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *)) {
+static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *),
+                               SSL_CTX *tls) {
     const struct provd_config *cfg = &w->pd->cfg;
     struct evhttp *h = evhttp_new(w->base);
     if (!h)
         return NULL;
-    evhttp_set_bevcb(h, tls_bev, w->pd->tls);
+    evhttp_set_bevcb(h, tls_bev, tls);
     evhttp_set_gencb(h, cb, w);
     evhttp_set_timeout(h, cfg->idle_timeout_s);
     evhttp_set_max_headers_size(h, 16 * 1024);
@@ -171,8 +190,8 @@ static int worker_init(struct worker *w, struct provd *pd, int index, int device
     w->index = index;
     pthread_mutex_init(&w->done_lock, NULL);
     if (!(w->base = event_base_new()) || store_conn_open(pd->store, &w->conn) != STORE_OK ||
-        !(w->device_http = http_new(w, device_api_handle)) ||
-        !(w->admin_http = http_new(w, admin_api_handle)) ||
+        !(w->device_http = http_new(w, device_api_handle, pd->tls_device)) ||
+        !(w->admin_http = http_new(w, admin_api_handle, pd->tls)) ||
         !(w->done_ev = event_new(w->base, -1, 0, on_done, w)) ||
         !(w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) ||
         !(w->device_sock = evhttp_accept_socket_with_handle(w->device_http, device_fd)) ||
@@ -192,11 +211,66 @@ static void worker_free(struct worker *w) {
         event_free(w->done_ev);
     if (w->stop_ev)
         event_free(w->stop_ev);
+    if (w->crl_ev)
+        event_free(w->crl_ev);
     pipeline_worker_free(w);
     store_conn_close(w->conn);
     if (w->base)
         event_base_free(w->base);
     pthread_mutex_destroy(&w->done_lock);
+}
+
+/* How often the first worker re-signs the CRL: halfway to the current CRL's nextUpdate, so a
+ * client caching it never holds one past its nextUpdate while provd runs. */
+static struct timeval crl_interval(const struct provd_config *cfg) {
+    struct timeval tv = {.tv_sec = (time_t)(cfg->crl_next_update_s / 2), .tv_usec = 0};
+    return tv;
+}
+
+static void on_crl_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct worker *w = arg;
+    crl_refresh(w->pd->crl, w->conn);
+}
+
+/* Loads the issuing CA that signs device certificates and the CSR key policy. A data directory
+ * made before provd had a CA has no issuing CA: provd refuses to start and says how to add one. */
+static int ca_init(struct provd *pd) {
+    const struct provd_config *cfg = &pd->cfg;
+    const struct ca_opts o = {.device_days = cfg->cert_validity_days};
+    char err[512];
+
+    csr_policy_default(&pd->csr_policy);
+    if (csr_policy_parse(cfg->csr_key_policy, &pd->csr_policy, err, sizeof(err)) != 0) {
+        log_error("csr_key_policy: %s", err);
+        return -1;
+    }
+    if (ca_load(cfg->data_dir, &o, &pd->ca, err, sizeof(err)) != 0) {
+        log_error("the issuing CA of device certificates could not be loaded: %s. A data"
+                  " directory without one gets a new CA with `provd init --data-dir %s --force`"
+                  " (enrollments and registrations are kept) or your own with `provd ca import`",
+                  err, cfg->data_dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* Signs the first CRL with the first worker's store connection, which then keeps it fresh. */
+static int crl_init(struct provd *pd) {
+    const struct provd_config *cfg = &pd->cfg;
+    struct worker *w = &pd->workers[0];
+
+    if (!(pd->crl = crl_cache_new(pd->ca, cfg->crl_next_update_s)) ||
+        crl_refresh(pd->crl, w->conn) != 0)
+        return -1;
+    struct timeval tv = crl_interval(cfg);
+    if (!(w->crl_ev = event_new(w->base, -1, EV_PERSIST, on_crl_timer, w)) ||
+        event_add(w->crl_ev, &tv) != 0) {
+        log_error("the CRL timer could not be set");
+        return -1;
+    }
+    return 0;
 }
 
 static void *worker_main(void *arg) {
@@ -244,7 +318,7 @@ int server_run(struct provd *pd) {
         log_error("libcurl could not be initialised");
         return -1;
     }
-    if (!(pd->tls = tls_new(cfg)))
+    if (!(pd->tls = tls_new(cfg, 0)) || !(pd->tls_device = tls_new(cfg, 1)) || ca_init(pd) != 0)
         goto out;
     if (store_open(cfg->store, &pd->store, err, sizeof(err)) != STORE_OK) {
         log_error("store: %s", err);
@@ -266,6 +340,8 @@ int server_run(struct provd *pd) {
         if (worker_init(&pd->workers[i], pd, i, fds[2 * i], fds[2 * i + 1]) != 0)
             goto out;
     }
+    if (crl_init(pd) != 0)
+        goto out;
     for (; started < pd->nworkers; started++)
         if (pthread_create(&pd->workers[started].thread, NULL, worker_main,
                            &pd->workers[started]) != 0)
@@ -299,7 +375,12 @@ out:
     store_close(pd->store);
     pd->store = NULL;
     SSL_CTX_free(pd->tls);
-    pd->tls = NULL;
+    SSL_CTX_free(pd->tls_device);
+    pd->tls = pd->tls_device = NULL;
+    crl_cache_free(pd->crl);
+    pd->crl = NULL;
+    ca_free(pd->ca);
+    pd->ca = NULL;
     curl_global_cleanup();
     if (cfg->port_file)
         unlink(cfg->port_file);

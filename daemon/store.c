@@ -197,6 +197,27 @@ void store_deliveries_free(struct store_delivery *d, size_t n) {
     free(d);
 }
 
+void store_cert_clear(struct store_cert *c) {
+    if (!c)
+        return;
+    free(c->serial);
+    free(c->registration_id);
+    free(c->device_id);
+    free(c->subject);
+    free(c->issuer);
+    free(c->thumbprint);
+    free(c->reason);
+    memset(c, 0, sizeof(*c));
+}
+
+void store_certs_free(struct store_cert *c, size_t n) {
+    if (!c)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_cert_clear(&c[i]);
+    free(c);
+}
+
 static const char *const delivery_states[] = {
     [STORE_DELIVERY_PENDING] = "pending",
     [STORE_DELIVERY_DELIVERED] = "delivered",

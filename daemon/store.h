@@ -88,11 +88,37 @@ struct store_event {
     char *body;            /* the JSON text delivered; never holds keys or tokens */
 };
 
+/* A device certificate provd issued. Serials are upper-case hex as `openssl x509 -serial`
+ * prints them; they are random 128-bit numbers, so the serial alone names a certificate. */
+struct store_cert {
+    char *serial;
+    char *registration_id; /* lower-cased */
+    char *device_id;
+    char *subject; /* RFC 2253 */
+    char *issuer;
+    char *thumbprint; /* upper-case hex SHA-256 of the DER certificate */
+    char not_before[TIME_DPS_LEN];
+    char not_after[TIME_DPS_LEN];
+    int revoked;                /* status: 0 valid, 1 revoked */
+    int64_t revoked_at;         /* Unix time of the revocation, 0 while valid */
+    char *reason;               /* RFC 5280 reason name ("keyCompromise"), or NULL (unspecified) */
+    char created[TIME_DPS_LEN]; /* set by the store on insert */
+};
+
+/* Which certificates a listing or a revocation is about: every field that is not NULL must
+ * match (none set: every certificate). */
+struct store_cert_filter {
+    const char *serial;
+    const char *registration_id;
+    const char *device_id;
+};
+
 /* One unit of a group commit: all writes of a batch land in one transaction. */
 struct store_write {
     struct store_registration *reg; /* upserted when not NULL; version and created set on return */
     struct store_audit *audit;      /* appended when not NULL; seq set on return */
     struct store_event *event;      /* queued when not NULL; seq set on return */
+    struct store_cert *cert;        /* inserted when not NULL (a certificate issued with reg) */
 };
 
 /* An operator's webhook: where events of the types it subscribes to are delivered. */
@@ -237,6 +263,24 @@ struct store_ops {
     /* Deletes the deliveries delivered before before_ms and the events stored before then that
      * have no delivery left; *n counts the deliveries deleted. */
     int (*delivery_prune)(struct store_conn *c, int64_t before_ms, int64_t *n);
+
+    /* Reads the certificate of serial (upper-case hex); STORE_NOT_FOUND when there is none. */
+    int (*cert_get)(struct store_conn *c, const char *serial, struct store_cert *out);
+    /* Lists up to limit certificates matching f with serial > after (NULL: from the start) in
+     * serial order; free with store_certs_free. */
+    int (*cert_list)(struct store_conn *c, const struct store_cert_filter *f, const char *after,
+                     size_t limit, struct store_cert **out, size_t *n);
+    /* Revokes every valid certificate matching f (at least one field set) at revoked_at with
+     * reason (NULL: unspecified) and appends audit, in one transaction; *n counts them. When
+     * none was revoked nothing is written: STORE_NOT_FOUND when nothing matches f, STORE_CONFLICT
+     * when everything that matches is revoked already. */
+    int (*cert_revoke)(struct store_conn *c, const struct store_cert_filter *f, int64_t revoked_at,
+                       const char *reason, struct store_audit *audit, int64_t *n);
+    /* Lists every revoked certificate (what a CRL lists), in serial order. */
+    int (*cert_revoked_list)(struct store_conn *c, struct store_cert **out, size_t *n);
+    /* Takes the next CRL number: 1, 2, ... kept across restarts and shared by every process
+     * using the store. */
+    int (*crl_number_next)(struct store_conn *c, uint64_t *number);
 };
 
 /* Every store and connection starts with its ops, so the wrappers below can dispatch. */
@@ -359,6 +403,27 @@ static inline int store_delivery_prune(struct store_conn *c, int64_t before_ms, 
     return c->ops->delivery_prune(c, before_ms, n);
 }
 
+static inline int store_cert_get(struct store_conn *c, const char *serial, struct store_cert *out) {
+    return c->ops->cert_get(c, serial, out);
+}
+static inline int store_cert_list(struct store_conn *c, const struct store_cert_filter *f,
+                                  const char *after, size_t limit, struct store_cert **out,
+                                  size_t *n) {
+    return c->ops->cert_list(c, f, after, limit, out, n);
+}
+static inline int store_cert_revoke(struct store_conn *c, const struct store_cert_filter *f,
+                                    int64_t revoked_at, const char *reason,
+                                    struct store_audit *audit, int64_t *n) {
+    return c->ops->cert_revoke(c, f, revoked_at, reason, audit, n);
+}
+static inline int store_cert_revoked_list(struct store_conn *c, struct store_cert **out,
+                                          size_t *n) {
+    return c->ops->cert_revoked_list(c, out, n);
+}
+static inline int store_crl_number_next(struct store_conn *c, uint64_t *number) {
+    return c->ops->crl_number_next(c, number);
+}
+
 /* Release what the store allocated. All accept NULL. The doc text may hold keys: it is wiped. */
 void store_doc_clear(struct store_doc *d);
 void store_docs_free(struct store_doc *d, size_t n);
@@ -372,6 +437,8 @@ void store_webhook_clear(struct store_webhook *w);
 void store_webhooks_free(struct store_webhook *w, size_t n);
 void store_delivery_clear(struct store_delivery *d);
 void store_deliveries_free(struct store_delivery *d, size_t n);
+void store_cert_clear(struct store_cert *c);
+void store_certs_free(struct store_cert *c, size_t n);
 
 /* The name of a delivery state ("pending", "delivered", "failed"), and back: returns 0 with
  * *out, or -1 for an unknown name. */

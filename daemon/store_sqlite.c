@@ -129,6 +129,27 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_due ON deliveries (state, next_ms);"
     "CREATE INDEX deliveries_event ON deliveries (event_seq);"
     "CREATE INDEX deliveries_webhook ON deliveries (webhook_id, id);",
+    /* 4: the device certificates provd issued, for listing, revocation and the CRL, and the
+     * number of the last CRL signed (CRL numbers must grow across restarts). Serials are
+     * random, so the serial alone is the key. revoked_at is Unix seconds. */
+    "CREATE TABLE certificates ("
+    " serial TEXT PRIMARY KEY NOT NULL CHECK (serial <> ''),"
+    " registration_id TEXT NOT NULL,"
+    " device_id TEXT NOT NULL,"
+    " subject TEXT NOT NULL,"
+    " issuer TEXT NOT NULL,"
+    " thumbprint TEXT NOT NULL,"
+    " not_before TEXT NOT NULL,"
+    " not_after TEXT NOT NULL,"
+    " status TEXT NOT NULL DEFAULT 'valid' CHECK (status IN ('valid', 'revoked')),"
+    " revoked_at INTEGER,"
+    " reason TEXT,"
+    " created TEXT NOT NULL);"
+    "CREATE INDEX certificates_registration ON certificates (registration_id, serial);"
+    "CREATE INDEX certificates_device ON certificates (device_id, serial);"
+    "CREATE INDEX certificates_revoked ON certificates (status, serial);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+    "INSERT INTO meta (key, value) VALUES ('crl_number', 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -305,6 +326,46 @@ static const char *const event_sql[EQ_COUNT] = {
                         " AND NOT EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq)",
 };
 
+/* The statements of certificates. A filter (struct store_cert_filter) binds ?3 serial, ?4
+ * registration ID and ?5 device ID, NULL for "any"; each query comes in one variant per leading
+ * column, so that SQLite can use the primary key or an index for the column that is set. */
+enum cq_filter { CF_ALL, CF_SERIAL, CF_REG, CF_DEV, CF_COUNT };
+enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_COUNT };
+enum cq { CQ_INSERT, CQ_GET, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
+
+#define CERT_COLS                                                                                  \
+    "serial, registration_id, device_id, subject, issuer, thumbprint, not_before, not_after,"      \
+    " status, revoked_at, reason, created"
+#define CERT_ANY_SERIAL "(?3 IS NULL OR serial = ?3)"
+#define CERT_ANY_REG    "(?4 IS NULL OR registration_id = ?4)"
+#define CERT_ANY_DEV    "(?5 IS NULL OR device_id = ?5)"
+/* List: ?1 after, ?2 limit. Revoke: ?1 revoked_at, ?2 reason. */
+#define CERT_SQL(where)                                                                            \
+    {                                                                                              \
+        [CO_LIST] = "SELECT " CERT_COLS " FROM certificates WHERE " where " AND serial > ?1"       \
+                    " ORDER BY serial LIMIT ?2",                                                   \
+        [CO_COUNT_ALL] = "SELECT count(*) FROM certificates WHERE " where,                         \
+        [CO_REVOKE] = "UPDATE certificates SET status = 'revoked', revoked_at = ?1, reason = ?2"   \
+                      " WHERE " where " AND status = 'valid'",                                     \
+    }
+
+static const char *const cert_filter_sql[CF_COUNT][CO_COUNT] = {
+    [CF_ALL] = CERT_SQL(CERT_ANY_SERIAL " AND " CERT_ANY_REG " AND " CERT_ANY_DEV),
+    [CF_SERIAL] = CERT_SQL("serial = ?3 AND " CERT_ANY_REG " AND " CERT_ANY_DEV),
+    [CF_REG] = CERT_SQL("registration_id = ?4 AND " CERT_ANY_SERIAL " AND " CERT_ANY_DEV),
+    [CF_DEV] = CERT_SQL("device_id = ?5 AND " CERT_ANY_SERIAL " AND " CERT_ANY_REG),
+};
+
+static const char *const cert_sql[CQ_COUNT] = {
+    [CQ_INSERT] = "INSERT INTO certificates (serial, registration_id, device_id, subject, issuer,"
+                  " thumbprint, not_before, not_after, status, created)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'valid', ?9)",
+    [CQ_GET] = "SELECT " CERT_COLS " FROM certificates WHERE serial = ?1",
+    [CQ_REVOKED] = "SELECT " CERT_COLS " FROM certificates WHERE status = 'revoked'"
+                   " ORDER BY serial",
+    [CQ_CRL_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value",
+};
+
 struct store_sqlite {
     struct store base;
     char *path;
@@ -326,6 +387,8 @@ struct sqlite_conn {
     sqlite3_stmt *dq[STORE_KINDS][DQ_COUNT];
     sqlite3_stmt *refs[STORE_KINDS]; /* NULL where nothing names a kind */
     sqlite3_stmt *eq[EQ_COUNT];
+    sqlite3_stmt *cq[CQ_COUNT];
+    sqlite3_stmt *cfq[CF_COUNT][CO_COUNT];
     struct unit_result *res; /* reused from batch to batch */
     size_t res_cap;
 };
@@ -775,6 +838,11 @@ static void conn_close(struct store_conn *sc) {
     }
     for (int i = 0; i < EQ_COUNT; i++)
         sqlite3_finalize(c->eq[i]);
+    for (int i = 0; i < CQ_COUNT; i++)
+        sqlite3_finalize(c->cq[i]);
+    for (int f = 0; f < CF_COUNT; f++)
+        for (int i = 0; i < CO_COUNT; i++)
+            sqlite3_finalize(c->cfq[f][i]);
     if (c->db && sqlite3_close(c->db) != SQLITE_OK)
         db_error(c, "close");
     free(c->res);
@@ -820,6 +888,16 @@ static int conn_open(struct store *st, struct store_conn **out) {
     for (int i = 0; i < EQ_COUNT; i++) {
         if (prepare(c, event_sql[i], &c->eq[i]) != 0)
             goto fail;
+    }
+    for (int i = 0; i < CQ_COUNT; i++) {
+        if (prepare(c, cert_sql[i], &c->cq[i]) != 0)
+            goto fail;
+    }
+    for (int f = 0; f < CF_COUNT; f++) {
+        for (int i = 0; i < CO_COUNT; i++) {
+            if (prepare(c, cert_filter_sql[f][i], &c->cfq[f][i]) != 0)
+                goto fail;
+        }
     }
     *out = &c->base;
     return STORE_OK;
@@ -1248,6 +1326,30 @@ out:
     return rc;
 }
 
+/* Inserts one issued certificate inside the caller's transaction, stamped now. */
+static int cert_insert(struct sqlite_conn *c, const struct store_cert *x, const char *now) {
+    sqlite3_stmt *st = c->cq[CQ_INSERT];
+    int rc = STORE_ERROR;
+
+    if (bind_text(st, 1, x->serial) != SQLITE_OK ||
+        bind_text(st, 2, x->registration_id) != SQLITE_OK ||
+        bind_text(st, 3, x->device_id) != SQLITE_OK || bind_text(st, 4, x->subject) != SQLITE_OK ||
+        bind_text(st, 5, x->issuer) != SQLITE_OK || bind_text(st, 6, x->thumbprint) != SQLITE_OK ||
+        bind_text(st, 7, x->not_before) != SQLITE_OK ||
+        bind_text(st, 8, x->not_after) != SQLITE_OK || bind_text(st, 9, now) != SQLITE_OK) {
+        db_error(c, "certificate bind");
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, "certificate insert");
+        goto out;
+    }
+    rc = STORE_OK;
+out:
+    done(st);
+    return rc;
+}
+
 static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN];
@@ -1280,6 +1382,8 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
 
         if (w[i].reg && reg_upsert(c, w[i].reg, now, &c->res[i]) != STORE_OK)
             goto fail;
+        if (w[i].cert && cert_insert(c, w[i].cert, now) != STORE_OK)
+            goto fail;
         if (a && audit_append(c, a, a->ts[0] ? a->ts : now, &c->res[i].seq) != STORE_OK)
             goto fail;
         if (w[i].event &&
@@ -1300,6 +1404,8 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
             audit_fill(w[i].audit, c->res[i].seq, now);
         if (w[i].event)
             w[i].event->seq = c->res[i].event_seq;
+        if (w[i].cert)
+            memcpy(w[i].cert->created, now, TIME_DPS_LEN);
     }
     return STORE_OK;
 fail:
@@ -1762,6 +1868,167 @@ out:
     return rc;
 }
 
+/* ---- Certificates ---- */
+
+static int read_cert(sqlite3_stmt *st, void *out) {
+    struct store_cert *x = out;
+    const unsigned char *status;
+
+    memset(x, 0, sizeof(*x));
+    if (col_dup(st, 0, &x->serial) != 0 || col_dup(st, 1, &x->registration_id) != 0 ||
+        col_dup(st, 2, &x->device_id) != 0 || col_dup(st, 3, &x->subject) != 0 ||
+        col_dup(st, 4, &x->issuer) != 0 || col_dup(st, 5, &x->thumbprint) != 0 ||
+        col_dup(st, 10, &x->reason) != 0) {
+        store_cert_clear(x);
+        return -1;
+    }
+    col_ts(st, 6, x->not_before);
+    col_ts(st, 7, x->not_after);
+    status = sqlite3_column_text(st, 8);
+    x->revoked = status && strcmp((const char *)status, "revoked") == 0;
+    x->revoked_at = sqlite3_column_int64(st, 9);
+    col_ts(st, 11, x->created);
+    return 0;
+}
+
+static void clear_cert(void *p) {
+    store_cert_clear(p);
+}
+
+/* The variant of the filtered queries for f: by its most selective column that is set. */
+static enum cq_filter cert_filter_of(const struct store_cert_filter *f) {
+    if (f && f->serial)
+        return CF_SERIAL;
+    if (f && f->registration_id)
+        return CF_REG;
+    if (f && f->device_id)
+        return CF_DEV;
+    return CF_ALL;
+}
+
+static int bind_cert_filter(sqlite3_stmt *st, const struct store_cert_filter *f) {
+    return bind_text(st, 3, f ? f->serial : NULL) == SQLITE_OK &&
+                   bind_text(st, 4, f ? f->registration_id : NULL) == SQLITE_OK &&
+                   bind_text(st, 5, f ? f->device_id : NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+static int cert_get(struct store_conn *sc, const char *serial, struct store_cert *out) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->cq[CQ_GET];
+
+    memset(out, 0, sizeof(*out));
+    if (!serial || bind_text(st, 1, serial) != SQLITE_OK) {
+        log_error("store: cert_get: invalid arguments");
+        done(st);
+        return STORE_ERROR;
+    }
+    return read_one(c, st, "cert_get", read_cert, out);
+}
+
+static int cert_list(struct store_conn *sc, const struct store_cert_filter *f, const char *after,
+                     size_t limit, struct store_cert **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_LIST];
+
+    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
+        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK || bind_cert_filter(st, f) != 0) {
+        db_error(c, "cert_list bind");
+        done(st);
+        *out = NULL;
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return read_rows(c, st, "cert_list", sizeof(**out), read_cert, clear_cert, (void **)out, n);
+}
+
+/* Counts the certificates matching f inside the caller's transaction. */
+static int cert_count(struct sqlite_conn *c, const struct store_cert_filter *f, int64_t *n) {
+    sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_COUNT_ALL];
+    int rc = STORE_ERROR;
+
+    if (bind_cert_filter(st, f) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "cert count");
+    } else {
+        *n = sqlite3_column_int64(st, 0);
+        rc = STORE_OK;
+    }
+    done(st);
+    return rc;
+}
+
+static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f, int64_t revoked_at,
+                       const char *reason, struct store_audit *audit, int64_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_REVOKE];
+    char now[TIME_DPS_LEN];
+    int64_t seq = 0, matched = 0;
+    int rc = STORE_ERROR;
+
+    *n = 0;
+    if (!f || (!f->serial && !f->registration_id && !f->device_id)) {
+        log_error("store: cert_revoke: invalid arguments");
+        return STORE_ERROR;
+    }
+    time_now_dps(now);
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    if (sqlite3_bind_int64(st, 1, revoked_at) != SQLITE_OK || bind_text(st, 2, reason) != 0 ||
+        bind_cert_filter(st, f) != 0 || sqlite3_step(st) != SQLITE_DONE) {
+        db_error(c, "cert_revoke");
+        done(st);
+        goto out;
+    }
+    done(st);
+    *n = sqlite3_changes(c->db);
+    if (*n == 0) {
+        if (cert_count(c, f, &matched) == STORE_OK)
+            rc = matched > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
+        goto out;
+    }
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto out;
+    if (tx_commit(c) != 0) {
+        *n = 0;
+        return STORE_ERROR;
+    }
+    if (audit)
+        audit_fill(audit, seq, now);
+    return STORE_OK;
+out:
+    *n = 0;
+    tx_rollback(c);
+    return rc;
+}
+
+static int cert_revoked_list(struct store_conn *sc, struct store_cert **out, size_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+
+    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", sizeof(**out), read_cert,
+                     clear_cert, (void **)out, n);
+}
+
+static int crl_number_next(struct store_conn *sc, uint64_t *number) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->cq[CQ_CRL_NEXT];
+    int rc = STORE_ERROR;
+
+    if (tx_begin(c) != 0)
+        return STORE_ERROR;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        db_error(c, "crl_number_next");
+        done(st);
+        tx_rollback(c);
+        return STORE_ERROR;
+    }
+    *number = (uint64_t)sqlite3_column_int64(st, 0);
+    done(st);
+    if (tx_commit(c) == 0)
+        rc = STORE_OK;
+    return rc;
+}
+
 const struct store_ops store_sqlite_ops = {
     .scheme = "sqlite",
     .open = open_store,
@@ -1793,4 +2060,9 @@ const struct store_ops store_sqlite_ops = {
     .delivery_get = delivery_get,
     .delivery_retry = delivery_retry,
     .delivery_prune = delivery_prune,
+    .cert_get = cert_get,
+    .cert_list = cert_list,
+    .cert_revoke = cert_revoke,
+    .cert_revoked_list = cert_revoked_list,
+    .crl_number_next = crl_number_next,
 };

@@ -36,7 +36,7 @@ static const struct ctl_opt global_opts[] = {
 
 static const struct ctl_cmd *const tables[] = {
     ctl_group_cmds,   ctl_enrollment_cmds, ctl_registration_cmds, ctl_service_cmds,
-    ctl_webhook_cmds, ctl_endpoint_cmds,   ctl_offline_cmds,
+    ctl_webhook_cmds, ctl_endpoint_cmds,   ctl_cert_cmds,         ctl_offline_cmds,
 };
 
 #define NTABLES (sizeof tables / sizeof tables[0])

@@ -68,6 +68,7 @@ extern const struct ctl_cmd ctl_service_cmds[];
 extern const struct ctl_cmd ctl_offline_cmds[];
 extern const struct ctl_cmd ctl_webhook_cmds[];
 extern const struct ctl_cmd ctl_endpoint_cmds[];
+extern const struct ctl_cmd ctl_cert_cmds[];
 
 /* ---- Invocation state and errors ---- */
 
@@ -198,6 +199,9 @@ struct out_member {
 
 /* Adds a line per member of o that is present, in the order of m. */
 void out_kv_members(struct out_kv *kv, const json_t *o, const struct out_member *m, size_t n);
+
+/* Prints doc as indented JSON with --json, else as a listing of its members in fields. */
+void out_doc(const struct ctl *ctl, const json_t *doc, const struct out_member *fields, size_t n);
 
 /* Adds a row to a table of ncols columns whose cells are the members of o named in members. */
 void out_table_add_members(struct out_table *t, const json_t *o, const char *const *members);

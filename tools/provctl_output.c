@@ -300,3 +300,15 @@ int out_seq_page(struct ctl *ctl, const struct seq_page *p) {
     json_decref(doc);
     return CTL_OK;
 }
+
+void out_doc(const struct ctl *ctl, const json_t *doc, const struct out_member *fields, size_t n) {
+    struct out_kv *kv;
+
+    if (ctl->json) {
+        out_json(doc);
+        return;
+    }
+    kv = out_kv_new();
+    out_kv_members(kv, doc, fields, n);
+    out_kv_print(kv);
+}

@@ -18,20 +18,6 @@ static void webhook_subject(char *buf, size_t len, const char *id) {
     snprintf(buf, len, "webhook %s", id);
 }
 
-/* Prints doc as JSON, or as a listing of its members in fields. */
-static void print_doc(const struct ctl *ctl, const json_t *doc, const struct out_member *fields,
-                      size_t n) {
-    struct out_kv *kv;
-
-    if (ctl->json) {
-        out_json(doc);
-        return;
-    }
-    kv = out_kv_new();
-    out_kv_members(kv, doc, fields, n);
-    out_kv_print(kv);
-}
-
 /* Prints a webhook. A secret in it (only the answer that created the webhook with a generated
  * one has it) is printed with a warning that it is shown once. */
 static void print_webhook(const struct ctl *ctl, const json_t *doc) {
@@ -45,7 +31,7 @@ static void print_webhook(const struct ctl *ctl, const json_t *doc) {
         {"lastUpdatedDateTimeUtc", "Last updated"},
     };
 
-    print_doc(ctl, doc, fields, sizeof fields / sizeof fields[0]);
+    out_doc(ctl, doc, fields, sizeof fields / sizeof fields[0]);
     if (json_object_get(doc, "secret"))
         fprintf(stderr, "The signing secret is shown this once: give it to the receiver now.\n");
 }
@@ -261,7 +247,7 @@ static void print_delivery(const struct ctl *ctl, const json_t *doc) {
         {"event", "Event"},
     };
 
-    print_doc(ctl, doc, fields, sizeof fields / sizeof fields[0]);
+    out_doc(ctl, doc, fields, sizeof fields / sizeof fields[0]);
 }
 
 /* show and retry: GET /events/ID, or POST /events/ID/retry; both answer the delivery. */

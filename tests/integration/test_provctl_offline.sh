@@ -253,7 +253,7 @@ cmds=("group create" "group show" "group list" "group enable" "group disable" "g
     "webhook add" "webhook list" "webhook show" "webhook enable" "webhook disable"
     "webhook remove" "events list" "events show" "events retry"
     "registration reprovision" "endpoint add" "endpoint list" "endpoint show" "endpoint update"
-    "endpoint remove")
+    "endpoint remove" "cert list" "cert show" "cert revoke")
 top=$("$PROVCTL" --help)
 for c in "${cmds[@]}"; do
     # shellcheck disable=SC2086 # the command's words are meant to split
@@ -265,7 +265,7 @@ for c in "${cmds[@]}"; do
     pass
 done
 # provctl --help lists no command that this test does not know.
-cmd_re='^  ((group|enrollment|registration|audit|webhook|events|endpoint) [a-z]+'
+cmd_re='^  ((group|enrollment|registration|audit|webhook|events|endpoint|cert) [a-z]+'
 cmd_re+='|info|derive-key|sas|gen-id)( |$)'
 listed=$(grep -cE "$cmd_re" <<<"$top")
 [ "$listed" -eq ${#cmds[@]} ] || fail "provctl --help lists $listed commands, want ${#cmds[@]}"

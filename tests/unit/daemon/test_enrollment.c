@@ -9,6 +9,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
 #include "base64.h"
 #include "enrollment.h"
 
@@ -340,13 +344,234 @@ static void test_refuse_enums(void **state) {
 static void test_refuse_attestation_types(void **state) {
     (void)state;
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":{}}}"), 400006,
-                   "attestation type x509 is not supported yet");
+                   "attestation.x509.clientCertificates.primary is missing");
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"tpm\"}}"), 400006,
                    "attestation type tpm is not supported yet");
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"password\"}}"), 400006,
                    "attestation.type must be symmetricKey, x509 or tpm");
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"symmetricKey\",\"tpm\":{}}}"),
                    400006, "attestation.tpm is set but the type is symmetricKey");
+}
+
+/* A self-signed P-256 certificate with subject CN = cn, a CA (basicConstraints CA:TRUE) or not,
+ * as PEM (freed with free()). */
+static char *make_cert(const char *cn, int ca, X509 **out) {
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    X509V3_CTX ctx;
+    X509_EXTENSION *bc;
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *pem;
+    long n;
+
+    assert_non_null(key);
+    assert_true(X509_set_version(x, X509_VERSION_3));
+    assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), 4242));
+    assert_true(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0));
+    assert_true(X509_set_subject_name(x, name) && X509_set_issuer_name(x, name));
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -60));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    assert_true(X509_set_pubkey(x, key));
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+                             ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    assert_non_null(bc);
+    assert_true(X509_add_ext(x, bc, -1));
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    assert_true(PEM_write_bio_X509(bio, x));
+    n = BIO_get_mem_data(bio, &data);
+    pem = strndup(data, (size_t)n);
+    X509_EXTENSION_free(bc);
+    X509_NAME_free(name);
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    if (out)
+        *out = x;
+    else
+        X509_free(x);
+    return pem;
+}
+
+/* doc with its "@" replaced by the JSON string of s (freed with free()). */
+static char *with_string(const char *doc, const char *s) {
+    json_t *j = json_string(s);
+    char *enc = json_dumps(j, JSON_ENCODE_ANY), *out = NULL;
+    const char *at = strchr(doc, '@');
+
+    assert_non_null(at);
+    assert_true(asprintf(&out, "%.*s%s%s", (int)(at - doc), doc, enc, at + 1) > 0);
+    free(enc);
+    json_decref(j);
+    return out;
+}
+
+static void parse_canon(enum store_kind kind, json_t *canon, struct enrollment *e) {
+    struct store_doc d = {0};
+
+    d.id = "x";
+    d.doc = json_dumps(canon, JSON_COMPACT);
+    d.version = 1;
+    assert_int_equal(enrollment_parse(kind, &d, e), 0);
+    free(d.doc);
+}
+
+static void test_x509_individual(void **state) {
+    X509 *x;
+    char *pem = make_cert("dev-1", 0, &x), *doc, thumb[CERTINFO_THUMB_LEN];
+    unsigned char *der = NULL;
+    struct enrollment e;
+    struct result r;
+    (void)state;
+
+    assert_int_equal(certinfo_thumbprint(x, thumb), 0);
+    /* PEM, then base64 DER: both become the same canonical PEM with its info. */
+    for (int form = 0; form < 2; form++) {
+        char *b64 = NULL;
+        int n = i2d_X509(x, &der);
+        b64 = b64_encode(der, (size_t)n);
+        OPENSSL_free(der);
+        der = NULL;
+        doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                          "{\"primary\":{\"certificate\":@}}}}}",
+                          form == 0 ? pem : b64);
+        r = norm("dev-1", doc);
+        assert_int_equal(r.rc, 0);
+        json_t *p = json_object_get(
+            json_object_get(json_object_get(json_object_get(r.out, "attestation"), "x509"),
+                            "clientCertificates"),
+            "primary");
+        assert_string_equal(json_string_value(json_object_get(p, "certificate")), pem);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(p, "info"), "sha256Thumbprint")),
+            thumb);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(p, "info"), "subjectName")),
+            "CN=dev-1");
+        assert_null(json_object_get(json_object_get(r.out, "attestation"), "symmetricKey"));
+        parse_canon(STORE_ENROLLMENT, r.out, &e);
+        assert_int_equal(e.attestation, ENROLLMENT_X509);
+        assert_null(e.primary_key);
+        assert_non_null(e.x509_certs[0]);
+        assert_int_equal(X509_cmp(e.x509_certs[0], x), 0);
+        assert_string_equal(e.x509_thumbprints[0], thumb);
+        assert_string_equal(e.x509_thumbprints[1], "");
+        enrollment_clear(&e);
+        result_clear(&r);
+        free(doc);
+        free(b64);
+    }
+    X509_free(x);
+    free(pem);
+}
+
+static void test_x509_thumbprint(void **state) {
+    static const char lower[] =
+        "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:"
+        "45:67:89";
+    char *doc;
+    struct enrollment e;
+    struct result r;
+    (void)state;
+
+    doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                      "{\"primary\":{\"info\":{\"sha256Thumbprint\":@}}}}}}",
+                      lower);
+    r = norm("dev-1", doc);
+    assert_int_equal(r.rc, 0);
+    parse_canon(STORE_ENROLLMENT, r.out, &e);
+    assert_null(e.x509_certs[0]);
+    assert_string_equal(e.x509_thumbprints[0],
+                        "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+    enrollment_clear(&e);
+    result_clear(&r);
+    free(doc);
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"clientCertificates\":{\"primary\":{\"info\":"
+                                 "{\"sha256Thumbprint\":\"ABCD\"}}}}}}"),
+                   400006,
+                   "attestation.x509.clientCertificates.primary.info.sha256Thumbprint must be 64"
+                   " hex digits");
+}
+
+static void test_x509_group(void **state) {
+    X509 *x;
+    char *ca = make_cert("Fleet CA", 1, &x), *leaf = make_cert("dev-1", 0, NULL), *doc;
+    struct enrollment e;
+    struct result r;
+    (void)state;
+
+    doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"signingCertificates\":"
+                      "{\"primary\":{\"certificate\":@}}}},\"certificateValidityDays\":30}",
+                      ca);
+    r = norm_kind(STORE_GROUP, "fleet", doc);
+    assert_int_equal(r.rc, 0);
+    parse_canon(STORE_GROUP, r.out, &e);
+    assert_int_equal(e.attestation, ENROLLMENT_X509);
+    assert_int_equal(X509_cmp(e.x509_certs[0], x), 0);
+    assert_null(e.x509_certs[1]);
+    assert_int_equal(e.cert_days, 30);
+    enrollment_clear(&e);
+    result_clear(&r);
+    free(doc);
+
+    doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"signingCertificates\":"
+                      "{\"primary\":{\"certificate\":@}}}}}",
+                      leaf);
+    assert_refused(norm_kind(STORE_GROUP, "fleet", doc), 400006,
+                   "attestation.x509.signingCertificates.primary.certificate is not a CA"
+                   " certificate (basicConstraints CA:TRUE is needed to sign device"
+                   " certificates)");
+    free(doc);
+    X509_free(x);
+    free(ca);
+    free(leaf);
+}
+
+static void test_x509_refusals(void **state) {
+    (void)state;
+    assert_refused(norm_kind(STORE_GROUP, "fleet",
+                             "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                             "{\"clientCertificates\":{\"primary\":{}}}}}"),
+                   400006,
+                   "attestation.x509.clientCertificates is for individual enrollments; groups"
+                   " take signingCertificates");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"signingCertificates\":{\"primary\":{}}}}}"),
+                   400006,
+                   "attestation.x509.signingCertificates is for enrollment groups; individual"
+                   " enrollments take clientCertificates");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"clientCertificates\":{\"primary\":"
+                                 "{\"certificate\":\"not a certificate!\"}}}}}"),
+                   400006,
+                   "attestation.x509.clientCertificates.primary.certificate is neither PEM nor"
+                   " base64 (invalid character)");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"clientCertificates\":{\"primary\":"
+                                 "{\"certificate\":\"AAAA\"}}}}}"),
+                   400006,
+                   "attestation.x509.clientCertificates.primary.certificate is not a DER"
+                   " certificate");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"clientCertificates\":{\"primary\":{}}}}}"),
+                   400006,
+                   "attestation.x509.clientCertificates.primary.certificate is missing (or give"
+                   " info.sha256Thumbprint)");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"caReferences\":{\"primary\":\"ca\"}}}}"),
+                   400006,
+                   "attestation.x509.caReferences is not supported: give the CA certificate in"
+                   " signingCertificates");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"symmetricKey\":{}}}"),
+                   400006, "attestation.symmetricKey is set but the type is x509");
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\"}}"), 400006,
+                   "attestation.x509 is missing");
+    assert_refused(norm("dev-1", "{\"certificateValidityDays\":0}"), 400006,
+                   "certificateValidityDays must be an integer from 1 to 36500");
+    assert_refused(norm("dev-1", "{\"certificateValidityDays\":\"30\"}"), 400006,
+                   "certificateValidityDays must be an integer from 1 to 36500");
 }
 
 static void test_group_shape(void **state) {
@@ -639,6 +864,10 @@ int main(void) {
         cmocka_unit_test(test_view),
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_etag),
+        cmocka_unit_test(test_x509_individual),
+        cmocka_unit_test(test_x509_thumbprint),
+        cmocka_unit_test(test_x509_group),
+        cmocka_unit_test(test_x509_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

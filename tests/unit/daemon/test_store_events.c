@@ -97,7 +97,7 @@ static struct store_event event_rec(const char *id, const char *type) {
 
 /* Commits one unit holding only event e. */
 static int commit_event(struct fx *f, struct store_event *e) {
-    struct store_write w = {NULL, NULL, e};
+    struct store_write w = {NULL, NULL, e, NULL};
 
     return store_commit(f->c, &w, 1);
 }
@@ -177,7 +177,7 @@ static void test_event_shares_the_transaction(void **state) {
     good.registration_id = "dev-1";
     good.status = "assigned";
     bad.status = "assigned"; /* no registration ID: the unit fails */
-    struct store_write batch[2] = {{&good, NULL, &e1}, {&bad, NULL, &e2}};
+    struct store_write batch[2] = {{&good, NULL, &e1, NULL}, {&bad, NULL, &e2, NULL}};
 
     /* A batch that rolls back takes its events with it and leaves the callers' seq alone. */
     assert_int_equal(store_commit(f->c, batch, 2), STORE_ERROR);

@@ -21,9 +21,9 @@
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
-#define SCHEMA     3
-#define SCHEMA_STR "3"
-#define NEWER_STR  "4"
+#define SCHEMA     4
+#define SCHEMA_STR "4"
+#define NEWER_STR  "5"
 
 struct fx {
     char dir[64];
@@ -171,7 +171,7 @@ static void test_open_creates_schema(void **state) {
 static void test_reopen_keeps_data(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-1", NULL, "hub.example.net"), got;
-    struct store_write w = {&r, NULL, NULL};
+    struct store_write w = {&r, NULL, NULL, NULL};
     struct store_doc d;
     char err[256];
 
@@ -451,7 +451,7 @@ static void test_commit_registrations(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-r", NULL, "hub1.example.net"), got;
     struct store_audit a = audit_rec("device.register", "dev-r");
-    struct store_write w = {&r, &a, NULL};
+    struct store_write w = {&r, &a, NULL, NULL};
     char created[TIME_DPS_LEN];
 
     r.payload = "{\"p\":1}";
@@ -515,7 +515,7 @@ static void test_commit_registrations(void **state) {
     {
         struct store_registration r1 = reg_rec("dev-s", NULL, "h1"),
                                   r2 = reg_rec("dev-s", NULL, "h2");
-        struct store_write ww[2] = {{&r1, NULL, NULL}, {&r2, NULL, NULL}};
+        struct store_write ww[2] = {{&r1, NULL, NULL, NULL}, {&r2, NULL, NULL, NULL}};
 
         assert_int_equal(store_commit(f->c, ww, 2), STORE_OK);
         assert_int_equal(r1.version, 1);
@@ -556,6 +556,7 @@ static void test_reg_list_by_group(void **state) {
         w[i].reg = &regs[i];
         w[i].audit = NULL;
         w[i].event = NULL;
+        w[i].cert = NULL;
     }
     assert_int_equal(store_commit(f->c, w, 30), STORE_OK);
 
@@ -605,7 +606,8 @@ static void test_commit_audit_only(void **state) {
     struct fx *f = *state;
     struct store_audit a[3] = {audit_rec("device.status", "s1"), audit_rec("device.status", "s2"),
                                audit_rec("device.status", "s3")};
-    struct store_write w[3] = {{NULL, &a[0], NULL}, {NULL, &a[1], NULL}, {NULL, &a[2], NULL}};
+    struct store_write w[3] = {
+        {NULL, &a[0], NULL, NULL}, {NULL, &a[1], NULL, NULL}, {NULL, &a[2], NULL, NULL}};
     struct store_audit *v;
     size_t n;
 
@@ -636,8 +638,9 @@ static void test_commit_all_or_nothing(void **state) {
     struct store_audit a0 = audit_rec("device.register", "keep");
     struct store_audit a2 = audit_rec("device.register", "fresh");
     struct store_audit noevent = audit_rec(NULL, "fresh");
-    struct store_write w1 = {&keep, NULL, NULL};
-    struct store_write batch[3] = {{&upd, &a0, NULL}, {&bad, NULL, NULL}, {&fresh, &a2, NULL}};
+    struct store_write w1 = {&keep, NULL, NULL, NULL};
+    struct store_write batch[3] = {
+        {&upd, &a0, NULL, NULL}, {&bad, NULL, NULL, NULL}, {&fresh, &a2, NULL, NULL}};
 
     assert_int_equal(store_commit(f->c, &w1, 1), STORE_OK);
     assert_counts(f->c, 0, 0, 1, 0);
@@ -694,6 +697,7 @@ static void test_audit_list(void **state) {
         w[i].reg = NULL;
         w[i].audit = &a[i];
         w[i].event = NULL;
+        w[i].cert = NULL;
     }
     assert_int_equal(store_commit(f->c, w, 10), STORE_OK);
 
@@ -743,7 +747,7 @@ static void test_audit_list(void **state) {
 static void test_audit_append_only(void **state) {
     struct fx *f = *state;
     struct store_audit a = audit_rec("admin.token", "t");
-    struct store_write w = {NULL, &a, NULL};
+    struct store_write w = {NULL, &a, NULL, NULL};
     char msg[128];
 
     assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
@@ -778,7 +782,8 @@ static void test_counts(void **state) {
     struct store_registration r[3] = {reg_rec("c1", NULL, "h"), reg_rec("c2", "g", "h"),
                                       reg_rec("c3", NULL, "h")};
     struct store_audit a = audit_rec("device.register", "c1");
-    struct store_write w[3] = {{&r[0], &a, NULL}, {&r[1], NULL, NULL}, {&r[2], NULL, NULL}};
+    struct store_write w[3] = {
+        {&r[0], &a, NULL, NULL}, {&r[1], NULL, NULL, NULL}, {&r[2], NULL, NULL, NULL}};
 
     assert_counts(f->c, 0, 0, 0, 0);
     put(f->c, STORE_ENROLLMENT, "c1", "{}", STORE_IF_ANY, STORE_OK);
@@ -822,6 +827,7 @@ static void *cc_writer(void *arg) {
             w[i].reg = &r[i];
             w[i].audit = &a[i];
             w[i].event = NULL;
+            w[i].cert = NULL;
         }
         cc->writer_rc = store_commit(c, w, CC_BATCH);
     }

@@ -1,0 +1,135 @@
+/* The CRL served by provd. See crl.h. */
+#include "crl.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
+
+struct crl_cache {
+    struct ca *ca;
+    int64_t next_update_s;
+    pthread_mutex_t lock;    /* guards current and every blob's refs */
+    pthread_mutex_t refresh; /* one refresh at a time */
+    struct crl_blob *current;
+};
+
+struct crl_cache *crl_cache_new(struct ca *ca, int64_t next_update_s) {
+    struct crl_cache *cc = calloc(1, sizeof(*cc));
+
+    if (!cc)
+        return NULL;
+    cc->ca = ca;
+    cc->next_update_s = next_update_s;
+    pthread_mutex_init(&cc->lock, NULL);
+    pthread_mutex_init(&cc->refresh, NULL);
+    return cc;
+}
+
+static void blob_free(struct crl_blob *b) {
+    OPENSSL_free(b->der);
+    free(b->pem);
+    free(b);
+}
+
+void crl_cache_free(struct crl_cache *cc) {
+    if (!cc)
+        return;
+    if (cc->current)
+        blob_free(cc->current);
+    pthread_mutex_destroy(&cc->lock);
+    pthread_mutex_destroy(&cc->refresh);
+    free(cc);
+}
+
+struct crl_blob *crl_current(struct crl_cache *cc) {
+    struct crl_blob *b;
+
+    pthread_mutex_lock(&cc->lock);
+    b = cc->current;
+    if (b)
+        b->refs++;
+    pthread_mutex_unlock(&cc->lock);
+    return b;
+}
+
+void crl_blob_release(struct crl_blob *b) {
+    int last;
+
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->cc->lock);
+    last = --b->refs == 0;
+    pthread_mutex_unlock(&b->cc->lock);
+    if (last)
+        blob_free(b);
+}
+
+/* The store's revoked certificates as ca_crl_new takes them; the strings point into certs. */
+static struct ca_revoked *revoked_of(const struct store_cert *certs, size_t n) {
+    struct ca_revoked *v = calloc(n ? n : 1, sizeof(*v));
+
+    for (size_t i = 0; v && i < n; i++) {
+        v[i].serial = certs[i].serial;
+        v[i].revoked_at = certs[i].revoked_at;
+        v[i].reason = CRL_REASON_NONE;
+        if (certs[i].reason && ca_crl_reason_parse(certs[i].reason, &v[i].reason) != 0)
+            v[i].reason = CRL_REASON_NONE;
+    }
+    return v;
+}
+
+int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
+    struct store_cert *certs = NULL;
+    struct ca_revoked *revoked = NULL;
+    struct crl_blob *b = NULL, *old = NULL;
+    X509_CRL *crl = NULL;
+    size_t n = 0;
+    uint64_t number = 0;
+    char err[256];
+    int rc = -1;
+
+    pthread_mutex_lock(&cc->refresh);
+    if (store_cert_revoked_list(conn, &certs, &n) != STORE_OK ||
+        store_crl_number_next(conn, &number) != STORE_OK) {
+        log_error("crl: the revoked certificates could not be read");
+        goto out;
+    }
+    if (!(revoked = revoked_of(certs, n)) || !(b = calloc(1, sizeof(*b)))) {
+        log_error("crl: out of memory");
+        goto out;
+    }
+    if (!(crl = ca_crl_new(cc->ca, revoked, n, number, cc->next_update_s, err, sizeof(err)))) {
+        log_error("crl: the CRL could not be signed: %s", err);
+        goto out;
+    }
+    b->cc = cc;
+    b->refs = 1;
+    b->number = number;
+    b->next_update = time_now_unix() + cc->next_update_s;
+    if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(crl))) {
+        log_error("crl: out of memory");
+        goto out;
+    }
+    b->pem_len = strlen(b->pem);
+    pthread_mutex_lock(&cc->lock);
+    old = cc->current;
+    cc->current = b;
+    pthread_mutex_unlock(&cc->lock);
+    b = NULL;
+    crl_blob_release(old);
+    log_info("crl: signed number=%llu revoked=%zu", (unsigned long long)number, n);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&cc->refresh);
+    if (b)
+        blob_free(b);
+    X509_CRL_free(crl);
+    free(revoked);
+    store_certs_free(certs, n);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/* Device certificates issued at registration. See issuance.h. */
+#include "issuance.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Indexed by enum csr_err: every refusal has its own code (docs/errors.md). */
+static const int csr_codes[] = {
+    [CSR_EMPTY] = 400020,
+    [CSR_TOO_LARGE] = 400021,
+    [CSR_BAD_BASE64] = 400022,
+    [CSR_BAD_PEM] = 400023,
+    [CSR_BAD_DER] = 400024,
+    [CSR_KEY_UNSUPPORTED] = 400025,
+    [CSR_CURVE_UNSUPPORTED] = 400026,
+    [CSR_KEY_TOO_SMALL] = 400027,
+    [CSR_KEY_TOO_LARGE] = 400028,
+    [CSR_BAD_SIGNATURE] = 400029,
+    [CSR_NO_CN] = 400030,
+    [CSR_BAD_CN] = 400031,
+    [CSR_CN_MISMATCH] = 400032,
+    [CSR_BAD_ATTRIBUTE] = 400033,
+};
+
+int issuance_csr_code(enum csr_err e) {
+    if (e <= CSR_OK || (size_t)e >= sizeof(csr_codes) / sizeof(csr_codes[0]) || !csr_codes[e])
+        return 400001;
+    return csr_codes[e];
+}
+
+int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid,
+                   const char *device_id, int days, struct issuance *out, char *err,
+                   size_t errlen) {
+    struct ca_cert_info info;
+    struct store_cert *r = &out->rec;
+
+    memset(out, 0, sizeof(*out));
+    if (!(out->cert = ca_issue(ca, csr->key, device_id, days, &info, err, errlen)))
+        return -1;
+    if (ca_chain_b64(ca, out->cert, &out->chain, &out->nchain) != 0) {
+        snprintf(err, errlen, "out of memory");
+        ca_cert_info_free(&info);
+        issuance_clear(out);
+        return -1;
+    }
+    /* The info's strings move into the record. */
+    r->subject = info.subject;
+    r->issuer = info.issuer;
+    memcpy(r->not_before, info.not_before, sizeof(r->not_before));
+    memcpy(r->not_after, info.not_after, sizeof(r->not_after));
+    if (!(r->serial = strdup(info.serial)) || !(r->thumbprint = strdup(info.thumbprint)) ||
+        !(r->registration_id = strdup(regid)) || !(r->device_id = strdup(device_id))) {
+        snprintf(err, errlen, "out of memory");
+        issuance_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+void issuance_clear(struct issuance *is) {
+    X509_free(is->cert);
+    ca_strv_free(is->chain, is->nchain);
+    store_cert_clear(&is->rec);
+    memset(is, 0, sizeof(*is));
+}

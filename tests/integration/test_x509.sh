@@ -1,0 +1,354 @@
+#!/usr/bin/env bash
+# X.509 identities, with the openssl command line and curl on the client side: certificates
+# issued from a device's CSR at registration (and the CSRs refused), X.509 attestation over
+# mutual TLS (an individual enrollment's certificate or thumbprint, a group's CA), revocation
+# with provctl and the CRL the device listener serves.
+source "$(dirname "$0")/lib.sh"
+
+provd_init --id-scope 0ne00X50901
+provd_start
+cp "$WORK/ports.json" "$DATA/provd.ports"
+endpoint_add hub.example.com
+O=$WORK/o
+mkdir -p "$O"
+
+# pc ARGS...: provctl on the data directory, output in $WORK/out; fails the test on an error.
+pc() {
+    "$BIN/provctl" --data-dir "$DATA" "$@" >"$WORK/out" 2>"$WORK/err" ||
+        fail "provctl $*: $(cat "$WORK/err")"
+}
+
+# register_mtls REGID CERT KEY [BODY]: PUT register with a client certificate and no
+# Authorization header; body to $WORK/body, headers to $WORK/headers, status on stdout.
+register_mtls() {
+    local regid=$1 cert=$2 key=$3 body=${4:-"{\"registrationId\":\"$1\"}"}
+    devreq PUT "/$SCOPE/registrations/$regid/register?$API" --cert "$cert" --key "$key" \
+        -H 'Content-Type: application/json' --data-binary "$body"
+}
+
+# register_sas REGID AUTH BODY: PUT register with a SAS token, headers kept for assert_error.
+register_sas() {
+    devreq PUT "/$SCOPE/registrations/$1/register?$API" -H "Authorization: $2" \
+        -H 'Content-Type: application/json' --data-binary "$3"
+}
+
+# last_audit SUBJECT: the last audit record about SUBJECT, compact JSON.
+last_audit() {
+    audit_all "&subject=$1" | tail -n 1
+}
+
+# assert_refused_401 REGID WHAT REASON: the last answer is 401/401002 and the audit record says
+# REASON (a substring).
+assert_refused_401() {
+    assert_error 401 401002 "$st" "$2"
+    local rec
+    rec=$(last_audit "$1")
+    assert_eq refused "$(jq -r .outcome <<<"$rec")" "$2: audit outcome"
+    assert_eq 401002 "$(jq -r .errorCode <<<"$rec")" "$2: audit code"
+    grep -qF -- "$3" <<<"$(jq -r .reason <<<"$rec")" ||
+        fail "$2: audit reason '$(jq -r .reason <<<"$rec")' does not say '$3'"
+}
+
+# sym_enrollment REGID KEY [EXTRA_JSON]: an individual symmetric-key enrollment.
+sym_enrollment() {
+    local st
+    st=$(admjson PUT "/enrollments/$1" "{\"registrationId\":\"$1\",\"attestation\":{\"type\":
+        \"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"$2\",\"secondaryKey\":\"$2\"}},
+        \"iotHubHostName\":\"hub.example.com\"${3:-}}")
+    assert_eq 200 "$st" "PUT /enrollments/$1: $(cat "$WORK/body")"
+}
+
+# csr_b64 CN KEYSPEC OUT: a key (OUT.key) and a CSR for CN, printed as base64 DER.
+csr_b64() {
+    openssl req -new -newkey "$2" -nodes -keyout "$3.key" -subj "/CN=$1" -outform DER \
+        -out "$3.der" 2>/dev/null
+    base64 -w0 "$3.der"
+}
+
+# cert_count REGID: how many certificates provctl lists for REGID.
+cert_count() {
+    pc --json cert list --registration "$1"
+    jq length "$WORK/out"
+}
+
+# ---- A certificate from a CSR, the device attested by its symmetric key ----
+KEY=$(new_key)
+sym_enrollment dev-csr "$KEY" ',"certificateValidityDays":30'
+CSR=$(csr_b64 dev-csr ec:<(openssl ecparam -name prime256v1) "$O/dev")
+st=$(register dev-csr "$(sas_token "$KEY" dev-csr)" \
+    "{\"registrationId\":\"dev-csr\",\"csr\":\"$CSR\"}")
+assert_eq 200 "$st" "register with a CSR: $(cat "$WORK/body")"
+assert_eq assigned "$(jb .status)" "register with a CSR: status"
+assert_eq 3 "$(jb '.registrationState.issuedCertificateChain | length')" "chain length"
+for i in 0 1 2; do
+    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d |
+        openssl x509 -inform DER -out "$O/chain$i.pem"
+done
+assert_eq "$O/chain0.pem: OK" \
+    "$(openssl verify -CAfile "$O/chain2.pem" -untrusted "$O/chain1.pem" "$O/chain0.pem")" \
+    "openssl verify of the issued chain"
+fp() { openssl x509 -in "$1" -noout -fingerprint -sha256; }
+assert_eq "$(fp "$DATA/ca/root.pem")" "$(fp "$O/chain2.pem")" "the chain ends at the root"
+assert_eq "$(fp "$DATA/ca/issuing.pem")" "$(fp "$O/chain1.pem")" "the chain's issuing CA"
+text=$(openssl x509 -in "$O/chain0.pem" -noout -text)
+assert_eq "subject=CN = dev-csr" "$(openssl x509 -in "$O/chain0.pem" -noout -subject)" "leaf CN"
+grep -q "URI:urn:provd:device:dev-csr" <<<"$text" || fail "leaf SAN"
+grep -q "CA:FALSE" <<<"$text" || fail "leaf is not CA:FALSE"
+grep -A1 "X509v3 Key Usage: critical" <<<"$text" | grep -q "Digital Signature" ||
+    fail "leaf key usage"
+grep -A1 "X509v3 Extended Key Usage" <<<"$text" | grep -q "TLS Web Client Authentication" ||
+    fail "leaf extended key usage"
+SERIAL=$(openssl x509 -in "$O/chain0.pem" -noout -serial)
+assert_match '^serial=[0-9A-F]{32}$' "$SERIAL" "leaf serial is 128 bits"
+# certificateValidityDays 30: valid for 29 days more, not 31.
+openssl x509 -in "$O/chain0.pem" -noout -checkend $((29 * 86400)) >/dev/null ||
+    fail "leaf valid < 29 days"
+if openssl x509 -in "$O/chain0.pem" -noout -checkend $((31 * 86400)) >/dev/null; then
+    fail "leaf valid > 31 days"
+fi
+# The store recorded it with the registration; the audit record names it.
+assert_eq 1 "$(cert_count dev-csr)" "certificates of dev-csr"
+assert_eq "${SERIAL#serial=}" "$(jq -r '.[0].serialNumber' "$WORK/out")" "listed serial"
+assert_eq valid "$(jq -r '.[0].status' "$WORK/out")" "listed status"
+assert_eq "$(fp "$O/chain0.pem" | sed 's/.*=//; s/://g')" \
+    "$(jq -r '.[0].sha256Thumbprint' "$WORK/out")" "listed thumbprint"
+grep -q "certificate issued, serial ${SERIAL#serial=}" <<<"$(last_audit dev-csr | jq -r .reason)" ||
+    fail "the audit record names the certificate"
+pc cert show "${SERIAL,,}"
+grep -q "Registration ID: *dev-csr" "$WORK/out" || fail "cert show (lower case, serial=)"
+
+# ---- CSRs refused: each with its code, nothing issued or stored, the refusal audited ----
+KEYB=$(new_key)
+sym_enrollment dev-bad "$KEYB"
+TOK=$(sas_token "$KEYB" dev-bad)
+refuse_csr() { # CSR_B64 CODE WHAT
+    st=$(register_sas dev-bad "$TOK" "{\"registrationId\":\"dev-bad\",\"csr\":\"$1\"}")
+    assert_error 400 "$2" "$st" "$3"
+    local rec
+    rec=$(last_audit dev-bad)
+    assert_eq "$2" "$(jq -r .errorCode <<<"$rec")" "$3: audit code"
+    assert_eq refused "$(jq -r .outcome <<<"$rec")" "$3: audit outcome"
+}
+refuse_csr 'not*base64' 400022 "CSR that is not base64"
+refuse_csr "$(printf 'not a CSR at all' | base64 -w0)" 400024 "CSR that is not DER"
+refuse_csr "$(csr_b64 someone-else ec:<(openssl ecparam -name prime256v1) "$O/cn")" 400032 \
+    "CSR with another CN"
+grep -qF "is not \"dev-bad\"" <<<"$(last_audit dev-bad | jq -r .reason)" || fail "wrong-CN reason"
+refuse_csr "$(csr_b64 dev-bad rsa:1024 "$O/small")" 400027 "CSR with an RSA-1024 key"
+# A CSR whose signature does not verify: the last byte of an RSA signature flipped.
+csr_b64 dev-bad rsa:2048 "$O/sig" >/dev/null
+last=$(($(stat -c %s "$O/sig.der") - 1))
+byte=$(od -An -tu1 -j "$last" -N1 "$O/sig.der" | tr -d ' ')
+printf "$(printf '\\%03o' $(((byte + 1) % 256)))" |
+    dd of="$O/sig.der" bs=1 seek="$last" conv=notrunc 2>/dev/null
+refuse_csr "$(base64 -w0 "$O/sig.der")" 400029 "CSR with a bad signature"
+st=$(register_sas dev-bad "$TOK" '{"registrationId":"dev-bad","csr":42}')
+assert_error 400 400002 "$st" "csr that is not a string"
+assert_eq 0 "$(cert_count dev-bad)" "no certificate stored for refused CSRs"
+st=$(admreq GET /registrations/dev-bad)
+assert_error 404 404004 "$st" "no registration stored for refused CSRs"
+# tpm is still refused.
+st=$(register_sas dev-bad "$TOK" '{"registrationId":"dev-bad","tpm":{}}')
+assert_error 400 400001 "$st" "tpm registration"
+
+# ---- X.509 attestation, individual enrollments ----
+selfsigned() { # CN OUT: a self-signed P-256 device certificate OUT.pem with key OUT.key
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$2.key" \
+        -out "$2.pem" -subj "/CN=$1" -days 30 2>/dev/null
+}
+selfsigned dev-x1 "$O/x1"
+selfsigned dev-x1 "$O/x1other"
+selfsigned dev-x2 "$O/x2"
+doc=$(jq -nc --rawfile c "$O/x1.pem" '{registrationId:"dev-x1",iotHubHostName:"hub.example.com",
+    attestation:{type:"x509",x509:{clientCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollments/dev-x1 "$doc")
+assert_eq 200 "$st" "PUT an x509 enrollment: $(cat "$WORK/body")"
+assert_eq "CN=dev-x1" \
+    "$(jb .attestation.x509.clientCertificates.primary.info.subjectName)" "enrolled info"
+# The thumbprint form, as `openssl x509 -fingerprint` prints it (colons, upper case).
+TP2=$(fp "$O/x2.pem" | sed 's/.*=//')
+st=$(admjson PUT /enrollments/dev-x2 "{\"registrationId\":\"dev-x2\",\"iotHubHostName\":
+    \"hub.example.com\",\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":
+    {\"primary\":{\"info\":{\"sha256Thumbprint\":\"$TP2\"}}}}}}")
+assert_eq 200 "$st" "PUT an x509 enrollment by thumbprint: $(cat "$WORK/body")"
+st=$(admjson PUT /enrollments/dev-x3 '{"registrationId":"dev-x3","attestation":{"type":"x509",
+    "x509":{"clientCertificates":{"primary":{"certificate":"not a certificate"}}}}}')
+assert_error 400 400006 "$st" "x509 enrollment with a malformed certificate"
+
+st=$(register_mtls dev-x1 "$O/x1.pem" "$O/x1.key")
+assert_eq 200 "$st" "mTLS register with the enrolled certificate: $(cat "$WORK/body")"
+assert_eq assigned "$(jb .status)" "mTLS register status"
+assert_eq "$(fp "$O/x1.pem" | sed 's/.*=//; s/://g')" \
+    "$(jb .registrationState.x509.certificateInfo.sha256Thumbprint)" "registrationState.x509"
+assert_eq "CN=dev-x1" "$(jb .registrationState.x509.certificateInfo.subjectName)" "x509 subject"
+assert_eq null "$(jb .registrationState.symmetricKey)" "no symmetricKey for x509"
+assert_eq null "$(jb .registrationState.x509.enrollmentGroupId)" "no group for an individual"
+st=$(register_mtls dev-x2 "$O/x2.pem" "$O/x2.key")
+assert_eq 200 "$st" "mTLS register with the enrolled thumbprint: $(cat "$WORK/body")"
+# mTLS with a CSR: a certificate is issued too.
+CSRX=$(csr_b64 dev-x2 ec:<(openssl ecparam -name prime256v1) "$O/x2csr")
+st=$(register_mtls dev-x2 "$O/x2.pem" "$O/x2.key" \
+    "{\"registrationId\":\"dev-x2\",\"csr\":\"$CSRX\"}")
+assert_eq 200 "$st" "mTLS register with a CSR"
+assert_eq 3 "$(jb '.registrationState.issuedCertificateChain | length')" "mTLS + CSR chain"
+
+st=$(register_mtls dev-x1 "$O/x1other.pem" "$O/x1other.key")
+assert_refused_401 dev-x1 "another certificate with the right CN" "is not the enrolled certificate"
+st=$(register_mtls dev-x2 "$O/x1.pem" "$O/x1.key")
+assert_refused_401 dev-x2 "a certificate of another device" "is not the registration ID"
+st=$(devreq PUT "/$SCOPE/registrations/dev-x1/register?$API" -H 'Content-Type: application/json' \
+    --data-binary '{"registrationId":"dev-x1"}')
+assert_refused_401 dev-x1 "neither token nor certificate" "missing SAS token or client certificate"
+st=$(register_sas dev-x1 "$(sas_token "$KEY" dev-x1)" '{"registrationId":"dev-x1"}')
+assert_refused_401 dev-x1 "a SAS token for an x509 enrollment" "uses X.509 attestation"
+
+# ---- X.509 attestation, a group's CA: root -> intermediate -> device ----
+cat >"$O/ext.cnf" <<'EOF'
+[v3ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+[v3leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+EOF
+mkca() { # NAME: a self-signed root NAME.pem / NAME.key
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/$1.key" \
+        -out "$O/$1.pem" -subj "/CN=$1" -days 30 -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+}
+sign() { # CN OUT ISSUER EXT: OUT.pem / OUT.key signed by ISSUER.pem / ISSUER.key
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/$2.key" \
+        -subj "/CN=$1" -out "$O/$2.csr" 2>/dev/null
+    openssl x509 -req -in "$O/$2.csr" -CA "$O/$3.pem" -CAkey "$O/$3.key" -CAcreateserial \
+        -days 30 -extfile "$O/ext.cnf" -extensions "$4" -out "$O/$2.pem" 2>/dev/null
+}
+mkca groot
+sign "Fleet Intermediate" gint groot v3ca
+sign dev-g1 g1 gint v3leaf
+cat "$O/g1.pem" "$O/gint.pem" >"$O/g1chain.pem"
+mkca other
+sign dev-g2 g2 other v3leaf
+doc=$(jq -nc --rawfile c "$O/groot.pem" '{enrollmentGroupId:"grp-x",iotHubHostName:
+    "hub.example.com",attestation:{type:"x509",
+    x509:{signingCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollmentGroups/grp-x "$doc")
+assert_eq 200 "$st" "PUT an x509 group: $(cat "$WORK/body")"
+doc=$(jq -nc --rawfile c "$O/g1.pem" '{enrollmentGroupId:"grp-bad",attestation:{type:"x509",
+    x509:{signingCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollmentGroups/grp-bad "$doc")
+assert_error 400 400006 "$st" "group whose signing certificate is not a CA"
+grep -q "not a CA certificate" <<<"$(jb .message)" || fail "the CA refusal says why"
+
+st=$(register_mtls dev-g1 "$O/g1chain.pem" "$O/g1.key")
+assert_eq 200 "$st" "mTLS register with a chain to the group's CA: $(cat "$WORK/body")"
+assert_eq grp-x "$(jb .registrationState.x509.enrollmentGroupId)" "attesting group"
+st=$(admjson POST /registrations/grp-x/query '{"query":"*"}')
+assert_eq dev-g1 "$(jb '.[0].registrationId')" "the group's registrations"
+# Without the intermediate the chain does not reach the group's root.
+st=$(register_mtls dev-g1 "$O/g1.pem" "$O/g1.key")
+assert_refused_401 dev-g1 "a leaf without its intermediate" "unable to get local issuer"
+st=$(register_mtls dev-g2 "$O/g2.pem" "$O/g2.key")
+assert_refused_401 dev-g2 "a certificate of another CA" "client certificate refused"
+# Expired and not yet valid certificates, from `openssl ca` with explicit dates.
+mkdir -p "$O/ca/new"
+: >"$O/ca/index.txt"
+echo 1000 >"$O/ca/serial"
+cat >"$O/ca.cnf" <<EOF
+[ca]
+default_ca = d
+[d]
+dir = $O/ca
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+serial = \$dir/serial
+default_md = sha256
+policy = p
+unique_subject = no
+[p]
+commonName = supplied
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+EOF
+dated() { # CN OUT START END
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/$2.key" \
+        -subj "/CN=$1" -out "$O/$2.csr" 2>/dev/null
+    openssl ca -batch -config "$O/ca.cnf" -cert "$O/gint.pem" -keyfile "$O/gint.key" \
+        -in "$O/$2.csr" -out "$O/$2.pem" -startdate "$3" -enddate "$4" -extensions leaf \
+        -notext 2>/dev/null
+    cat "$O/gint.pem" >>"$O/$2.pem"
+}
+dated dev-old old 20200101000000Z 20210101000000Z
+st=$(register_mtls dev-old "$O/old.pem" "$O/old.key")
+assert_refused_401 dev-old "an expired certificate" "it has expired"
+dated dev-new new 20990101000000Z 20991231000000Z
+st=$(register_mtls dev-new "$O/new.pem" "$O/new.key")
+assert_refused_401 dev-new "a certificate not yet valid" "it is not yet valid"
+
+# ---- Revocation and the CRL ----
+# The device presents its provd certificate: it attests for the enrollment it registered with.
+st=$(register_mtls dev-csr "$O/chain0.pem" "$O/dev.key")
+assert_eq 200 "$st" "mTLS with the device's own provd certificate: $(cat "$WORK/body")"
+st=$(devreq GET /crl)
+assert_eq 200 "$st" "GET /crl"
+assert_eq application/pkix-crl "$(header content-type)" "CRL content type"
+openssl crl -inform DER -in "$WORK/body" -out "$O/crl-before.pem"
+n_before=$(openssl crl -in "$O/crl-before.pem" -noout -crlnumber | sed 's/.*=//; s/^0x//')
+cat "$O/chain2.pem" "$O/chain1.pem" >"$O/cas.pem"
+assert_eq "$O/chain0.pem: OK" "$(openssl verify -crl_check -CRLfile "$O/crl-before.pem" \
+    -CAfile "$O/chain2.pem" -untrusted "$O/chain1.pem" "$O/chain0.pem")" "valid before revocation"
+
+pc cert revoke "serial=${SERIAL#serial=}" --reason keyCompromise
+grep -q "Revoked certificate ${SERIAL#serial=}" "$WORK/out" || fail "cert revoke output"
+pc --json cert show "${SERIAL#serial=}"
+assert_eq revoked "$(jq -r .status "$WORK/out")" "status after revocation"
+assert_eq keyCompromise "$(jq -r .revocationReason "$WORK/out")" "revocation reason"
+grep -q "revoked (keyCompromise)" <<<"$(last_audit dev-csr | jq -r .reason)" ||
+    fail "the revocation is audited"
+st=$(admreq POST "/certificates/${SERIAL#serial=}/revoke")
+assert_error 409 409011 "$st" "revoking twice"
+st=$(admreq GET /certificates/00FF)
+assert_error 404 404012 "$st" "unknown certificate"
+st=$(admreq GET /certificates/xyz)
+assert_error 400 400001 "$st" "malformed serial"
+
+st=$(devreq GET /crl.pem)
+assert_eq 200 "$st" "GET /crl.pem"
+cp "$WORK/body" "$O/crl.pem"
+n_after=$(openssl crl -in "$O/crl.pem" -noout -crlnumber | sed 's/.*=//; s/^0x//')
+[ $((16#$n_after)) -gt $((16#$n_before)) ] || fail "the CRL number grew ($n_before -> $n_after)"
+openssl crl -in "$O/crl.pem" -noout -text | grep -q "Serial Number: ${SERIAL#serial=}" ||
+    fail "the CRL lists the revoked serial"
+openssl crl -in "$O/crl.pem" -noout -text | grep -q "Key Compromise" || fail "CRL reason"
+assert_eq "verify OK" "$(openssl crl -in "$O/crl.pem" -noout -CAfile "$O/cas.pem" 2>&1)" \
+    "the CRL is signed by the issuing CA"
+if openssl verify -crl_check -CRLfile "$O/crl.pem" -CAfile "$O/chain2.pem" \
+    -untrusted "$O/chain1.pem" "$O/chain0.pem" >"$WORK/verify" 2>&1; then
+    fail "openssl verify -crl_check accepts the revoked certificate"
+fi
+grep -q "certificate revoked" "$WORK/verify" || fail "verify says revoked: $(cat "$WORK/verify")"
+st=$(register_mtls dev-csr "$O/chain0.pem" "$O/dev.key")
+assert_refused_401 dev-csr "mTLS with a revoked provd certificate" "is revoked"
+
+# Every certificate of a device at once: dev-x2 has one (issued over mTLS above).
+pc cert revoke --device dev-x2
+assert_eq "Revoked 1 certificate(s) of dev-x2." "$(cat "$WORK/out")" "cert revoke --device"
+st=$(admreq POST /registrations/dev-x2/revokeCertificates)
+assert_eq 200 "$st" "revokeCertificates with none left"
+assert_eq 0 "$(jb .revoked)" "revokeCertificates count"
+pc cert list
+assert_eq 2 "$(grep -c revoked "$WORK/out")" "cert list shows the revoked ones"
+
+# ---- provd refuses to start without an issuing CA, naming the fix ----
+provd_stop
+mv "$DATA/ca/issuing.pem" "$DATA/ca/issuing.pem.away"
+if "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 >"$WORK/nostart.log" 2>&1; then
+    fail "provd started without an issuing CA"
+fi
+grep -q "provd ca import" "$WORK/nostart.log" || fail "no fix named: $(cat "$WORK/nostart.log")"
+grep -q -- "--force" "$WORK/nostart.log" || fail "init --force not named"
+mv "$DATA/ca/issuing.pem.away" "$DATA/ca/issuing.pem"
+echo "x509: OK"

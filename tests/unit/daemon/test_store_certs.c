@@ -1,0 +1,265 @@
+/* Device certificates in the SQLite store: recorded in the group commit of their registration,
+ * listed by registration and device, revoked with their audit record, listed for the CRL; and
+ * the CRL number that grows across restarts. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "timefmt.h"
+
+struct fx {
+    char dir[64];
+    char path[128];
+    struct store *st;
+    struct store_conn *c;
+};
+
+static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int fx_open(void **state) {
+    struct fx *f = calloc(1, sizeof(*f));
+    char err[256];
+
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/provd-certs-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/provd.db", f->dir);
+    assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
+    *state = f;
+    return 0;
+}
+
+static int fx_close(void **state) {
+    struct fx *f = *state;
+
+    store_conn_close(f->c);
+    store_close(f->st);
+    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+    free(f);
+    return 0;
+}
+
+/* A certificate record pointing at static strings (not to be cleared). */
+static struct store_cert cert_rec(char *serial, char *regid, char *device) {
+    struct store_cert x;
+
+    memset(&x, 0, sizeof(x));
+    x.serial = serial;
+    x.registration_id = regid;
+    x.device_id = device;
+    x.subject = "CN=dev";
+    x.issuer = "CN=provd issuing CA";
+    x.thumbprint = "AB01";
+    snprintf(x.not_before, sizeof(x.not_before), "2026-01-01T00:00:00.0000000Z");
+    snprintf(x.not_after, sizeof(x.not_after), "2027-01-01T00:00:00.0000000Z");
+    return x;
+}
+
+static struct store_registration reg_rec(char *regid, char *device) {
+    struct store_registration r;
+
+    memset(&r, 0, sizeof(r));
+    r.registration_id = regid;
+    r.device_id = device;
+    r.status = "assigned";
+    r.assigned_hub = "hub";
+    return r;
+}
+
+/* Commits a registration and its certificate in one unit. */
+static int commit_one(struct fx *f, char *serial, char *regid, char *device) {
+    struct store_registration r = reg_rec(regid, device);
+    struct store_cert x = cert_rec(serial, regid, device);
+    struct store_write w = {&r, NULL, NULL, &x};
+
+    return store_commit(f->c, &w, 1);
+}
+
+static int64_t audit_count(struct fx *f) {
+    struct store_counts n;
+
+    assert_int_equal(store_counts(f->c, &n), STORE_OK);
+    return n.audit;
+}
+
+static void test_commit_and_get(void **state) {
+    struct fx *f = *state;
+    struct store_cert got;
+
+    assert_int_equal(commit_one(f, "0A11", "dev-1", "device-1"), STORE_OK);
+    assert_int_equal(store_cert_get(f->c, "0A11", &got), STORE_OK);
+    assert_string_equal(got.serial, "0A11");
+    assert_string_equal(got.registration_id, "dev-1");
+    assert_string_equal(got.device_id, "device-1");
+    assert_string_equal(got.subject, "CN=dev");
+    assert_string_equal(got.issuer, "CN=provd issuing CA");
+    assert_string_equal(got.thumbprint, "AB01");
+    assert_string_equal(got.not_after, "2027-01-01T00:00:00.0000000Z");
+    assert_int_equal(got.revoked, 0);
+    assert_int_equal(got.revoked_at, 0);
+    assert_null(got.reason);
+    assert_int_equal(strlen(got.created), TIME_DPS_LEN - 1);
+    store_cert_clear(&got);
+    assert_int_equal(store_cert_get(f->c, "0A12", &got), STORE_NOT_FOUND);
+}
+
+/* A certificate whose serial is taken fails its whole batch: the registration is not written
+ * either. */
+static void test_commit_all_or_nothing(void **state) {
+    struct fx *f = *state;
+    struct store_registration r1 = reg_rec("dev-2", "dev-2"), r2 = reg_rec("dev-3", "dev-3");
+    struct store_cert x1 = cert_rec("0B01", "dev-2", "dev-2"),
+                      x2 = cert_rec("0B01", "dev-3", "dev-3");
+    struct store_write w[2] = {{&r1, NULL, NULL, &x1}, {&r2, NULL, NULL, &x2}};
+    struct store_registration got;
+    struct store_cert *v;
+    size_t n;
+
+    assert_int_equal(store_commit(f->c, w, 2), STORE_ERROR);
+    assert_int_equal(store_reg_get(f->c, "dev-2", &got), STORE_NOT_FOUND);
+    assert_int_equal(store_cert_list(f->c, NULL, NULL, 10, &v, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_certs_free(v, n);
+}
+
+static void test_list_filters_and_paging(void **state) {
+    struct fx *f = *state;
+    static char serials[6][8];
+    struct store_cert *v;
+    size_t n;
+
+    for (int i = 0; i < 6; i++) {
+        snprintf(serials[i], sizeof(serials[i]), "%02X", 0x10 + i);
+        assert_int_equal(commit_one(f, serials[i], i % 2 ? "odd" : "even", i < 3 ? "low" : "high"),
+                         STORE_OK);
+    }
+    const struct store_cert_filter odd = {NULL, "odd", NULL}, high = {NULL, NULL, "high"},
+                                   both = {NULL, "odd", "high"};
+    assert_int_equal(store_cert_list(f->c, &odd, NULL, 10, &v, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].serial, "11");
+    assert_string_equal(v[2].serial, "15");
+    store_certs_free(v, n);
+    assert_int_equal(store_cert_list(f->c, &high, NULL, 10, &v, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].serial, "13");
+    store_certs_free(v, n);
+    assert_int_equal(store_cert_list(f->c, &both, NULL, 10, &v, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].serial, "13");
+    assert_string_equal(v[1].serial, "15");
+    store_certs_free(v, n);
+    /* Pages of 4 over everything, in serial order. */
+    assert_int_equal(store_cert_list(f->c, NULL, NULL, 4, &v, &n), STORE_OK);
+    assert_int_equal(n, 4);
+    assert_string_equal(v[3].serial, "13");
+    store_certs_free(v, n);
+    assert_int_equal(store_cert_list(f->c, NULL, "13", 4, &v, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].serial, "14");
+    store_certs_free(v, n);
+}
+
+static void test_revoke(void **state) {
+    struct fx *f = *state;
+    struct store_audit a;
+    struct store_cert got, *v;
+    size_t n;
+    int64_t count, audits;
+
+    assert_int_equal(commit_one(f, "C1", "dev-c", "dev-c"), STORE_OK);
+    assert_int_equal(commit_one(f, "C2", "dev-c", "dev-c"), STORE_OK);
+    assert_int_equal(commit_one(f, "C3", "dev-c", "dev-c"), STORE_OK);
+    assert_int_equal(commit_one(f, "D1", "dev-d", "dev-d"), STORE_OK);
+    audits = audit_count(f);
+
+    const struct store_cert_filter one = {"C2", NULL, NULL};
+    memset(&a, 0, sizeof(a));
+    a.event = "certificate.revoke";
+    a.subject = "dev-c";
+    a.outcome = "accepted";
+    assert_int_equal(store_cert_revoke(f->c, &one, 1700000000, "keyCompromise", &a, &count),
+                     STORE_OK);
+    assert_int_equal(count, 1);
+    assert_true(a.seq > 0);
+    assert_int_equal(audit_count(f), audits + 1);
+    assert_int_equal(store_cert_get(f->c, "C2", &got), STORE_OK);
+    assert_int_equal(got.revoked, 1);
+    assert_int_equal(got.revoked_at, 1700000000);
+    assert_string_equal(got.reason, "keyCompromise");
+    store_cert_clear(&got);
+
+    /* Again: nothing left to revoke, nothing written. Unknown: not found. */
+    memset(&a, 0, sizeof(a));
+    a.event = "certificate.revoke";
+    a.outcome = "accepted";
+    assert_int_equal(store_cert_revoke(f->c, &one, 1700000001, NULL, &a, &count), STORE_CONFLICT);
+    assert_int_equal(count, 0);
+    const struct store_cert_filter none = {"EE", NULL, NULL};
+    assert_int_equal(store_cert_revoke(f->c, &none, 1, NULL, &a, &count), STORE_NOT_FOUND);
+    assert_int_equal(audit_count(f), audits + 1);
+
+    /* Every valid certificate of a device: C1 and C3; C2 keeps its first revocation. */
+    const struct store_cert_filter dev = {NULL, NULL, "dev-c"};
+    assert_int_equal(store_cert_revoke(f->c, &dev, 1700000002, NULL, &a, &count), STORE_OK);
+    assert_int_equal(count, 2);
+    assert_int_equal(store_cert_get(f->c, "C2", &got), STORE_OK);
+    assert_int_equal(got.revoked_at, 1700000000);
+    store_cert_clear(&got);
+
+    assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].serial, "C1");
+    assert_null(v[0].reason);
+    assert_string_equal(v[1].serial, "C2");
+    assert_string_equal(v[2].serial, "C3");
+    store_certs_free(v, n);
+    assert_int_equal(store_cert_get(f->c, "D1", &got), STORE_OK);
+    assert_int_equal(got.revoked, 0);
+    store_cert_clear(&got);
+
+    const struct store_cert_filter empty = {NULL, NULL, NULL};
+    assert_int_equal(store_cert_revoke(f->c, &empty, 1, NULL, NULL, &count), STORE_ERROR);
+}
+
+static void test_crl_number(void **state) {
+    struct fx *f = *state;
+    uint64_t n = 0;
+    char err[256];
+
+    assert_int_equal(store_crl_number_next(f->c, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(store_crl_number_next(f->c, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    store_conn_close(f->c);
+    store_close(f->st);
+    assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
+    assert_int_equal(store_crl_number_next(f->c, &n), STORE_OK);
+    assert_int_equal(n, 3);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_commit_and_get, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_list_filters_and_paging, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_revoke, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_crl_number, fx_open, fx_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
