@@ -4,8 +4,7 @@
 # documented exit code, settings from flags, environment and file, registration IDs found on the
 # machine, the delivered configuration (endpoint-ca.pem, config.json), and retries against a
 # scripted server (stub_dps) that answers 429 and 202. Keys generated on the device (--csr) and
-# X.509 attestation (--cert/--key) run against stub_dps always, and against provd when it
-# supports them (the cases print "SKIP: ..." otherwise).
+# X.509 attestation (--cert/--key) run against stub_dps and against provd.
 # Usage: bash test_agent.sh BIN_DIR STUB_DPS
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -522,9 +521,8 @@ agent 2 x509-missing --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-i
     --cert "$WORK/none.pem" --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state-bad"
 [ ! -e "$XS/state-bad" ] || fail "x509 usage errors: state written"
 
-# ---- Against provd: CSR issuance (when the server issues certificates) ----
-# The probe registers once with a CSR made by openssl; a server without issuance refuses it or
-# answers without issuedCertificateChain.
+# ---- Against provd: CSR issuance ----
+# A CSR made by openssl first, so that a failure tells the server's issuance from the agent's.
 PROBEKEY=$(new_key 32)
 st=$(admjson PUT /enrollments/agent-csr-probe "$(jq -nc --arg k "$PROBEKEY" \
     '{registrationId: "agent-csr-probe", attestation: {type: "symmetricKey",
@@ -534,30 +532,29 @@ probe_csr=$(openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes 
     -keyout /dev/null -subj /CN=agent-csr-probe -outform DER 2>/dev/null | openssl base64 -A)
 st=$(register agent-csr-probe "$(sas_token "$PROBEKEY" agent-csr-probe)" \
     "{\"registrationId\":\"agent-csr-probe\",\"csr\":\"$probe_csr\"}")
-if [ "$st" = 200 ] && [ "$(jb '.registrationState.issuedCertificateChain | length')" -ge 1 ]; then
-    CSRKEY=$(new_key 32)
-    st=$(admjson PUT /enrollments/agent-csr "$(jq -nc --arg k "$CSRKEY" \
-        '{registrationId: "agent-csr", attestation: {type: "symmetricKey",
-          symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
-    assert_eq 200 "$st" "PUT enrollment agent-csr"
-    SP=$WORK/state-provd-csr
-    agent 0 provd-csr --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-csr \
-        --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" --csr --json
-    no_secret provd-csr "$CSRKEY"
-    check_csr_state provd-csr "$SP" agent-csr "$CA"
-    assert_eq "$(openssl x509 -in "$DATA/ca/issuing.pem" -noout -subject | sed 's/^subject=//')" \
-        "$(openssl x509 -in "$SP/device.pem" -noout -issuer | sed 's/^issuer=//')" \
-        "provd-csr: issued by provd's issuing CA"
-    # The second run needs no server.
-    agent 0 provd-csr-again --endpoint https://127.0.0.1:1 --id-scope "$SCOPE" \
-        --registration-id agent-csr --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" \
-        --csr
-    grep -q '^already provisioned' "$WORK/provd-csr-again.out" || fail "provd-csr: second run"
-else
-    echo "SKIP: server has no CSR issuance yet (probe: HTTP $st)"
-fi
+assert_eq 200 "$st" "register agent-csr-probe with an openssl CSR"
+[ "$(jb '.registrationState.issuedCertificateChain | length')" = 3 ] ||
+    fail "agent-csr-probe: issuedCertificateChain should hold leaf, issuing and root"
+CSRKEY=$(new_key 32)
+st=$(admjson PUT /enrollments/agent-csr "$(jq -nc --arg k "$CSRKEY" \
+    '{registrationId: "agent-csr", attestation: {type: "symmetricKey",
+      symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
+assert_eq 200 "$st" "PUT enrollment agent-csr"
+SP=$WORK/state-provd-csr
+agent 0 provd-csr --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-csr \
+    --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" --csr --json
+no_secret provd-csr "$CSRKEY"
+check_csr_state provd-csr "$SP" agent-csr "$CA"
+assert_eq "$(openssl x509 -in "$DATA/ca/issuing.pem" -noout -subject | sed 's/^subject=//')" \
+    "$(openssl x509 -in "$SP/device.pem" -noout -issuer | sed 's/^issuer=//')" \
+    "provd-csr: issued by provd's issuing CA"
+# The second run needs no server.
+agent 0 provd-csr-again --endpoint https://127.0.0.1:1 --id-scope "$SCOPE" \
+    --registration-id agent-csr --symmetric-key "$CSRKEY" --ca-file "$CA" --state-dir "$SP" \
+    --csr
+grep -q '^already provisioned' "$WORK/provd-csr-again.out" || fail "provd-csr: second run"
 
-# ---- Against provd: X.509 attestation (when the server accepts x509 enrollments) ----
+# ---- Against provd: X.509 attestation ----
 # The device's certificate comes from provd's own issuing CA, which the server trusts; the
 # individual enrollment names it (DPS: x509.clientCertificates.primary.certificate).
 x509_device agent-x509
@@ -566,22 +563,19 @@ st=$(admjson PUT /enrollments/agent-x509 "$(jq -nc --rawfile c "$XP/leaf.pem" \
     '{registrationId: "agent-x509", attestation: {type: "x509",
       x509: {clientCertificates: {primary: {certificate: $c}}}},
       iotHubHostName: "hub-ind.example.com"}')")
-if [ "$st" = 200 ] || [ "$st" = 201 ]; then
-    agent 0 provd-x509 --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
-        --cert "$XP/device.pem" --key "$XP/device.key" --ca-file "$CA" --state-dir "$XP/state" \
-        --json
-    assert_eq "agent-x509 agent-x509 hub-ind.example.com assigned" \
-        "$(jq -r '[.registrationId, .deviceId, .assignedHub, .status] | join(" ")' \
-            "$XP/state/identity.json")" "provd-x509: identity.json"
-    # A certificate the enrollment does not name is refused.
-    x509_device agent-x509-other
-    agent 3 provd-x509-other --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
-        --cert "$WORK/x509-agent-x509-other/device.pem" \
-        --key "$WORK/x509-agent-x509-other/device.key" --ca-file "$CA" \
-        --state-dir "$XP/state-other"
-    [ ! -e "$XP/state-other/identity.json" ] || fail "provd-x509-other: state written"
-else
-    echo "SKIP: server has no X.509 attestation yet (PUT x509 enrollment: HTTP $st)"
-fi
+assert_eq 200 "$st" "PUT x509 enrollment agent-x509"
+agent 0 provd-x509 --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
+    --cert "$XP/device.pem" --key "$XP/device.key" --ca-file "$CA" --state-dir "$XP/state" \
+    --json
+assert_eq "agent-x509 agent-x509 hub-ind.example.com assigned" \
+    "$(jq -r '[.registrationId, .deviceId, .assignedHub, .status] | join(" ")' \
+        "$XP/state/identity.json")" "provd-x509: identity.json"
+# A certificate the enrollment does not name is refused.
+x509_device agent-x509-other
+agent 3 provd-x509-other --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-x509 \
+    --cert "$WORK/x509-agent-x509-other/device.pem" \
+    --key "$WORK/x509-agent-x509-other/device.key" --ca-file "$CA" \
+    --state-dir "$XP/state-other"
+[ ! -e "$XP/state-other/identity.json" ] || fail "provd-x509-other: state written"
 
 echo "PASS: prov-agent"
