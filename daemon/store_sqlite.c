@@ -661,6 +661,94 @@ static int read_audit(sqlite3_stmt *st, struct store_audit *a) {
     return 0;
 }
 
+/* Steps st, bound by the caller, to its end and reads each row with read into an array of
+ * elements of size bytes. On STORE_OK *out (freed by the caller) holds *n rows; otherwise the
+ * rows read so far are released with clear. The statement is reset either way. */
+static int read_rows(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, size_t size,
+                     int (*read)(sqlite3_stmt *, void *), void (*clear)(void *), void **out,
+                     size_t *n) {
+    char *v = NULL, *p;
+    size_t cap = 0, cnt = 0;
+    int rc = STORE_ERROR, s;
+
+    *out = NULL;
+    *n = 0;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!(p = grow(v, &cap, cnt, size))) {
+            log_error("store: %s: out of memory", what);
+            goto out;
+        }
+        v = p;
+        if (read(st, v + cnt * size) != 0) {
+            log_error("store: %s: out of memory", what);
+            goto out;
+        }
+        cnt++;
+    }
+    if (s != SQLITE_DONE) {
+        db_error(c, what);
+        goto out;
+    }
+    *out = v;
+    *n = cnt;
+    v = NULL;
+    cnt = 0;
+    rc = STORE_OK;
+out:
+    done(st);
+    for (size_t i = 0; i < cnt; i++)
+        clear(v + i * size);
+    free(v);
+    return rc;
+}
+
+/* Steps st, bound by the caller, for at most one row and reads it with read into out. */
+static int read_one(struct sqlite_conn *c, sqlite3_stmt *st, const char *what,
+                    int (*read)(sqlite3_stmt *, void *), void *out) {
+    int rc = STORE_ERROR, s = sqlite3_step(st);
+
+    if (s == SQLITE_DONE)
+        rc = STORE_NOT_FOUND;
+    else if (s != SQLITE_ROW)
+        db_error(c, what);
+    else if (read(st, out) != 0)
+        log_error("store: %s: out of memory", what);
+    else
+        rc = STORE_OK;
+    done(st);
+    return rc;
+}
+
+/* The row readers and element clearers of read_rows, for each record type. */
+static int read_doc_row(sqlite3_stmt *st, void *out) {
+    return read_doc(st, out);
+}
+static void clear_doc(void *p) {
+    store_doc_clear(p);
+}
+static int read_reg_row(sqlite3_stmt *st, void *out) {
+    return read_reg(st, out);
+}
+static void clear_reg(void *p) {
+    store_registration_clear(p);
+}
+static int read_audit_row(sqlite3_stmt *st, void *out) {
+    return read_audit(st, out);
+}
+static void clear_audit(void *p) {
+    store_audit_clear(p);
+}
+static int read_ref_row(sqlite3_stmt *st, void *out) {
+    struct store_ref *r = out;
+    r->kind = (enum store_kind)sqlite3_column_int(st, 0);
+    return col_dup(st, 1, &r->id);
+}
+static void clear_ref(void *p) {
+    struct store_ref *r = p;
+    free(r->id);
+    r->id = NULL;
+}
+
 /* Opens path with the settings every connection needs. On failure writes why into err. */
 static int db_open(const char *path, sqlite3 **out, char *err, size_t errlen) {
     sqlite3 *db = NULL;
@@ -910,7 +998,6 @@ static int doc_get(struct store_conn *sc, enum store_kind k, const char *id,
                    struct store_doc *out) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st;
-    int rc = STORE_ERROR, s;
 
     memset(out, 0, sizeof(*out));
     if (!kind_ok(k) || !id) {
@@ -920,21 +1007,10 @@ static int doc_get(struct store_conn *sc, enum store_kind k, const char *id,
     st = c->dq[k][DQ_GET];
     if (bind_text(st, 1, id) != SQLITE_OK) {
         db_error(c, "doc_get bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
-        rc = STORE_NOT_FOUND;
-    } else if (s != SQLITE_ROW) {
-        db_error(c, "doc_get");
-    } else if (read_doc(st, out) != 0) {
-        log_error("store: doc_get: out of memory");
-    } else {
-        rc = STORE_OK;
-    }
-out:
-    done(st);
-    return rc;
+    return read_one(c, st, "doc_get", read_doc_row, out);
 }
 
 static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *doc,
@@ -1001,9 +1077,6 @@ out:
 static int refs_list(struct sqlite_conn *c, enum store_kind k, const char *id, size_t limit,
                      struct store_ref **out, size_t *n) {
     sqlite3_stmt *st = c->refs[k];
-    struct store_ref *v = NULL, *p;
-    size_t cap = 0, cnt = 0;
-    int rc = STORE_ERROR, s;
 
     *out = NULL;
     *n = 0;
@@ -1012,33 +1085,10 @@ static int refs_list(struct sqlite_conn *c, enum store_kind k, const char *id, s
     if (bind_text(st, 1, id) != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
         db_error(c, "referrers bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
-            log_error("store: referrers: out of memory");
-            goto out;
-        }
-        v = p;
-        v[cnt].kind = (enum store_kind)sqlite3_column_int(st, 0);
-        if (col_dup(st, 1, &v[cnt].id) != 0) {
-            log_error("store: referrers: out of memory");
-            goto out;
-        }
-        cnt++;
-    }
-    if (s != SQLITE_DONE) {
-        db_error(c, "referrers");
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-    v = NULL;
-    rc = STORE_OK;
-out:
-    done(st);
-    store_refs_free(v, cnt);
-    return rc;
+    return read_rows(c, st, "referrers", sizeof(**out), read_ref_row, clear_ref, (void **)out, n);
 }
 
 /* STORE_IN_USE when a document names document id of kind k, else STORE_OK (or STORE_ERROR). */
@@ -1120,10 +1170,7 @@ out:
 static int doc_list(struct store_conn *sc, enum store_kind k, const char *after, size_t limit,
                     struct store_doc **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    struct store_doc *v = NULL, *p;
-    size_t cap = 0, cnt = 0;
     sqlite3_stmt *st;
-    int rc = STORE_ERROR, s;
 
     *out = NULL;
     *n = 0;
@@ -1137,38 +1184,15 @@ static int doc_list(struct store_conn *sc, enum store_kind k, const char *after,
     if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
         sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
         db_error(c, "doc_list bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
-            log_error("store: doc_list: out of memory");
-            goto out;
-        }
-        v = p;
-        if (read_doc(st, &v[cnt]) != 0) {
-            log_error("store: doc_list: out of memory");
-            goto out;
-        }
-        cnt++;
-    }
-    if (s != SQLITE_DONE) {
-        db_error(c, "doc_list");
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-    v = NULL;
-    rc = STORE_OK;
-out:
-    done(st);
-    store_docs_free(v, cnt);
-    return rc;
+    return read_rows(c, st, "doc_list", sizeof(**out), read_doc_row, clear_doc, (void **)out, n);
 }
 
 static int reg_get(struct store_conn *sc, const char *regid, struct store_registration *out) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->q[Q_REG_GET];
-    int rc = STORE_ERROR, s;
 
     memset(out, 0, sizeof(*out));
     if (!regid) {
@@ -1177,21 +1201,10 @@ static int reg_get(struct store_conn *sc, const char *regid, struct store_regist
     }
     if (bind_text(st, 1, regid) != SQLITE_OK) {
         db_error(c, "reg_get bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
-        rc = STORE_NOT_FOUND;
-    } else if (s != SQLITE_ROW) {
-        db_error(c, "reg_get");
-    } else if (read_reg(st, out) != 0) {
-        log_error("store: reg_get: out of memory");
-    } else {
-        rc = STORE_OK;
-    }
-out:
-    done(st);
-    return rc;
+    return read_one(c, st, "reg_get", read_reg_row, out);
 }
 
 /* Runs st, bound by the caller, in a transaction of its own together with audit. Returns
@@ -1255,10 +1268,7 @@ static int reg_reprovision(struct store_conn *sc, const char *regid, struct stor
 static int reg_list(struct store_conn *sc, const char *group_id, const char *after, size_t limit,
                     struct store_registration **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    struct store_registration *v = NULL, *p;
     sqlite3_stmt *st = c->q[group_id ? Q_REG_LIST_GROUP : Q_REG_LIST];
-    size_t cap = 0, cnt = 0;
-    int rc = STORE_ERROR, s;
 
     *out = NULL;
     *n = 0;
@@ -1268,32 +1278,10 @@ static int reg_list(struct store_conn *sc, const char *group_id, const char *aft
         sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
         (group_id && bind_text(st, 3, group_id) != SQLITE_OK)) {
         db_error(c, "reg_list bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
-            log_error("store: reg_list: out of memory");
-            goto out;
-        }
-        v = p;
-        if (read_reg(st, &v[cnt]) != 0) {
-            log_error("store: reg_list: out of memory");
-            goto out;
-        }
-        cnt++;
-    }
-    if (s != SQLITE_DONE) {
-        db_error(c, "reg_list");
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-    v = NULL;
-    rc = STORE_OK;
-out:
-    done(st);
-    store_registrations_free(v, cnt);
-    return rc;
+    return read_rows(c, st, "reg_list", sizeof(**out), read_reg_row, clear_reg, (void **)out, n);
 }
 
 /* Upserts one registration inside the caller's transaction, stamped now. */
@@ -1417,10 +1405,7 @@ fail:
 static int audit_list(struct store_conn *sc, const char *subject, int64_t after, size_t limit,
                       struct store_audit **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    struct store_audit *v = NULL, *p;
     sqlite3_stmt *st = c->q[subject ? Q_AUDIT_LIST_SUBJECT : Q_AUDIT_LIST];
-    size_t cap = 0, cnt = 0;
-    int rc = STORE_ERROR, s;
 
     *out = NULL;
     *n = 0;
@@ -1430,32 +1415,11 @@ static int audit_list(struct store_conn *sc, const char *subject, int64_t after,
         sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
         (subject && bind_text(st, 3, subject) != SQLITE_OK)) {
         db_error(c, "audit_list bind");
-        goto out;
+        done(st);
+        return STORE_ERROR;
     }
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!(p = grow(v, &cap, cnt, sizeof(*v)))) {
-            log_error("store: audit_list: out of memory");
-            goto out;
-        }
-        v = p;
-        if (read_audit(st, &v[cnt]) != 0) {
-            log_error("store: audit_list: out of memory");
-            goto out;
-        }
-        cnt++;
-    }
-    if (s != SQLITE_DONE) {
-        db_error(c, "audit_list");
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-    v = NULL;
-    rc = STORE_OK;
-out:
-    done(st);
-    store_audits_free(v, cnt);
-    return rc;
+    return read_rows(c, st, "audit_list", sizeof(**out), read_audit_row, clear_audit, (void **)out,
+                     n);
 }
 
 static int token_add(struct store_conn *sc, const char *hash_hex, const char *name) {
@@ -1571,64 +1535,6 @@ static void clear_webhook(void *p) {
 
 static void clear_delivery(void *p) {
     store_delivery_clear(p);
-}
-
-/* Steps st, bound by the caller, to its end and reads each row with read into an array of
- * elements of size bytes. On STORE_OK *out (freed by the caller) holds *n rows; otherwise the
- * rows read so far are released with clear. The statement is reset either way. */
-static int read_rows(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, size_t size,
-                     int (*read)(sqlite3_stmt *, void *), void (*clear)(void *), void **out,
-                     size_t *n) {
-    char *v = NULL, *p;
-    size_t cap = 0, cnt = 0;
-    int rc = STORE_ERROR, s;
-
-    *out = NULL;
-    *n = 0;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        if (!(p = grow(v, &cap, cnt, size))) {
-            log_error("store: %s: out of memory", what);
-            goto out;
-        }
-        v = p;
-        if (read(st, v + cnt * size) != 0) {
-            log_error("store: %s: out of memory", what);
-            goto out;
-        }
-        cnt++;
-    }
-    if (s != SQLITE_DONE) {
-        db_error(c, what);
-        goto out;
-    }
-    *out = v;
-    *n = cnt;
-    v = NULL;
-    cnt = 0;
-    rc = STORE_OK;
-out:
-    done(st);
-    for (size_t i = 0; i < cnt; i++)
-        clear(v + i * size);
-    free(v);
-    return rc;
-}
-
-/* Steps st, bound by the caller, for at most one row and reads it with read into out. */
-static int read_one(struct sqlite_conn *c, sqlite3_stmt *st, const char *what,
-                    int (*read)(sqlite3_stmt *, void *), void *out) {
-    int rc = STORE_ERROR, s = sqlite3_step(st);
-
-    if (s == SQLITE_DONE)
-        rc = STORE_NOT_FOUND;
-    else if (s != SQLITE_ROW)
-        db_error(c, what);
-    else if (read(st, out) != 0)
-        log_error("store: %s: out of memory", what);
-    else
-        rc = STORE_OK;
-    done(st);
-    return rc;
 }
 
 static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_absent,
