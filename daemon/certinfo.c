@@ -145,6 +145,26 @@ int certinfo_time(const ASN1_TIME *t, char out[TIME_DPS_LEN]) {
     return 0;
 }
 
+int certinfo_cn(X509 *cert, char *cn, size_t size) {
+    const X509_NAME *name = X509_get_subject_name(cert);
+    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+    unsigned char *utf8 = NULL;
+    int n;
+
+    if (size == 0 || i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
+        return -1;
+    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+    if (n <= 0 || (size_t)n >= size || memchr(utf8, '\0', (size_t)n) != NULL) {
+        OPENSSL_free(utf8);
+        ERR_clear_error();
+        return -1;
+    }
+    memcpy(cn, utf8, (size_t)n);
+    cn[n] = '\0';
+    OPENSSL_free(utf8);
+    return 0;
+}
+
 int certinfo_serial(X509 *cert, char out[CERTINFO_SERIAL_MAX]) {
     const ASN1_INTEGER *sn = X509_get0_serialNumber(cert);
     int n = ASN1_STRING_length(sn), neg = ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER;

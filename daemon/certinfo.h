@@ -34,6 +34,10 @@ int certinfo_thumbprint_parse(const char *s, char out[CERTINFO_THUMB_LEN]);
  * hex, "-" before a negative one) into out. Returns 0, or -1 for a serial over 20 octets. */
 int certinfo_serial(X509 *cert, char out[CERTINFO_SERIAL_MAX]);
 
+/* The subject CN of cert into cn (size bytes, the NUL included). Returns 0, or -1 when the
+ * subject has no CN, more than one, or one that is not text shorter than size. */
+int certinfo_cn(X509 *cert, char *cn, size_t size);
+
 /* A name in RFC 2253 form ("CN=dev-1,O=Example"). Returns a string the caller frees with
  * free(), or NULL when out of memory. */
 char *certinfo_name(const X509_NAME *name);

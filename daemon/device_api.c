@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "crl.h"
+#include "est.h"
 #include "http.h"
 #include "log.h"
 #include "pipeline.h"
@@ -165,6 +166,10 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
     if (http_path_parse(req, &p) != 0) {
         http_reply_error(req, 400, 400001, NULL, "malformed request path");
         return;
+    }
+    if (p.nseg >= 2 && http_seg_is(&p, 0, EST_SEG0) && http_seg_is(&p, 1, EST_SEG1)) {
+        est_handle(w, req, &p);
+        goto out;
     }
     if (p.nseg == 1 && http_seg_is(&p, 0, "healthz") && method == EVHTTP_REQ_GET) {
         http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));

@@ -207,6 +207,11 @@ void reg_job_free(struct reg_job *job) {
     if (!job)
         return;
     free(job->authorization);
+    if (job->password) {
+        OPENSSL_cleanse(job->password, strlen(job->password));
+        free(job->password);
+    }
+    free(job->label);
     json_decref(job->payload);
     free(job->operation_id);
     store_registration_clear(&job->reg);
@@ -235,6 +240,12 @@ static const char *op_event(enum reg_op op) {
         return "device.operation";
     case REG_OP_STATUS:
         return "device.status";
+    case REG_OP_EST_ENROLL:
+        return "est.simpleenroll";
+    case REG_OP_EST_REENROLL:
+        return "est.simplereenroll";
+    case REG_OP_EST_KEYGEN:
+        return "est.serverkeygen";
     }
     return "device.unknown";
 }
@@ -313,7 +324,7 @@ static void finish(struct reg_job *job, int accepted) {
              job->remote, job->message);
     job->commit.w = job->w;
     job->commit.write.audit = a;
-    if (job->op == REG_OP_REGISTER)
+    if (reg_op_registers(job->op))
         job->commit.write.event = decision_event(job, accepted);
     job->commit.done = committed;
     committer_submit(job->w->pd->committer, &job->commit);
@@ -335,54 +346,58 @@ void pipeline_refuse(struct reg_job *job, int status, int code, const char *mess
     refuse(job, status, code, "%s", message);
 }
 
-/* Finds the group whose derived key signed the token. Returns its index or -1. */
+/* Whether the device proved possession of one of keys (base64; keys[1] may be NULL): by the
+ * signature of tok when there is one, else by sending the key itself as its HTTP Basic
+ * password (compared in constant time). */
+static int proves_key(const struct reg_job *job, const struct sas_token *tok,
+                      const char *const keys[2]) {
+    if (tok)
+        return sas_verify_sig(tok, keys, 2, NULL) == SAS_OK;
+    size_t n = strlen(job->password);
+    int ok = 0;
+    for (int k = 0; k < 2; k++)
+        ok |= keys[k] && strlen(keys[k]) == n && CRYPTO_memcmp(keys[k], job->password, n) == 0;
+    return ok;
+}
+
+/* Finds the group whose derived key the device proved (within job->label when set). Returns
+ * its index or -1. */
 static long match_group(struct reg_job *job, const struct sas_token *tok,
                         const struct doc_cache *gc) {
     for (size_t i = 0; i < gc->n; i++) {
         const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
         char *keys[2] = {NULL, NULL};
-        if (g->attestation != ENROLLMENT_SYMMETRIC_KEY)
+        if (g->attestation != ENROLLMENT_SYMMETRIC_KEY ||
+            (job->label && strcmp(g->id, job->label) != 0))
             continue;
         keys[0] = derive_device_key(g->primary_key, job->regid, NULL);
         if (g->secondary_key)
             keys[1] = derive_device_key(g->secondary_key, job->regid, NULL);
-        enum sas_result r = sas_verify_sig(tok, (const char *const *)keys, 2, NULL);
+        int ok = keys[0] && proves_key(job, tok, (const char *const *)keys);
         for (int k = 0; k < 2; k++) {
             if (keys[k]) {
                 OPENSSL_cleanse(keys[k], strlen(keys[k]));
                 free(keys[k]);
             }
         }
-        if (r == SAS_OK)
+        if (ok)
             return (long)i;
     }
     return -1;
 }
 
-/* Symmetric-key attestation by the SAS token job->authorization; arguments and result as for
- * authenticate (the group is the one whose derived key signed the token). */
-static int authenticate_sas(struct reg_job *job, struct enrollment *e,
+/* Symmetric-key attestation, by the SAS token tok or (tok NULL) the HTTP Basic password:
+ * against the device's individual enrollment, else the enrollment groups (only job->label's
+ * when set). Arguments and result as for authenticate. */
+static int authenticate_key(struct reg_job *job, const struct sas_token *tok, struct enrollment *e,
                             const struct enrollment **out) {
     struct worker *w = job->w;
-    const struct provd_config *cfg = &w->pd->cfg;
-    struct sas_token tok;
-    const char *why = NULL;
+    const char *what = tok ? "SAS token" : "HTTP Basic password";
     struct store_doc doc = {0};
     int rc = -1;
 
-    if (sas_parse(job->authorization, &tok, &why) != SAS_OK) {
-        refuse(job, 401, 401002, "malformed SAS token: %s", why);
-        return -1;
-    }
-    enum sas_result r = sas_check_resource(&tok, cfg->id_scope, job->regid);
-    if (r == SAS_OK)
-        r = sas_check_expiry(&tok, time_now_unix(), cfg->sas_max_lifetime_s);
-    if (r != SAS_OK) {
-        refuse(job, 401, 401002, "SAS token refused: %s", sas_result_str(r));
-        goto out;
-    }
-
-    int got = store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
+    int got =
+        job->label ? STORE_NOT_FOUND : store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
     if (got == STORE_OK) {
         if (enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
             refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
@@ -390,13 +405,15 @@ static int authenticate_sas(struct reg_job *job, struct enrollment *e,
         }
         const char *keys[2] = {e->primary_key, e->secondary_key};
         if (e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
-            refuse(job, 401, 401002, "%s",
-                   "SAS token refused: the enrollment uses X.509 attestation (present the"
-                   " device certificate in the TLS handshake)");
+            refuse(job, 401, 401002,
+                   "%s refused: the enrollment uses X.509 attestation (present the device"
+                   " certificate in the TLS handshake)",
+                   what);
             goto out;
         }
-        if (sas_verify_sig(&tok, keys, 2, NULL) != SAS_OK) {
-            refuse(job, 401, 401002, "SAS token refused: %s", sas_result_str(SAS_BAD_SIGNATURE));
+        if (!proves_key(job, tok, keys)) {
+            refuse(job, 401, 401002, "%s refused: %s", what,
+                   tok ? sas_result_str(SAS_BAD_SIGNATURE) : "it is not the enrollment's key");
             goto out;
         }
         *out = e;
@@ -412,40 +429,41 @@ static int authenticate_sas(struct reg_job *job, struct enrollment *e,
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
     }
-    long gi = match_group(job, &tok, gc);
+    long gi = match_group(job, tok, gc);
     if (gi < 0) {
-        refuse(job, 401, 401002, "%s",
-               "SAS token refused: no enrollment or enrollment group key signed it");
+        refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
+               tok ? "signed it" : "matches it");
         goto out;
     }
     *out = (const struct enrollment *)(const void *)gc->items + gi;
     rc = 0;
 out:
     store_doc_clear(&doc);
-    sas_token_free(&tok);
     return rc;
 }
 
-/* The subject CN of cert into cn (at most REGID_MAX bytes). Returns 0, or -1 when it has none,
- * more than one, or one that is not text of that length. */
-static int cert_cn(X509 *cert, char cn[REGID_MAX + 1]) {
-    const X509_NAME *name = X509_get_subject_name(cert);
-    int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    unsigned char *utf8 = NULL;
-    int n;
+/* Symmetric-key attestation by the SAS token job->authorization; arguments and result as for
+ * authenticate (the group is the one whose derived key signed the token). */
+static int authenticate_sas(struct reg_job *job, struct enrollment *e,
+                            const struct enrollment **out) {
+    const struct provd_config *cfg = &job->w->pd->cfg;
+    struct sas_token tok;
+    const char *why = NULL;
+    int rc = -1;
 
-    if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
-        return -1;
-    n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-    if (n <= 0 || n > REGID_MAX || memchr(utf8, '\0', (size_t)n) != NULL) {
-        OPENSSL_free(utf8);
-        ERR_clear_error();
+    if (sas_parse(job->authorization, &tok, &why) != SAS_OK) {
+        refuse(job, 401, 401002, "malformed SAS token: %s", why);
         return -1;
     }
-    memcpy(cn, utf8, (size_t)n);
-    cn[n] = '\0';
-    OPENSSL_free(utf8);
-    return 0;
+    enum sas_result r = sas_check_resource(&tok, cfg->id_scope, job->regid);
+    if (r == SAS_OK)
+        r = sas_check_expiry(&tok, time_now_unix(), cfg->sas_max_lifetime_s);
+    if (r != SAS_OK)
+        refuse(job, 401, 401002, "SAS token refused: %s", sas_result_str(r));
+    else
+        rc = authenticate_key(job, &tok, e, out);
+    sas_token_free(&tok);
+    return rc;
 }
 
 /* Verifies leaf, with the certificates the client sent above it, up to a signing certificate of
@@ -548,7 +566,7 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     char cn[REGID_MAX + 1], why[160] = "no enrollment group's CA signed it";
     int own = 0, rc = -1, got;
 
-    if (cert_cn(leaf, cn) != 0) {
+    if (certinfo_cn(leaf, cn, sizeof(cn)) != 0) {
         refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
         return -1;
     }
@@ -570,8 +588,13 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     }
     if (check_issued(job, leaf, &info, &own) != 0)
         goto out;
+    if (job->op == REG_OP_EST_REENROLL && !own) {
+        refuse(job, 403, 403002, "%s",
+               "simplereenroll needs the valid certificate provd issued to this device");
+        goto out;
+    }
 
-    got = store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
+    got = job->label ? STORE_NOT_FOUND : store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
     if (got == STORE_OK) {
         if (enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
             refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
@@ -602,11 +625,14 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
         for (size_t i = 0; i < gc->n && !found; i++) {
             const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
             if (g->attestation == ENROLLMENT_X509 &&
+                (!job->label || strcmp(g->id, job->label) == 0) &&
                 verify_with_group(g, leaf, job->peer_chain, why, sizeof(why)) == 0)
                 found = g;
         }
         if (!found && own)
             found = registered_group(job, gc);
+        if (found && job->label && strcmp(found->id, job->label) != 0)
+            found = NULL;
         if (!found) {
             refuse(job, 401, 401002, "client certificate refused: %s", why);
             goto out;
@@ -628,11 +654,31 @@ out:
  * individual enrollment (parsed into *e, which the caller clears), or else a cached group (valid
  * until the worker next reloads its cache). Otherwise refuses and returns -1. */
 static int authenticate(struct reg_job *job, struct enrollment *e, const struct enrollment **out) {
+    if (job->label) {
+        struct doc_cache *gc = cache_of(job->w, STORE_GROUP);
+        if (!gc) {
+            refuse(job, 500, 500001, "%s", "the store could not be read");
+            return -1;
+        }
+        if (!cache_find(gc, job->label)) {
+            refuse(job, 404, 404003, "no enrollment group %s", job->label);
+            return -1;
+        }
+    }
+    if (job->op == REG_OP_EST_REENROLL && !job->peer) {
+        refuse(job, 401, 401002, "%s",
+               "simplereenroll needs the device's current certificate in the TLS handshake");
+        return -1;
+    }
     if (job->authorization)
         return authenticate_sas(job, e, out);
+    if (job->password && job->op != REG_OP_EST_REENROLL)
+        return authenticate_key(job, NULL, e, out);
     if (job->peer)
         return authenticate_x509(job, e, out);
-    refuse(job, 401, 401002, "%s", "missing SAS token or client certificate");
+    refuse(job, 401, 401002, "%s",
+           job->op == REG_OP_REGISTER ? "missing SAS token or client certificate"
+                                      : "missing HTTP Basic credentials or client certificate");
     return -1;
 }
 
@@ -793,10 +839,19 @@ static int check_csr(struct reg_job *job) {
     enum csr_err e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy,
                                job->regid, &job->csr_req, msg, sizeof(msg));
 
-    if (e == CSR_OK)
-        return 0;
-    refuse(job, 400, issuance_csr_code(e), "CSR refused: %s", msg);
-    return -1;
+    if (e != CSR_OK) {
+        refuse(job, 400, issuance_csr_code(e), "CSR refused: %s", msg);
+        return -1;
+    }
+    /* RFC 7030 section 4.2.2: a re-enrollment keeps the subject of the current certificate. */
+    if (job->op == REG_OP_EST_REENROLL &&
+        X509_NAME_cmp(X509_REQ_get_subject_name(job->csr_req->req),
+                      X509_get_subject_name(job->peer)) != 0) {
+        refuse(job, 400, 400034, "%s",
+               "CSR refused: its subject is not the one of the current certificate");
+        return -1;
+    }
+    return 0;
 }
 
 /* The decision of a registration: the device goes to ep (valid during the call), with what the
@@ -1082,14 +1137,14 @@ void pipeline_run(struct reg_job *job) {
     struct store_registration prev = {0};
     if (authenticate(job, &indiv, &e) != 0)
         goto out;
-    if (job->op == REG_OP_REGISTER && job->csr && check_csr(job) != 0)
+    if (reg_op_registers(job->op) && job->csr && check_csr(job) != 0)
         goto out;
     int got = store_reg_get(job->w->conn, job->regid, &prev);
     if (got != STORE_OK && got != STORE_NOT_FOUND) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
     }
-    if (job->op == REG_OP_REGISTER)
+    if (reg_op_registers(job->op))
         do_register(job, e, got == STORE_OK ? &prev : NULL);
     else
         do_lookup(job, got == STORE_OK ? &prev : NULL);

@@ -20,7 +20,16 @@ enum reg_op {
     REG_OP_REGISTER,  /* register (or register again) */
     REG_OP_OPERATION, /* poll a register operation */
     REG_OP_STATUS,    /* look up the registration state */
+    /* EST (docs/est.md): registrations that always carry a CSR and answer a certificate. */
+    REG_OP_EST_ENROLL,   /* simpleenroll */
+    REG_OP_EST_REENROLL, /* simplereenroll: only the device's current provd certificate attests */
+    REG_OP_EST_KEYGEN,   /* serverkeygen: the front end made the key; csr_req carries it */
 };
+
+/* Whether op registers the device (and may issue a certificate), rather than looking it up. */
+static inline int reg_op_registers(enum reg_op op) {
+    return op != REG_OP_OPERATION && op != REG_OP_STATUS;
+}
 
 struct reg_job {
     struct commit_job commit; /* the committer's part; first, so the job can be found from it */
@@ -32,7 +41,14 @@ struct reg_job {
     enum reg_op op;
     char regid[REGID_MAX + 1]; /* validated and lower-cased */
     char *authorization;       /* the SAS token, or NULL */
-    json_t *payload;           /* the device's payload, or NULL */
+    /* An HTTP Basic password (EST): the device's symmetric key itself, compared in constant
+     * time with the enrollment's keys or the group-derived ones. Wiped when the job is freed;
+     * never logged. NULL when none was sent. */
+    char *password;
+    /* An enrollment group ID (the EST label, lower-cased) the device must belong to: only that
+     * group attests it. NULL: any individual enrollment or group may. */
+    char *label;
+    json_t *payload; /* the device's payload, or NULL */
     /* A CSR to issue a certificate for (REG_OP_REGISTER), or NULL: the text as received, which
      * the pipeline checks (csr_parse with the server's key policy, the registration ID as the
      * expected CN) once the device is authenticated, and signs at the decision. */
