@@ -1,0 +1,139 @@
+/* PKCS#10 requests (daemon/csr.c): csr_parse in every input format, with the default policy,
+ * without and with an expected CN. A refusal names a reason and returns nothing; an accepted CSR
+ * has a CN the checks allow. Since the formats only differ in how the DER is wrapped, a request
+ * accepted as DER must be accepted the same way as base64 (both decoders) and as PEM, and the
+ * lenient decoder must accept whatever the strict one does. */
+#include <stdio.h>
+#include <strings.h>
+
+#include "base64.h"
+#include "csr.h"
+#include "fuzz.h"
+
+#define EXPECTED_CN "dev-1"
+
+/* What a parse gave: the result code and, when accepted, the fields the encodings must agree
+ * on. The CSR itself is freed right away. */
+struct outcome {
+    enum csr_err rc;
+    enum csr_key_kind kind;
+    int bits;
+    char cn[CSR_CN_MAX + 1];
+    int has_password;
+    size_t password_len;
+};
+
+static struct outcome parse(const char *in, size_t len, enum csr_format fmt, const char *cn) {
+    struct outcome o;
+    struct csr *c = (struct csr *)1; /* must be overwritten whatever happens */
+    char msg[256];
+
+    memset(&o, 0, sizeof(o));
+    msg[0] = '\0';
+    o.rc = csr_parse(in, len, fmt, NULL, cn, &c, msg, sizeof(msg));
+    if (o.rc != CSR_OK) {
+        if (c != NULL || msg[0] == '\0' || csr_strerror(o.rc) == NULL)
+            abort();
+        return o;
+    }
+    if (c == NULL || c->req == NULL || c->key == NULL || c->bits <= 0 || c->cn[0] == '\0' ||
+        strlen(c->cn) > CSR_CN_MAX || csr_key_kind_name(c->kind) == NULL)
+        abort();
+    if (cn != NULL && strcasecmp(c->cn, cn) != 0)
+        abort();
+    if (c->challenge_password != NULL && (c->challenge_password_len == 0 ||
+                                          c->challenge_password[c->challenge_password_len] != '\0'))
+        abort();
+    o.kind = c->kind;
+    o.bits = c->bits;
+    memcpy(o.cn, c->cn, sizeof(o.cn));
+    o.has_password = c->challenge_password != NULL;
+    o.password_len = c->challenge_password_len;
+    csr_free(c);
+    return o;
+}
+
+static int same(const struct outcome *a, const struct outcome *b) {
+    return a->rc == b->rc &&
+           (a->rc != CSR_OK ||
+            (a->kind == b->kind && a->bits == b->bits && strcmp(a->cn, b->cn) == 0 &&
+             a->has_password == b->has_password && a->password_len == b->password_len));
+}
+
+/* Parses the input as fmt without and with EXPECTED_CN. The expected CN only adds a check: with
+ * it, a CSR is accepted exactly when it is accepted without it and its CN is EXPECTED_CN in some
+ * case. Returns the outcome without it. */
+static struct outcome parse_both(const char *in, size_t len, enum csr_format fmt) {
+    struct outcome any = parse(in, len, fmt, NULL), dev1 = parse(in, len, fmt, EXPECTED_CN);
+    int match = any.rc == CSR_OK && strcasecmp(any.cn, EXPECTED_CN) == 0;
+
+    if (dev1.rc == CSR_OK ? !match || !same(&any, &dev1)
+                          : match || (any.rc == CSR_OK && dev1.rc != CSR_CN_MISMATCH))
+        abort();
+    return any;
+}
+
+/* The DER re-wrapped as base64 and PEM must parse as the DER did, when it still fits. */
+static void check_rewrapped(const uint8_t *der, size_t size, const struct outcome *want) {
+    static const char head[] = "-----BEGIN CERTIFICATE REQUEST-----\n";
+    static const char tail[] = "-----END CERTIFICATE REQUEST-----\n";
+    char *b64 = b64_encode(der, size), *pem;
+    size_t blen, plen = 0;
+    struct outcome got;
+
+    if (b64 == NULL)
+        abort();
+    blen = strlen(b64);
+    if (blen <= CSR_INPUT_MAX) {
+        got = parse(b64, blen, CSR_FMT_B64, NULL);
+        if (!same(&got, want))
+            abort();
+        got = parse(b64, blen, CSR_FMT_B64_LENIENT, NULL);
+        if (!same(&got, want))
+            abort();
+    }
+    /* PEM bodies are folded at 64 columns. */
+    pem = malloc(sizeof(head) + blen + blen / 64 + 1 + sizeof(tail));
+    if (pem == NULL)
+        abort();
+    memcpy(pem, head, sizeof(head) - 1);
+    plen = sizeof(head) - 1;
+    for (size_t i = 0; i < blen; i += 64) {
+        size_t n = blen - i < 64 ? blen - i : 64;
+
+        memcpy(pem + plen, b64 + i, n);
+        plen += n;
+        pem[plen++] = '\n';
+    }
+    memcpy(pem + plen, tail, sizeof(tail) - 1);
+    plen += sizeof(tail) - 1;
+    if (plen <= CSR_INPUT_MAX) {
+        got = parse(pem, plen, CSR_FMT_PEM, NULL);
+        if (!same(&got, want))
+            abort();
+    }
+    free(pem);
+    free(b64);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    /* A copy of exactly size bytes: csr_parse is given a length and must not read past it. */
+    char *in = malloc(size > 0 ? size : 1);
+    struct outcome strict, lenient, o;
+
+    if (in == NULL)
+        abort();
+    if (size > 0)
+        memcpy(in, data, size);
+
+    strict = parse_both(in, size, CSR_FMT_B64);
+    lenient = parse_both(in, size, CSR_FMT_B64_LENIENT);
+    if (strict.rc == CSR_OK && !same(&strict, &lenient))
+        abort();
+    parse_both(in, size, CSR_FMT_PEM);
+    o = parse_both(in, size, CSR_FMT_DER);
+    if (o.rc == CSR_OK)
+        check_rewrapped(data, size, &o);
+    free(in);
+    return 0;
+}
