@@ -49,10 +49,11 @@ install: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-# Benchmarks (not part of `make test`): keep-alive registrations/s and CPU per registration.
+# Benchmarks (not part of `make test`): provd's registration and handshake rates and CPU per
+# registration beside the machine's physics, with the provbench load generator (BENCHMARKS.md).
 bench: build
-	@command -v wrk >/dev/null || scripts/deps.sh --bench
-	bench/wrk-register.sh $(BUILD)
+	@scripts/deps.sh --bench
+	bench/run.sh $(BUILD)
 
 # Fuzzing (not part of `make test`, which only replays the seed corpora): builds the libFuzzer
 # harnesses with clang and runs each for FUZZ_SECONDS on a copy of its corpus in $(BUILD_FUZZ),

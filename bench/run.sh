@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# `make bench`: provd's rates on this machine beside the physics that bound them.
+# Usage: bench/run.sh [BUILD_DIR]
+# Environment (defaults in brackets):
+#   DURATION   seconds of each provbench run [10]
+#   KEEPALIVE  keep-alive concurrency levels ["16 64 256"]
+#   NEWCONN    new-connection (and bare handshake) concurrency levels ["16 64 256"]
+#   DEVICES    simulated devices per level; each level has its own prefix, so that every
+#              registration is a device's first one unless a level cycles through [1000000]
+#   WORKERS    provd worker threads [nproc]
+#   RESULTS    file to append every provbench JSON result to [none]
+#   PERF_DIR   when set, `perf record` provd during the middle keep-alive and new-connection
+#              levels into that directory and print the top functions
+# Starts provd on a temporary data directory on loopback, creates an enrollment group, measures
+# the physics (bench/physics), TLS handshakes against provd (openssl s_time, provbench), then
+# registrations with provbench, keep-alive and one connection per device. The load generator
+# runs on the same machine; its own CPU time is reported beside provd's.
+set -euo pipefail
+BUILD=$(cd "${1:-build}" && pwd)
+DURATION=${DURATION:-10}
+KEEPALIVE=${KEEPALIVE:-"16 64 256"}
+NEWCONN=${NEWCONN:-"16 64 256"}
+DEVICES=${DEVICES:-1000000}
+WORKERS=${WORKERS:-$(nproc)}
+RESULTS=${RESULTS:-}
+PERF_DIR=${PERF_DIR:-}
+for tool in jq openssl curl awk; do
+    command -v $tool >/dev/null || {
+        echo "bench: $tool is needed (scripts/deps.sh --bench)" >&2
+        exit 1
+    }
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/provd-bench.XXXXXX")
+PID=
+PERF_PID=
+cleanup() {
+    for p in $PERF_PID $PID; do
+        kill "$p" 2>/dev/null || true
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$BUILD/bin/provd" init --data-dir "$WORK/data" >/dev/null 2>"$WORK/init.log"
+"$BUILD/bin/provd" serve --data-dir "$WORK/data" --device-listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 --port-file "$WORK/ports.json" --workers "$WORKERS" \
+    --log-level warn 2>"$WORK/provd.log" &
+PID=$!
+for _ in $(seq 200); do
+    [ -s "$WORK/ports.json" ] && break
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/provd.log" >&2; exit 1; }
+    sleep 0.05
+done
+[ -s "$WORK/ports.json" ] || { echo "bench: provd did not start" >&2; exit 1; }
+PORT=$(jq -r .device "$WORK/ports.json")
+DEV=https://127.0.0.1:$PORT
+ADM=https://127.0.0.1:$(jq -r .admin "$WORK/ports.json")
+SCOPE=$(jq -r .id_scope "$WORK/data/provd.json")
+CA=$WORK/data/ca/root.pem
+KEY=$(head -c 64 /dev/urandom | base64 -w0)
+
+# admin METHOD PATH BODY: one admin API call that must succeed.
+admin() {
+    curl -sSf --cacert "$CA" -o /dev/null -X "$1" -H 'Content-Type: application/json' \
+        -H "Authorization: Bearer $(cat "$WORK/data/admin.token")" "$ADM$2" -d "$3"
+}
+# The group's devices are spread over two endpoints by a hash of their registration ID.
+admin PUT /endpoints/hub-a.example.com '{}'
+admin PUT /endpoints/hub-b.example.com '{}'
+admin PUT /enrollmentGroups/bench "$(jq -nc --arg k "$KEY" '{enrollmentGroupId: "bench",
+    attestation: {type: "symmetricKey", symmetricKey: {primaryKey: $k}},
+    iotHubs: ["hub-a.example.com", "hub-b.example.com"]}')"
+
+HZ=$(getconf CLK_TCK)
+# provd's user + system CPU time in µs (fields 14 and 15 of /proc/PID/stat).
+provd_cpu_us() {
+    awk -v hz="$HZ" '{ sub(/.*\) /, ""); print ($12 + $13) * 1000000 / hz }' "/proc/$PID/stat"
+}
+now_us() { echo $(($(date +%s%N) / 1000)); }
+# div A B [DECIMALS]: A / B, "n/a" when B is 0 or empty.
+div() {
+    awk -v a="$1" -v b="$2" -v d="${3:-1}" 'BEGIN { if (b > 0) printf "%.*f", d, a / b
+        else printf "n/a" }'
+}
+# pct A B: A as a percentage of B.
+pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else printf "n/a" }'
+}
+ms() { div "$1" 1000 2; }
+
+echo "== machine"
+echo "  $(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo))," \
+    "kernel $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "  provd $WORKERS workers; load generator on the same machine over loopback;" \
+    "$(date -u +%Y-%m-%dT%H:%MZ)"
+
+echo "== physics (one core each; bench/physics)"
+physics=$("$BUILD/bin/physics" "$WORK" "$WORK/data/tls/server.pem" "$WORK/data/tls/server.key" \
+    "$CA")
+phys() { sed -n "s/^physics $1=//p" <<<"$physics"; }
+SQL_FULL=$(phys sqlite_insert_full_1txn_per_s)
+SQL_BATCH=$(phys sqlite_insert_full_1000txn_per_s)
+HS_SRV_US=$(phys tls_handshake_server_us)
+printf '  %-50s %9s/s\n' \
+    "HMAC-SHA256 of 64 bytes (common/hmac.c, one-shot)" "$(phys hmac_sha256_64B_per_s)" \
+    "HMAC-SHA256 of 64 bytes, algorithm fetched once" "$(phys hmac_sha256_64B_prefetched_per_s)" \
+    "SQLite WAL insert, 1 per txn, synchronous=FULL" "$SQL_FULL" \
+    "SQLite WAL insert, 1 per txn, synchronous=NORMAL" "$(phys sqlite_insert_normal_1txn_per_s)" \
+    "SQLite WAL insert, 1000 per txn, synchronous=FULL" "$SQL_BATCH" \
+    "ECDSA P-256 sign" "$(phys ecdsa_p256_sign_per_s)" \
+    "ECDSA P-256 verify" "$(phys ecdsa_p256_verify_per_s)" \
+    "X25519 key generation + agreement" "$(phys x25519_keygen_derive_per_s)"
+echo "  full TLS handshake in memory (OpenSSL, provd's certificate): server $HS_SRV_US us" \
+    "($(div 1000000 "$HS_SRV_US" 0) per core-second), verifying client" \
+    "$(phys tls_handshake_client_us) us"
+
+failed=0
+# run_provbench MODE CONCURRENCY PREFIX: one provbench run; its JSON result is in $R.
+run_provbench() {
+    local rc=0
+    R=$("$BUILD/bin/provbench" --endpoint "$DEV" --ca-file "$CA" --id-scope "$SCOPE" \
+        --group-key "$KEY" --devices "$DEVICES" --concurrency "$2" --mode "$1" \
+        --duration "$DURATION" --prefix "$3" --server-pid "$PID" --json) || rc=$?
+    if [ -n "$RESULTS" ]; then echo "$R" >>"$RESULTS"; fi
+    if [ $rc -ne 0 ]; then
+        failed=1
+        echo "  provbench $1 concurrency $2: exit $rc, errors $(jq -c .error_kinds <<<"$R" || true)"
+    fi
+}
+j() { jq -r "$1" <<<"$R"; }
+# summary: the common part of a registration run's line.
+summary() {
+    echo "$(j '.rate_per_s | floor')/s, latency p50 $(ms "$(j .latency_us.p50)") ms" \
+        "p99 $(ms "$(j .latency_us.p99)") ms; CPU per registration: provd" \
+        "$(j .cpu.provd_us_per_op) us ($(j .cpu.provd_cores) cores), provbench" \
+        "$(j .cpu.provbench_us_per_op) us; $(others); errors $(j .errors)"
+}
+# others: how busy the machine was, and how much of that was neither provd nor provbench.
+others() {
+    echo "machine $(j .cpu.machine_busy_cores) cores busy, $(j .cpu.other_cores) by other programs"
+}
+middle() {
+    local a
+    read -r -a a <<<"$1"
+    echo "${a[$(((${#a[@]} - 1) / 2))]}"
+}
+# perf_start NAME / perf_stop NAME: profile provd during one run when PERF_DIR is set.
+perf_start() {
+    [ -n "$PERF_DIR" ] || return 0
+    mkdir -p "$PERF_DIR"
+    perf record -F 999 --call-graph dwarf,16384 -o "$PERF_DIR/provd-$1.data" -p "$PID" \
+        2>"$PERF_DIR/provd-$1.log" &
+    PERF_PID=$!
+    sleep 1
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
+    echo "  perf: provd's functions with the most samples (self), $PERF_DIR/provd-$1.data:"
+    perf report -i "$PERF_DIR/provd-$1.data" --no-children --stdio -g none --percent-limit 1.5 \
+        2>/dev/null | grep -E '^ +[0-9]' | head -25 | sed 's/^/    /'
+}
+
+# busy_jiffies: all CPUs' busy time from /proc/stat (everything but idle and iowait).
+busy_jiffies() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+
+echo "== TLS handshakes against provd (full handshakes, no session resumption)"
+before=$(provd_cpu_us)
+b0=$(busy_jiffies)
+t0=$(now_us)
+st=$(openssl s_time -connect "127.0.0.1:$PORT" -new -time 5 2>&1) || true
+t1=$(now_us)
+b1=$(busy_jiffies)
+after=$(provd_cpu_us)
+conns=$(sed -n 's/^\([0-9]*\) connections in [0-9.]*s;.*/\1/p' <<<"$st" | head -n1)
+STIME_RATE=0
+if [ -n "$conns" ] && [ "$conns" -gt 0 ]; then
+    STIME_RATE=$(div "$conns" "$(div $((t1 - t0)) 1000000 6)")
+    STIME_US=$(div $((after - before)) "$conns")
+    echo "  openssl s_time -new (one connection at a time): $conns in" \
+        "$(div $((t1 - t0)) 1000000 2) s = $STIME_RATE/s; provd $STIME_US us CPU per handshake" \
+        "= $(div 1000000 "$STIME_US" 0) handshakes per core-second; machine" \
+        "$(div "$(((b1 - b0) * 1000000 / HZ))" $((t1 - t0)) 2) cores busy"
+else
+    echo "  openssl s_time failed: $st"
+    failed=1
+fi
+declare -A HS_RATE HS_US
+for c in $NEWCONN; do
+    run_provbench handshake "$c" "hs$c"
+    HS_RATE[$c]=$(j .rate_per_s)
+    HS_US[$c]=$(j .cpu.provd_us_per_op)
+    echo "  provbench handshake, concurrency $c: $(j '.rate_per_s | floor')/s," \
+        "p50 $(ms "$(j .latency_us.p50)") ms; provd ${HS_US[$c]} us CPU per handshake" \
+        "($(div 1000000 "${HS_US[$c]}" 0) per core-second), provbench" \
+        "$(j .cpu.provbench_us_per_op) us; $(others)"
+done
+
+echo "== keep-alive registrations (persistent TLS connections; each registration durable)"
+BEST_KA=0
+for c in $KEEPALIVE; do
+    [ "$c" != "$(middle "$KEEPALIVE")" ] || perf_start keepalive
+    run_provbench keepalive "$c" "ka$c"
+    [ "$c" != "$(middle "$KEEPALIVE")" ] || perf_stop keepalive
+    rate=$(j .rate_per_s)
+    BEST_KA=$(awk -v a="$rate" -v b="$BEST_KA" 'BEGIN { print (a > b ? a : b) }')
+    echo "  concurrency $c: $(summary)"
+    echo "      = $(div "$rate" "$SQL_FULL")x the SQLite rate at 1 insert per transaction," \
+        "$(pct "$rate" "$SQL_BATCH") of the rate at 1000 per transaction"
+done
+
+echo "== new-connection registrations (a new TLS connection and full handshake per device)"
+BEST_NC=0
+for c in $NEWCONN; do
+    [ "$c" != "$(middle "$NEWCONN")" ] || perf_start newconn
+    run_provbench newconn "$c" "nc$c"
+    [ "$c" != "$(middle "$NEWCONN")" ] || perf_stop newconn
+    rate=$(j .rate_per_s)
+    share=$(div "$rate" "${HS_RATE[$c]}" 4)
+    BEST_NC=$(awk -v a="$share" -v b="$BEST_NC" 'BEGIN { print (a > b ? a : b) }')
+    echo "  concurrency $c: $(summary)"
+    echo "      = $(pct "$rate" "${HS_RATE[$c]}") of the bare handshake rate at concurrency $c," \
+        "$(pct "$rate" "$STIME_RATE") of openssl s_time's; the handshake is" \
+        "$(pct "${HS_US[$c]}" "$(j .cpu.provd_us_per_op)") of provd's CPU per registration"
+done
+
+echo "== targets"
+echo "  keep-alive, best level: $(div "$BEST_KA" 1 0)/s (target at least 10000, aim 20000)"
+echo "  one connection per device, best level: $(pct "$BEST_NC" 1) of the bare handshake rate" \
+    "at the same concurrency (target at least 70%)"
+if [ $failed -ne 0 ]; then
+    echo "bench: some runs had errors (above)" >&2
+    exit 1
+fi
