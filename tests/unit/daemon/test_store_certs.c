@@ -7,51 +7,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
+#include "store_fixture.h"
 #include "timefmt.h"
-
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *st;
-    struct store_conn *c;
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_open(void **state) {
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/provd-certs-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/provd.db", f->dir);
-    assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
-    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
-    *state = f;
-    return 0;
-}
-
-static int fx_close(void **state) {
-    struct fx *f = *state;
-
-    store_conn_close(f->c);
-    store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
 
 /* A certificate record pointing at static strings (not to be cleared). */
 static struct store_cert cert_rec(char *serial, char *regid, char *device) {

@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,45 +14,8 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_fixture.h"
 #include "timefmt.h"
-
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *st;
-    struct store_conn *c;
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int fx_open(void **state) {
-    struct fx *f = calloc(1, sizeof(*f));
-    char err[256];
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/provd-events-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/provd.db", f->dir);
-    assert_int_equal(store_open(f->path, &f->st, err, sizeof(err)), STORE_OK);
-    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
-    *state = f;
-    return 0;
-}
-
-static int fx_close(void **state) {
-    struct fx *f = *state;
-
-    store_conn_close(f->c);
-    store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
 
 /* The number of rows of table, read on a handle of its own. */
 static int64_t rows(const struct fx *f, const char *table) {

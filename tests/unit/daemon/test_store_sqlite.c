@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,52 +17,13 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_fixture.h"
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
 #define SCHEMA     4
 #define SCHEMA_STR "4"
 #define NEWER_STR  "5"
-
-struct fx {
-    char dir[64];
-    char path[128];
-    struct store *st;
-    struct store_conn *c;
-};
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
-static int setup(void **state) {
-    struct fx *f = calloc(1, sizeof(*f));
-    char uri[160], err[256];
-
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/provd-store-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof(f->path), "%s/provd.db", f->dir);
-    snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
-    assert_int_equal(store_open(uri, &f->st, err, sizeof(err)), STORE_OK);
-    assert_string_equal(err, "");
-    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    struct fx *f = *state;
-
-    store_conn_close(f->c);
-    store_close(f->st);
-    nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
 
 /* Runs sql on a handle of its own and returns SQLite's result code; *msg gets the message. */
 static int raw_exec(const char *path, const char *sql, char *msg, size_t msglen) {
@@ -1090,27 +1050,27 @@ static void test_migrates_from_version_1(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_future_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_targets_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_doc_put_get_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_doc_if_match, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_doc_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_doc_list_paging, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_registrations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reg_list_by_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_audit_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_append_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_tokens, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent_connections, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_commit_rate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_endpoints_and_referrers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reprovision_flag, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrates_from_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_future_schema_refused, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_bad_targets_refused, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_doc_put_get_update, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_doc_if_match, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_doc_delete, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_doc_list_paging, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_registrations, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_reg_list_by_group, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_audit_only, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_audit_list, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_audit_append_only, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_tokens, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_counts, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_concurrent_connections, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_group_commit_rate, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_endpoints_and_referrers, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_reprovision_flag, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_migrates_from_version_1, fx_open, fx_close),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
