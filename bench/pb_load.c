@@ -22,6 +22,7 @@
 #include <event2/http.h>
 #include <jansson.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -33,6 +34,7 @@
 
 #define ERROR_SAMPLES 5 /* failures described on stderr, so that a failing run says why */
 #define API_VERSION   "2021-06-01"
+#define CSR_B64_MAX   1024 /* a P-256 request is about 250 bytes of DER, 340 of base64 */
 
 struct slot {
     struct pb_load *ld;
@@ -59,6 +61,8 @@ struct pb_load {
     int inflight;
     int stopping;
     long next_device;
+    long ndevices;        /* registration IDs used: PREFIX-0 .. PREFIX-(ndevices-1) */
+    char **csr;           /* --csr: base64 DER request of each of those devices */
     uint64_t deadline_us; /* with --duration: no operation starts after it */
     int64_t expiry;       /* of the SAS tokens */
     int host_is_ip;
@@ -207,6 +211,19 @@ static enum pb_err check_result(struct slot *s, struct evhttp_request *req) {
                strcasecmp(rid, s->regid) != 0 || !did[0]) {
         sample(s->ld, "%s: 200 but status \"%s\" for registration \"%s\"", s->regid, status, rid);
         e = PB_ERR_NOT_ASSIGNED;
+    } else if (s->ld->csr) {
+        /* The leaf, the issuing CA and the root: what a device installs. */
+        json_t *chain =
+            json_object_get(json_object_get(root, "registrationState"), "issuedCertificateChain");
+        size_t n = json_is_array(chain) ? json_array_size(chain) : 0;
+        for (size_t i = 0; i < n; i++)
+            if (!json_is_string(json_array_get(chain, i)) ||
+                !json_string_length(json_array_get(chain, i)))
+                n = 0;
+        if (n != 3) {
+            sample(s->ld, "%s: 200 without an issuedCertificateChain of 3 certificates", s->regid);
+            e = PB_ERR_NO_CERT;
+        }
     }
     json_decref(root);
     return e;
@@ -289,7 +306,7 @@ static void after_make_request(struct slot *s) {
 static int start_register(struct slot *s, long device) {
     struct pb_load *ld = s->ld;
     const struct pb_options *o = ld->o;
-    char sr[512], uri[512], body[REGID_MAX + 32], len[16];
+    char sr[512], uri[512], body[REGID_MAX + CSR_B64_MAX + 64], len[16];
     const char *why = NULL;
 
     snprintf(s->regid, sizeof(s->regid), "%s-%ld", o->prefix, device);
@@ -316,7 +333,9 @@ static int start_register(struct slot *s, long device) {
         return -1;
     }
     evhttp_request_set_error_cb(req, on_request_error);
-    int blen = snprintf(body, sizeof(body), "{\"registrationId\":\"%s\"}", s->regid);
+    int blen = ld->csr ? snprintf(body, sizeof(body), "{\"registrationId\":\"%s\",\"csr\":\"%s\"}",
+                                  s->regid, ld->csr[device])
+                       : snprintf(body, sizeof(body), "{\"registrationId\":\"%s\"}", s->regid);
     snprintf(len, sizeof(len), "%d", blen);
     snprintf(uri, sizeof(uri), "/%s/registrations/%s/register?api-version=" API_VERSION,
              o->id_scope, s->regid);
@@ -409,7 +428,7 @@ static void slot_next(struct slot *s) {
             event_base_loopbreak(ld->base);
         return;
     }
-    long device = ld->next_device++ % ld->o->devices;
+    long device = ld->next_device++ % ld->ndevices;
     ld->inflight++;
     s->t0 = time_mono_us();
     int rc = ld->o->mode == PB_HANDSHAKE ? start_handshake(s) : start_register(s, device);
@@ -455,6 +474,52 @@ static void on_signal(evutil_socket_t sig, short what, void *arg) {
     if (!ld->o->quiet)
         fprintf(stderr, "provbench: interrupted; waiting for the operations in flight "
                         "(again to stop now)\n");
+}
+
+/* A device's own key pair and its PKCS#10 request, CN = its registration ID, as base64 DER
+ * without line breaks (what the register body carries). NULL on failure. */
+static char *make_csr(const char *regid) {
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    unsigned char *der = NULL;
+    char *b64 = NULL;
+    int dlen = -1;
+    if (key && req && name && X509_REQ_set_version(req, 0) == 1 &&
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)regid, -1, -1,
+                                   0) == 1 &&
+        X509_REQ_set_subject_name(req, name) == 1 && X509_REQ_set_pubkey(req, key) == 1 &&
+        X509_REQ_sign(req, key, EVP_sha256()) > 0)
+        dlen = i2d_X509_REQ(req, &der);
+    /* EVP_EncodeBlock writes 4 characters per 3 bytes and a NUL, no newlines. */
+    if (dlen > 0 && (dlen + 2) / 3 * 4 < CSR_B64_MAX) {
+        b64 = malloc(CSR_B64_MAX);
+        if (b64)
+            EVP_EncodeBlock((unsigned char *)b64, der, dlen);
+    }
+    OPENSSL_free(der);
+    X509_NAME_free(name);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return b64;
+}
+
+/* Key pairs and requests for every device the run uses, made before it starts: generating them
+ * is the device's work, not the server's, and would otherwise slow the client down mid-run. */
+static int make_csrs(struct pb_load *ld) {
+    ld->csr = calloc((size_t)ld->ndevices, sizeof(*ld->csr));
+    if (!ld->csr)
+        return -1;
+    for (long i = 0; i < ld->ndevices; i++) {
+        char regid[REGID_MAX + 1];
+        snprintf(regid, sizeof(regid), "%s-%ld", ld->o->prefix, i);
+        ld->csr[i] = make_csr(regid);
+        if (!ld->csr[i]) {
+            fprintf(stderr, "provbench: cannot make a certificate request for %s\n", regid);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 struct pb_load *pb_load_new(const struct pb_options *o) {
@@ -517,6 +582,9 @@ struct pb_load *pb_load_new(const struct pb_options *o) {
         }
         free(key);
     }
+    ld->ndevices = o->csr && o->devices > PB_CSR_MAX ? PB_CSR_MAX : o->devices;
+    if (o->csr && o->mode != PB_HANDSHAKE && make_csrs(ld) != 0)
+        goto fail;
 
     struct event_config *cfg = event_config_new();
     /* One thread: no locks. The changelist folds the add/delete pairs bufferevent_openssl makes
@@ -583,6 +651,9 @@ void pb_load_free(struct pb_load *ld) {
             event_free(s->kick);
     }
     free(ld->slots);
+    for (long i = 0; ld->csr && i < ld->ndevices; i++)
+        free(ld->csr[i]);
+    free(ld->csr);
     if (ld->sig_int)
         event_free(ld->sig_int);
     if (ld->sig_term)

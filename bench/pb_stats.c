@@ -69,6 +69,8 @@ const char *pb_err_name(enum pb_err e) {
         return "bad_body";
     case PB_ERR_NOT_ASSIGNED:
         return "not_assigned";
+    case PB_ERR_NO_CERT:
+        return "no_certificate";
     case PB_ERR_KINDS:
         break;
     }

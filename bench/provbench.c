@@ -49,6 +49,12 @@ static const char usage[] =
     "  --duration SECONDS   run that long, cycling through the devices; without it every\n"
     "                       device registers exactly once\n"
     "  --prefix PREFIX      registration ID prefix (default dev)\n"
+    "  --csr                every device sends a certificate signing request (its own P-256\n"
+    "                       key, CN = its registration ID) and a 200 counts only with an\n"
+    "                       issuedCertificateChain of 3 certificates; the rate is then of\n"
+    "                       certificate issuances. Keys and requests are made before the run,\n"
+    "                       for at most 20000 devices: beyond that the run cycles through\n"
+    "                       PREFIX-0 .. PREFIX-19999\n"
     "  --timeout SECONDS    for one registration, connection included (default 30)\n"
     "  --server-pid PID     provd's process ID: report its CPU time per registration\n"
     "                       (from /proc/PID/stat)\n"
@@ -154,6 +160,7 @@ static int parse_options(int argc, char **argv, struct pb_options *o) {
                                          {"server-pid", required_argument, NULL, 'P'},
                                          {"json", no_argument, NULL, 'j'},
                                          {"quiet", no_argument, NULL, 'q'},
+                                         {"csr", no_argument, NULL, 'C'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long v;
@@ -225,6 +232,9 @@ static int parse_options(int argc, char **argv, struct pb_options *o) {
         case 'q':
             o->quiet = 1;
             break;
+        case 'C':
+            o->csr = 1;
+            break;
         case 'h':
             fputs(usage, stdout);
             exit(0);
@@ -243,6 +253,8 @@ static int parse_options(int argc, char **argv, struct pb_options *o) {
         return bad_option("%s is required", "--id-scope");
     if (o->mode != PB_HANDSHAKE && !o->group_key)
         return bad_option("%s is required", "--group-key");
+    if (o->mode == PB_HANDSHAKE && o->csr)
+        return bad_option("--csr needs a registration mode, not --mode handshake");
     if (o->id_scope &&
         (!o->id_scope[0] || strlen(o->id_scope) > 64 || strpbrk(o->id_scope, "/?#&% ")))
         return bad_option("--id-scope \"%s\" is not an ID scope", o->id_scope);
@@ -274,6 +286,11 @@ static int parse_options(int argc, char **argv, struct pb_options *o) {
 
 static const char *mode_name(enum pb_mode m) {
     return m == PB_KEEPALIVE ? "keepalive" : m == PB_NEWCONN ? "newconn" : "handshake";
+}
+
+/* What one good operation is: with --csr, every good registration issued a certificate. */
+static const char *unit_name(const struct pb_options *o) {
+    return o->mode == PB_HANDSHAKE ? "handshake" : o->csr ? "issuance" : "registration";
 }
 
 struct figures {
@@ -342,13 +359,14 @@ static void report_json(const struct pb_options *o, const struct pb_result *r,
         rounded(f->busy_pct, 10), "machine_busy_cores", rounded(f->busy_cores, 100), "other_cores",
         rounded(f->other_cores, 100));
     json_t *root = json_pack(
-        "{s:s, s:s, s:I, s:i, s:s, s:f, s:f, s:I, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "mode",
-        mode_name(o->mode), "unit", o->mode == PB_HANDSHAKE ? "handshake" : "registration",
-        "devices", (json_int_t)o->devices, "concurrency", o->concurrency, "prefix", o->prefix,
-        "duration_s", o->duration, "elapsed_s", round(f->elapsed_s * 1000) / 1000, "done",
-        (json_int_t)r->done, "ok", (json_int_t)r->ok, "errors", (json_int_t)r->errors, "rate_per_s",
-        round(f->rate * 10) / 10, "connections", (json_int_t)r->connections, "latency_us", lat,
-        "error_kinds", kinds, "cpu", cpu);
+        "{s:s, s:s, s:b, s:I, s:I, s:i, s:s, s:f, s:f, s:I, s:I, s:I, s:f, s:I, s:o, s:o, s:o}",
+        "mode", mode_name(o->mode), "unit", unit_name(o), "csr", o->csr, "devices",
+        (json_int_t)o->devices, "distinct_devices",
+        (json_int_t)(o->csr && o->devices > PB_CSR_MAX ? PB_CSR_MAX : o->devices), "concurrency",
+        o->concurrency, "prefix", o->prefix, "duration_s", o->duration, "elapsed_s",
+        round(f->elapsed_s * 1000) / 1000, "done", (json_int_t)r->done, "ok", (json_int_t)r->ok,
+        "errors", (json_int_t)r->errors, "rate_per_s", round(f->rate * 10) / 10, "connections",
+        (json_int_t)r->connections, "latency_us", lat, "error_kinds", kinds, "cpu", cpu);
     if (!root) {
         fprintf(stderr, "provbench: cannot build the JSON report\n");
         return;
@@ -366,15 +384,18 @@ static void print_ms(const char *label, uint64_t us) {
 
 static void report_text(const struct pb_options *o, const struct pb_result *r,
                         const struct figures *f) {
-    const char *unit = o->mode == PB_HANDSHAKE ? "handshake" : "registration";
-    printf("provbench %s: concurrency %d, %ld devices (%s-N), ", mode_name(o->mode), o->concurrency,
-           o->devices, o->prefix);
+    const char *unit = unit_name(o);
+    printf("provbench %s%s: concurrency %d, %ld devices (%s-N), ", mode_name(o->mode),
+           o->csr ? " with CSRs" : "", o->concurrency, o->devices, o->prefix);
+    if (o->csr && o->devices > PB_CSR_MAX)
+        printf("cycling through the first %ld, ", PB_CSR_MAX);
     if (o->duration > 0)
         printf("%.1f s\n", o->duration);
     else
         printf("each device once\n");
-    printf("  %ss %llu ok, %llu errors in %.3f s: %.1f/s over %llu TLS connections\n", unit,
-           (unsigned long long)r->ok, (unsigned long long)r->errors, f->elapsed_s, f->rate,
+    printf("  %s%ss %llu ok, %llu errors in %.3f s: %.1f/s over %llu TLS connections\n",
+           o->csr ? "certificate " : "", unit, (unsigned long long)r->ok,
+           (unsigned long long)r->errors, f->elapsed_s, f->rate,
            (unsigned long long)r->connections);
     printf("  latency");
     print_ms(" p50", hist_percentile(&r->lat, 50));

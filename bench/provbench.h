@@ -32,7 +32,13 @@ struct pb_options {
     pid_t server_pid;
     int json;
     int quiet; /* no error samples on stderr */
+    int csr;   /* each register body carries a PKCS#10 request; 200 must carry the chain */
 };
+
+/* With --csr, key pairs and requests are made before the run, for at most this many devices: a
+ * run with more devices cycles through the registration IDs of the first PB_CSR_MAX (a request's
+ * CN must be its device's registration ID, so a request cannot be lent to another device). */
+#define PB_CSR_MAX 20000L
 
 /* Latency histogram, log-linear: values below 2^(HIST_SUB_BITS+1) µs are exact, larger ones
  * fall into buckets 1/2^HIST_SUB_BITS wide relative to their value (under 1% error). */
@@ -59,6 +65,7 @@ enum pb_err {
     PB_ERR_HTTP_PROTOCOL, /* an answer libevent could not parse as HTTP */
     PB_ERR_BAD_BODY,      /* 200 whose body is not the JSON of a registration result */
     PB_ERR_NOT_ASSIGNED,  /* 200 whose status is not "assigned" or names another device */
+    PB_ERR_NO_CERT,       /* --csr: 200 without an issuedCertificateChain of 3 certificates */
     PB_ERR_KINDS
 };
 

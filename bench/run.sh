@@ -5,6 +5,9 @@
 #   DURATION   seconds of each provbench run [10]
 #   KEEPALIVE  keep-alive concurrency levels ["16 64 256"]
 #   NEWCONN    new-connection (and bare handshake) concurrency levels ["16 64 256"]
+#   CSR        keep-alive concurrency levels with a CSR in every registration ["64"]; provbench
+#              makes keys and requests for at most 20000 devices before the run and cycles
+#              through those, so runs longer than that many issuances re-register devices
 #   DEVICES    simulated devices per level; each level has its own prefix, so that every
 #              registration is a device's first one unless a level cycles through [1000000]
 #   WORKERS    provd worker threads [nproc]
@@ -20,6 +23,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 DURATION=${DURATION:-10}
 KEEPALIVE=${KEEPALIVE:-"16 64 256"}
 NEWCONN=${NEWCONN:-"16 64 256"}
+CSR=${CSR:-64}
 DEVICES=${DEVICES:-1000000}
 WORKERS=${WORKERS:-$(nproc)}
 RESULTS=${RESULTS:-}
@@ -103,26 +107,28 @@ phys() { sed -n "s/^physics $1=//p" <<<"$physics"; }
 SQL_FULL=$(phys sqlite_insert_full_1txn_per_s)
 SQL_BATCH=$(phys sqlite_insert_full_1000txn_per_s)
 HS_SRV_US=$(phys tls_handshake_server_us)
+SIGN_RATE=$(phys ecdsa_p256_sign_per_s)
+VERIFY_RATE=$(phys ecdsa_p256_verify_per_s)
 printf '  %-50s %9s/s\n' \
     "HMAC-SHA256 of 64 bytes (common/hmac.c, one-shot)" "$(phys hmac_sha256_64B_per_s)" \
     "HMAC-SHA256 of 64 bytes, algorithm fetched once" "$(phys hmac_sha256_64B_prefetched_per_s)" \
     "SQLite WAL insert, 1 per txn, synchronous=FULL" "$SQL_FULL" \
     "SQLite WAL insert, 1 per txn, synchronous=NORMAL" "$(phys sqlite_insert_normal_1txn_per_s)" \
     "SQLite WAL insert, 1000 per txn, synchronous=FULL" "$SQL_BATCH" \
-    "ECDSA P-256 sign" "$(phys ecdsa_p256_sign_per_s)" \
-    "ECDSA P-256 verify" "$(phys ecdsa_p256_verify_per_s)" \
+    "ECDSA P-256 sign" "$SIGN_RATE" \
+    "ECDSA P-256 verify" "$VERIFY_RATE" \
     "X25519 key generation + agreement" "$(phys x25519_keygen_derive_per_s)"
 echo "  full TLS handshake in memory (OpenSSL, provd's certificate): server $HS_SRV_US us" \
     "($(div 1000000 "$HS_SRV_US" 0) per core-second), verifying client" \
     "$(phys tls_handshake_client_us) us"
 
 failed=0
-# run_provbench MODE CONCURRENCY PREFIX: one provbench run; its JSON result is in $R.
+# run_provbench MODE CONCURRENCY PREFIX [OPTION...]: one provbench run; its JSON result is in $R.
 run_provbench() {
     local rc=0
     R=$("$BUILD/bin/provbench" --endpoint "$DEV" --ca-file "$CA" --id-scope "$SCOPE" \
         --group-key "$KEY" --devices "$DEVICES" --concurrency "$2" --mode "$1" \
-        --duration "$DURATION" --prefix "$3" --server-pid "$PID" --json) || rc=$?
+        --duration "$DURATION" --prefix "$3" --server-pid "$PID" --json "${@:4}") || rc=$?
     if [ -n "$RESULTS" ]; then echo "$R" >>"$RESULTS"; fi
     if [ $rc -ne 0 ]; then
         failed=1
@@ -213,6 +219,31 @@ for c in $KEEPALIVE; do
         "$(pct "$rate" "$SQL_BATCH") of the rate at 1000 per transaction"
 done
 
+echo "== certificate issuance (keep-alive, CSR in every registration)"
+# What provd's crypto needs per certificate: one P-256 verify (the CSR's proof of possession) and
+# one P-256 sign (the certificate), at physics' rates from this run.
+CRYPTO_US=$(awk -v s="$SIGN_RATE" -v v="$VERIFY_RATE" 'BEGIN { if (s > 0 && v > 0)
+    printf "%.1f", 1e6 / s + 1e6 / v; else printf "0" }')
+CRYPTO_RATE=$(div 1000000 "$CRYPTO_US" 0)
+CORES=$(nproc)
+echo "  crypto per certificate (physics, one core): 1 ECDSA P-256 verify + 1 sign = $CRYPTO_US us" \
+    "= $CRYPTO_RATE certificates per core-second, $((CRYPTO_RATE * CORES))/s on $CORES cores"
+BEST_CSR=0
+for c in $CSR; do
+    run_provbench keepalive "$c" "csr$c" --csr
+    rate=$(j .rate_per_s)
+    share=$(div "$rate" $((CRYPTO_RATE * CORES)) 4)
+    BEST_CSR=$(awk -v a="$share" -v b="$BEST_CSR" 'BEGIN { print (a > b ? a : b) }')
+    echo "  concurrency $c: $(j '.rate_per_s | floor') issuances/s, latency p50" \
+        "$(ms "$(j .latency_us.p50)") ms p99 $(ms "$(j .latency_us.p99)") ms; CPU per issuance:" \
+        "provd $(j .cpu.provd_us_per_op) us ($(j .cpu.provd_cores) cores), provbench" \
+        "$(j .cpu.provbench_us_per_op) us; $(others); errors $(j .errors)"
+    echo "      provd CPU per issuance = $(div "$(j .cpu.provd_us_per_op)" "$CRYPTO_US" 2)x the" \
+        "crypto's $CRYPTO_US us (the sign + verify are $(pct "$CRYPTO_US" \
+            "$(j .cpu.provd_us_per_op)") of it); issuances/s = $(pct "$rate" \
+            $((CRYPTO_RATE * CORES))) of the crypto-only bound on $CORES cores"
+done
+
 echo "== new-connection registrations (a new TLS connection and full handshake per device)"
 BEST_NC=0
 for c in $NEWCONN; do
@@ -232,6 +263,8 @@ echo "== targets"
 echo "  keep-alive, best level: $(div "$BEST_KA" 1 0)/s (target at least 10000, aim 20000)"
 echo "  one connection per device, best level: $(pct "$BEST_NC" 1) of the bare handshake rate" \
     "at the same concurrency (target at least 70%)"
+echo "  certificate issuance, best level: $(pct "$BEST_CSR" 1) of the rate ECDSA sign + verify" \
+    "alone allow on $CORES cores (target at least 50%)"
 if [ $failed -ne 0 ]; then
     echo "bench: some runs had errors (above)" >&2
     exit 1

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # provbench against a real provd, for a few seconds: N devices of one group register with no
 # error over persistent connections and over one connection each, provd records exactly N
-# registrations and N audit records per run, and provbench counts the failures it is shown
-# (wrong key, untrusted server certificate, bad options) and exits non-zero for them.
+# registrations and N audit records per run, devices sending CSRs get their certificates, and
+# provbench counts the failures it is shown (wrong key, untrusted server certificate, bad
+# options) and exits non-zero for them.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -66,6 +67,18 @@ if [ "$(pbj .ok)" -eq 0 ] || [ "$(pbj .errors)" != 0 ]; then
     fail "duration run: $(cat "$WORK/pb.json")"
 fi
 assert_eq "$((regs + N))" "$(counts | cut -d' ' -f1)" "registrations after re-registering"
+
+# Certificate signing requests: every device sends one and every answer carries its chain; provd
+# issued exactly one certificate to each device.
+read -r regs audit <<<"$(counts)"
+pb 0 --mode keepalive --devices 50 --concurrency 8 --prefix csr --csr
+assert_eq "issuance true 50 50 0" "$(pbj '[.unit, .csr, .done, .ok, .errors] | join(" ")')" \
+    "CSR result"
+assert_eq 200 "$(admreq GET '/certificates?limit=1000')" "GET /certificates"
+assert_eq 50 "$(jb '[.certificates[] | select(.registrationId | startswith("csr-"))] | length')" \
+    "certificates issued to csr-N"
+assert_eq "$((regs + 50))" "$(counts | cut -d' ' -f1)" "registrations after the CSR run"
+pb 2 --mode handshake --devices 2 --csr
 
 # Bare handshakes.
 pb 0 --mode handshake --devices 20 --concurrency 4
