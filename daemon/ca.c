@@ -340,6 +340,12 @@ static int device_id_ok(const char *id) {
 
 X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
                struct ca_cert_info *info, char *err, size_t errlen) {
+    return ca_issue_pub(ca, key, NULL, device_id, days, info, err, errlen);
+}
+
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const X509_PUBKEY *pub,
+                   const char *device_id, int days, struct ca_cert_info *info, char *err,
+                   size_t errlen) {
     GENERAL_NAMES *san = NULL;
     char *enc = NULL, *uri = NULL;
     X509 *x = NULL;
@@ -372,6 +378,7 @@ X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int da
     struct pki_cert_spec s = {
         .profile = PKI_PROFILE_DEVICE,
         .key = key,
+        .pubkey = pub,
         .cn = device_id,
         .issuer = ca->cert,
         .issuer_key = ca->key,

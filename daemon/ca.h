@@ -98,6 +98,13 @@ void ca_cert_info_free(struct ca_cert_info *info);
 X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
                struct ca_cert_info *info, char *err, size_t errlen);
 
+/* As ca_issue, with the subject public key copied as pub encodes it (a CSR's, from
+ * X509_REQ_get_X509_PUBKEY) rather than encoded again from key; key still decides the profile
+ * (keyEncipherment for RSA). */
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const X509_PUBKEY *pub,
+                   const char *device_id, int days, struct ca_cert_info *info, char *err,
+                   size_t errlen);
+
 /* Verifies that cert was issued by this CA and chains to its root, for the purpose of TLS client
  * authentication (a device presenting its provd certificate). Returns 0, or -1 with the reason in
  * err. */

@@ -154,6 +154,40 @@ static X509_NAME *name_cn(const char *cn) {
     return name;
 }
 
+/* Copies a subject public key as it was encoded (a CSR's) into x. X509_set_pubkey would encode
+ * the decoded key again and decode the result, which OpenSSL 3.0 does through its provider
+ * encoders and decoders: that round trip cost more than the signature of the certificate. */
+static int copy_pubkey(X509 *x, const X509_PUBKEY *from) {
+    ASN1_OBJECT *alg = NULL;
+    const unsigned char *bits = NULL;
+    int len = 0, ptype = 0;
+    const void *pval = NULL;
+    X509_ALGOR *a = NULL;
+    if (!X509_PUBKEY_get0_param(&alg, &bits, &len, &a, (X509_PUBKEY *)from) || len <= 0)
+        return -1;
+    X509_ALGOR_get0((const ASN1_OBJECT **)&alg, &ptype, &pval, a);
+    ASN1_OBJECT *alg_copy = OBJ_dup(alg);
+    void *pval_copy = NULL;
+    unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)len);
+    if (ptype == V_ASN1_OBJECT)
+        pval_copy = OBJ_dup(pval);
+    else if (ptype == V_ASN1_SEQUENCE)
+        pval_copy = ASN1_STRING_dup(pval);
+    if (!alg_copy || !bits_copy ||
+        ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !pval_copy) ||
+        !X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), alg_copy, ptype, pval_copy, bits_copy,
+                                len)) {
+        ASN1_OBJECT_free(alg_copy);
+        if (ptype == V_ASN1_OBJECT)
+            ASN1_OBJECT_free(pval_copy);
+        else
+            ASN1_STRING_free(pval_copy);
+        OPENSSL_free(bits_copy);
+        return -1;
+    }
+    return 0;
+}
+
 X509 *pki_cert_new(const struct pki_cert_spec *s) {
     const struct profile *p = &profiles[s->profile];
     X509 *x = X509_new();
@@ -163,7 +197,7 @@ X509 *pki_cert_new(const struct pki_cert_spec *s) {
         !set_time(X509_getm_notBefore(x), s->not_before) ||
         !set_time(X509_getm_notAfter(x), s->not_after) || !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer) : name) ||
-        !X509_set_pubkey(x, s->key))
+        (s->pubkey ? copy_pubkey(x, s->pubkey) != 0 : !X509_set_pubkey(x, s->key)))
         goto fail;
     /* A self-signed certificate is its own issuer, so its authority key identifier is its own
      * subject key identifier (added first). */
