@@ -734,14 +734,8 @@ out:
     store_registration_clear(&r);
 }
 
-/* The device's next registration re-allocates it whatever its reprovisioning policy says. */
-static void post_reprovision(struct call *c) {
-    struct store_audit audit;
-    int rc;
-
-    audit_init(&audit, c, "registration.reprovision", c->id, 204,
-               "the next registration re-allocates the device");
-    rc = store_reg_reprovision(c->w->conn, c->id, &audit);
+/* Answers a change to the registration c->id: 204, or why it could not be made. */
+static void reply_registration_change(struct call *c, int rc) {
     if (rc == STORE_NOT_FOUND)
         fail(c, 404004, "no registration %s", c->id);
     else if (rc != STORE_OK)
@@ -750,18 +744,20 @@ static void post_reprovision(struct call *c) {
         http_reply_empty(c->req, 204);
 }
 
+/* The device's next registration re-allocates it whatever its reprovisioning policy says. */
+static void post_reprovision(struct call *c) {
+    struct store_audit audit;
+
+    audit_init(&audit, c, "registration.reprovision", c->id, 204,
+               "the next registration re-allocates the device");
+    reply_registration_change(c, store_reg_reprovision(c->w->conn, c->id, &audit));
+}
+
 static void delete_registration(struct call *c) {
     struct store_audit audit;
-    int rc;
 
     audit_init(&audit, c, "registration.delete", c->id, 204, "deleted");
-    rc = store_reg_delete(c->w->conn, c->id, &audit);
-    if (rc == STORE_NOT_FOUND)
-        fail(c, 404004, "no registration %s", c->id);
-    else if (rc != STORE_OK)
-        fail_internal(c);
-    else
-        http_reply_empty(c->req, 204);
+    reply_registration_change(c, store_reg_delete(c->w->conn, c->id, &audit));
 }
 
 static void post_query_registrations(struct call *c) {
