@@ -276,9 +276,12 @@ static int crl_init(struct provd *pd) {
     return 0;
 }
 
+/* The loop must not end by itself when nothing is pending: once the listeners are closed at
+ * shutdown, a worker whose requests all wait for the committer has no pending event, and the
+ * committer's hand-back only activates one. The worker leaves by worker_maybe_exit alone. */
 static void *worker_main(void *arg) {
     struct worker *w = arg;
-    event_base_dispatch(w->base);
+    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
 
