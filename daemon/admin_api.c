@@ -836,6 +836,17 @@ static int check_query_id(struct call *c, char *id, const char *name, const char
     return 0;
 }
 
+/* Answers a page of sequence-numbered items: {"<name>": items, "next": next}, where next is the
+ * last sequence number answered (the caller's "after" when there was none). Returns -1 when the
+ * answer could not be built (nothing was sent). */
+static int reply_seq_page(struct call *c, const char *name, json_t *items, int64_t next) {
+    json_t *v = json_pack("{s:O, s:I}", name, items, "next", (json_int_t)next);
+    if (v == NULL)
+        return -1;
+    http_reply_json(c->req, 200, v);
+    return 0;
+}
+
 static void get_audit(struct call *c) {
     char *subject = http_query_get(&c->path, "subject");
     struct store_audit *recs = NULL;
@@ -870,10 +881,8 @@ static void get_audit(struct call *c) {
             goto internal;
         next = a->seq;
     }
-    v = json_pack("{s:O, s:I}", "records", arr, "next", (json_int_t)next);
-    if (v == NULL)
+    if (reply_seq_page(c, "records", arr, next) != 0)
         goto internal;
-    http_reply_json(c->req, 200, v);
     goto out;
 internal:
     fail_internal(c);
@@ -1030,10 +1039,8 @@ static void get_events(struct call *c) {
             goto internal;
         next = ds[i].id;
     }
-    v = json_pack("{s:O, s:I}", "events", arr, "next", (json_int_t)next);
-    if (v == NULL)
+    if (reply_seq_page(c, "events", arr, next) != 0)
         goto internal;
-    http_reply_json(c->req, 200, v);
     goto out;
 internal:
     fail_internal(c);
