@@ -343,7 +343,7 @@ X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int da
     return ca_issue_pub(ca, key, NULL, device_id, days, info, err, errlen);
 }
 
-X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const X509_PUBKEY *pub,
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const PROV_SPKI *spki,
                    const char *device_id, int days, struct ca_cert_info *info, char *err,
                    size_t errlen) {
     GENERAL_NAMES *san = NULL;
@@ -378,7 +378,7 @@ X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const X509_PUBKEY *pub,
     struct pki_cert_spec s = {
         .profile = PKI_PROFILE_DEVICE,
         .key = key,
-        .pubkey = pub,
+        .spki = spki,
         .cn = device_id,
         .issuer = ca->cert,
         .issuer_key = ca->key,

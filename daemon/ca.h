@@ -19,6 +19,7 @@
 
 #include <openssl/x509.h>
 
+#include "spki.h"
 #include "timefmt.h"
 
 #define CA_DEVICE_DAYS_DEFAULT     365
@@ -98,10 +99,9 @@ void ca_cert_info_free(struct ca_cert_info *info);
 X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
                struct ca_cert_info *info, char *err, size_t errlen);
 
-/* As ca_issue, with the subject public key copied as pub encodes it (a CSR's, from
- * X509_REQ_get_X509_PUBKEY) rather than encoded again from key; key still decides the profile
- * (keyEncipherment for RSA). */
-X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const X509_PUBKEY *pub,
+/* As ca_issue, with the subject public key copied as spki encodes it (a CSR's) rather than
+ * encoded again from key; key still decides the profile (keyEncipherment for RSA). */
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const PROV_SPKI *spki,
                    const char *device_id, int days, struct ca_cert_info *info, char *err,
                    size_t errlen);
 

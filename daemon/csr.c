@@ -7,12 +7,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
 #include "base64.h"
+
+/* A PKCS#10 request (RFC 2986) as OpenSSL's X509_REQ describes it, but with the public key left
+ * encoded: decoding an X509_REQ decodes the key through OpenSSL 3.0's decoder set-up, which cost
+ * more than the rest of an issuance (spki.c). The encoding of the info is kept as received, since
+ * the signature covers it. */
+typedef struct {
+    ASN1_ENCODING enc;
+    ASN1_INTEGER *version;
+    X509_NAME *subject;
+    PROV_SPKI *spki;
+    STACK_OF(X509_ATTRIBUTE) * attributes;
+} CSR_INFO;
+
+struct csr_der {
+    CSR_INFO *info;
+    X509_ALGOR *sig_alg;
+    ASN1_BIT_STRING *signature;
+};
+typedef struct csr_der CSR_DER;
+
+ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
+    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+    ASN1_SIMPLE(CSR_INFO, spki, PROV_SPKI),
+    /* Not optional in RFC 2986, but some clients leave it out; OpenSSL accepts that too. */
+    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+ASN1_SEQUENCE(CSR_DER) = {
+    ASN1_SIMPLE(CSR_DER, info, CSR_INFO),
+    ASN1_SIMPLE(CSR_DER, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(CSR_DER, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_DER)
 
 /* PKCS#9 upper bound of a challengePassword. */
 #define CHALLENGE_MAX 255
@@ -106,8 +140,15 @@ void csr_free(struct csr *c) {
         return;
     if (c->challenge_password)
         OPENSSL_clear_free(c->challenge_password, c->challenge_password_len + 1);
-    X509_REQ_free(c->req);
+    EVP_PKEY_free(c->key);
+    ASN1_item_free((ASN1_VALUE *)c->der, ASN1_ITEM_rptr(CSR_DER));
     free(c);
+}
+
+void csr_set_key(struct csr *c, EVP_PKEY *key) {
+    EVP_PKEY_free(c->key);
+    c->key = key;
+    c->spki = NULL;
 }
 
 __attribute__((format(printf, 4, 5))) static enum csr_err
@@ -239,7 +280,7 @@ static int ascii_caseeq(const char *a, const char *b) {
 }
 
 static enum csr_err check_cn(struct csr *c, const char *expected, char *msg, size_t msglen) {
-    const X509_NAME *name = X509_REQ_get_subject_name(c->req);
+    const X509_NAME *name = c->subject;
     int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
     if (i < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, i) >= 0)
         return refuse(CSR_NO_CN, msg, msglen,
@@ -266,14 +307,15 @@ static enum csr_err check_cn(struct csr *c, const char *expected, char *msg, siz
 }
 
 static enum csr_err get_challenge(struct csr *c, char *msg, size_t msglen) {
+    const STACK_OF(X509_ATTRIBUTE) *attrs = c->der->info->attributes;
     int nid = NID_pkcs9_challengePassword;
-    int i = X509_REQ_get_attr_by_NID(c->req, nid, -1);
+    int i = X509at_get_attr_by_NID(attrs, nid, -1);
     if (i < 0)
         return CSR_OK;
-    if (X509_REQ_get_attr_by_NID(c->req, nid, i) >= 0)
+    if (X509at_get_attr_by_NID(attrs, nid, i) >= 0)
         return refuse(CSR_BAD_ATTRIBUTE, msg, msglen,
                       "the CSR has more than one challengePassword attribute");
-    X509_ATTRIBUTE *attr = X509_REQ_get_attr(c->req, i);
+    X509_ATTRIBUTE *attr = X509at_get_attr(attrs, i);
     if (X509_ATTRIBUTE_count(attr) != 1)
         return refuse(CSR_BAD_ATTRIBUTE, msg, msglen,
                       "the CSR's challengePassword must have exactly one value");
@@ -322,7 +364,8 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
         goto out;
     }
     const unsigned char *q = der;
-    if (derlen > (size_t)LONG_MAX || !(c->req = d2i_X509_REQ(NULL, &q, (long)derlen))) {
+    if (derlen > (size_t)LONG_MAX ||
+        !(c->der = (CSR_DER *)ASN1_item_d2i(NULL, &q, (long)derlen, ASN1_ITEM_rptr(CSR_DER)))) {
         e = refuse(CSR_BAD_DER, msg, msglen,
                    "the CSR is not a PKCS#10 certificate request (malformed or truncated DER)");
         goto out;
@@ -332,11 +375,14 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
                    (size_t)(der + derlen - q));
         goto out;
     }
-    if (X509_REQ_get_version(c->req) != X509_REQ_VERSION_1) {
+    const CSR_INFO *info = c->der->info;
+    if (ASN1_INTEGER_get(info->version) != X509_REQ_VERSION_1) {
         e = refuse(CSR_BAD_DER, msg, msglen, "the CSR's version is not 1 (PKCS#10 v1.7)");
         goto out;
     }
-    if (!(c->key = X509_REQ_get0_pubkey(c->req))) {
+    c->subject = info->subject;
+    c->spki = info->spki;
+    if (!(c->key = spki_key(c->spki))) {
         e = refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
                    "the CSR's public key is of an unknown kind or malformed");
         goto out;
@@ -345,7 +391,8 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
      * key that would be refused anyway. */
     if ((e = csr_key_check(c->key, p, &c->kind, &c->bits, msg, msglen)) != CSR_OK)
         goto out;
-    if (X509_REQ_verify(c->req, c->key) != 1) {
+    if (ASN1_item_verify(ASN1_ITEM_rptr(CSR_INFO), c->der->sig_alg, c->der->signature, info,
+                         c->key) != 1) {
         e = refuse(CSR_BAD_SIGNATURE, msg, msglen,
                    "the CSR's signature does not verify with its public key");
         goto out;

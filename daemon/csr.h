@@ -10,6 +10,8 @@
 
 #include <openssl/x509.h>
 
+#include "spki.h"
+
 /* Largest input csr_parse accepts, in bytes of its text (or DER). An RSA-4096 CSR is ~1.7 KB of
  * base64; anything near this cap is not a CSR a device should send. */
 #define CSR_INPUT_MAX (16 * 1024)
@@ -70,8 +72,10 @@ int csr_policy_parse(const char *list, struct csr_policy *p, char *err, size_t e
 
 /* A CSR that passed every check. */
 struct csr {
-    X509_REQ *req;
-    EVP_PKEY *key;            /* the requester's public key, owned by req */
+    struct csr_der *der;      /* the request as decoded (csr.c's own) */
+    const X509_NAME *subject; /* its subject, in der */
+    const PROV_SPKI *spki;    /* its public key as encoded, in der; NULL after csr_set_key */
+    EVP_PKEY *key;            /* the requester's public key */
     enum csr_key_kind kind;   /* its algorithm */
     int bits;                 /* its size: 256, 384, the RSA modulus bits, or 256 for Ed25519 */
     char cn[CSR_CN_MAX + 1];  /* the subject's common name, as sent */
@@ -97,6 +101,10 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
  * CSR_KEY_TOO_LARGE with a message in msg. */
 enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum csr_key_kind *kind,
                            int *bits, char *msg, size_t msglen);
+
+/* Replaces the key of c with key (owned by c from now on: a public key, made by the caller),
+ * for a certificate of a key other than the one that signed the request (EST serverkeygen). */
+void csr_set_key(struct csr *c, EVP_PKEY *key);
 
 /* Frees c, wiping its challengePassword. NULL is ignored. */
 void csr_free(struct csr *c);

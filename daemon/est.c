@@ -288,9 +288,9 @@ static int keygen_csr(struct reg_job *job, struct est_ctx *c, const char *body, 
     if (!(c->key = EVP_EC_gen("P-256")) || (n = i2d_PUBKEY(c->key, &pub)) <= 0)
         goto out;
     const unsigned char *q = pub;
-    if (!(pubkey = d2i_PUBKEY(NULL, &q, n)) || !X509_REQ_set_pubkey(csr->req, pubkey))
+    if (!(pubkey = d2i_PUBKEY(NULL, &q, n)))
         goto out;
-    csr->key = X509_REQ_get0_pubkey(csr->req);
+    csr_set_key(csr, pubkey);
     csr->kind = CSR_KEY_P256;
     csr->bits = 256;
     job->csr_req = csr;
@@ -302,7 +302,6 @@ out:
         pipeline_refuse(job, 500, 500001, "the key pair could not be made");
     }
     OPENSSL_free(pub);
-    EVP_PKEY_free(pubkey);
     csr_free(csr);
     return rc;
 }

@@ -157,15 +157,14 @@ static X509_NAME *name_cn(const char *cn) {
 /* Copies a subject public key as it was encoded (a CSR's) into x. X509_set_pubkey would encode
  * the decoded key again and decode the result, which OpenSSL 3.0 does through its provider
  * encoders and decoders: that round trip cost more than the signature of the certificate. */
-static int copy_pubkey(X509 *x, const X509_PUBKEY *from) {
-    ASN1_OBJECT *alg = NULL;
-    const unsigned char *bits = NULL;
-    int len = 0, ptype = 0;
+static int copy_pubkey(X509 *x, const PROV_SPKI *from) {
+    const ASN1_OBJECT *alg = NULL;
+    const unsigned char *bits = ASN1_STRING_get0_data(from->key);
+    int len = ASN1_STRING_length(from->key), ptype = 0;
     const void *pval = NULL;
-    X509_ALGOR *a = NULL;
-    if (!X509_PUBKEY_get0_param(&alg, &bits, &len, &a, (X509_PUBKEY *)from) || len <= 0)
+    if (len <= 0)
         return -1;
-    X509_ALGOR_get0((const ASN1_OBJECT **)&alg, &ptype, &pval, a);
+    X509_ALGOR_get0(&alg, &ptype, &pval, from->alg);
     ASN1_OBJECT *alg_copy = OBJ_dup(alg);
     void *pval_copy = NULL;
     unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)len);
@@ -197,7 +196,7 @@ X509 *pki_cert_new(const struct pki_cert_spec *s) {
         !set_time(X509_getm_notBefore(x), s->not_before) ||
         !set_time(X509_getm_notAfter(x), s->not_after) || !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer) : name) ||
-        (s->pubkey ? copy_pubkey(x, s->pubkey) != 0 : !X509_set_pubkey(x, s->key)))
+        (s->spki ? copy_pubkey(x, s->spki) != 0 : !X509_set_pubkey(x, s->key)))
         goto fail;
     /* A self-signed certificate is its own issuer, so its authority key identifier is its own
      * subject key identifier (added first). */

@@ -13,6 +13,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "spki.h"
+
 /* Key types provd generates for its CAs (`provd init --ca-key-type`). */
 enum pki_key_type { PKI_KEY_P256, PKI_KEY_P384, PKI_KEY_RSA2048, PKI_KEY_RSA3072 };
 
@@ -48,7 +50,7 @@ enum pki_profile { PKI_PROFILE_ROOT, PKI_PROFILE_ISSUING, PKI_PROFILE_SERVER, PK
 struct pki_cert_spec {
     enum pki_profile profile;
     EVP_PKEY *key;             /* the subject's key (only its public half is used) */
-    const X509_PUBKEY *pubkey; /* or, when not NULL, the subject's key as a CSR carries it */
+    const PROV_SPKI *spki;     /* or, when not NULL, the subject's key as a CSR encodes it */
     const char *cn;            /* the subject: CN = cn only */
     X509 *issuer;              /* NULL for a self-signed certificate */
     EVP_PKEY *issuer_key;      /* signs; the subject's key when issuer is NULL */

@@ -2,9 +2,14 @@
  * without and with an expected CN. A refusal names a reason and returns nothing; an accepted CSR
  * has a CN the checks allow. Since the formats only differ in how the DER is wrapped, a request
  * accepted as DER must be accepted the same way as base64 (both decoders) and as PEM, and the
- * lenient decoder must accept whatever the strict one does. */
+ * lenient decoder must accept whatever the strict one does. csr.c decodes requests with its own
+ * ASN.1 description and its own way to the key (spki.c); OpenSSL's X509_REQ decoder must agree
+ * with it on every DER input. */
 #include <stdio.h>
 #include <strings.h>
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
 
 #include "base64.h"
 #include "csr.h"
@@ -36,7 +41,7 @@ static struct outcome parse(const char *in, size_t len, enum csr_format fmt, con
             abort();
         return o;
     }
-    if (c == NULL || c->req == NULL || c->key == NULL || c->bits <= 0 || c->cn[0] == '\0' ||
+    if (c == NULL || c->der == NULL || c->spki == NULL || c->subject == NULL || c->key == NULL || c->bits <= 0 || c->cn[0] == '\0' ||
         strlen(c->cn) > CSR_CN_MAX || csr_key_kind_name(c->kind) == NULL)
         abort();
     if (cn != NULL && strcasecmp(c->cn, cn) != 0)
@@ -116,9 +121,41 @@ static void check_rewrapped(const uint8_t *der, size_t size, const struct outcom
     free(b64);
 }
 
+/* What csr_parse accepts as DER, OpenSSL decodes as a whole X509_REQ to the same key, with a
+ * verifying signature. What OpenSSL decodes as a whole, with a verifying signature by a valid key
+ * the policy allows, csr_parse does not refuse as malformed, of an unknown key or badly signed.
+ * (OpenSSL 3.0 also decodes keys that are not valid, like the point at infinity, with which a
+ * signature is easy to forge; csr_parse refuses those.) */
+static void check_openssl(const uint8_t *der, size_t size) {
+    const unsigned char *p = der;
+    X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)size);
+    EVP_PKEY *key = req && p == der + size ? X509_REQ_get0_pubkey(req) : NULL;
+    enum csr_key_kind kind;
+    int bits;
+    char msg[256];
+    int theirs = key != NULL && X509_REQ_get_version(req) == X509_REQ_VERSION_1 &&
+                 csr_key_check(key, NULL, &kind, &bits, msg, sizeof(msg)) == CSR_OK &&
+                 X509_REQ_verify(req, key) == 1;
+    EVP_PKEY_CTX *check = theirs ? EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) : NULL;
+    int valid = check && EVP_PKEY_public_check(check) == 1;
+    struct csr *c = NULL;
+    enum csr_err rc = csr_parse((const char *)der, size, CSR_FMT_DER, NULL, NULL, &c, msg,
+                                sizeof(msg));
+
+    if (rc == CSR_OK && (!theirs || EVP_PKEY_eq(key, c->key) != 1))
+        abort();
+    if (valid && (rc == CSR_BAD_DER || rc == CSR_KEY_UNSUPPORTED || rc == CSR_CURVE_UNSUPPORTED ||
+                   rc == CSR_BAD_SIGNATURE))
+        abort();
+    EVP_PKEY_CTX_free(check);
+    csr_free(c);
+    X509_REQ_free(req);
+    ERR_clear_error();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* A copy of exactly size bytes: csr_parse is given a length and must not read past it. */
-    char *in = malloc(size > 0 ? size : 1);
+    char *in = calloc(1, size > 0 ? size : 1);
     struct outcome strict, lenient, o;
 
     if (in == NULL)
@@ -132,6 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         abort();
     parse_both(in, size, CSR_FMT_PEM);
     o = parse_both(in, size, CSR_FMT_DER);
+    if (size > 0)
+        check_openssl(data, size);
     if (o.rc == CSR_OK)
         check_rewrapped(data, size, &o);
     free(in);

@@ -185,6 +185,15 @@ static void test_unsupported_keys(void **state) {
     assert_string_equal(msg, "EC key on curve secp384r1, which is not allowed here");
 }
 
+/* OpenSSL 3.0 decodes this request and verifies its signature; the key is the point at infinity,
+ * so the signature proves nothing (tests/data/README.md). */
+static void test_point_at_infinity(void **state) {
+    (void)state;
+    assert_int_equal(parse_file("p256-infinity.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+                     CSR_KEY_UNSUPPORTED);
+    assert_string_equal(msg, "the CSR's public key is of an unknown kind or malformed");
+}
+
 static void test_policy_parse(void **state) {
     (void)state;
     struct csr_policy p;
@@ -375,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_oversized),
         cmocka_unit_test(test_challenge_password), cmocka_unit_test(test_challenge_malformed),
         cmocka_unit_test(test_cn_content),         cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_point_at_infinity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,21 @@
+/* SubjectPublicKeyInfo decoded as ASN.1 only, and the public key it encodes. */
+#ifndef PROVD_SPKI_H
+#define PROVD_SPKI_H
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* A SubjectPublicKeyInfo (RFC 5280 section 4.1) whose key is left as its encoded bits. Unlike
+ * OpenSSL's X509_PUBKEY, decoding it does not decode the key. */
+typedef struct prov_spki_st {
+    X509_ALGOR *alg;
+    ASN1_BIT_STRING *key;
+} PROV_SPKI;
+DECLARE_ASN1_ITEM(PROV_SPKI)
+
+/* The public key s encodes, or NULL when it is malformed or of a kind OpenSSL does not know.
+ * The caller frees it with EVP_PKEY_free. Thread-safe. */
+EVP_PKEY *spki_key(const PROV_SPKI *s);
+
+#endif
