@@ -38,8 +38,8 @@ test: deps-test build-asan build
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
-# Installs libprov (libprov.so, libprov.a, include/prov, prov.pc) and prov-agent with its man
-# page under PREFIX; DESTDIR is honoured for packaging.
+# Installs provd (sbin), provctl and prov-agent (bin) with their man pages, and libprov
+# (libprov.so, libprov.a, include/prov, prov.pc) under PREFIX; DESTDIR is honoured for packaging.
 PREFIX ?= /usr/local
 
 .PHONY: install
