@@ -12,8 +12,8 @@
 #              registration is a device's first one unless a level cycles through [1000000]
 #   WORKERS    provd worker threads [nproc]
 #   RESULTS    file to append every provbench JSON result to [none]
-#   PERF_DIR   when set, `perf record` provd during the middle keep-alive and new-connection
-#              levels into that directory and print the top functions
+#   PERF_DIR   when set, `perf record` provd during the middle keep-alive, certificate issuance
+#              and new-connection levels into that directory and print the top functions
 # Starts provd on a temporary data directory on loopback, creates an enrollment group, measures
 # the physics (bench/physics), TLS handshakes against provd (openssl s_time, provbench), then
 # registrations with provbench, keep-alive and one connection per device. The load generator
@@ -230,7 +230,9 @@ echo "  crypto per certificate (physics, one core): 1 ECDSA P-256 verify + 1 sig
     "= $CRYPTO_RATE certificates per core-second, $((CRYPTO_RATE * CORES))/s on $CORES cores"
 BEST_CSR=0
 for c in $CSR; do
+    [ "$c" != "$(middle "$CSR")" ] || perf_start csr
     run_provbench keepalive "$c" "csr$c" --csr
+    [ "$c" != "$(middle "$CSR")" ] || perf_stop csr
     rate=$(j .rate_per_s)
     share=$(div "$rate" $((CRYPTO_RATE * CORES)) 4)
     BEST_CSR=$(awk -v a="$share" -v b="$BEST_CSR" 'BEGIN { print (a > b ? a : b) }')
