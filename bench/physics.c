@@ -1,5 +1,5 @@
 /* The machine's "physics" that bound provd's rates, measured on one core: HMAC-SHA256 of 64
- * bytes (as common/hmac.c computes it, and with the algorithm fetched once); durable SQLite WAL
+ * bytes (as common/hmac.c computes it); durable SQLite WAL
  * inserts (one per transaction with synchronous=FULL and NORMAL, and 1000 per transaction); the
  * public-key operations of a TLS 1.3 handshake (ECDSA P-256, X25519); and, given provd's
  * certificate, whole TLS handshakes in memory (no sockets), timed separately for the server and for
@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
-#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -33,40 +32,6 @@ static double hmac_rate(double seconds) {
         n += 1000;
     }
     return (double)n / ((double)(time_mono_us() - start) / 1e6);
-}
-
-/* The same HMAC with the algorithm fetched once and one MAC context reused, a new key set for
- * every message: what hmac_sha256 (OpenSSL's one-shot HMAC(), which looks the algorithm up and
- * builds a context on every call) could cost. */
-static double hmac_prefetched_rate(double seconds) {
-    unsigned char key[64], msg[64], out[HMAC_SHA256_LEN];
-    size_t outlen;
-    memset(key, 7, sizeof(key));
-    memset(msg, 9, sizeof(msg));
-    OSSL_PARAM params[] = {OSSL_PARAM_utf8_string("digest", "SHA256", 0), OSSL_PARAM_END};
-    EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-    if (!ctx || EVP_MAC_CTX_set_params(ctx, params) != 1) {
-        fprintf(stderr, "physics: HMAC set-up failed\n");
-        exit(1);
-    }
-    uint64_t start = time_mono_us(), n = 0;
-    while (time_mono_us() - start < (uint64_t)(seconds * 1e6)) {
-        for (int i = 0; i < 1000; i++) {
-            if (EVP_MAC_init(ctx, key, sizeof(key), NULL) != 1 ||
-                EVP_MAC_update(ctx, msg, sizeof(msg)) != 1 ||
-                EVP_MAC_final(ctx, out, &outlen, sizeof(out)) != 1) {
-                fprintf(stderr, "physics: HMAC failed\n");
-                exit(1);
-            }
-            msg[0] = out[0];
-        }
-        n += 1000;
-    }
-    double rate = (double)n / ((double)(time_mono_us() - start) / 1e6);
-    EVP_MAC_CTX_free(ctx);
-    EVP_MAC_free(mac);
-    return rate;
 }
 
 /* Inserts rows of about a registration's size for `seconds`, per_txn rows per transaction. */
@@ -252,7 +217,6 @@ int main(int argc, char **argv) {
         return argc == 2 ? 0 : 2;
     }
     printf("physics hmac_sha256_64B_per_s=%.0f\n", hmac_rate(1.0));
-    printf("physics hmac_sha256_64B_prefetched_per_s=%.0f\n", hmac_prefetched_rate(1.0));
     printf("physics sqlite_insert_full_1txn_per_s=%.0f\n", sqlite_rate(argv[1], "FULL", 1, 1.0));
     printf("physics sqlite_insert_normal_1txn_per_s=%.0f\n",
            sqlite_rate(argv[1], "NORMAL", 1, 1.0));

@@ -110,8 +110,7 @@ HS_SRV_US=$(phys tls_handshake_server_us)
 SIGN_RATE=$(phys ecdsa_p256_sign_per_s)
 VERIFY_RATE=$(phys ecdsa_p256_verify_per_s)
 printf '  %-50s %9s/s\n' \
-    "HMAC-SHA256 of 64 bytes (common/hmac.c, one-shot)" "$(phys hmac_sha256_64B_per_s)" \
-    "HMAC-SHA256 of 64 bytes, algorithm fetched once" "$(phys hmac_sha256_64B_prefetched_per_s)" \
+    "HMAC-SHA256 of 64 bytes (common/hmac.c)" "$(phys hmac_sha256_64B_per_s)" \
     "SQLite WAL insert, 1 per txn, synchronous=FULL" "$SQL_FULL" \
     "SQLite WAL insert, 1 per txn, synchronous=NORMAL" "$(phys sqlite_insert_normal_1txn_per_s)" \
     "SQLite WAL insert, 1000 per txn, synchronous=FULL" "$SQL_BATCH" \

@@ -2,30 +2,78 @@
 #include "hmac.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "base64.h"
+
+/* OpenSSL's one-shot HMAC() looks the algorithm and the digest up by name and builds a context
+ * on every call, which for the short messages of SAS tokens and key derivations costs twice the
+ * MAC itself. The algorithm is fetched once, and each thread keeps one context with SHA-256 set
+ * that every call only re-keys. Between calls the context holds the last key's inner and outer
+ * digest state, in the same heap that holds the enrollment keys themselves; OpenSSL wipes it
+ * when the thread ends and the context is freed. */
+static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
+static pthread_key_t mac_key;
+static EVP_MAC *mac_alg;
+
+static void mac_ctx_free(void *ctx) {
+    EVP_MAC_CTX_free(ctx);
+}
+
+static void mac_setup(void) {
+    EVP_MAC *alg = EVP_MAC_fetch(NULL, OSSL_MAC_NAME_HMAC, NULL);
+
+    if (alg != NULL && pthread_key_create(&mac_key, mac_ctx_free) != 0) {
+        EVP_MAC_free(alg);
+        alg = NULL;
+    }
+    mac_alg = alg;
+}
+
+/* The calling thread's HMAC-SHA256 context, made at its first use; NULL when OpenSSL fails. */
+static EVP_MAC_CTX *thread_ctx(void) {
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end()};
+    EVP_MAC_CTX *ctx;
+
+    if (pthread_once(&mac_once, mac_setup) != 0 || mac_alg == NULL)
+        return NULL;
+    ctx = pthread_getspecific(mac_key);
+    if (ctx != NULL)
+        return ctx;
+    ctx = EVP_MAC_CTX_new(mac_alg);
+    if (ctx == NULL || EVP_MAC_CTX_set_params(ctx, params) != 1 ||
+        pthread_setspecific(mac_key, ctx) != 0) {
+        EVP_MAC_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
 
 int hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                 unsigned char out[HMAC_SHA256_LEN]) {
     static const unsigned char empty[1];
-    unsigned int len = 0;
+    EVP_MAC_CTX *ctx = thread_ctx();
+    size_t len = 0;
 
-    /* OpenSSL takes the key length as an int: refuse rather than truncate it silently. */
-    if (keylen > (size_t)INT_MAX)
+    /* OpenSSL's HMAC takes the key length as an int: refuse rather than truncate it silently. */
+    if (ctx == NULL || keylen > (size_t)INT_MAX)
         return -1;
-    /* An empty key or message may come as NULL; OpenSSL wants a valid pointer in both cases. */
+    /* An empty key or message may come as NULL. A NULL key would tell EVP_MAC_init to keep the
+     * previous call's key, so an empty one is always passed as a valid pointer. */
     if (key == NULL)
         key = empty;
     if (msg == NULL)
         msg = empty;
-    if (HMAC(EVP_sha256(), key, (int)keylen, msg, msglen, out, &len) == NULL ||
-        len != HMAC_SHA256_LEN)
+    if (EVP_MAC_init(ctx, key, keylen, NULL) != 1 || EVP_MAC_update(ctx, msg, msglen) != 1 ||
+        EVP_MAC_final(ctx, out, &len, HMAC_SHA256_LEN) != 1 || len != HMAC_SHA256_LEN)
         return -1;
     return 0;
 }

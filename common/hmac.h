@@ -6,7 +6,8 @@
 
 #define HMAC_SHA256_LEN 32
 
-/* out = HMAC-SHA256(key, msg). Returns 0, or -1 when the crypto library fails. */
+/* out = HMAC-SHA256(key, msg); key and msg may be NULL when their length is 0. Safe to call from
+ * any thread. Returns 0, or -1 when the crypto library fails. */
 int hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                 unsigned char out[HMAC_SHA256_LEN]);
 

@@ -1,5 +1,6 @@
 /* Unit tests for common/hmac.c: RFC 4231 known answers and every seed-token and group-derivation
  * vector of tests/data/crypto-vectors.json. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +44,68 @@ static void test_rfc4231(void **state) {
     assert_int_equal(hmac_sha256(key6, sizeof(key6), msg6, sizeof(msg6) - 1, mac), 0);
     hex(mac, sizeof(mac), h);
     assert_string_equal(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+/* Each call takes its own key: an empty key right after another one is not the previous key
+ * (OpenSSL keeps the previous key when given none), and going back gives the first answer. */
+static void test_key_changes(void **state) {
+    static const char empty_mac[] =
+        "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
+    static const char jefe_mac[] =
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    unsigned char mac[HMAC_SHA256_LEN];
+    char h[2 * HMAC_SHA256_LEN + 1];
+    (void)state;
+
+    assert_int_equal(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), 0);
+    hex(mac, sizeof(mac), h);
+    assert_string_equal(h, jefe_mac);
+    assert_int_equal(hmac_sha256(NULL, 0, NULL, 0, mac), 0);
+    hex(mac, sizeof(mac), h);
+    assert_string_equal(h, empty_mac);
+    assert_int_equal(hmac_sha256("", 0, "", 0, mac), 0);
+    hex(mac, sizeof(mac), h);
+    assert_string_equal(h, empty_mac);
+    assert_int_equal(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), 0);
+    hex(mac, sizeof(mac), h);
+    assert_string_equal(h, jefe_mac);
+}
+
+#define THREADS     4
+#define THREAD_MACS 2000
+
+/* Computes the RFC 4231 case 2 answer THREAD_MACS times, alternating with another key; counts
+ * in *arg how many answers were wrong. */
+static void *mac_loop(void *arg) {
+    static const unsigned char want[HMAC_SHA256_LEN] = {
+        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+        0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+        0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+    unsigned char mac[HMAC_SHA256_LEN];
+    size_t *wrong = arg;
+
+    for (int i = 0; i < THREAD_MACS; i++) {
+        if (hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac) != 0 ||
+            memcmp(mac, want, sizeof(mac)) != 0)
+            (*wrong)++;
+        if (hmac_sha256("other key", 9, &i, sizeof(i), mac) != 0)
+            (*wrong)++;
+    }
+    return NULL;
+}
+
+/* Threads computing at the same time each get their own answers. */
+static void test_threads(void **state) {
+    pthread_t t[THREADS];
+    size_t wrong[THREADS] = {0};
+    (void)state;
+
+    for (int i = 0; i < THREADS; i++)
+        assert_int_equal(pthread_create(&t[i], NULL, mac_loop, &wrong[i]), 0);
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(wrong[i], 0);
+    }
 }
 
 static void test_seed_token_vectors(void **state) {
@@ -129,6 +192,8 @@ static void test_derive_refuses_bad_group_key(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4231),
+        cmocka_unit_test(test_key_changes),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_seed_token_vectors),
         cmocka_unit_test(test_group_derivation_vectors),
         cmocka_unit_test(test_derivations_differ),
