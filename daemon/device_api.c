@@ -42,7 +42,9 @@ static json_t *state_json(const struct reg_job *job) {
     else if (job->group_attested && r->group_id)
         json_object_set_new(s, "symmetricKey",
                             json_pack("{s:s}", "enrollmentGroupId", r->group_id));
-    if (r->payload) {
+    if (job->reg_payload) {
+        json_object_set(s, "payload", job->reg_payload);
+    } else if (r->payload) {
         json_t *p = json_loads(r->payload, 0, NULL);
         if (p)
             json_object_set_new(s, "payload", p);

@@ -97,8 +97,32 @@ void http_remote(struct evhttp_request *req, char *buf, size_t len) {
     }
 }
 
-static int dump_to_evbuffer(const char *chunk, size_t size, void *arg) {
-    return evbuffer_add(arg, chunk, size);
+/* Room first reserved for a serialised answer: registration answers fit, with the certificate
+ * chain of an issuance; a larger answer is serialised again into the room it asks for. */
+#define JSON_REPLY_ROOM 4096
+
+/* Appends body, serialised, to out in one piece. Serialising through a callback would append
+ * every token separately, each append taking the buffer's lock. Returns 0, or -1 when out of
+ * memory or body cannot be serialised. */
+static int dump_json(json_t *body, struct evbuffer *out) {
+    size_t room = JSON_REPLY_ROOM;
+
+    for (int tries = 0; tries < 2; tries++) {
+        struct evbuffer_iovec v;
+
+        if (room > (size_t)EV_SSIZE_MAX ||
+            evbuffer_reserve_space(out, (ev_ssize_t)room, &v, 1) != 1)
+            return -1;
+        size_t n = json_dumpb(body, v.iov_base, v.iov_len, JSON_COMPACT);
+        if (n == 0)
+            return -1;
+        if (n <= v.iov_len) {
+            v.iov_len = n;
+            return evbuffer_commit_space(out, &v, 1);
+        }
+        room = n;
+    }
+    return -1;
 }
 
 /* Sends the answer as one TLS record where it can. evhttp queues the headers and the body as two
@@ -117,7 +141,7 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body) {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     if (body) {
         http_set_header(req, "Content-Type", "application/json; charset=utf-8");
-        if (json_dump_callback(body, dump_to_evbuffer, out, JSON_COMPACT) != 0) {
+        if (dump_json(body, out) != 0) {
             log_error("http: could not serialise an answer");
             evbuffer_drain(out, evbuffer_get_length(out));
             status = 500;

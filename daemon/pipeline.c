@@ -215,6 +215,7 @@ void reg_job_free(struct reg_job *job) {
     json_decref(job->payload);
     free(job->operation_id);
     store_registration_clear(&job->reg);
+    json_decref(job->reg_payload);
     free(job->audit.event);
     free(job->audit.subject);
     free(job->audit.outcome);
@@ -873,7 +874,7 @@ static void complete(struct reg_state *st, const struct endpoint *ep, json_t *ho
         return;
     }
     r->payload = json_dumps(payload, JSON_COMPACT);
-    json_decref(payload);
+    job->reg_payload = payload;
     r->registration_id = strdup(job->regid);
     r->device_id = strdup(device_id);
     r->group_id = st->e.kind == STORE_GROUP ? strdup(st->e.id) : NULL;

@@ -68,7 +68,10 @@ struct reg_job {
     int error_code;  /* 0, or the 6-digit code (in registrationState when 200) */
     char message[192];
     struct store_registration reg; /* the state answered with 200 */
-    int group_attested;            /* reg.group_id names the group whose key attested */
+    /* reg.payload as the pipeline built it, when it did: the answer need not parse it again.
+     * NULL when reg comes from the store. */
+    json_t *reg_payload;
+    int group_attested; /* reg.group_id names the group whose key attested */
     struct store_audit audit;
     char *previous_hub;       /* the endpoint of a device that was assigned before, or NULL */
     struct store_event event; /* the webhook event of a register decision (docs/events.md) */
