@@ -21,9 +21,9 @@
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
-#define SCHEMA     4
-#define SCHEMA_STR "4"
-#define NEWER_STR  "5"
+#define SCHEMA     5
+#define SCHEMA_STR "5"
+#define NEWER_STR  "6"
 
 /* Runs sql on a handle of its own and returns SQLite's result code; *msg gets the message. */
 static int raw_exec(const char *path, const char *sql, char *msg, size_t msglen) {
@@ -1048,6 +1048,84 @@ static void test_migrates_from_version_1(void **state) {
     put(f->c, STORE_ENDPOINT, "hub-a", "{}", STORE_IF_ABSENT, STORE_OK);
 }
 
+/* The query plan of sql, its steps' details joined by "; ", on a handle of its own. */
+static void query_plan(const char *path, const char *sql, char *out, size_t outlen) {
+    char eqp[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    size_t used = 0;
+
+    snprintf(eqp, sizeof(eqp), "EXPLAIN QUERY PLAN %s", sql);
+    out[0] = '\0';
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, eqp, -1, &st, NULL), SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW && used < outlen)
+        used += (size_t)snprintf(out + used, outlen - used, "%s; ", sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* A database of schema version 4 indexed every certificate by status; version 5 indexes only
+ * the revoked ones. Opening it migrates the index, the CRL's query still reads it in order, and
+ * revoking still reaches it. */
+static void test_migrates_from_version_4(void **state) {
+    static const char revoked_sql[] =
+        "SELECT serial FROM certificates WHERE status = 'revoked' ORDER BY serial";
+    struct fx *f = *state;
+    const struct store_cert_filter v1 = {"V1", NULL, NULL};
+    struct store_cert *v = NULL;
+    char uri[160], err[256], plan[512];
+    size_t n = 0;
+    int64_t count = 0;
+
+    store_conn_close(f->c);
+    store_close(f->st);
+    f->c = NULL;
+    f->st = NULL;
+    assert_int_equal(
+        raw_exec(f->path,
+                 "DROP INDEX certificates_revoked;"
+                 "CREATE INDEX certificates_revoked ON certificates (status, serial);"
+                 "INSERT INTO certificates (serial, registration_id, device_id, subject, issuer,"
+                 " thumbprint, not_before, not_after, status, revoked_at, created) VALUES"
+                 " ('R1', 'dev-1', 'dev-1', 'CN=dev-1', 'CN=ca', 'AB', '2026-01-01T00:00:00Z',"
+                 " '2027-01-01T00:00:00Z', 'revoked', 1700000000, '2026-01-01T00:00:00Z'),"
+                 " ('V1', 'dev-2', 'dev-2', 'CN=dev-2', 'CN=ca', 'CD', '2026-01-01T00:00:00Z',"
+                 " '2027-01-01T00:00:00Z', 'valid', NULL, '2026-01-01T00:00:00Z');"
+                 "PRAGMA user_version = 4;",
+                 err, sizeof(err)),
+        SQLITE_OK);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM certificates"
+                                      " INDEXED BY certificates_revoked WHERE status = 'valid'"),
+                     1);
+
+    snprintf(uri, sizeof(uri), "sqlite:%s", f->path);
+    assert_int_equal(store_open(uri, &f->st, err, sizeof(err)), STORE_OK);
+    assert_int_equal(store_conn_open(f->st, &f->c), STORE_OK);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE"
+                                      " name = 'certificates_revoked'"
+                                      " AND sql LIKE '%(serial) WHERE status = ''revoked'''"),
+                     1);
+    query_plan(f->path, revoked_sql, plan, sizeof(plan));
+    assert_string_equal(plan, "SCAN certificates USING INDEX certificates_revoked; ");
+
+    assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].serial, "R1");
+    store_certs_free(v, n);
+    assert_int_equal(store_cert_revoke(f->c, &v1, 1700000001, NULL, NULL, &count), STORE_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].serial, "R1");
+    assert_string_equal(v[1].serial, "V1");
+    store_certs_free(v, n);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM certificates"
+                                      " INDEXED BY certificates_revoked WHERE status = 'revoked'"),
+                     2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_creates_schema, fx_open, fx_close),
@@ -1071,6 +1149,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_endpoints_and_referrers, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_reprovision_flag, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_migrates_from_version_1, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_migrates_from_version_4, fx_open, fx_close),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
