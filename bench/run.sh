@@ -5,7 +5,7 @@
 #   DURATION   seconds of each provbench run [10]
 #   KEEPALIVE  keep-alive concurrency levels ["16 64 256"]
 #   NEWCONN    new-connection (and bare handshake) concurrency levels ["16 64 256"]
-#   CSR        keep-alive concurrency levels with a CSR in every registration ["64"]; provbench
+#   CSR        keep-alive concurrency levels with a CSR in every registration ["64 256"]; provbench
 #              makes keys and requests for at most 20000 devices before the run and cycles
 #              through those, so runs longer than that many issuances re-register devices
 #   DEVICES    simulated devices per level; each level has its own prefix, so that every
@@ -23,7 +23,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 DURATION=${DURATION:-10}
 KEEPALIVE=${KEEPALIVE:-"16 64 256"}
 NEWCONN=${NEWCONN:-"16 64 256"}
-CSR=${CSR:-64}
+CSR=${CSR:-"64 256"}
 DEVICES=${DEVICES:-1000000}
 WORKERS=${WORKERS:-$(nproc)}
 RESULTS=${RESULTS:-}
