@@ -100,7 +100,9 @@ X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int da
                struct ca_cert_info *info, char *err, size_t errlen);
 
 /* As ca_issue, with the subject public key copied as spki encodes it (a CSR's) rather than
- * encoded again from key; key still decides the profile (keyEncipherment for RSA). */
+ * encoded again from key; key still decides the profile (keyEncipherment for RSA). The
+ * certificate returned holds that key only encoded (X509_get0_pubkey gives NULL): it is made to
+ * be encoded and sent, and whatever needs its key decodes the encoding. */
 X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const PROV_SPKI *spki,
                    const char *device_id, int days, struct ca_cert_info *info, char *err,
                    size_t errlen);

@@ -14,12 +14,14 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509v3.h>
 
 #include "base64.h"
 #include "ca.h"
+#include "csr.h"
 #include "pki.h"
 
 #define DAY 86400
@@ -279,6 +281,68 @@ static void test_device_profile_rsa(void **state) {
 
 /* Device IDs are printable ASCII with characters that mean something in a URI or in OpenSSL's
  * configuration syntax; each must reach the certificate as one name. */
+/* A DER CSR for CN = cn signed by key, in *der (OPENSSL_free). */
+static int csr_der_of(EVP_PKEY *key, const char *cn, unsigned char **der) {
+    X509_REQ *req = X509_REQ_new();
+    assert_non_null(req);
+    assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
+                                           (const unsigned char *)cn, -1, -1, 0));
+    assert_true(X509_REQ_set_pubkey(req, key));
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    int n = i2d_X509_REQ(req, der);
+    assert_true(n > 0);
+    X509_REQ_free(req);
+    return n;
+}
+
+/* A certificate for a CSR carries the CSR's SubjectPublicKeyInfo byte for byte (the compressed
+ * form of a point stays compressed), for every kind of key, and verifies up to the root. */
+static void test_issue_from_csr(void **state) {
+    (void)state;
+    EVP_PKEY *keys[] = {EVP_EC_gen("P-256"), EVP_EC_gen("P-256"), EVP_EC_gen("P-384"),
+                        EVP_RSA_gen(2048)};
+    assert_int_equal(EVP_PKEY_set_utf8_string_param(
+                         keys[1], OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
+                     1);
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        unsigned char *der = NULL, *want = NULL, *got = NULL;
+        struct csr *c = NULL;
+        char msg[256], err[256];
+        int error = 0;
+        int n = csr_der_of(keys[i], "device-0001", &der);
+        assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001",
+                                   &c, msg, sizeof(msg)),
+                         CSR_OK);
+        X509 *made = ca_issue_pub(ca, c->key, c->spki, "device-0001", 0, NULL, err, sizeof(err));
+        assert_non_null(made);
+        /* The certificate as the device gets it: made in memory, it holds its key only as the
+         * copied encoding. */
+        unsigned char *cert = NULL;
+        int clen = i2d_X509(made, &cert);
+        const unsigned char *p = cert;
+        X509 *x = d2i_X509(NULL, &p, clen);
+        assert_non_null(x);
+        int wlen = ASN1_item_i2d((const ASN1_VALUE *)c->spki, &want, ASN1_ITEM_rptr(PROV_SPKI));
+        int glen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
+        assert_true(wlen > 0);
+        assert_int_equal(glen, wlen);
+        assert_memory_equal(got, want, (size_t)wlen);
+        assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), keys[i]), 1);
+        assert_int_equal(X509_get_key_usage(x),
+                         pki_key_is_rsa(keys[i]) ? KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT
+                                                 : KU_DIGITAL_SIGNATURE);
+        assert_int_equal(verify_to_root(x, NULL, &error), 1);
+        OPENSSL_free(cert);
+        X509_free(made);
+        OPENSSL_free(der);
+        OPENSSL_free(want);
+        OPENSSL_free(got);
+        X509_free(x);
+        csr_free(c);
+        EVP_PKEY_free(keys[i]);
+    }
+}
+
 static void test_device_id_encoding(void **state) {
     (void)state;
     EVP_PKEY *key = pki_key_new();
@@ -901,6 +965,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_profile_p256),
         cmocka_unit_test(test_device_profile_rsa),
+        cmocka_unit_test(test_issue_from_csr),
         cmocka_unit_test(test_device_id_encoding),
         cmocka_unit_test(test_validity_capped_by_issuer),
         cmocka_unit_test(test_serials_differ),
