@@ -265,7 +265,7 @@ echo "  keep-alive, best level: $(div "$BEST_KA" 1 0)/s (target at least 10000, 
 echo "  one connection per device, best level: $(pct "$BEST_NC" 1) of the bare handshake rate" \
     "at the same concurrency (target at least 70%)"
 echo "  certificate issuance, best level: $(pct "$BEST_CSR" 1) of the rate ECDSA sign + verify" \
-    "alone allow on $CORES cores (target at least 50%)"
+    "alone allow on $CORES cores (aim at least 50%)"
 if [ $failed -ne 0 ]; then
     echo "bench: some runs had errors (above)" >&2
     exit 1
