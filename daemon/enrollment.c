@@ -150,6 +150,17 @@ static json_t *key_from_prev_or_new(json_t *prev, const char *which) {
     return k;
 }
 
+/* Checks that v, the member named field, is an object with no member outside members (a
+ * NULL-terminated list); unknown members are named with field as their prefix. */
+static int check_object(const char *field, json_t *v, const char *const *members, struct verr *e) {
+    char prefix[64];
+
+    if (!json_is_object(v))
+        return verr_set(e, CODE_INVALID, "%s must be an object", field);
+    snprintf(prefix, sizeof(prefix), "%s.", field);
+    return json_check_members(v, members, prefix, e);
+}
+
 /* The members of DPS's X509CertificateInfo, accepted in a received document (a document read
  * from the API sent back as it is) and recomputed from the certificate. */
 static const char *const INFO_MEMBERS[] = {
@@ -230,11 +241,7 @@ static json_t *norm_x509(enum store_kind kind, json_t *v, struct verr *e) {
     char field[96], prefix[64];
     json_t *set, *certs = NULL, *item;
 
-    if (!json_is_object(v)) {
-        verr_set(e, CODE_INVALID, "attestation.x509 must be an object");
-        return NULL;
-    }
-    if (json_check_members(v, members, "attestation.x509.", e) != 0)
+    if (check_object("attestation.x509", v, members, e) != 0)
         return NULL;
     if (json_opt(v, "caReferences") != NULL) {
         verr_set(e, CODE_INVALID,
@@ -276,11 +283,7 @@ static json_t *norm_attestation(enum store_kind kind, json_t *att, json_t *prev,
     json_t *type, *sk = NULL, *pk = NULL, *sec = NULL, *out = NULL, *keys = NULL;
 
     if (att != NULL) {
-        if (!json_is_object(att)) {
-            verr_set(e, CODE_INVALID, "attestation must be an object");
-            return NULL;
-        }
-        if (json_check_members(att, att_members, "attestation.", e) != 0)
+        if (check_object("attestation", att, att_members, e) != 0)
             return NULL;
         type = json_opt(att, "type");
         if (!json_is_string(type)) {
@@ -314,11 +317,7 @@ static json_t *norm_attestation(enum store_kind kind, json_t *att, json_t *prev,
             return NULL;
         }
         sk = json_opt(att, "symmetricKey");
-        if (sk != NULL && !json_is_object(sk)) {
-            verr_set(e, CODE_INVALID, "attestation.symmetricKey must be an object");
-            return NULL;
-        }
-        if (sk != NULL && json_check_members(sk, sk_members, "attestation.symmetricKey.", e) != 0)
+        if (sk != NULL && check_object("attestation.symmetricKey", sk, sk_members, e) != 0)
             return NULL;
     }
 
@@ -406,11 +405,7 @@ static json_t *norm_custom(json_t *v, struct verr *e) {
     json_t *url, *api, *timeout, *out;
     const char *u;
 
-    if (!json_is_object(v)) {
-        verr_set(e, CODE_INVALID, "customAllocationDefinition must be an object");
-        return NULL;
-    }
-    if (json_check_members(v, members, "customAllocationDefinition.", e) != 0)
+    if (check_object("customAllocationDefinition", v, members, e) != 0)
         return NULL;
     url = json_opt(v, "webhookUrl");
     api = json_opt(v, "apiVersion");
@@ -471,11 +466,7 @@ static json_t *norm_reprovision(json_t *v, struct verr *e) {
     json_t *update = NULL, *migrate = NULL;
 
     if (v != NULL) {
-        if (!json_is_object(v)) {
-            verr_set(e, CODE_INVALID, "reprovisionPolicy must be an object");
-            return NULL;
-        }
-        if (json_check_members(v, members, "reprovisionPolicy.", e) != 0)
+        if (check_object("reprovisionPolicy", v, members, e) != 0)
             return NULL;
         update = json_opt(v, "updateHubAssignment");
         migrate = json_opt(v, "migrateDeviceData");
@@ -496,11 +487,7 @@ static json_t *norm_capabilities(json_t *v, struct verr *e) {
     static const char *const members[] = {"iotEdge", NULL};
     json_t *edge;
 
-    if (!json_is_object(v)) {
-        verr_set(e, CODE_INVALID, "capabilities must be an object");
-        return NULL;
-    }
-    if (json_check_members(v, members, "capabilities.", e) != 0)
+    if (check_object("capabilities", v, members, e) != 0)
         return NULL;
     edge = json_opt(v, "iotEdge");
     if (edge != NULL && !json_is_boolean(edge)) {
@@ -511,46 +498,18 @@ static json_t *norm_capabilities(json_t *v, struct verr *e) {
 }
 
 /* The members a document may have. The read-only ones are accepted so that a document read from
- * the API can be sent back as it is. */
+ * the API can be sent back as it is. Both kinds have COMMON_MEMBERS; each adds its ID, and an
+ * individual enrollment its device ID, the group it takes templates from and its registration
+ * state. */
+#define COMMON_MEMBERS                                                                             \
+    "attestation", "provisioningStatus", "iotHubHostName", "iotHubs", "allocationPolicy",          \
+        "customAllocationDefinition", "reprovisionPolicy", "initialTwin", "configuration",         \
+        "capabilities", "certificateValidityDays", "etag", "createdDateTimeUtc",                   \
+        "lastUpdatedDateTimeUtc"
 static const char *const ENROLLMENT_MEMBERS[] = {
-    "registrationId",
-    "deviceId",
-    "attestation",
-    "provisioningStatus",
-    "iotHubHostName",
-    "iotHubs",
-    "allocationPolicy",
-    "customAllocationDefinition",
-    "reprovisionPolicy",
-    "initialTwin",
-    "configuration",
-    "enrollmentGroupId",
-    "capabilities",
-    "etag",
-    "createdDateTimeUtc",
-    "lastUpdatedDateTimeUtc",
-    "registrationState",
-    "certificateValidityDays",
-    NULL,
+    "registrationId", "deviceId", "enrollmentGroupId", "registrationState", COMMON_MEMBERS, NULL,
 };
-static const char *const GROUP_MEMBERS[] = {
-    "enrollmentGroupId",
-    "attestation",
-    "provisioningStatus",
-    "iotHubHostName",
-    "iotHubs",
-    "allocationPolicy",
-    "customAllocationDefinition",
-    "reprovisionPolicy",
-    "initialTwin",
-    "configuration",
-    "capabilities",
-    "certificateValidityDays",
-    "etag",
-    "createdDateTimeUtc",
-    "lastUpdatedDateTimeUtc",
-    NULL,
-};
+static const char *const GROUP_MEMBERS[] = {"enrollmentGroupId", COMMON_MEMBERS, NULL};
 
 static int normalize(enum store_kind kind, const char *path_id, json_t *in, json_t *prev,
                      json_t *out, struct verr *e) {
