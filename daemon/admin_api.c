@@ -97,6 +97,26 @@ static void fail_internal(struct call *c) {
     fail(c, 500001, "internal error");
 }
 
+/* Answers 200 with v, taking its reference; a v that could not be built (NULL) is answered as an
+ * internal error instead. */
+static void reply_ok(struct call *c, json_t *v) {
+    if (v == NULL)
+        fail_internal(c);
+    else
+        http_reply_json(c->req, 200, v);
+}
+
+/* Answers a store call about c->id that did not succeed: STORE_NOT_FOUND as code with "no <what>
+ * <id>", any other failure as an internal error. Returns 0 when rc is STORE_OK, else -1 after
+ * answering. */
+static int answer_store_error(struct call *c, int rc, int code, const char *what) {
+    if (rc == STORE_NOT_FOUND)
+        fail(c, code, "no %s %s", what, c->id);
+    else if (rc != STORE_OK)
+        fail_internal(c);
+    return rc == STORE_OK ? 0 : -1;
+}
+
 /* Wipes the keys of a document or of each document of an array. */
 static void wipe_docs(json_t *v) {
     json_t *item;
@@ -489,34 +509,34 @@ static void get_healthz(struct call *c) {
 
 static void get_info(struct call *c) {
     struct store_counts n = {0};
-    json_t *v;
 
     if (store_counts(c->w->conn, &n) != STORE_OK) {
         fail_internal(c);
         return;
     }
-    v = json_pack("{s:s?, s:s, s:{s:I, s:I, s:I, s:I}}", "idScope", c->w->pd->cfg.id_scope,
-                  "version", PROV_VERSION, "counts", "enrollments", (json_int_t)n.enrollments,
-                  "enrollmentGroups", (json_int_t)n.groups, "registrations",
-                  (json_int_t)n.registrations, "auditRecords", (json_int_t)n.audit);
-    if (v == NULL) {
-        fail_internal(c);
-        return;
-    }
-    http_reply_json(c->req, 200, v);
+    reply_ok(c,
+             json_pack("{s:s?, s:s, s:{s:I, s:I, s:I, s:I}}", "idScope", c->w->pd->cfg.id_scope,
+                       "version", PROV_VERSION, "counts", "enrollments", (json_int_t)n.enrollments,
+                       "enrollmentGroups", (json_int_t)n.groups, "registrations",
+                       (json_int_t)n.registrations, "auditRecords", (json_int_t)n.audit));
+}
+
+/* Reads the document of the route's kind named by the path into d. Returns 0, or -1 after
+ * answering. */
+static int read_doc(struct call *c, struct store_doc *d) {
+    enum store_kind kind = c->route->kind;
+
+    return answer_store_error(c, store_doc_get(c->w->conn, kind, c->id, d), not_found_code(kind),
+                              kind_name(kind));
 }
 
 static void get_doc(struct call *c) {
     struct store_doc d = {0};
     json_t *v;
-    int rc;
 
-    rc = store_doc_get(c->w->conn, c->route->kind, c->id, &d);
-    if (rc == STORE_NOT_FOUND) {
-        fail(c, not_found_code(c->route->kind), "no %s %s", kind_name(c->route->kind), c->id);
+    if (read_doc(c, &d) != 0)
         goto out;
-    }
-    if (rc != STORE_OK || (v = view_of(c->route->kind, &d)) == NULL) {
+    if ((v = view_of(c->route->kind, &d)) == NULL) {
         fail_internal(c);
         goto out;
     }
@@ -559,14 +579,10 @@ static void delete_one(struct call *c) {
 static void post_attestation(struct call *c) {
     struct store_doc d = {0};
     json_t *view = NULL, *att;
-    int rc;
 
-    rc = store_doc_get(c->w->conn, c->route->kind, c->id, &d);
-    if (rc == STORE_NOT_FOUND) {
-        fail(c, not_found_code(c->route->kind), "no %s %s", kind_name(c->route->kind), c->id);
+    if (read_doc(c, &d) != 0)
         goto out;
-    }
-    if (rc != STORE_OK || (view = enrollment_view(&d, 1)) == NULL ||
+    if ((view = enrollment_view(&d, 1)) == NULL ||
         !json_is_object(att = json_object_get(view, "attestation"))) {
         fail_internal(c);
         goto out;
@@ -661,7 +677,7 @@ static int bulk_item(struct call *c, enum bulk_mode mode, json_t *item, size_t i
 
 static void post_bulk(struct call *c) {
     static const char *const modes[] = {"create", "update", "updateIfMatchETag", "delete"};
-    json_t *items = NULL, *item, *errors = NULL, *err, *v;
+    json_t *items = NULL, *item, *errors = NULL, *err;
     const char *mode_s = NULL, *raw_id;
     char msg[MSG_MAX];
     json_error_t jerr;
@@ -702,10 +718,8 @@ static void post_bulk(struct call *c) {
         if (err == NULL || json_array_append_new(errors, err) != 0)
             goto internal;
     }
-    v = json_pack("{s:b, s:O}", "isSuccessful", json_array_size(errors) == 0, "errors", errors);
-    if (v == NULL)
-        goto internal;
-    http_reply_json(c->req, 200, v);
+    reply_ok(
+        c, json_pack("{s:b, s:O}", "isSuccessful", json_array_size(errors) == 0, "errors", errors));
     goto out;
 internal:
     fail_internal(c);
@@ -719,12 +733,10 @@ static void get_registration(struct call *c) {
     int rc;
 
     rc = store_reg_get(c->w->conn, c->id, &r);
-    if (rc == STORE_NOT_FOUND) {
-        fail(c, 404004, "no registration %s", c->id);
+    if (answer_store_error(c, rc, 404004, "registration") != 0)
         goto out;
-    }
     /* The admin view tells whether a forced reprovisioning waits for the device. */
-    if (rc != STORE_OK || (v = registration_view(&r)) == NULL ||
+    if ((v = registration_view(&r)) == NULL ||
         (r.reprovision && json_object_set_new(v, "reprovisionPending", json_true()) != 0)) {
         fail_internal(c);
         goto out;
@@ -736,11 +748,7 @@ out:
 
 /* Answers a change to the registration c->id: 204, or why it could not be made. */
 static void reply_registration_change(struct call *c, int rc) {
-    if (rc == STORE_NOT_FOUND)
-        fail(c, 404004, "no registration %s", c->id);
-    else if (rc != STORE_OK)
-        fail_internal(c);
-    else
+    if (answer_store_error(c, rc, 404004, "registration") == 0)
         http_reply_empty(c->req, 204);
 }
 
@@ -837,14 +845,9 @@ static int check_query_id(struct call *c, char *id, const char *name, const char
 }
 
 /* Answers a page of sequence-numbered items: {"<name>": items, "next": next}, where next is the
- * last sequence number answered (the caller's "after" when there was none). Returns -1 when the
- * answer could not be built (nothing was sent). */
-static int reply_seq_page(struct call *c, const char *name, json_t *items, int64_t next) {
-    json_t *v = json_pack("{s:O, s:I}", name, items, "next", (json_int_t)next);
-    if (v == NULL)
-        return -1;
-    http_reply_json(c->req, 200, v);
-    return 0;
+ * last sequence number answered (the caller's "after" when there was none). */
+static void reply_seq_page(struct call *c, const char *name, json_t *items, int64_t next) {
+    reply_ok(c, json_pack("{s:O, s:I}", name, items, "next", (json_int_t)next));
 }
 
 static void get_audit(struct call *c) {
@@ -881,8 +884,7 @@ static void get_audit(struct call *c) {
             goto internal;
         next = a->seq;
     }
-    if (reply_seq_page(c, "records", arr, next) != 0)
-        goto internal;
+    reply_seq_page(c, "records", arr, next);
     goto out;
 internal:
     fail_internal(c);
@@ -929,16 +931,11 @@ out:
 
 static void get_webhook(struct call *c) {
     struct store_webhook wh = {0};
-    json_t *v;
     int rc;
 
     rc = store_webhook_get(c->w->conn, c->id, &wh);
-    if (rc == STORE_NOT_FOUND)
-        fail(c, 404010, "no webhook %s", c->id);
-    else if (rc != STORE_OK || (v = webhook_view(&wh, 0)) == NULL)
-        fail_internal(c);
-    else
-        http_reply_json(c->req, 200, v);
+    if (answer_store_error(c, rc, 404010, "webhook") == 0)
+        reply_ok(c, webhook_view(&wh, 0));
     store_webhook_clear(&wh);
 }
 
@@ -1001,11 +998,7 @@ static void delete_webhook(struct call *c) {
 
     audit_init(&audit, c, "webhook.delete", c->id, 204, "deleted");
     rc = store_webhook_delete(c->w->conn, c->id, &audit);
-    if (rc == STORE_NOT_FOUND) {
-        fail(c, 404010, "no webhook %s", c->id);
-    } else if (rc != STORE_OK) {
-        fail_internal(c);
-    } else {
+    if (answer_store_error(c, rc, 404010, "webhook") == 0) {
         subscriptions_changed(c);
         http_reply_empty(c->req, 204);
     }
@@ -1039,8 +1032,7 @@ static void get_events(struct call *c) {
             goto internal;
         next = ds[i].id;
     }
-    if (reply_seq_page(c, "events", arr, next) != 0)
-        goto internal;
+    reply_seq_page(c, "events", arr, next);
     goto out;
 internal:
     fail_internal(c);
@@ -1059,27 +1051,14 @@ static int read_delivery(struct call *c, struct store_delivery *d) {
     memset(d, 0, sizeof(*d));
     if (parse_int(c->id, 1, INT64_MAX, &id) == 0)
         rc = store_delivery_get(c->w->conn, id, d);
-    if (rc == STORE_NOT_FOUND)
-        fail(c, 404011, "no event delivery %s", c->id);
-    else if (rc != STORE_OK)
-        fail_internal(c);
-    return rc == STORE_OK ? 0 : -1;
-}
-
-static void reply_delivery(struct call *c, const struct store_delivery *d) {
-    json_t *v = delivery_view(d, 1);
-
-    if (v == NULL)
-        fail_internal(c);
-    else
-        http_reply_json(c->req, 200, v);
+    return answer_store_error(c, rc, 404011, "event delivery");
 }
 
 static void get_event(struct call *c) {
     struct store_delivery d;
 
     if (read_delivery(c, &d) == 0)
-        reply_delivery(c, &d);
+        reply_ok(c, delivery_view(&d, 1));
     store_delivery_clear(&d);
 }
 
@@ -1096,14 +1075,10 @@ static void post_event_retry(struct call *c) {
     store_delivery_clear(&d);
     if (rc == STORE_CONFLICT) {
         fail(c, 409010, "event delivery %s has not failed; only failed ones are retried", c->id);
-    } else if (rc == STORE_NOT_FOUND) {
-        fail(c, 404011, "no event delivery %s", c->id);
-    } else if (rc != STORE_OK) {
-        fail_internal(c);
-    } else {
+    } else if (answer_store_error(c, rc, 404011, "event delivery") == 0) {
         deliverer_wake(c->w->pd->deliverer);
         if (read_delivery(c, &d) == 0)
-            reply_delivery(c, &d);
+            reply_ok(c, delivery_view(&d, 1));
     }
 out:
     store_delivery_clear(&d);
@@ -1156,11 +1131,8 @@ static void get_certificates(struct call *c) {
         if ((v = cert_view(&certs[i])) == NULL || json_array_append_new(arr, v) != 0)
             goto internal;
     }
-    v = json_pack("{s:O, s:s*}", "certificates", arr, "next",
-                  n > (size_t)limit ? certs[limit - 1].serial : NULL);
-    if (v == NULL)
-        goto internal;
-    http_reply_json(c->req, 200, v);
+    reply_ok(c, json_pack("{s:O, s:s*}", "certificates", arr, "next",
+                          n > (size_t)limit ? certs[limit - 1].serial : NULL));
     goto out;
 internal:
     fail_internal(c);
@@ -1175,25 +1147,14 @@ out:
 
 /* Reads the certificate named by the path into x. Returns 0, or -1 after answering. */
 static int read_cert(struct call *c, struct store_cert *x) {
-    int rc = store_cert_get(c->w->conn, c->id, x);
-
-    if (rc == STORE_NOT_FOUND)
-        fail(c, 404012, "no certificate %s", c->id);
-    else if (rc != STORE_OK)
-        fail_internal(c);
-    return rc == STORE_OK ? 0 : -1;
+    return answer_store_error(c, store_cert_get(c->w->conn, c->id, x), 404012, "certificate");
 }
 
 static void reply_cert(struct call *c) {
     struct store_cert x;
-    json_t *v;
 
-    if (read_cert(c, &x) == 0) {
-        if ((v = cert_view(&x)) == NULL)
-            fail_internal(c);
-        else
-            http_reply_json(c->req, 200, v);
-    }
+    if (read_cert(c, &x) == 0)
+        reply_ok(c, cert_view(&x));
     store_cert_clear(&x);
 }
 
