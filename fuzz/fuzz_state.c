@@ -3,43 +3,8 @@
  * is reported as corrupt with a reason and gives no result; an accepted one is an assigned
  * identity with every required field, and renders back as JSON the way prov_result_to_json
  * does. */
-#include <errno.h>
-#include <stdio.h>
-#include <unistd.h>
-
 #include "fuzz.h"
 #include "internal.h"
-
-static char dir[64];
-static char path[96];
-
-static void cleanup(void) {
-    unlink(path);
-    rmdir(dir);
-}
-
-static void setup(void) {
-    const char *tmp = getenv("TMPDIR");
-
-    if (tmp == NULL || tmp[0] == '\0' ||
-        (size_t)snprintf(dir, sizeof(dir), "%s/prov-state-fuzz-XXXXXX", tmp) >= sizeof(dir))
-        snprintf(dir, sizeof(dir), "/tmp/prov-state-fuzz-XXXXXX");
-    if (mkdtemp(dir) == NULL) {
-        fprintf(stderr, "fuzz_state: mkdtemp: %s\n", strerror(errno));
-        abort();
-    }
-    snprintf(path, sizeof(path), "%s/%s", dir, PROV_STATE_FILE);
-    atexit(cleanup);
-}
-
-static void write_input(const uint8_t *data, size_t size) {
-    FILE *f = fopen(path, "wb");
-
-    if (f == NULL || (size > 0 && fwrite(data, 1, size, f) != size) || fclose(f) != 0) {
-        fprintf(stderr, "fuzz_state: %s: %s\n", path, strerror(errno));
-        abort();
-    }
-}
 
 static int nonempty(const char *s) {
     return s != NULL && s[0] != '\0';
@@ -50,10 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     prov_err rc, err = PROV_ERR_NOMEM;
     char errbuf[512];
     json_t *o;
+    const char *dir;
 
-    if (dir[0] == '\0')
-        setup();
-    write_input(data, size);
+    dir = fuzz_write_file("fuzz_state", "prov-state-fuzz", PROV_STATE_FILE, data, size);
     errbuf[0] = 'x';
     errbuf[1] = '\0';
     rc = prov_state_load(dir, &r, errbuf, sizeof(errbuf));
