@@ -156,6 +156,12 @@ int http_get_object(struct ctl *ctl, const char *path, const char *subject, json
 int http_send_object(struct ctl *ctl, const char *method, const char *path, const json_t *body,
                      const char *const *headers, const char *subject, json_t **doc);
 
+/* Readies doc, a document read from the admin API, to be written back only if nobody changed it
+ * meanwhile: sets *if_match to the header line "If-Match: \"ETAG\"" with doc's etag (NULL when
+ * doc has none; the caller frees it) and removes the members the server sets itself (the etag and
+ * the timestamps). Returns 0, or -1 after printing why. */
+int http_prepare_rewrite(json_t *doc, char **if_match);
+
 /* DELETEs path and, unless --json, prints "Deleted <subject>." Returns CTL_OK, or reports the
  * error and returns CTL_FAIL. */
 int http_delete(struct ctl *ctl, const char *path, const char *subject);

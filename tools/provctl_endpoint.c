@@ -144,16 +144,9 @@ static int cmd_put(struct ctl *ctl, const struct ctl_args *a) {
         goto out;
     }
     if (update) {
-        const char *etag = json_string_value(json_object_get(doc, "etag"));
-
-        if (etag != NULL && asprintf(&if_match, "If-Match: \"%s\"", etag) < 0) {
-            ctl_err("out of memory");
+        if (http_prepare_rewrite(doc, &if_match) != 0)
             goto out;
-        }
         hdrs[0] = if_match;
-        json_object_del(doc, "etag");
-        json_object_del(doc, "createdDateTimeUtc");
-        json_object_del(doc, "lastUpdatedDateTimeUtc");
     } else if ((doc = json_object()) == NULL) {
         ctl_err("out of memory");
         goto out;

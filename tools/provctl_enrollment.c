@@ -65,27 +65,21 @@ static int fetch(struct ctl *ctl, const struct kind *k, const char *id, json_t *
     return http_get_object(ctl, path, subj, doc, absent);
 }
 
-/* PUTs doc, conditionally on etag when it is not NULL. Returns CTL_OK with *stored (the
- * server's answer), or reports the error and returns CTL_FAIL. */
+/* PUTs doc, with the header line if_match when it is not NULL (see http_prepare_rewrite).
+ * Returns CTL_OK with *stored (the server's answer), or reports the error and returns
+ * CTL_FAIL. */
 static int store(struct ctl *ctl, const struct kind *k, const char *id, const json_t *doc,
-                 const char *etag, json_t **stored) {
-    char path[256], subj[192], *if_match = NULL;
-    const char *hdrs[2] = {NULL, NULL};
+                 const char *if_match, json_t **stored) {
+    char path[256], subj[192];
+    const char *hdrs[2] = {if_match, NULL};
     struct http_reply r;
     int rc = CTL_FAIL;
 
     *stored = NULL;
     record_path(path, sizeof path, k, id);
     subject(subj, sizeof subj, k, id);
-    if (etag != NULL) {
-        if (asprintf(&if_match, "If-Match: \"%s\"", etag) < 0) {
-            ctl_err("out of memory");
-            return CTL_FAIL;
-        }
-        hdrs[0] = if_match;
-    }
     if (http_request(ctl, "PUT", path, doc, hdrs, &r) != 0)
-        goto out;
+        return CTL_FAIL;
     if ((r.status == 200 || r.status == 201) && json_is_object(r.body)) {
         *stored = json_incref(r.body);
         rc = CTL_OK;
@@ -95,8 +89,6 @@ static int store(struct ctl *ctl, const struct kind *k, const char *id, const js
         http_fail(&r, subj);
     }
     http_reply_free(&r);
-out:
-    free(if_match);
     return rc;
 }
 
@@ -350,8 +342,8 @@ static int set_status(struct ctl *ctl, const struct ctl_args *a, const char *sta
     const struct kind *k = a->cmd->data;
     const char *id = a->pos[0];
     json_t *doc = NULL, *stored = NULL, *att;
-    const char *cur, *etag;
-    char *etag_copy = NULL;
+    const char *cur;
+    char *if_match = NULL;
     int rc;
 
     if (ctl_check_id(k->id_what, id) != 0)
@@ -376,22 +368,16 @@ static int set_status(struct ctl *ctl, const struct ctl_args *a, const char *sta
         rc = CTL_FAIL;
         goto out;
     }
-    etag = json_string_value(json_object_get(doc, "etag"));
-    if (etag && (etag_copy = strdup(etag)) == NULL) {
-        ctl_err("out of memory");
+    if (http_prepare_rewrite(doc, &if_match) != 0) {
         rc = CTL_FAIL;
         goto out;
     }
-    /* Members the server sets itself are not sent back. */
-    json_object_del(doc, "etag");
-    json_object_del(doc, "createdDateTimeUtc");
-    json_object_del(doc, "lastUpdatedDateTimeUtc");
     if (json_object_set_new(doc, "provisioningStatus", json_string(status)) != 0) {
         ctl_err("out of memory");
         rc = CTL_FAIL;
         goto out;
     }
-    if ((rc = store(ctl, k, id, doc, etag_copy, &stored)) != CTL_OK)
+    if ((rc = store(ctl, k, id, doc, if_match, &stored)) != CTL_OK)
         goto out;
     if (!ctl->json)
         printf("%s %s is now %s.\n", k->noun_cap, id, status);
@@ -399,7 +385,7 @@ done:
     if (ctl->json)
         print_record(ctl, k, stored, 0);
 out:
-    free(etag_copy);
+    free(if_match);
     json_decref(doc);
     json_decref(stored);
     return rc;

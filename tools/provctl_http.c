@@ -561,6 +561,21 @@ int http_send_object(struct ctl *ctl, const char *method, const char *path, cons
     return request_object(ctl, method, path, body, headers, subject, doc, NULL);
 }
 
+int http_prepare_rewrite(json_t *doc, char **if_match) {
+    const char *etag = json_string_value(json_object_get(doc, "etag"));
+
+    *if_match = NULL;
+    if (etag != NULL && asprintf(if_match, "If-Match: \"%s\"", etag) < 0) {
+        *if_match = NULL;
+        ctl_err("out of memory");
+        return -1;
+    }
+    json_object_del(doc, "etag");
+    json_object_del(doc, "createdDateTimeUtc");
+    json_object_del(doc, "lastUpdatedDateTimeUtc");
+    return 0;
+}
+
 int http_delete(struct ctl *ctl, const char *path, const char *subject) {
     struct http_reply r;
     int rc = CTL_OK;
