@@ -587,7 +587,9 @@ static void post_attestation(struct call *c) {
         fail_internal(c);
         goto out;
     }
-    reply_secret(c, 200, att);
+    /* att belongs to view, which is wiped and released below: the answer takes a reference of
+     * its own. */
+    reply_secret(c, 200, json_incref(att));
 out:
     enrollment_wipe(view);
     json_decref(view);
