@@ -4,6 +4,10 @@
 #
 # After provd_start: $DATA (data dir), $DEV (https://127.0.0.1:PORT of the device API), $ADM
 # (admin API), $SCOPE (ID scope), $TOKEN (admin bearer token), $CA (root.pem), $PROVD_PID.
+#
+# With PROVD_VALGRIND=1 in the environment, provd serve runs under valgrind's memcheck, which
+# also sees the libraries (jansson, OpenSSL, libevent) that the sanitizer build does not
+# instrument; any memory error it reports fails the test.
 
 set -euo pipefail
 
@@ -16,7 +20,7 @@ API="api-version=2021-06-01"
 cleanup() {
     local rc=$?
     stop_sinks
-    provd_stop || true
+    provd_stop || rc=1
     if [ $rc -ne 0 ] && [ -f "$WORK/provd.log" ]; then
         echo "--- provd log (last 40 lines) ---" >&2
         tail -n 40 "$WORK/provd.log" >&2
@@ -48,11 +52,15 @@ provd_init() {
 # provd_start [extra serve flags...]: serve on free loopback ports; waits until listening.
 provd_start() {
     rm -f "$WORK/ports.json"
-    "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
+    local under=()
+    if [ "${PROVD_VALGRIND:-}" = 1 ]; then
+        under=(valgrind --quiet --log-file="$WORK/valgrind.%p.log")
+    fi
+    "${under[@]}" "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
         --admin-listen 127.0.0.1:0 --port-file "$WORK/ports.json" "$@" \
         >>"$WORK/provd.log" 2>&1 &
     PROVD_PID=$!
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 600); do
         [ -s "$WORK/ports.json" ] && break
         kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited at start"
         sleep 0.05
@@ -62,12 +70,20 @@ provd_start() {
     ADM=https://127.0.0.1:$(jq -r .admin "$WORK/ports.json")
 }
 
-# provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it.
+# provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it. Under valgrind, returns 1
+# after printing its report when it found a memory error.
 provd_stop() {
     [ -n "$PROVD_PID" ] || return 0
     kill -"${1:-TERM}" "$PROVD_PID" 2>/dev/null || true
     wait "$PROVD_PID" 2>/dev/null || true
+    local log=$WORK/valgrind.$PROVD_PID.log
     PROVD_PID=
+    if [ -s "$log" ]; then
+        echo "--- valgrind: memory errors in provd ---" >&2
+        cat "$log" >&2
+        rm -f "$log"
+        return 1
+    fi
 }
 
 # admin METHOD PATH [BODY]: prints "STATUS BODY"-style output: the body to $WORK/body, the
