@@ -432,8 +432,89 @@ static void done(sqlite3_stmt *st) {
     sqlite3_clear_bindings(st);
 }
 
-static int bind_text(sqlite3_stmt *st, int i, const char *s) {
-    return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+/* The values a store operation binds to its statement's parameters ?1, ?2, ... in order, each
+ * tagged with its type. They are an array built by ARGS() from text() and num() rather than the
+ * arguments of a variadic function: the constructors let the compiler check and convert every
+ * value, where va_arg reading a value with the wrong type (an int passed where an int64 is
+ * read) is undefined and no warning catches it, and ARGS() counts the values, so there is no
+ * terminator to forget. The array lives on the caller's stack: binding allocates nothing. */
+struct arg {
+    bool is_text;
+    union {
+        const char *s; /* NULL binds SQL NULL */
+        sqlite3_int64 i;
+    };
+};
+
+struct args {
+    const struct arg *v;
+    int n;
+};
+
+#define ARGS(...)                                                                                  \
+    ((struct args){(const struct arg[]){__VA_ARGS__},                                              \
+                   (int)(sizeof((const struct arg[]){__VA_ARGS__}) / sizeof(struct arg))})
+#define NO_ARGS ((struct args){NULL, 0})
+
+/* Text, bound without a copy (SQLITE_STATIC): it must stay valid until done() drops it. */
+static struct arg text(const char *s) {
+    return (struct arg){.is_text = true, .s = s};
+}
+
+/* An integer; sqlite3_bind_int only widens to sqlite3_bind_int64, so one kind serves both. */
+static struct arg num(sqlite3_int64 i) {
+    return (struct arg){.is_text = false, .i = i};
+}
+
+/* What the first step of a statement must yield. */
+enum expect {
+    NO_ROW,    /* SQLITE_DONE: a change */
+    ONE_ROW,   /* SQLITE_ROW: a query or RETURNING that always yields one */
+    MAYBE_ROW, /* SQLITE_ROW, or SQLITE_DONE for STORE_NOT_FOUND */
+};
+
+/* Binds a to the parameters of st; a failure is logged as "<what> bind". */
+static int bind_args(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a) {
+    for (int i = 0; i < a.n; i++) {
+        const struct arg *v = &a.v[i];
+        int rc;
+
+        if (!v->is_text)
+            rc = sqlite3_bind_int64(st, i + 1, v->i);
+        else if (v->s)
+            rc = sqlite3_bind_text(st, i + 1, v->s, -1, SQLITE_STATIC);
+        else
+            rc = sqlite3_bind_null(st, i + 1);
+        if (rc != SQLITE_OK) {
+            log_error("store: %s bind failed sqlite=\"%s\"", what, sqlite3_errmsg(c->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Runs one step of st with a bound: the shape of every store operation. Returns STORE_OK when st
+ * yields what expect asks for, STORE_NOT_FOUND when MAYBE_ROW finds no row, and otherwise logs
+ * the failure under what and returns STORE_ERROR. A statement run with NO_ROW is reset here;
+ * after ONE_ROW or MAYBE_ROW the caller reads the row (on STORE_OK) and then resets st with
+ * done(), whatever the result. */
+static int run(struct sqlite_conn *c, sqlite3_stmt *st, enum expect expect, const char *what,
+               struct args a) {
+    int rc = STORE_ERROR, s;
+
+    if (bind_args(c, st, what, a) != 0)
+        goto out;
+    s = sqlite3_step(st);
+    if (s == (expect == NO_ROW ? SQLITE_DONE : SQLITE_ROW))
+        rc = STORE_OK;
+    else if (s == SQLITE_DONE && expect == MAYBE_ROW)
+        rc = STORE_NOT_FOUND;
+    else
+        db_error(c, what);
+out:
+    if (expect == NO_ROW)
+        done(st);
+    return rc;
 }
 
 static sqlite3_int64 bind_limit(size_t limit) {
@@ -482,28 +563,18 @@ static void *grow(void *arr, size_t *cap, size_t used, size_t size) {
     return p;
 }
 
-/* Runs one of the statements that return no row (BEGIN, COMMIT, ROLLBACK). */
-static int exec_q(struct sqlite_conn *c, enum q id, const char *what) {
-    int rc = sqlite3_step(c->q[id]);
-
-    if (rc != SQLITE_DONE)
-        db_error(c, what);
-    sqlite3_reset(c->q[id]);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
 static int tx_begin(struct sqlite_conn *c) {
-    return exec_q(c, Q_BEGIN, "begin");
+    return run(c, c->q[Q_BEGIN], NO_ROW, "begin", NO_ARGS) == STORE_OK ? 0 : -1;
 }
 
 /* Rolls back the open transaction, if any: some errors (I/O, full disk) already rolled it back. */
 static void tx_rollback(struct sqlite_conn *c) {
     if (!sqlite3_get_autocommit(c->db))
-        exec_q(c, Q_ROLLBACK, "rollback");
+        run(c, c->q[Q_ROLLBACK], NO_ROW, "rollback", NO_ARGS);
 }
 
 static int tx_commit(struct sqlite_conn *c) {
-    if (exec_q(c, Q_COMMIT, "commit") != 0) {
+    if (run(c, c->q[Q_COMMIT], NO_ROW, "commit", NO_ARGS) != STORE_OK) {
         tx_rollback(c);
         return -1;
     }
@@ -513,28 +584,15 @@ static int tx_commit(struct sqlite_conn *c) {
 /* Appends one audit record inside the caller's transaction, stamped ts, and returns its seq. */
 static int audit_append(struct sqlite_conn *c, const struct store_audit *a, const char *ts,
                         int64_t *seq) {
-    sqlite3_stmt *st = c->q[Q_AUDIT_APPEND];
-    int rc = STORE_ERROR;
+    int rc =
+        run(c, c->q[Q_AUDIT_APPEND], NO_ROW, "audit append",
+            ARGS(text(ts), text(a->event), text(a->subject), text(a->outcome), num(a->http_status),
+                 num(a->error_code), text(a->reason), text(a->remote), text(a->tracking)));
 
-    if (bind_text(st, 1, ts) != SQLITE_OK || bind_text(st, 2, a->event) != SQLITE_OK ||
-        bind_text(st, 3, a->subject) != SQLITE_OK || bind_text(st, 4, a->outcome) != SQLITE_OK ||
-        sqlite3_bind_int(st, 5, a->http_status) != SQLITE_OK ||
-        sqlite3_bind_int(st, 6, a->error_code) != SQLITE_OK ||
-        bind_text(st, 7, a->reason) != SQLITE_OK || bind_text(st, 8, a->remote) != SQLITE_OK ||
-        bind_text(st, 9, a->tracking) != SQLITE_OK) {
-        db_error(c, "audit bind");
-        goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "audit append");
-        goto out;
-    }
     /* seq is the row's rowid. It is read back here rather than with RETURNING, for which SQLite
      * builds a temporary table at every insert. */
-    *seq = sqlite3_last_insert_rowid(c->db);
-    rc = STORE_OK;
-out:
-    done(st);
+    if (rc == STORE_OK)
+        *seq = sqlite3_last_insert_rowid(c->db);
     return rc;
 }
 
@@ -551,38 +609,60 @@ static void audit_fill(struct store_audit *a, int64_t seq, const char *now) {
 static int event_append(struct sqlite_conn *c, const struct store_event *e, const char *now,
                         int64_t now_ms, int64_t *seq) {
     sqlite3_stmt *st = c->eq[EQ_EVENT_APPEND];
-    int rc = STORE_ERROR, s;
+    int rc;
 
     *seq = 0;
     if (!e->id || !e->type || !e->body) {
         log_error("store: event append: invalid arguments");
         return STORE_ERROR;
     }
-    if (bind_text(st, 1, e->type) != SQLITE_OK || bind_text(st, 2, e->id) != SQLITE_OK ||
-        bind_text(st, 3, e->subject) != SQLITE_OK ||
-        bind_text(st, 4, e->ts[0] ? e->ts : now) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, now_ms) != SQLITE_OK || bind_text(st, 6, e->body) != SQLITE_OK) {
-        db_error(c, "event bind");
-        goto out;
-    }
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    rc = run(c, st, MAYBE_ROW, "event append",
+             ARGS(text(e->type), text(e->id), text(e->subject), text(e->ts[0] ? e->ts : now),
+                  num(now_ms), text(e->body)));
+    if (rc == STORE_OK)
         *seq = sqlite3_column_int64(st, 0);
-    } else if (s != SQLITE_DONE) {
-        db_error(c, "event append");
-        goto out;
-    }
     done(st);
+    if (rc == STORE_ERROR)
+        return STORE_ERROR;
     if (*seq == 0)
         return STORE_OK;
-    st = c->eq[EQ_FANOUT];
-    if (bind_text(st, 1, e->type) != SQLITE_OK || sqlite3_bind_int64(st, 2, *seq) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 3, now_ms) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "event deliveries");
-        goto out;
+    return run(c, c->eq[EQ_FANOUT], NO_ROW, "event deliveries",
+               ARGS(text(e->type), num(*seq), num(now_ms)));
+}
+
+/* Ends a write transaction that went well so far: appends audit and queues event (each when not
+ * NULL) inside it, stamped now, and commits. Only once the transaction has committed do they
+ * learn their seq (and audit its time). Rolls back on failure. */
+static int tx_end(struct sqlite_conn *c, const char *now, struct store_audit *audit,
+                  struct store_event *event) {
+    int64_t seq = 0, eseq = 0;
+
+    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+        goto fail;
+    if (event && event_append(c, event, now, time_now_unix_ms(), &eseq) != STORE_OK)
+        goto fail;
+    if (tx_commit(c) != 0)
+        return STORE_ERROR;
+    if (audit)
+        audit_fill(audit, seq, now);
+    if (event)
+        event->seq = eseq;
+    return STORE_OK;
+fail:
+    tx_rollback(c);
+    return STORE_ERROR;
+}
+
+/* Runs a write of one row with a whose RETURNING clause yields the row's version and created
+ * time, and reads them into *version and created. */
+static int run_returning(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a,
+                         int64_t *version, char created[TIME_DPS_LEN]) {
+    int rc = run(c, st, ONE_ROW, what, a);
+
+    if (rc == STORE_OK) {
+        *version = sqlite3_column_int64(st, 0);
+        col_ts(st, 1, created);
     }
-    rc = STORE_OK;
-out:
     done(st);
     return rc;
 }
@@ -590,22 +670,10 @@ out:
 /* Reads the stored version of a document: STORE_OK with *version, or STORE_NOT_FOUND. */
 static int doc_version(struct sqlite_conn *c, enum store_kind k, const char *id, int64_t *version) {
     sqlite3_stmt *st = c->dq[k][DQ_VERSION];
-    int rc = STORE_ERROR, s;
+    int rc = run(c, st, MAYBE_ROW, "doc version", ARGS(text(id)));
 
-    if (bind_text(st, 1, id) != SQLITE_OK) {
-        db_error(c, "doc version bind");
-        goto out;
-    }
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    if (rc == STORE_OK)
         *version = sqlite3_column_int64(st, 0);
-        rc = STORE_OK;
-    } else if (s == SQLITE_DONE) {
-        rc = STORE_NOT_FOUND;
-    } else {
-        db_error(c, "doc version");
-    }
-out:
     done(st);
     return rc;
 }
@@ -668,18 +736,20 @@ static int read_audit(sqlite3_stmt *st, struct store_audit *a) {
     return 0;
 }
 
-/* Steps st, bound by the caller, to its end and reads each row with read into an array of
- * elements of size bytes. On STORE_OK *out (freed by the caller) holds *n rows; otherwise the
- * rows read so far are released with clear. The statement is reset either way. */
-static int read_rows(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, size_t size,
-                     int (*read)(sqlite3_stmt *, void *), void (*clear)(void *), void **out,
-                     size_t *n) {
+/* Binds a to st, steps it to its end and reads each row with read into an array of elements of
+ * size bytes. On STORE_OK *out (freed by the caller) holds *n rows; otherwise the rows read so
+ * far are released with clear. The statement is reset either way. */
+static int read_rows(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a,
+                     size_t size, int (*read)(sqlite3_stmt *, void *), void (*clear)(void *),
+                     void **out, size_t *n) {
     char *v = NULL, *p;
     size_t cap = 0, cnt = 0;
     int rc = STORE_ERROR, s;
 
     *out = NULL;
     *n = 0;
+    if (bind_args(c, st, what, a) != 0)
+        goto out;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         if (!(p = grow(v, &cap, cnt, size))) {
             log_error("store: %s: out of memory", what);
@@ -709,19 +779,16 @@ out:
     return rc;
 }
 
-/* Steps st, bound by the caller, for at most one row and reads it with read into out. */
-static int read_one(struct sqlite_conn *c, sqlite3_stmt *st, const char *what,
+/* Runs st with a for at most one row and reads it with read into out; STORE_NOT_FOUND when
+ * there is none. */
+static int read_one(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a,
                     int (*read)(sqlite3_stmt *, void *), void *out) {
-    int rc = STORE_ERROR, s = sqlite3_step(st);
+    int rc = run(c, st, MAYBE_ROW, what, a);
 
-    if (s == SQLITE_DONE)
-        rc = STORE_NOT_FOUND;
-    else if (s != SQLITE_ROW)
-        db_error(c, what);
-    else if (read(st, out) != 0)
+    if (rc == STORE_OK && read(st, out) != 0) {
         log_error("store: %s: out of memory", what);
-    else
-        rc = STORE_OK;
+        rc = STORE_ERROR;
+    }
     done(st);
     return rc;
 }
@@ -1004,28 +1071,20 @@ fail:
 static int doc_get(struct store_conn *sc, enum store_kind k, const char *id,
                    struct store_doc *out) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st;
 
     memset(out, 0, sizeof(*out));
     if (!kind_ok(k) || !id) {
         log_error("store: doc_get: invalid arguments");
         return STORE_ERROR;
     }
-    st = c->dq[k][DQ_GET];
-    if (bind_text(st, 1, id) != SQLITE_OK) {
-        db_error(c, "doc_get bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_one(c, st, "doc_get", read_doc_row, out);
+    return read_one(c, c->dq[k][DQ_GET], "doc_get", ARGS(text(id)), read_doc_row, out);
 }
 
 static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *doc,
                    int64_t if_match, struct store_audit *audit, struct store_event *event) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
-    int64_t cur = 0, version, seq = 0, eseq = 0;
-    sqlite3_stmt *st;
+    int64_t cur = 0, version = 0;
     bool exists;
     int rc;
 
@@ -1044,36 +1103,15 @@ static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *d
     if (rc != STORE_OK)
         goto out;
 
-    rc = STORE_ERROR;
-    st = c->dq[k][exists ? DQ_UPDATE : DQ_INSERT];
-    if (bind_text(st, 1, doc->id) != SQLITE_OK || bind_text(st, 2, doc->doc) != SQLITE_OK ||
-        bind_text(st, 3, now) != SQLITE_OK) {
-        db_error(c, "doc_put bind");
-        done(st);
+    rc = run_returning(c, c->dq[k][exists ? DQ_UPDATE : DQ_INSERT], "doc_put",
+                       ARGS(text(doc->id), text(doc->doc), text(now)), &version, created);
+    if (rc != STORE_OK)
         goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "doc_put");
-        done(st);
-        goto out;
-    }
-    version = sqlite3_column_int64(st, 0);
-    col_ts(st, 1, created);
-    done(st);
-    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
-        goto out;
-    if (event && event_append(c, event, now, time_now_unix_ms(), &eseq) != STORE_OK)
-        goto out;
-    if (tx_commit(c) != 0)
+    if (tx_end(c, now, audit, event) != STORE_OK)
         return STORE_ERROR;
-
-    if (event)
-        event->seq = eseq;
     doc->version = version;
     memcpy(doc->created, created, TIME_DPS_LEN);
     memcpy(doc->updated, now, TIME_DPS_LEN);
-    if (audit)
-        audit_fill(audit, seq, now);
     return STORE_OK;
 out:
     tx_rollback(c);
@@ -1089,13 +1127,8 @@ static int refs_list(struct sqlite_conn *c, enum store_kind k, const char *id, s
     *n = 0;
     if (!st || limit == 0)
         return STORE_OK;
-    if (bind_text(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
-        db_error(c, "referrers bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "referrers", sizeof(**out), read_ref_row, clear_ref, (void **)out, n);
+    return read_rows(c, st, "referrers", ARGS(text(id), num(bind_limit(limit))), sizeof(**out),
+                     read_ref_row, clear_ref, (void **)out, n);
 }
 
 /* STORE_IN_USE when a document names document id of kind k, else STORE_OK (or STORE_ERROR). */
@@ -1125,8 +1158,7 @@ static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, 
                       struct store_audit *audit, struct store_event *event) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN];
-    int64_t cur = 0, seq = 0, eseq = 0;
-    sqlite3_stmt *st;
+    int64_t cur = 0;
     int rc;
 
     if (!kind_ok(k) || !id || if_match < STORE_IF_ANY) {
@@ -1150,25 +1182,10 @@ static int doc_delete(struct store_conn *sc, enum store_kind k, const char *id, 
     if (rc != STORE_OK)
         goto out;
 
-    rc = STORE_ERROR;
-    st = c->dq[k][DQ_DELETE];
-    if (bind_text(st, 1, id) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "doc_delete");
-        done(st);
+    rc = run(c, c->dq[k][DQ_DELETE], NO_ROW, "doc_delete", ARGS(text(id)));
+    if (rc != STORE_OK)
         goto out;
-    }
-    done(st);
-    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
-        goto out;
-    if (event && event_append(c, event, now, time_now_unix_ms(), &eseq) != STORE_OK)
-        goto out;
-    if (tx_commit(c) != 0)
-        return STORE_ERROR;
-    if (event)
-        event->seq = eseq;
-    if (audit)
-        audit_fill(audit, seq, now);
-    return STORE_OK;
+    return tx_end(c, now, audit, event);
 out:
     tx_rollback(c);
     return rc;
@@ -1177,7 +1194,6 @@ out:
 static int doc_list(struct store_conn *sc, enum store_kind k, const char *after, size_t limit,
                     struct store_doc **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st;
 
     *out = NULL;
     *n = 0;
@@ -1187,66 +1203,40 @@ static int doc_list(struct store_conn *sc, enum store_kind k, const char *after,
     }
     if (limit == 0)
         return STORE_OK;
-    st = c->dq[k][DQ_LIST];
-    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
-        db_error(c, "doc_list bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "doc_list", sizeof(**out), read_doc_row, clear_doc, (void **)out, n);
+    return read_rows(c, c->dq[k][DQ_LIST], "doc_list",
+                     ARGS(text(after ? after : ""), num(bind_limit(limit))), sizeof(**out),
+                     read_doc_row, clear_doc, (void **)out, n);
 }
 
 static int reg_get(struct store_conn *sc, const char *regid, struct store_registration *out) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[Q_REG_GET];
 
     memset(out, 0, sizeof(*out));
     if (!regid) {
         log_error("store: reg_get: invalid arguments");
         return STORE_ERROR;
     }
-    if (bind_text(st, 1, regid) != SQLITE_OK) {
-        db_error(c, "reg_get bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_one(c, st, "reg_get", read_reg_row, out);
+    return read_one(c, c->q[Q_REG_GET], "reg_get", ARGS(text(regid)), read_reg_row, out);
 }
 
-/* Runs st, bound by the caller, in a transaction of its own together with audit. Returns
- * STORE_NOT_FOUND (and writes nothing) when st changes no row. */
-static int change_audited(struct sqlite_conn *c, sqlite3_stmt *st, struct store_audit *audit,
-                          const char *what) {
+/* Runs st with a in a transaction of its own together with audit. Returns STORE_NOT_FOUND (and
+ * writes nothing) when st changes no row. */
+static int change_audited(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a,
+                          struct store_audit *audit) {
     char now[TIME_DPS_LEN];
-    int64_t seq = 0;
-    int rc = STORE_ERROR;
+    int rc;
 
     time_now_dps(now);
-    if (tx_begin(c) != 0) {
-        done(st);
+    if (tx_begin(c) != 0)
         return STORE_ERROR;
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, what);
-        done(st);
-        goto out;
-    }
-    done(st);
-    if (sqlite3_changes(c->db) == 0) {
+    rc = run(c, st, NO_ROW, what, a);
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
         rc = STORE_NOT_FOUND;
-        goto out;
+    if (rc != STORE_OK) {
+        tx_rollback(c);
+        return rc;
     }
-    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
-        goto out;
-    if (tx_commit(c) != 0)
-        return STORE_ERROR;
-    if (audit)
-        audit_fill(audit, seq, now);
-    return STORE_OK;
-out:
-    tx_rollback(c);
-    return rc;
+    return tx_end(c, now, audit, NULL);
 }
 
 /* Runs statement q (a change to one registration, bound to regid) with its audit record in one
@@ -1254,14 +1244,12 @@ out:
 static int reg_change(struct store_conn *sc, enum q q, const char *what, const char *regid,
                       struct store_audit *audit) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[q];
 
-    if (!regid || bind_text(st, 1, regid) != SQLITE_OK) {
+    if (!regid) {
         log_error("store: %s: invalid arguments", what);
-        done(st);
         return STORE_ERROR;
     }
-    return change_audited(c, st, audit, what);
+    return change_audited(c, c->q[q], what, ARGS(text(regid)), audit);
 }
 
 static int reg_delete(struct store_conn *sc, const char *regid, struct store_audit *audit) {
@@ -1275,74 +1263,35 @@ static int reg_reprovision(struct store_conn *sc, const char *regid, struct stor
 static int reg_list(struct store_conn *sc, const char *group_id, const char *after, size_t limit,
                     struct store_registration **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[group_id ? Q_REG_LIST_GROUP : Q_REG_LIST];
+    const struct arg v[] = {text(after ? after : ""), num(bind_limit(limit)), text(group_id)};
 
     *out = NULL;
     *n = 0;
     if (limit == 0)
         return STORE_OK;
-    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
-        (group_id && bind_text(st, 3, group_id) != SQLITE_OK)) {
-        db_error(c, "reg_list bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "reg_list", sizeof(**out), read_reg_row, clear_reg, (void **)out, n);
+    /* Only the group's variant of the query has ?3. */
+    return read_rows(c, c->q[group_id ? Q_REG_LIST_GROUP : Q_REG_LIST], "reg_list",
+                     (struct args){v, group_id ? 3 : 2}, sizeof(**out), read_reg_row, clear_reg,
+                     (void **)out, n);
 }
 
 /* Upserts one registration inside the caller's transaction, stamped now. */
 static int reg_upsert(struct sqlite_conn *c, const struct store_registration *r, const char *now,
                       struct unit_result *res) {
-    sqlite3_stmt *st = c->q[Q_REG_UPSERT];
-    int rc = STORE_ERROR;
-
-    if (bind_text(st, 1, r->registration_id) != SQLITE_OK ||
-        bind_text(st, 2, r->device_id) != SQLITE_OK || bind_text(st, 3, r->group_id) != SQLITE_OK ||
-        bind_text(st, 4, r->assigned_hub) != SQLITE_OK ||
-        bind_text(st, 5, r->status) != SQLITE_OK || bind_text(st, 6, r->substatus) != SQLITE_OK ||
-        bind_text(st, 7, r->operation_id) != SQLITE_OK ||
-        sqlite3_bind_int(st, 8, r->error_code) != SQLITE_OK ||
-        bind_text(st, 9, r->error_message) != SQLITE_OK ||
-        bind_text(st, 10, r->payload) != SQLITE_OK || bind_text(st, 11, now) != SQLITE_OK ||
-        sqlite3_bind_int(st, 12, r->reprovision) != SQLITE_OK) {
-        db_error(c, "registration bind");
-        goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "registration upsert");
-        goto out;
-    }
-    res->version = sqlite3_column_int64(st, 0);
-    col_ts(st, 1, res->created);
-    rc = STORE_OK;
-out:
-    done(st);
-    return rc;
+    return run_returning(c, c->q[Q_REG_UPSERT], "registration upsert",
+                         ARGS(text(r->registration_id), text(r->device_id), text(r->group_id),
+                              text(r->assigned_hub), text(r->status), text(r->substatus),
+                              text(r->operation_id), num(r->error_code), text(r->error_message),
+                              text(r->payload), text(now), num(r->reprovision)),
+                         &res->version, res->created);
 }
 
 /* Inserts one issued certificate inside the caller's transaction, stamped now. */
 static int cert_insert(struct sqlite_conn *c, const struct store_cert *x, const char *now) {
-    sqlite3_stmt *st = c->cq[CQ_INSERT];
-    int rc = STORE_ERROR;
-
-    if (bind_text(st, 1, x->serial) != SQLITE_OK ||
-        bind_text(st, 2, x->registration_id) != SQLITE_OK ||
-        bind_text(st, 3, x->device_id) != SQLITE_OK || bind_text(st, 4, x->subject) != SQLITE_OK ||
-        bind_text(st, 5, x->issuer) != SQLITE_OK || bind_text(st, 6, x->thumbprint) != SQLITE_OK ||
-        bind_text(st, 7, x->not_before) != SQLITE_OK ||
-        bind_text(st, 8, x->not_after) != SQLITE_OK || bind_text(st, 9, now) != SQLITE_OK) {
-        db_error(c, "certificate bind");
-        goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "certificate insert");
-        goto out;
-    }
-    rc = STORE_OK;
-out:
-    done(st);
-    return rc;
+    return run(c, c->cq[CQ_INSERT], NO_ROW, "certificate insert",
+               ARGS(text(x->serial), text(x->registration_id), text(x->device_id), text(x->subject),
+                    text(x->issuer), text(x->thumbprint), text(x->not_before), text(x->not_after),
+                    text(now)));
 }
 
 static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
@@ -1412,64 +1361,41 @@ fail:
 static int audit_list(struct store_conn *sc, const char *subject, int64_t after, size_t limit,
                       struct store_audit **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[subject ? Q_AUDIT_LIST_SUBJECT : Q_AUDIT_LIST];
+    const struct arg v[] = {num(after), num(bind_limit(limit)), text(subject)};
 
     *out = NULL;
     *n = 0;
     if (limit == 0)
         return STORE_OK;
-    if (sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
-        (subject && bind_text(st, 3, subject) != SQLITE_OK)) {
-        db_error(c, "audit_list bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "audit_list", sizeof(**out), read_audit_row, clear_audit, (void **)out,
-                     n);
+    /* Only the subject's variant of the query has ?3. */
+    return read_rows(c, c->q[subject ? Q_AUDIT_LIST_SUBJECT : Q_AUDIT_LIST], "audit_list",
+                     (struct args){v, subject ? 3 : 2}, sizeof(**out), read_audit_row, clear_audit,
+                     (void **)out, n);
 }
 
 static int token_add(struct store_conn *sc, const char *hash_hex, const char *name) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->q[Q_TOKEN_ADD];
     char now[TIME_DPS_LEN];
-    int rc = STORE_ERROR;
 
     if (!hash_hex) {
         log_error("store: token_add: invalid arguments");
         return STORE_ERROR;
     }
     time_now_dps(now);
-    if (bind_text(st, 1, hash_hex) != SQLITE_OK || bind_text(st, 2, name) != SQLITE_OK ||
-        bind_text(st, 3, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-        db_error(c, "token_add");
-    else
-        rc = STORE_OK;
-    done(st);
-    return rc;
+    return run(c, c->q[Q_TOKEN_ADD], NO_ROW, "token_add",
+               ARGS(text(hash_hex), text(name), text(now)));
 }
 
 static int token_find(struct store_conn *sc, const char *hash_hex) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->q[Q_TOKEN_FIND];
-    int rc = STORE_ERROR, s;
+    int rc;
 
     if (!hash_hex) {
         log_error("store: token_find: invalid arguments");
         return STORE_ERROR;
     }
-    if (bind_text(st, 1, hash_hex) != SQLITE_OK) {
-        db_error(c, "token_find bind");
-        goto out;
-    }
-    s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        rc = STORE_OK;
-    else if (s == SQLITE_DONE)
-        rc = STORE_NOT_FOUND;
-    else
-        db_error(c, "token_find");
-out:
+    rc = run(c, st, MAYBE_ROW, "token_find", ARGS(text(hash_hex)));
     done(st);
     return rc;
 }
@@ -1477,17 +1403,15 @@ out:
 static int counts(struct store_conn *sc, struct store_counts *out) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->q[Q_COUNTS];
-    int rc = STORE_ERROR;
+    int rc;
 
     memset(out, 0, sizeof(*out));
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "counts");
-    } else {
+    rc = run(c, st, ONE_ROW, "counts", NO_ARGS);
+    if (rc == STORE_OK) {
         out->enrollments = sqlite3_column_int64(st, 0);
         out->groups = sqlite3_column_int64(st, 1);
         out->registrations = sqlite3_column_int64(st, 2);
         out->audit = sqlite3_column_int64(st, 3);
-        rc = STORE_OK;
     }
     done(st);
     return rc;
@@ -1548,9 +1472,8 @@ static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_a
                        struct store_audit *audit) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
-    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_EXISTS];
-    int64_t version, seq = 0;
-    int rc = STORE_ERROR, s;
+    int64_t version = 0;
+    int rc;
 
     if (!wh || !wh->id || !wh->url || !wh->events || !wh->secret) {
         log_error("store: webhook_put: invalid arguments");
@@ -1560,36 +1483,26 @@ static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_a
     if (tx_begin(c) != 0)
         return STORE_ERROR;
     if (if_absent) {
-        s = bind_text(st, 1, wh->id) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
-        if (s != SQLITE_ROW && s != SQLITE_DONE)
-            db_error(c, "webhook_put exists");
+        sqlite3_stmt *st = c->eq[EQ_WEBHOOK_EXISTS];
+
+        rc = run(c, st, MAYBE_ROW, "webhook_put exists", ARGS(text(wh->id)));
         done(st);
-        if (s == SQLITE_ROW)
+        if (rc == STORE_OK)
             rc = STORE_CONFLICT;
-        if (s != SQLITE_DONE)
+        if (rc != STORE_NOT_FOUND)
             goto out;
     }
-    st = c->eq[EQ_WEBHOOK_UPSERT];
-    if (bind_text(st, 1, wh->id) != SQLITE_OK || bind_text(st, 2, wh->url) != SQLITE_OK ||
-        bind_text(st, 3, wh->events) != SQLITE_OK || bind_text(st, 4, wh->secret) != SQLITE_OK ||
-        sqlite3_bind_int(st, 5, wh->enabled ? 1 : 0) != SQLITE_OK ||
-        bind_text(st, 6, now) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "webhook_put");
-        done(st);
+    rc = run_returning(c, c->eq[EQ_WEBHOOK_UPSERT], "webhook_put",
+                       ARGS(text(wh->id), text(wh->url), text(wh->events), text(wh->secret),
+                            num(wh->enabled ? 1 : 0), text(now)),
+                       &version, created);
+    if (rc != STORE_OK)
         goto out;
-    }
-    version = sqlite3_column_int64(st, 0);
-    col_ts(st, 1, created);
-    done(st);
-    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
-        goto out;
-    if (tx_commit(c) != 0)
+    if (tx_end(c, now, audit, NULL) != STORE_OK)
         return STORE_ERROR;
     wh->version = version;
     memcpy(wh->created, created, TIME_DPS_LEN);
     memcpy(wh->updated, now, TIME_DPS_LEN);
-    if (audit)
-        audit_fill(audit, seq, now);
     return STORE_OK;
 out:
     tx_rollback(c);
@@ -1598,97 +1511,64 @@ out:
 
 static int webhook_get(struct store_conn *sc, const char *id, struct store_webhook *out) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_GET];
 
     memset(out, 0, sizeof(*out));
-    if (!id || bind_text(st, 1, id) != SQLITE_OK) {
+    if (!id) {
         log_error("store: webhook_get: invalid arguments");
-        done(st);
         return STORE_ERROR;
     }
-    return read_one(c, st, "webhook_get", read_webhook, out);
+    return read_one(c, c->eq[EQ_WEBHOOK_GET], "webhook_get", ARGS(text(id)), read_webhook, out);
 }
 
 static int webhook_delete(struct store_conn *sc, const char *id, struct store_audit *audit) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_DELETE];
 
-    if (!id || bind_text(st, 1, id) != SQLITE_OK) {
+    if (!id) {
         log_error("store: webhook_delete: invalid arguments");
-        done(st);
         return STORE_ERROR;
     }
-    return change_audited(c, st, audit, "webhook_delete");
+    return change_audited(c, c->eq[EQ_WEBHOOK_DELETE], "webhook_delete", ARGS(text(id)), audit);
 }
 
 static int webhook_list(struct store_conn *sc, const char *after, size_t limit,
                         struct store_webhook **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_LIST];
 
-    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
-        db_error(c, "webhook_list bind");
-        done(st);
-        *out = NULL;
-        *n = 0;
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "webhook_list", sizeof(**out), read_webhook, clear_webhook,
-                     (void **)out, n);
+    return read_rows(c, c->eq[EQ_WEBHOOK_LIST], "webhook_list",
+                     ARGS(text(after ? after : ""), num(bind_limit(limit))), sizeof(**out),
+                     read_webhook, clear_webhook, (void **)out, n);
 }
 
 static int delivery_due(struct store_conn *sc, int64_t now_ms, size_t limit,
                         struct store_delivery **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_DUE];
 
-    if (sqlite3_bind_int64(st, 1, now_ms) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK) {
-        db_error(c, "delivery_due bind");
-        done(st);
-        *out = NULL;
-        *n = 0;
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "delivery_due", sizeof(**out), read_delivery, clear_delivery,
-                     (void **)out, n);
+    return read_rows(c, c->eq[EQ_DUE], "delivery_due", ARGS(num(now_ms), num(bind_limit(limit))),
+                     sizeof(**out), read_delivery, clear_delivery, (void **)out, n);
 }
 
 static int delivery_next_due(struct store_conn *sc, int64_t *next_ms) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->eq[EQ_NEXT_DUE];
-    int rc = STORE_ERROR;
+    int rc = run(c, st, ONE_ROW, "delivery_next_due", NO_ARGS);
 
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "delivery_next_due");
-    } else if (sqlite3_column_type(st, 0) == SQLITE_NULL) {
+    if (rc == STORE_OK && sqlite3_column_type(st, 0) == SQLITE_NULL)
         rc = STORE_NOT_FOUND;
-    } else {
+    else if (rc == STORE_OK)
         *next_ms = sqlite3_column_int64(st, 0);
-        rc = STORE_OK;
-    }
     done(st);
     return rc;
 }
 
 static int delivery_update(struct store_conn *sc, const struct store_delivery *d) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_UPDATE];
-    int rc = STORE_ERROR;
+    int rc = run(c, c->eq[EQ_UPDATE], NO_ROW, "delivery_update",
+                 ARGS(num(d->id), text(store_delivery_state_name(d->state)), num(d->attempts),
+                      num(d->next_ms), num(d->last_ms), num(d->last_status), text(d->last_error),
+                      num(d->done_ms)));
 
-    if (sqlite3_bind_int64(st, 1, d->id) != SQLITE_OK ||
-        bind_text(st, 2, store_delivery_state_name(d->state)) != SQLITE_OK ||
-        sqlite3_bind_int(st, 3, d->attempts) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 4, d->next_ms) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 5, d->last_ms) != SQLITE_OK ||
-        sqlite3_bind_int(st, 6, d->last_status) != SQLITE_OK ||
-        bind_text(st, 7, d->last_error) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 8, d->done_ms) != SQLITE_OK || sqlite3_step(st) != SQLITE_DONE)
-        db_error(c, "delivery_update");
-    else
-        rc = sqlite3_changes(c->db) > 0 ? STORE_OK : STORE_NOT_FOUND;
-    done(st);
+    if (rc == STORE_OK && sqlite3_changes(c->db) == 0)
+        rc = STORE_NOT_FOUND;
     return rc;
 }
 
@@ -1696,89 +1576,51 @@ static int delivery_list(struct store_conn *sc, enum store_delivery_state state,
                          const char *webhook_id, int64_t after, size_t limit,
                          struct store_delivery **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_LIST];
+    const char *state_name = state == STORE_DELIVERY_ANY ? NULL : store_delivery_state_name(state);
 
-    if (sqlite3_bind_int64(st, 1, after) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK ||
-        bind_text(st, 3, state == STORE_DELIVERY_ANY ? NULL : store_delivery_state_name(state)) !=
-            SQLITE_OK ||
-        bind_text(st, 4, webhook_id) != SQLITE_OK) {
-        db_error(c, "delivery_list bind");
-        done(st);
-        *out = NULL;
-        *n = 0;
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "delivery_list", sizeof(**out), read_delivery, clear_delivery,
-                     (void **)out, n);
+    return read_rows(c, c->eq[EQ_LIST], "delivery_list",
+                     ARGS(num(after), num(bind_limit(limit)), text(state_name), text(webhook_id)),
+                     sizeof(**out), read_delivery, clear_delivery, (void **)out, n);
 }
 
 static int delivery_get(struct store_conn *sc, int64_t id, struct store_delivery *out) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_GET];
 
     memset(out, 0, sizeof(*out));
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK) {
-        db_error(c, "delivery_get bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    return read_one(c, st, "delivery_get", read_delivery, out);
+    return read_one(c, c->eq[EQ_GET], "delivery_get", ARGS(num(id)), read_delivery, out);
 }
 
 static int delivery_retry(struct store_conn *sc, int64_t id, int64_t now_ms,
                           struct store_audit *audit) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->eq[EQ_RETRY];
-    int rc, s;
+    sqlite3_stmt *st = c->eq[EQ_STATE];
+    int rc;
 
-    if (sqlite3_bind_int64(st, 1, id) != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, now_ms) != SQLITE_OK) {
-        db_error(c, "delivery_retry bind");
-        done(st);
-        return STORE_ERROR;
-    }
-    rc = change_audited(c, st, audit, "delivery_retry");
+    rc = change_audited(c, c->eq[EQ_RETRY], "delivery_retry", ARGS(num(id), num(now_ms)), audit);
     if (rc != STORE_NOT_FOUND)
         return rc;
     /* Nothing failed had that id: tell a delivery in another state from none at all. */
-    st = c->eq[EQ_STATE];
-    s = sqlite3_bind_int64(st, 1, id) == SQLITE_OK ? sqlite3_step(st) : SQLITE_ERROR;
-    if (s == SQLITE_ROW)
-        rc = STORE_CONFLICT;
-    else if (s != SQLITE_DONE) {
-        db_error(c, "delivery_retry state");
-        rc = STORE_ERROR;
-    }
+    rc = run(c, st, MAYBE_ROW, "delivery_retry state", ARGS(num(id)));
     done(st);
-    return rc;
+    return rc == STORE_OK ? STORE_CONFLICT : rc;
 }
 
 static int delivery_prune(struct store_conn *sc, int64_t before_ms, int64_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *del = c->eq[EQ_PRUNE_DELIVERIES], *ev = c->eq[EQ_PRUNE_EVENTS];
-    int rc = STORE_ERROR;
+    const struct args before = ARGS(num(before_ms));
 
     *n = 0;
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    if (sqlite3_bind_int64(del, 1, before_ms) != SQLITE_OK || sqlite3_step(del) != SQLITE_DONE) {
-        db_error(c, "delivery_prune");
-        goto out;
-    }
+    if (run(c, c->eq[EQ_PRUNE_DELIVERIES], NO_ROW, "delivery_prune", before) != STORE_OK)
+        goto fail;
     *n = sqlite3_changes(c->db);
-    if (sqlite3_bind_int64(ev, 1, before_ms) != SQLITE_OK || sqlite3_step(ev) != SQLITE_DONE) {
-        db_error(c, "delivery_prune events");
-        goto out;
-    }
-    done(del);
-    done(ev);
+    if (run(c, c->eq[EQ_PRUNE_EVENTS], NO_ROW, "delivery_prune events", before) != STORE_OK)
+        goto fail;
     return tx_commit(c) == 0 ? STORE_OK : STORE_ERROR;
-out:
-    done(del);
-    done(ev);
+fail:
     tx_rollback(c);
-    return rc;
+    return STORE_ERROR;
 }
 
 /* ---- Certificates ---- */
@@ -1819,54 +1661,40 @@ static enum cq_filter cert_filter_of(const struct store_cert_filter *f) {
     return CF_ALL;
 }
 
-static int bind_cert_filter(sqlite3_stmt *st, const struct store_cert_filter *f) {
-    return bind_text(st, 3, f ? f->serial : NULL) == SQLITE_OK &&
-                   bind_text(st, 4, f ? f->registration_id : NULL) == SQLITE_OK &&
-                   bind_text(st, 5, f ? f->device_id : NULL) == SQLITE_OK
-               ? 0
-               : -1;
-}
-
 static int cert_get(struct store_conn *sc, const char *serial, struct store_cert *out) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->cq[CQ_GET];
 
     memset(out, 0, sizeof(*out));
-    if (!serial || bind_text(st, 1, serial) != SQLITE_OK) {
+    if (!serial) {
         log_error("store: cert_get: invalid arguments");
-        done(st);
         return STORE_ERROR;
     }
-    return read_one(c, st, "cert_get", read_cert, out);
+    return read_one(c, c->cq[CQ_GET], "cert_get", ARGS(text(serial)), read_cert, out);
 }
 
 static int cert_list(struct store_conn *sc, const struct store_cert_filter *f, const char *after,
                      size_t limit, struct store_cert **out, size_t *n) {
+    static const struct store_cert_filter any;
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_LIST];
 
-    if (bind_text(st, 1, after ? after : "") != SQLITE_OK ||
-        sqlite3_bind_int64(st, 2, bind_limit(limit)) != SQLITE_OK || bind_cert_filter(st, f) != 0) {
-        db_error(c, "cert_list bind");
-        done(st);
-        *out = NULL;
-        *n = 0;
-        return STORE_ERROR;
-    }
-    return read_rows(c, st, "cert_list", sizeof(**out), read_cert, clear_cert, (void **)out, n);
+    if (!f)
+        f = &any;
+    return read_rows(c, c->cfq[cert_filter_of(f)][CO_LIST], "cert_list",
+                     ARGS(text(after ? after : ""), num(bind_limit(limit)), text(f->serial),
+                          text(f->registration_id), text(f->device_id)),
+                     sizeof(**out), read_cert, clear_cert, (void **)out, n);
 }
 
-/* Counts the certificates matching f inside the caller's transaction. */
+/* Counts the certificates matching f inside the caller's transaction. The count has no ?1 and
+ * ?2: they are bound to NULL only so that the filter lands on ?3 to ?5. */
 static int cert_count(struct sqlite_conn *c, const struct store_cert_filter *f, int64_t *n) {
     sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_COUNT_ALL];
-    int rc = STORE_ERROR;
+    int rc = run(c, st, ONE_ROW, "cert count",
+                 ARGS(text(NULL), text(NULL), text(f->serial), text(f->registration_id),
+                      text(f->device_id)));
 
-    if (bind_cert_filter(st, f) != 0 || sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "cert count");
-    } else {
+    if (rc == STORE_OK)
         *n = sqlite3_column_int64(st, 0);
-        rc = STORE_OK;
-    }
     done(st);
     return rc;
 }
@@ -1874,9 +1702,8 @@ static int cert_count(struct sqlite_conn *c, const struct store_cert_filter *f, 
 static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f, int64_t revoked_at,
                        const char *reason, struct store_audit *audit, int64_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    sqlite3_stmt *st = c->cfq[cert_filter_of(f)][CO_REVOKE];
     char now[TIME_DPS_LEN];
-    int64_t seq = 0, matched = 0;
+    int64_t matched = 0;
     int rc = STORE_ERROR;
 
     *n = 0;
@@ -1887,27 +1714,20 @@ static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f,
     time_now_dps(now);
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    if (sqlite3_bind_int64(st, 1, revoked_at) != SQLITE_OK || bind_text(st, 2, reason) != 0 ||
-        bind_cert_filter(st, f) != 0 || sqlite3_step(st) != SQLITE_DONE) {
-        db_error(c, "cert_revoke");
-        done(st);
+    if (run(c, c->cfq[cert_filter_of(f)][CO_REVOKE], NO_ROW, "cert_revoke",
+            ARGS(num(revoked_at), text(reason), text(f->serial), text(f->registration_id),
+                 text(f->device_id))) != STORE_OK)
         goto out;
-    }
-    done(st);
     *n = sqlite3_changes(c->db);
     if (*n == 0) {
         if (cert_count(c, f, &matched) == STORE_OK)
             rc = matched > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
         goto out;
     }
-    if (audit && audit_append(c, audit, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
-        goto out;
-    if (tx_commit(c) != 0) {
+    if (tx_end(c, now, audit, NULL) != STORE_OK) {
         *n = 0;
         return STORE_ERROR;
     }
-    if (audit)
-        audit_fill(audit, seq, now);
     return STORE_OK;
 out:
     *n = 0;
@@ -1918,28 +1738,26 @@ out:
 static int cert_revoked_list(struct store_conn *sc, struct store_cert **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
 
-    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", sizeof(**out), read_cert,
+    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", NO_ARGS, sizeof(**out), read_cert,
                      clear_cert, (void **)out, n);
 }
 
 static int crl_number_next(struct store_conn *sc, uint64_t *number) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->cq[CQ_CRL_NEXT];
-    int rc = STORE_ERROR;
+    int rc;
 
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        db_error(c, "crl_number_next");
-        done(st);
+    rc = run(c, st, ONE_ROW, "crl_number_next", NO_ARGS);
+    if (rc == STORE_OK)
+        *number = (uint64_t)sqlite3_column_int64(st, 0);
+    done(st);
+    if (rc != STORE_OK) {
         tx_rollback(c);
         return STORE_ERROR;
     }
-    *number = (uint64_t)sqlite3_column_int64(st, 0);
-    done(st);
-    if (tx_commit(c) == 0)
-        rc = STORE_OK;
-    return rc;
+    return tx_commit(c) == 0 ? STORE_OK : STORE_ERROR;
 }
 
 const struct store_ops store_sqlite_ops = {
