@@ -343,9 +343,8 @@ X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int da
     return ca_issue_pub(ca, key, NULL, device_id, days, info, err, errlen);
 }
 
-X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const PROV_SPKI *spki,
-                   const char *device_id, int days, struct ca_cert_info *info, char *err,
-                   size_t errlen) {
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, const char *device_id,
+                   int days, struct ca_cert_info *info, char *err, size_t errlen) {
     GENERAL_NAMES *san = NULL;
     char *enc = NULL, *uri = NULL;
     X509 *x = NULL;

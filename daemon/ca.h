@@ -103,9 +103,8 @@ X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int da
  * encoded again from key; key still decides the profile (keyEncipherment for RSA). The
  * certificate returned holds that key only encoded (X509_get0_pubkey gives NULL): it is made to
  * be encoded and sent, and whatever needs its key decodes the encoding. */
-X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const PROV_SPKI *spki,
-                   const char *device_id, int days, struct ca_cert_info *info, char *err,
-                   size_t errlen);
+X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, const char *device_id,
+                   int days, struct ca_cert_info *info, char *err, size_t errlen);
 
 /* Verifies that cert was issued by this CA and chains to its root, for the purpose of TLS client
  * authentication (a device presenting its provd certificate). Returns 0, or -1 with the reason in

@@ -23,7 +23,7 @@ typedef struct {
     ASN1_ENCODING enc;
     ASN1_INTEGER *version;
     X509_NAME *subject;
-    PROV_SPKI *spki;
+    SPKI_DER *spki;
     STACK_OF(X509_ATTRIBUTE) * attributes;
 } CSR_INFO;
 
@@ -34,10 +34,12 @@ struct csr_der {
 };
 typedef struct csr_der CSR_DER;
 
+/* OpenSSL's ASN.1 template macros read best laid out as declarations. */
+/* clang-format off */
 ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
     ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
     ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-    ASN1_SIMPLE(CSR_INFO, spki, PROV_SPKI),
+    ASN1_SIMPLE(CSR_INFO, spki, SPKI_DER),
     /* Not optional in RFC 2986, but some clients leave it out; OpenSSL accepts that too. */
     ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
 } static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
@@ -47,6 +49,7 @@ ASN1_SEQUENCE(CSR_DER) = {
     ASN1_SIMPLE(CSR_DER, sig_alg, X509_ALGOR),
     ASN1_SIMPLE(CSR_DER, signature, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(CSR_DER)
+/* clang-format on */
 
 /* PKCS#9 upper bound of a challengePassword. */
 #define CHALLENGE_MAX 255
@@ -55,22 +58,22 @@ ASN1_SEQUENCE(CSR_DER) = {
 #define PRINTABLE                                                                                  \
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -._:+=,/()@!#$%&*?'"
 
-static const char *const messages[] = {
-    [CSR_OK] = "ok",
-    [CSR_EMPTY] = "the CSR is empty",
-    [CSR_TOO_LARGE] = "the CSR is too large",
-    [CSR_BAD_BASE64] = "the CSR is not valid base64",
-    [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
-    [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
-    [CSR_KEY_UNSUPPORTED] = "the CSR's key algorithm is not allowed",
-    [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
-    [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
-    [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
-    [CSR_BAD_SIGNATURE] = "the CSR's signature does not verify",
-    [CSR_NO_CN] = "the CSR's subject does not have exactly one common name",
-    [CSR_BAD_CN] = "the CSR's common name is not acceptable",
-    [CSR_CN_MISMATCH] = "the CSR's common name is not the expected name",
-    [CSR_BAD_ATTRIBUTE] = "the CSR's challengePassword attribute is malformed",
+                static const char *const messages[] = {
+                    [CSR_OK] = "ok",
+                    [CSR_EMPTY] = "the CSR is empty",
+                    [CSR_TOO_LARGE] = "the CSR is too large",
+                    [CSR_BAD_BASE64] = "the CSR is not valid base64",
+                    [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
+                    [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
+                    [CSR_KEY_UNSUPPORTED] = "the CSR's key algorithm is not allowed",
+                    [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
+                    [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
+                    [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
+                    [CSR_BAD_SIGNATURE] = "the CSR's signature does not verify",
+                    [CSR_NO_CN] = "the CSR's subject does not have exactly one common name",
+                    [CSR_BAD_CN] = "the CSR's common name is not acceptable",
+                    [CSR_CN_MISMATCH] = "the CSR's common name is not the expected name",
+                    [CSR_BAD_ATTRIBUTE] = "the CSR's challengePassword attribute is malformed",
 };
 
 const char *csr_strerror(enum csr_err e) {

@@ -74,7 +74,7 @@ int csr_policy_parse(const char *list, struct csr_policy *p, char *err, size_t e
 struct csr {
     struct csr_der *der;      /* the request as decoded (csr.c's own) */
     const X509_NAME *subject; /* its subject, in der */
-    const PROV_SPKI *spki;    /* its public key as encoded, in der; NULL after csr_set_key */
+    const SPKI_DER *spki;     /* its public key as encoded, in der; NULL after csr_set_key */
     EVP_PKEY *key;            /* the requester's public key */
     enum csr_key_kind kind;   /* its algorithm */
     int bits;                 /* its size: 256, 384, the RSA modulus bits, or 256 for Ed25519 */

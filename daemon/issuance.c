@@ -36,8 +36,7 @@ int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid
     struct store_cert *r = &out->rec;
 
     memset(out, 0, sizeof(*out));
-    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id,
-                                   days, &info, err, errlen)))
+    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id, days, &info, err, errlen)))
         return -1;
     if (ca_chain_b64(ca, out->cert, &out->chain, &out->nchain) != 0) {
         snprintf(err, errlen, "out of memory");

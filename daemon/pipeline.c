@@ -846,8 +846,7 @@ static int check_csr(struct reg_job *job) {
     }
     /* RFC 7030 section 4.2.2: a re-enrollment keeps the subject of the current certificate. */
     if (job->op == REG_OP_EST_REENROLL &&
-        X509_NAME_cmp(job->csr_req->subject,
-                      X509_get_subject_name(job->peer)) != 0) {
+        X509_NAME_cmp(job->csr_req->subject, X509_get_subject_name(job->peer)) != 0) {
         refuse(job, 400, 400034, "%s",
                "CSR refused: its subject is not the one of the current certificate");
         return -1;

@@ -157,7 +157,7 @@ static X509_NAME *name_cn(const char *cn) {
 /* Copies a subject public key as it was encoded (a CSR's) into x. X509_set_pubkey would encode
  * the decoded key again and decode the result, which OpenSSL 3.0 does through its provider
  * encoders and decoders: that round trip cost more than the signature of the certificate. */
-static int copy_pubkey(X509 *x, const PROV_SPKI *from) {
+static int copy_pubkey(X509 *x, const SPKI_DER *from) {
     const ASN1_OBJECT *alg = NULL;
     const unsigned char *bits = ASN1_STRING_get0_data(from->key);
     int len = ASN1_STRING_length(from->key), ptype = 0;

@@ -49,13 +49,13 @@ enum pki_profile { PKI_PROFILE_ROOT, PKI_PROFILE_ISSUING, PKI_PROFILE_SERVER, PK
 
 struct pki_cert_spec {
     enum pki_profile profile;
-    EVP_PKEY *key;             /* the subject's key (only its public half is used) */
-    const PROV_SPKI *spki;     /* or, when not NULL, the subject's key as a CSR encodes it */
-    const char *cn;            /* the subject: CN = cn only */
-    X509 *issuer;              /* NULL for a self-signed certificate */
-    EVP_PKEY *issuer_key;      /* signs; the subject's key when issuer is NULL */
-    const GENERAL_NAMES *san;  /* subjectAltName, or NULL for none; not taken over */
-    int64_t not_before;        /* Unix times of the validity */
+    EVP_PKEY *key;            /* the subject's key (only its public half is used) */
+    const SPKI_DER *spki;     /* or, when not NULL, the subject's key as a CSR encodes it */
+    const char *cn;           /* the subject: CN = cn only */
+    X509 *issuer;             /* NULL for a self-signed certificate */
+    EVP_PKEY *issuer_key;     /* signs; the subject's key when issuer is NULL */
+    const GENERAL_NAMES *san; /* subjectAltName, or NULL for none; not taken over */
+    int64_t not_before;       /* Unix times of the validity */
     int64_t not_after;
 };
 

@@ -16,11 +16,6 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
-ASN1_SEQUENCE(PROV_SPKI) = {
-    ASN1_SIMPLE(PROV_SPKI, alg, X509_ALGOR),
-    ASN1_SIMPLE(PROV_SPKI, key, ASN1_BIT_STRING),
-} ASN1_SEQUENCE_END(PROV_SPKI)
-
 /* The curves of the short path, and their keys holding only the curve (made once). */
 static const struct {
     int nid;
@@ -51,7 +46,7 @@ static void make_curve_keys(void) {
 }
 
 /* The key holding only the curve when s is a key on a curve of the short path, else NULL. */
-static const EVP_PKEY *short_path(const PROV_SPKI *s) {
+static const EVP_PKEY *short_path(const SPKI_DER *s) {
     const ASN1_OBJECT *oid = NULL;
     const void *param = NULL;
     int ptype = 0;
@@ -83,9 +78,9 @@ static EVP_PKEY *curve_key(const EVP_PKEY *curve, const ASN1_BIT_STRING *bits) {
     return key;
 }
 
-static EVP_PKEY *decoded_key(const PROV_SPKI *s) {
+static EVP_PKEY *decoded_key(const SPKI_DER *s) {
     unsigned char *der = NULL;
-    int len = ASN1_item_i2d((const ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(PROV_SPKI));
+    int len = ASN1_item_i2d((const ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(SPKI_DER));
     const unsigned char *p = der;
     EVP_PKEY *key = len > 0 ? d2i_PUBKEY(NULL, &p, len) : NULL;
     if (key && p != der + len) {
@@ -96,10 +91,18 @@ static EVP_PKEY *decoded_key(const PROV_SPKI *s) {
     return key;
 }
 
-EVP_PKEY *spki_key(const PROV_SPKI *s) {
+EVP_PKEY *spki_key(const SPKI_DER *s) {
     const EVP_PKEY *curve = short_path(s);
     EVP_PKEY *key = curve ? curve_key(curve, s->key) : decoded_key(s);
     if (!key)
         ERR_clear_error();
     return key;
 }
+
+/* SPKI_DER as OpenSSL's ASN.1 machinery decodes and encodes it, at the end of the file since the
+ * template macros read best laid out as declarations, which clang-format would not leave. */
+/* clang-format off */
+ASN1_SEQUENCE(SPKI_DER) = {
+    ASN1_SIMPLE(SPKI_DER, alg, X509_ALGOR),
+    ASN1_SIMPLE(SPKI_DER, key, ASN1_BIT_STRING),
+} ASN1_SEQUENCE_END(SPKI_DER)

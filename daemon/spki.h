@@ -8,14 +8,14 @@
 
 /* A SubjectPublicKeyInfo (RFC 5280 section 4.1) whose key is left as its encoded bits. Unlike
  * OpenSSL's X509_PUBKEY, decoding it does not decode the key. */
-typedef struct prov_spki_st {
+typedef struct spki_der_st {
     X509_ALGOR *alg;
     ASN1_BIT_STRING *key;
-} PROV_SPKI;
-DECLARE_ASN1_ITEM(PROV_SPKI)
+} SPKI_DER;
+DECLARE_ASN1_ITEM(SPKI_DER)
 
 /* The public key s encodes, or NULL when it is malformed or of a kind OpenSSL does not know.
  * The caller frees it with EVP_PKEY_free. Thread-safe. */
-EVP_PKEY *spki_key(const PROV_SPKI *s);
+EVP_PKEY *spki_key(const SPKI_DER *s);
 
 #endif

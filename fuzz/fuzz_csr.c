@@ -41,8 +41,9 @@ static struct outcome parse(const char *in, size_t len, enum csr_format fmt, con
             abort();
         return o;
     }
-    if (c == NULL || c->der == NULL || c->spki == NULL || c->subject == NULL || c->key == NULL || c->bits <= 0 || c->cn[0] == '\0' ||
-        strlen(c->cn) > CSR_CN_MAX || csr_key_kind_name(c->kind) == NULL)
+    if (c == NULL || c->der == NULL || c->spki == NULL || c->subject == NULL || c->key == NULL ||
+        c->bits <= 0 || c->cn[0] == '\0' || strlen(c->cn) > CSR_CN_MAX ||
+        csr_key_kind_name(c->kind) == NULL)
         abort();
     if (cn != NULL && strcasecmp(c->cn, cn) != 0)
         abort();
@@ -139,13 +140,13 @@ static void check_openssl(const uint8_t *der, size_t size) {
     EVP_PKEY_CTX *check = theirs ? EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) : NULL;
     int valid = check && EVP_PKEY_public_check(check) == 1;
     struct csr *c = NULL;
-    enum csr_err rc = csr_parse((const char *)der, size, CSR_FMT_DER, NULL, NULL, &c, msg,
-                                sizeof(msg));
+    enum csr_err rc =
+        csr_parse((const char *)der, size, CSR_FMT_DER, NULL, NULL, &c, msg, sizeof(msg));
 
     if (rc == CSR_OK && (!theirs || EVP_PKEY_eq(key, c->key) != 1))
         abort();
     if (valid && (rc == CSR_BAD_DER || rc == CSR_KEY_UNSUPPORTED || rc == CSR_CURVE_UNSUPPORTED ||
-                   rc == CSR_BAD_SIGNATURE))
+                  rc == CSR_BAD_SIGNATURE))
         abort();
     EVP_PKEY_CTX_free(check);
     csr_free(c);

@@ -322,15 +322,15 @@ static void test_issue_from_csr(void **state) {
         const unsigned char *p = cert;
         X509 *x = d2i_X509(NULL, &p, clen);
         assert_non_null(x);
-        int wlen = ASN1_item_i2d((const ASN1_VALUE *)c->spki, &want, ASN1_ITEM_rptr(PROV_SPKI));
+        int wlen = ASN1_item_i2d((const ASN1_VALUE *)c->spki, &want, ASN1_ITEM_rptr(SPKI_DER));
         int glen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
         assert_true(wlen > 0);
         assert_int_equal(glen, wlen);
         assert_memory_equal(got, want, (size_t)wlen);
         assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), keys[i]), 1);
-        assert_int_equal(X509_get_key_usage(x),
-                         pki_key_is_rsa(keys[i]) ? KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT
-                                                 : KU_DIGITAL_SIGNATURE);
+        assert_int_equal(X509_get_key_usage(x), pki_key_is_rsa(keys[i])
+                                                    ? KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT
+                                                    : KU_DIGITAL_SIGNATURE);
         assert_int_equal(verify_to_root(x, NULL, &error), 1);
         OPENSSL_free(cert);
         X509_free(made);

@@ -15,26 +15,26 @@
 
 #include "spki.h"
 
-/* The SubjectPublicKeyInfo of key, decoded as PROV_SPKI; the caller frees it with spki_free. */
-static PROV_SPKI *spki_of(EVP_PKEY *key) {
+/* The SubjectPublicKeyInfo of key, decoded as SPKI_DER; the caller frees it with spki_free. */
+static SPKI_DER *spki_of(EVP_PKEY *key) {
     unsigned char *der = NULL;
     int n = i2d_PUBKEY(key, &der);
     assert_true(n > 0);
     const unsigned char *p = der;
-    PROV_SPKI *s = (PROV_SPKI *)ASN1_item_d2i(NULL, &p, n, ASN1_ITEM_rptr(PROV_SPKI));
+    SPKI_DER *s = (SPKI_DER *)ASN1_item_d2i(NULL, &p, n, ASN1_ITEM_rptr(SPKI_DER));
     assert_non_null(s);
     assert_ptr_equal(p, der + n);
     OPENSSL_free(der);
     return s;
 }
 
-static void spki_free(PROV_SPKI *s) {
-    ASN1_item_free((ASN1_VALUE *)s, ASN1_ITEM_rptr(PROV_SPKI));
+static void spki_free(SPKI_DER *s) {
+    ASN1_item_free((ASN1_VALUE *)s, ASN1_ITEM_rptr(SPKI_DER));
 }
 
 /* spki_key of key's encoding is key (public half). */
 static void assert_round_trip(EVP_PKEY *key) {
-    PROV_SPKI *s = spki_of(key);
+    SPKI_DER *s = spki_of(key);
     EVP_PKEY *got = spki_key(s);
     assert_non_null(got);
     assert_int_equal(EVP_PKEY_eq(got, key), 1);
@@ -54,7 +54,7 @@ static void test_named_curves(void **state) {
         assert_int_equal(EVP_PKEY_set_utf8_string_param(
                              key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed"),
                          1);
-        PROV_SPKI *s = spki_of(key);
+        SPKI_DER *s = spki_of(key);
         assert_int_equal(ASN1_STRING_length(s->key), i == 0 ? 33 : 49);
         spki_free(s);
         assert_round_trip(key);
@@ -66,7 +66,7 @@ static void test_named_curves(void **state) {
  * refused by the short path and by OpenSSL's decoder alike. */
 static void assert_bad_point(size_t i, unsigned char bits, int len) {
     EVP_PKEY *key = EVP_EC_gen("P-256");
-    PROV_SPKI *s = spki_of(key);
+    SPKI_DER *s = spki_of(key);
     unsigned char point[65];
     assert_int_equal(ASN1_STRING_length(s->key), 65);
     memcpy(point, ASN1_STRING_get0_data(s->key), 65);
@@ -78,7 +78,7 @@ static void assert_bad_point(size_t i, unsigned char bits, int len) {
     }
     assert_null(spki_key(s));
     unsigned char *der = NULL;
-    int n = ASN1_item_i2d((ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(PROV_SPKI));
+    int n = ASN1_item_i2d((ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(SPKI_DER));
     const unsigned char *p = der;
     assert_null(d2i_PUBKEY(NULL, &p, n));
     OPENSSL_free(der);
@@ -99,12 +99,12 @@ static void test_bad_points(void **state) {
 static void test_infinity(void **state) {
     (void)state;
     EVP_PKEY *key = EVP_EC_gen("P-256");
-    PROV_SPKI *s = spki_of(key);
+    SPKI_DER *s = spki_of(key);
     static const unsigned char zero = 0;
     assert_int_equal(ASN1_BIT_STRING_set(s->key, (unsigned char *)&zero, 1), 1);
     assert_null(spki_key(s));
     unsigned char *der = NULL;
-    int n = ASN1_item_i2d((ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(PROV_SPKI));
+    int n = ASN1_item_i2d((ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(SPKI_DER));
     const unsigned char *p = der;
     EVP_PKEY *theirs = d2i_PUBKEY(NULL, &p, n);
     assert_non_null(theirs);
@@ -146,13 +146,12 @@ static void test_other_keys(void **state) {
 static void test_unknown(void **state) {
     (void)state;
     EVP_PKEY *rsa = EVP_RSA_gen(2048);
-    PROV_SPKI *s = spki_of(rsa);
+    SPKI_DER *s = spki_of(rsa);
     static const unsigned char junk[] = {0x30, 0x03, 0x02, 0x01};
     assert_int_equal(ASN1_BIT_STRING_set(s->key, (unsigned char *)junk, sizeof(junk)), 1);
     assert_null(spki_key(s));
-    assert_int_equal(X509_ALGOR_set0(s->alg, OBJ_txt2obj("1.3.6.1.4.1.55555.1", 1), V_ASN1_UNDEF,
-                                     NULL),
-                     1);
+    assert_int_equal(
+        X509_ALGOR_set0(s->alg, OBJ_txt2obj("1.3.6.1.4.1.55555.1", 1), V_ASN1_UNDEF, NULL), 1);
     assert_null(spki_key(s));
     spki_free(s);
     EVP_PKEY_free(rsa);
@@ -161,7 +160,7 @@ static void test_unknown(void **state) {
 /* The keys holding only the curve are made once, whichever thread comes first. */
 static void *decode_many(void *arg) {
     EVP_PKEY *key = arg;
-    PROV_SPKI *s = spki_of(key);
+    SPKI_DER *s = spki_of(key);
     for (int i = 0; i < 200; i++) {
         EVP_PKEY *got = spki_key(s);
         if (!got || EVP_PKEY_eq(got, key) != 1)
@@ -188,12 +187,9 @@ static void test_threads(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_named_curves),
-        cmocka_unit_test(test_bad_points),
-        cmocka_unit_test(test_infinity),
-        cmocka_unit_test(test_other_keys),
-        cmocka_unit_test(test_unknown),
+        cmocka_unit_test(test_threads),    cmocka_unit_test(test_named_curves),
+        cmocka_unit_test(test_bad_points), cmocka_unit_test(test_infinity),
+        cmocka_unit_test(test_other_keys), cmocka_unit_test(test_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
