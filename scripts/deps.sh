@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libjansson-dev libsqlite3-dev
       libpq-dev libcurl4-openssl-dev openssl curl)
 case "${1:-}" in
-    --test) pkgs+=(libcmocka-dev sqlite3 jq groff-base valgrind) ;;
+    --test) pkgs+=(libcmocka-dev sqlite3 jq groff-base valgrind clang-format) ;;
     --bench) pkgs+=(jq) ;;
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
