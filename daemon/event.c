@@ -28,10 +28,6 @@ unsigned event_type_bit(const char *name) {
     return 0;
 }
 
-int event_type_known(const char *name) {
-    return event_type_bit(name) != 0;
-}
-
 unsigned event_types_set(const char *events) {
     unsigned set = 0;
     char name[64];

@@ -19,9 +19,6 @@
 #define EVENT_NTYPES 4
 extern const char *const event_types[EVENT_NTYPES + 1];
 
-/* Non-zero when name is one of event_types. */
-int event_type_known(const char *name);
-
 /* The bit of event type name in a set of types (1 << its index in event_types), 0 for an
  * unknown name. */
 unsigned event_type_bit(const char *name);

@@ -48,7 +48,8 @@ static int check_url(const char *url, char *msg, size_t msglen) {
 /* Turns the "events" array into the stored form: "*", or the types in the order of
  * event_types, separated by commas. Returns a string the caller frees, or NULL with msg. */
 static char *events_text(const json_t *arr, char *msg, size_t msglen) {
-    int want[EVENT_NTYPES] = {0}, all = 0;
+    unsigned want = 0, bit;
+    int all = 0;
     char buf[256] = "", *text;
     const json_t *v;
     size_t i, t;
@@ -68,18 +69,16 @@ static char *events_text(const json_t *arr, char *msg, size_t msglen) {
             all = 1;
             continue;
         }
-        for (t = 0; event_types[t] && strcmp(event_types[t], name) != 0; t++)
-            ;
-        if (!event_types[t]) {
+        if (!(bit = event_type_bit(name))) {
             snprintf(msg, msglen, "events[%zu] \"%.64s\" is not an event type", i, name);
             return NULL;
         }
-        want[t] = 1;
+        want |= bit;
     }
     if (all)
         snprintf(buf, sizeof(buf), "*");
     for (t = 0; !all && event_types[t]; t++)
-        if (want[t])
+        if (want & 1u << t)
             snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s", buf[0] ? "," : "",
                      event_types[t]);
     if (!(text = strdup(buf)))
