@@ -66,20 +66,6 @@ static char *cert_b64(X509 *x) {
     return s;
 }
 
-/* PEM of first (when not NULL) followed by the certificates of rest, in order. Returns a string
- * freed with free(), or NULL when out of memory. */
-static char *certs_pem(X509 *first, STACK_OF(X509) * rest) {
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *s = NULL;
-    int ok = bio && (!first || PEM_write_bio_X509(bio, first));
-    for (int i = 0; i < sk_X509_num(rest) && ok; i++)
-        ok = PEM_write_bio_X509(bio, sk_X509_value(rest, i));
-    if (ok)
-        s = bio_string(bio);
-    BIO_free(bio);
-    return s;
-}
-
 /* A store trusting the self-signed certificates of certs; the others go to *untrusted. */
 static X509_STORE *split_trust(STACK_OF(X509) * certs, STACK_OF(X509) * *untrusted) {
     X509_STORE *store = X509_STORE_new();
@@ -436,10 +422,6 @@ void ca_strv_free(char **v, size_t n) {
     for (size_t i = 0; i < n; i++)
         free(v[i]);
     free(v);
-}
-
-char *ca_chain_pem(const struct ca *ca, X509 *leaf) {
-    return certs_pem(leaf, ca->chain);
 }
 
 char *ca_pkcs7_b64(const struct ca *ca, X509 *leaf) {

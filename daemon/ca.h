@@ -119,10 +119,6 @@ int ca_chain_b64(const struct ca *ca, X509 *leaf, char ***out, size_t *n);
 /* Frees the n strings of v and v. */
 void ca_strv_free(char **v, size_t n);
 
-/* The same chain as concatenated PEM. Returns a string the caller frees with free(), or NULL
- * when out of memory. */
-char *ca_chain_pem(const struct ca *ca, X509 *leaf);
-
 /* A certs-only PKCS#7 (RFC 7030 section 4.1.3: SignedData without signers or content) as base64
  * DER without line breaks: holding only leaf when leaf is not NULL (EST simpleenroll), else the
  * CA chain (EST cacerts). Returns a string the caller frees with free(), or NULL when out of
