@@ -1,7 +1,8 @@
 /* The machine's "physics" that bound provd's rates, measured on one core: HMAC-SHA256 of 64
- * bytes (as common/hmac.c computes it); durable SQLite WAL
- * inserts (one per transaction with synchronous=FULL and NORMAL, and 1000 per transaction); the
- * public-key operations of a TLS 1.3 handshake (ECDSA P-256, X25519); and, given provd's
+ * bytes (as common/hmac.c computes it); durable SQLite WAL inserts (one per transaction with
+ * synchronous=FULL and NORMAL, and 1000 per transaction); the public-key operations of a TLS 1.3
+ * handshake (ECDSA P-256, X25519); a P-256 public key made from its SubjectPublicKeyInfo, by
+ * OpenSSL's decoders and by daemon/spki.c (a CSR's key); and, given provd's
  * certificate, whole TLS handshakes in memory (no sockets), timed separately for the server and for
  * a client that verifies the server certificate. Benchmarks print provd's figures beside these,
  * from the same run. */
@@ -17,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "hmac.h"
+#include "spki.h"
 #include "timefmt.h"
 
 static double hmac_rate(double seconds) {
@@ -118,6 +120,38 @@ static double ecdsa_rate(int verify, double seconds) {
 
 /* X25519 key generation plus key agreement per second: what each side of a TLS 1.3 handshake
  * does for its key share. */
+/* P-256 public keys made from their encoded SubjectPublicKeyInfo per second: by OpenSSL's
+ * d2i_PUBKEY (its provider decoders), or by daemon/spki.c as provd makes the key of a CSR. */
+static double pubkey_rate(int spki, double seconds) {
+    unsigned char *der = NULL;
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    int len = key ? i2d_PUBKEY(key, &der) : -1;
+    if (len <= 0)
+        crypto_fail("public key set-up");
+    uint64_t start = time_mono_us(), n = 0;
+    while (time_mono_us() - start < (uint64_t)(seconds * 1e6)) {
+        for (int i = 0; i < 100; i++) {
+            const unsigned char *p = der;
+            EVP_PKEY *got = NULL;
+            if (spki) {
+                SPKI_DER *s = (SPKI_DER *)ASN1_item_d2i(NULL, &p, len, ASN1_ITEM_rptr(SPKI_DER));
+                got = s ? spki_key(s) : NULL;
+                ASN1_item_free((ASN1_VALUE *)s, ASN1_ITEM_rptr(SPKI_DER));
+            } else {
+                got = d2i_PUBKEY(NULL, &p, len);
+            }
+            if (!got)
+                crypto_fail("public key decoding");
+            EVP_PKEY_free(got);
+        }
+        n += 100;
+    }
+    double rate = (double)n / ((double)(time_mono_us() - start) / 1e6);
+    OPENSSL_free(der);
+    EVP_PKEY_free(key);
+    return rate;
+}
+
 static double x25519_rate(double seconds) {
     EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
     if (!peer)
@@ -211,7 +245,8 @@ int main(int argc, char **argv) {
         fprintf(stderr,
                 "usage: physics DIR [TLS_CERT TLS_KEY CA]\n"
                 "Measures on one core: HMAC-SHA256, durable SQLite inserts (DIR is a scratch\n"
-                "directory on the disk under test), ECDSA P-256 and X25519; with provd's server\n"
+                "directory on the disk under test), ECDSA P-256, X25519 and P-256 public key\n"
+                "decoding (OpenSSL's and daemon/spki.c's); with provd's server\n"
                 "certificate chain, key and CA (e.g. DATA/tls/server.pem DATA/tls/server.key\n"
                 "DATA/ca/root.pem), also the CPU time of a full TLS handshake, each side.\n");
         return argc == 2 ? 0 : 2;
@@ -225,6 +260,8 @@ int main(int argc, char **argv) {
     printf("physics ecdsa_p256_sign_per_s=%.0f\n", ecdsa_rate(0, 1.0));
     printf("physics ecdsa_p256_verify_per_s=%.0f\n", ecdsa_rate(1, 1.0));
     printf("physics x25519_keygen_derive_per_s=%.0f\n", x25519_rate(1.0));
+    printf("physics p256_pubkey_d2i_per_s=%.0f\n", pubkey_rate(0, 1.0));
+    printf("physics p256_pubkey_spki_per_s=%.0f\n", pubkey_rate(1, 1.0));
     if (argc == 5) {
         double s_us, c_us;
         handshake_cost(argv[2], argv[3], argv[4], 2.0, &s_us, &c_us);

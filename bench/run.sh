@@ -116,7 +116,9 @@ printf '  %-50s %9s/s\n' \
     "SQLite WAL insert, 1000 per txn, synchronous=FULL" "$SQL_BATCH" \
     "ECDSA P-256 sign" "$SIGN_RATE" \
     "ECDSA P-256 verify" "$VERIFY_RATE" \
-    "X25519 key generation + agreement" "$(phys x25519_keygen_derive_per_s)"
+    "X25519 key generation + agreement" "$(phys x25519_keygen_derive_per_s)" \
+    "P-256 key from its SPKI, OpenSSL d2i_PUBKEY" "$(phys p256_pubkey_d2i_per_s)" \
+    "P-256 key from its SPKI, daemon/spki.c" "$(phys p256_pubkey_spki_per_s)"
 echo "  full TLS handshake in memory (OpenSSL, provd's certificate): server $HS_SRV_US us" \
     "($(div 1000000 "$HS_SRV_US" 0) per core-second), verifying client" \
     "$(phys tls_handshake_client_us) us"

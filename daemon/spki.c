@@ -2,11 +2,11 @@
  *
  * OpenSSL 3.0 decodes a public key (d2i_PUBKEY, and so every d2i of a request or a certificate)
  * by setting up a chain of decoders over all the key managers and decoders its providers offer,
- * under their locks: about 80 us on the machine of BENCHMARKS.md, more than the ECDSA verify and
+ * under their locks: about 85 us on the machine of BENCHMARKS.md, more than the ECDSA verify and
  * sign of an issuance together. The keys devices send are on a named curve, P-256 or P-384; such a
  * key is made here as a copy of a key holding only the curve, made once, with the point set into
- * it (about 3 us; the point is checked to be on the curve as it is set). Every other key goes
- * through d2i_PUBKEY. */
+ * it (about 4 us; the point is checked to be on the curve as it is set). bench/physics times
+ * both ways. Every other key goes through d2i_PUBKEY. */
 #include "spki.h"
 
 #include <pthread.h>
