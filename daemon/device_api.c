@@ -17,7 +17,8 @@
 #include "regid.h"
 #include "registration.h"
 
-/* api-version: the dates DPS clients send, and any later date, optionally with "-preview". */
+/* api-version: the dates DPS clients send, and any later date (YYYY-MM-DD, month 01 to 12, day
+ * 01 to 31), optionally with "-preview". */
 static int api_version_ok(const char *v) {
     if (!v || strlen(v) < 10)
         return 0;
@@ -26,6 +27,9 @@ static int api_version_ok(const char *v) {
         if (want_dash ? v[i] != '-' : !isdigit((unsigned char)v[i]))
             return 0;
     }
+    int month = (v[5] - '0') * 10 + v[6] - '0', day = (v[8] - '0') * 10 + v[9] - '0';
+    if (month < 1 || month > 12 || day < 1 || day > 31)
+        return 0;
     if (v[10] != '\0' && strcmp(v + 10, "-preview") != 0)
         return 0;
     return strncmp(v, "2019-03-31", 10) >= 0;

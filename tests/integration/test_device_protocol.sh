@@ -86,12 +86,13 @@ assert_error 404 404004 "$st" "status of an enrolled device that never registere
 st=$(devreq GET "/$SCOPE/registrations/$r9/operations/$opid?$API" -H "Authorization: $auth9")
 assert_error 404 404004 "$st" "poll by a device that never registered"
 
-# api-version: the known dates and any later one, with or without -preview; nothing older.
+# api-version: the known dates and any later one, with or without -preview; nothing older, and
+# nothing that is not a date.
 for v in 2019-03-31 2021-06-01 2021-10-01 2025-07-01-preview 2031-01-15; do
     st=$(status_of $r "$auth1" "api-version=$v")
     assert_eq 200 "$st" "api-version=$v"
 done
-for v in 2018-11-01 yesterday 2021-06-01-beta ""; do
+for v in 2018-11-01 yesterday 2021-06-01-beta 2099-99-99 2021-13-01 2021-06-00 ""; do
     st=$(status_of $r "$auth1" "api-version=$v")
     assert_error 400 400005 "$st" "api-version='$v'"
 done
