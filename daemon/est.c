@@ -43,12 +43,6 @@ static const struct est_op ops[] = {
     {"serverkeygen", EVHTTP_REQ_POST, REG_OP_EST_KEYGEN},
 };
 
-/* An enrollment in the pipeline: the request, and the key serverkeygen made for the device. */
-struct est_ctx {
-    struct evhttp_request *req;
-    EVP_PKEY *key;
-};
-
 int est_basic_parse(const char *header, char *user, size_t size, char **password) {
     unsigned char *dec = NULL;
     size_t len = 0;
@@ -200,17 +194,9 @@ static void reply_b64(struct evhttp_request *req, const char *ct, char *b64) {
     evhttp_send_reply(req, 200, "OK", NULL);
 }
 
-static void ctx_free(struct est_ctx *c) {
-    if (c) {
-        EVP_PKEY_free(c->key); /* OpenSSL wipes private key material */
-        free(c);
-    }
-}
-
 /* serverkeygen's answer: the key made for the device and its certificate. */
-static void reply_keygen(struct reg_job *job, struct est_ctx *c) {
-    struct evhttp_request *req = c->req;
-    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(c->key);
+static void reply_keygen(struct reg_job *job, struct evhttp_request *req) {
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(job->server_key);
     unsigned char *der = NULL;
     char *p7 = ca_pkcs7_b64(job->w->pd->ca, job->issued.cert), *key_b64 = NULL;
     int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &der) : -1;
@@ -240,8 +226,7 @@ static void reply_keygen(struct reg_job *job, struct est_ctx *c) {
 
 /* The pipeline's outcome, as EST clients expect it. */
 static void reply(struct reg_job *job) {
-    struct est_ctx *c = job->ctx;
-    struct evhttp_request *req = c->req;
+    struct evhttp_request *req = job->ctx;
     int status = job->http_status;
 
     /* A registration that could not be completed (disabled enrollment, no endpoint, ...) is
@@ -258,52 +243,11 @@ static void reply(struct reg_job *job) {
             http_set_header(req, "WWW-Authenticate", REALM);
         reply_text(req, status, job->message[0] ? job->message : "no certificate was issued");
     } else if (job->op == REG_OP_EST_KEYGEN) {
-        reply_keygen(job, c);
+        reply_keygen(job, req);
     } else {
         reply_b64(req, CT_CERTS, ca_pkcs7_b64(job->w->pd->ca, job->issued.cert));
     }
-    ctx_free(c);
     reg_job_free(job);
-}
-
-/* serverkeygen: checks the device's CSR (its proof of possession and CN) as the pipeline would,
- * then replaces its key with a P-256 key made here, kept in c for the answer. The CSR handed to
- * the pipeline carries only the public half. Returns 0, or -1 after refusing. */
-static int keygen_csr(struct reg_job *job, struct est_ctx *c, const char *body, size_t len) {
-    const struct provd *pd = job->w->pd;
-    struct csr *csr = NULL;
-    unsigned char *pub = NULL;
-    EVP_PKEY *pubkey = NULL;
-    char msg[160];
-    int n, rc = -1;
-
-    enum csr_err e = csr_parse(body, len, CSR_FMT_B64_LENIENT, &pd->csr_policy, job->regid, &csr,
-                               msg, sizeof(msg));
-    if (e != CSR_OK) {
-        char reason[200];
-        snprintf(reason, sizeof(reason), "CSR refused: %s", msg);
-        pipeline_refuse(job, 400, issuance_csr_code(e), reason);
-        return -1;
-    }
-    if (!(c->key = EVP_EC_gen("P-256")) || (n = i2d_PUBKEY(c->key, &pub)) <= 0)
-        goto out;
-    const unsigned char *q = pub;
-    if (!(pubkey = d2i_PUBKEY(NULL, &q, n)))
-        goto out;
-    csr_set_key(csr, pubkey);
-    csr->kind = CSR_KEY_P256;
-    csr->bits = 256;
-    job->csr_req = csr;
-    csr = NULL;
-    rc = 0;
-out:
-    if (rc != 0) {
-        ERR_clear_error();
-        pipeline_refuse(job, 500, 500001, "the key pair could not be made");
-    }
-    OPENSSL_free(pub);
-    csr_free(csr);
-    return rc;
 }
 
 /* Whether the request's Content-Type is application/pkcs10 (parameters allowed). */
@@ -346,20 +290,16 @@ static int credentials(struct reg_job *job, struct evhttp_request *req, const ch
 static void enroll(struct worker *w, struct evhttp_request *req, const struct est_op *o,
                    const char *label) {
     struct reg_job *job = reg_job_new(w, o->op);
-    struct est_ctx *c = calloc(1, sizeof(*c));
     const char *why = NULL;
     size_t len = 0;
     int too_big = 0;
     char *body = NULL;
 
-    if (!job || !c) {
+    if (!job) {
         reply_text(req, 500, "out of memory");
-        reg_job_free(job);
-        free(c);
         return;
     }
-    c->req = req;
-    job->ctx = c;
+    job->ctx = req;
     job->reply = reply;
     http_remote(req, job->remote, sizeof(job->remote));
     if (credentials(job, req, &why) != 0) {
@@ -368,7 +308,6 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
         if (o->op != REG_OP_EST_REENROLL)
             http_set_header(req, "WWW-Authenticate", REALM);
         reply_text(req, 401, why);
-        ctx_free(c);
         reg_job_free(job);
         return;
     }
@@ -381,9 +320,6 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
         pipeline_refuse(job, too_big ? 413 : 400, too_big ? 413001 : 400020,
                         too_big ? "request body is larger than the configured limit"
                                 : "the request has no CSR");
-    } else if (o->op == REG_OP_EST_KEYGEN) {
-        if (keygen_csr(job, c, body, len) == 0)
-            pipeline_run(job);
     } else {
         job->csr = body;
         job->csr_format = CSR_FMT_B64_LENIENT;

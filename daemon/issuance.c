@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 /* Indexed by enum csr_err: every refusal has its own code (docs/errors.md). */
 static const int csr_codes[] = {
     [CSR_EMPTY] = 400020,
@@ -55,6 +59,29 @@ int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid
         issuance_clear(out);
         return -1;
     }
+    return 0;
+}
+
+int issuance_server_key(struct csr *csr, EVP_PKEY **key, char *err, size_t errlen) {
+    unsigned char *pub = NULL;
+    const unsigned char *p;
+    EVP_PKEY *pubkey = NULL;
+    int n = 0;
+
+    /* The request keeps only the public half: a copy made from its encoding. */
+    if (!(*key = EVP_EC_gen("P-256")) || (n = i2d_PUBKEY(*key, &pub)) <= 0 || !(p = pub) ||
+        !(pubkey = d2i_PUBKEY(NULL, &p, n))) {
+        snprintf(err, errlen, "the key pair could not be made");
+        ERR_clear_error();
+        EVP_PKEY_free(*key);
+        *key = NULL;
+        OPENSSL_free(pub);
+        return -1;
+    }
+    OPENSSL_free(pub);
+    csr_set_key(csr, pubkey);
+    csr->kind = CSR_KEY_P256;
+    csr->bits = 256;
     return 0;
 }
 

@@ -34,6 +34,12 @@ int issuance_csr_code(enum csr_err e);
 int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid,
                    const char *device_id, int days, struct issuance *out, char *err, size_t errlen);
 
+/* serverkeygen: makes a P-256 key pair for the device and puts its public half into csr in
+ * place of the requester's key, so that the certificate is issued for it. Sets *key to the pair,
+ * which the caller frees with EVP_PKEY_free (that wipes the private key). Returns 0, or -1 with
+ * the reason in err. */
+int issuance_server_key(struct csr *csr, EVP_PKEY **key, char *err, size_t errlen);
+
 /* Releases what issuance_issue filled. */
 void issuance_clear(struct issuance *is);
 

@@ -230,6 +230,7 @@ void reg_job_free(struct reg_job *job) {
     json_decref(job->x509);
     issuance_clear(&job->issued);
     csr_free(job->csr_req);
+    EVP_PKEY_free(job->server_key); /* OpenSSL wipes private key material */
     free(job);
 }
 
@@ -387,6 +388,30 @@ static long match_group(struct reg_job *job, const struct sas_token *tok,
     return -1;
 }
 
+/* Reads the device's individual enrollment into e. An individual enrollment always takes
+ * precedence over the groups, so a device that has one cannot be enrolled through a group by an
+ * EST label. Returns STORE_OK (e filled, the caller clears it) or STORE_NOT_FOUND, or -1 after
+ * refusing. */
+static int find_individual(struct reg_job *job, struct enrollment *e) {
+    struct store_doc doc = {0};
+    int got = store_doc_get(job->w->conn, STORE_ENROLLMENT, job->regid, &doc);
+
+    if (got == STORE_OK && enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
+        refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
+        got = -1;
+    } else if (got == STORE_OK && job->label) {
+        refuse(job, 403, 403003,
+               "%s has an individual enrollment: it cannot enroll through enrollment group %s",
+               job->regid, job->label);
+        got = -1;
+    } else if (got != STORE_OK && got != STORE_NOT_FOUND) {
+        refuse(job, 500, 500001, "%s", "the store could not be read");
+        got = -1;
+    }
+    store_doc_clear(&doc);
+    return got;
+}
+
 /* Symmetric-key attestation, by the SAS token tok or (tok NULL) the HTTP Basic password:
  * against the device's individual enrollment, else the enrollment groups (only job->label's
  * when set). Arguments and result as for authenticate. */
@@ -394,53 +419,40 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, st
                             const struct enrollment **out) {
     struct worker *w = job->w;
     const char *what = tok ? "SAS token" : "HTTP Basic password";
-    struct store_doc doc = {0};
-    int rc = -1;
 
-    int got =
-        job->label ? STORE_NOT_FOUND : store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
+    int got = find_individual(job, e);
+    if (got < 0)
+        return -1;
     if (got == STORE_OK) {
-        if (enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
-            refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
-            goto out;
-        }
         const char *keys[2] = {e->primary_key, e->secondary_key};
         if (e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
             refuse(job, 401, 401002,
                    "%s refused: the enrollment uses X.509 attestation (present the device"
                    " certificate in the TLS handshake)",
                    what);
-            goto out;
+            return -1;
         }
         if (!proves_key(job, tok, keys)) {
             refuse(job, 401, 401002, "%s refused: %s", what,
                    tok ? sas_result_str(SAS_BAD_SIGNATURE) : "it is not the enrollment's key");
-            goto out;
+            return -1;
         }
         *out = e;
-        rc = 0;
-        goto out;
-    }
-    if (got != STORE_NOT_FOUND) {
-        refuse(job, 500, 500001, "%s", "the store could not be read");
-        goto out;
+        return 0;
     }
     struct doc_cache *gc = cache_of(w, STORE_GROUP);
     if (!gc) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
-        goto out;
+        return -1;
     }
     long gi = match_group(job, tok, gc);
     if (gi < 0) {
         refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
                tok ? "signed it" : "matches it");
-        goto out;
+        return -1;
     }
     *out = (const struct enrollment *)(const void *)gc->items + gi;
-    rc = 0;
-out:
-    store_doc_clear(&doc);
-    return rc;
+    return 0;
 }
 
 /* Symmetric-key attestation by the SAS token job->authorization; arguments and result as for
@@ -513,14 +525,30 @@ static int matches_enrolled(const struct enrollment *e, const char *thumbprint) 
     return 0;
 }
 
+/* Whether serial is the certificate provd issued last to the device: only that one attests
+ * it, so an older certificate stops working once the device has a newer one (re-enrolled, or
+ * registered with a new CSR). Returns 1, 0, or -1 after refusing. */
+static int is_current(struct reg_job *job, const char *serial) {
+    struct store_cert cur = {0};
+    int got = store_cert_current(job->w->conn, job->regid, &cur);
+    int rc = got == STORE_OK && strcmp(cur.serial, serial) == 0;
+
+    if (got != STORE_OK && got != STORE_NOT_FOUND) {
+        refuse(job, 500, 500001, "%s", "the store could not be read");
+        rc = -1;
+    }
+    store_cert_clear(&cur);
+    return rc;
+}
+
 /* What the store says about leaf when provd issued it: refuses and returns -1 when it is
- * revoked; else returns 0 with *own set when it is this device's own valid certificate (issued
- * for this registration ID and verifying up to provd's root). */
+ * revoked; else returns 0 with *own set when it is this device's own certificate (the current
+ * one of this registration ID, verifying up to provd's root). */
 static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info,
                         int *own) {
     struct store_cert rec = {0};
     char err[160];
-    int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1;
+    int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1, cur = 0;
 
     *own = 0;
     if (got == STORE_NOT_FOUND || (got == STORE_OK && strcmp(rec.issuer, info->issuer) != 0)) {
@@ -530,9 +558,11 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
     } else if (rec.revoked) {
         refuse(job, 401, 401002, "client certificate refused: certificate %s is revoked%s%s",
                info->serial, rec.reason ? " for " : "", rec.reason ? rec.reason : "");
-    } else {
-        *own = strcmp(rec.registration_id, job->regid) == 0 &&
-               ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
+    } else if (strcmp(rec.registration_id, job->regid) != 0 ||
+               (cur = is_current(job, info->serial)) == 0) {
+        rc = 0;
+    } else if (cur > 0) {
+        *own = ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
         rc = 0;
     }
     store_cert_clear(&rec);
@@ -562,7 +592,6 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     struct worker *w = job->w;
     X509 *leaf = job->peer;
     struct ca_cert_info info = {0};
-    struct store_doc doc = {0};
     const struct enrollment *found = NULL;
     char cn[REGID_MAX + 1], why[160] = "no enrollment group's CA signed it";
     int own = 0, rc = -1, got;
@@ -591,16 +620,14 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
         goto out;
     if (job->op == REG_OP_EST_REENROLL && !own) {
         refuse(job, 403, 403002, "%s",
-               "simplereenroll needs the valid certificate provd issued to this device");
+               "simplereenroll needs the current certificate provd issued to this device");
         goto out;
     }
 
-    got = job->label ? STORE_NOT_FOUND : store_doc_get(w->conn, STORE_ENROLLMENT, job->regid, &doc);
+    got = find_individual(job, e);
+    if (got < 0)
+        goto out;
     if (got == STORE_OK) {
-        if (enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
-            refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
-            goto out;
-        }
         if (!own && e->attestation != ENROLLMENT_X509) {
             refuse(job, 401, 401002, "%s",
                    "client certificate refused: the enrollment uses symmetric-key attestation");
@@ -614,9 +641,6 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
             goto out;
         }
         found = e;
-    } else if (got != STORE_NOT_FOUND) {
-        refuse(job, 500, 500001, "%s", "the store could not be read");
-        goto out;
     } else {
         struct doc_cache *gc = cache_of(w, STORE_GROUP);
         if (!gc) {
@@ -646,7 +670,6 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     rc = 0;
 out:
     ca_cert_info_free(&info);
-    store_doc_clear(&doc);
     return rc;
 }
 
@@ -849,6 +872,11 @@ static int check_csr(struct reg_job *job) {
         X509_NAME_cmp(job->csr_req->subject, X509_get_subject_name(job->peer)) != 0) {
         refuse(job, 400, 400034, "%s",
                "CSR refused: its subject is not the one of the current certificate");
+        return -1;
+    }
+    if (job->op == REG_OP_EST_KEYGEN &&
+        issuance_server_key(job->csr_req, &job->server_key, msg, sizeof(msg)) != 0) {
+        refuse(job, 500, 500001, "%s", msg);
         return -1;
     }
     return 0;
@@ -1130,6 +1158,45 @@ static void do_lookup(struct reg_job *job, struct store_registration *prev) {
     finish(job, 1);
 }
 
+/* Whether the device, attested by e, may register or look up its registration prev (NULL: it
+ * has none). A registration stays with the enrollment group it was made under while that group
+ * exists: another group's key or CA does not take the device over (an operator deletes the
+ * registration to move it), and look-ups are answered only through the enrollment that made
+ * it. An individual enrollment, made for this very device, takes over from a group. The devices
+ * of a disabled enrollment cannot look up their state. Returns 0, or -1 after refusing. */
+static int check_binding(struct reg_job *job, const struct enrollment *e,
+                         const struct store_registration *prev) {
+    int registers = reg_op_registers(job->op);
+
+    if (!registers && !e->enabled) {
+        refuse(job, 403, 403001, "%s",
+               e->kind == STORE_GROUP ? "enrollment group is disabled" : "enrollment is disabled");
+        return -1;
+    }
+    if (!prev || e->kind != STORE_GROUP || (prev->group_id && strcmp(prev->group_id, e->id) == 0))
+        return 0;
+    if (registers) {
+        /* Registered through an individual enrollment that no longer exists, or through a
+         * group that was deleted: nothing holds the device any more. (The store is asked rather
+         * than the worker's copy of the groups, whose reload would free e.) */
+        struct store_doc doc = {0};
+        int got = prev->group_id ? store_doc_get(job->w->conn, STORE_GROUP, prev->group_id, &doc)
+                                 : STORE_NOT_FOUND;
+        store_doc_clear(&doc);
+        if (got == STORE_NOT_FOUND)
+            return 0;
+        if (got != STORE_OK) {
+            refuse(job, 500, 500001, "%s", "the store could not be read");
+            return -1;
+        }
+    }
+    refuse(job, 403, 403004, "%s is registered under another enrollment%s", job->regid,
+           registers ? ": an operator must delete that registration before this enrollment group"
+                       " can take the device over"
+                     : "");
+    return -1;
+}
+
 void pipeline_run(struct reg_job *job) {
     struct enrollment indiv;
     memset(&indiv, 0, sizeof(indiv));
@@ -1137,13 +1204,15 @@ void pipeline_run(struct reg_job *job) {
     struct store_registration prev = {0};
     if (authenticate(job, &indiv, &e) != 0)
         goto out;
-    if (reg_op_registers(job->op) && job->csr && check_csr(job) != 0)
-        goto out;
     int got = store_reg_get(job->w->conn, job->regid, &prev);
     if (got != STORE_OK && got != STORE_NOT_FOUND) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
     }
+    if (check_binding(job, e, got == STORE_OK ? &prev : NULL) != 0)
+        goto out;
+    if (reg_op_registers(job->op) && job->csr && check_csr(job) != 0)
+        goto out;
     if (reg_op_registers(job->op))
         do_register(job, e, got == STORE_OK ? &prev : NULL);
     else

@@ -23,7 +23,7 @@ enum reg_op {
     /* EST (docs/est.md): registrations that always carry a CSR and answer a certificate. */
     REG_OP_EST_ENROLL,   /* simpleenroll */
     REG_OP_EST_REENROLL, /* simplereenroll: only the device's current provd certificate attests */
-    REG_OP_EST_KEYGEN,   /* serverkeygen: the front end made the key; csr_req carries it */
+    REG_OP_EST_KEYGEN,   /* serverkeygen: the certificate is for a key pair made by provd */
 };
 
 /* Whether op registers the device (and may issue a certificate), rather than looking it up. */
@@ -49,7 +49,7 @@ struct reg_job {
      * group attests it. NULL: any individual enrollment or group may. */
     char *label;
     json_t *payload; /* the device's payload, or NULL */
-    /* A CSR to issue a certificate for (REG_OP_REGISTER), or NULL: the text as received, which
+    /* A CSR to issue a certificate for, or NULL: the text as received, which
      * the pipeline checks (csr_parse with the server's key policy, the registration ID as the
      * expected CN) once the device is authenticated, and signs at the decision. */
     char *csr;
@@ -77,10 +77,10 @@ struct reg_job {
     struct store_event event; /* the webhook event of a register decision (docs/events.md) */
     json_t *x509;             /* registrationState.x509 of a device attested by certificate */
     struct issuance issued;   /* the certificate issued for the CSR (nchain 0: none) */
-    /* job->csr once checked. A front end that checked the CSR itself (csr_parse with the
-     * server's csr_policy and the registration ID as expected CN) may set this instead of
-     * job->csr; the job frees it. */
-    struct csr *csr_req;
+    struct csr *csr_req;      /* job->csr once checked */
+    /* REG_OP_EST_KEYGEN: the key pair made for the device once its CSR was checked, whose
+     * public half the certificate is for; wiped and freed with the job. */
+    EVP_PKEY *server_key;
 };
 
 /* Allocates a job for w with a fresh tracking ID. Returns NULL when out of memory. */

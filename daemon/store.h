@@ -266,6 +266,9 @@ struct store_ops {
 
     /* Reads the certificate of serial (upper-case hex); STORE_NOT_FOUND when there is none. */
     int (*cert_get)(struct store_conn *c, const char *serial, struct store_cert *out);
+    /* Reads the certificate issued last to registration_id (lower-cased), valid or revoked:
+     * the device's current one. STORE_NOT_FOUND when it has none. */
+    int (*cert_current)(struct store_conn *c, const char *registration_id, struct store_cert *out);
     /* Lists up to limit certificates matching f with serial > after (NULL: from the start) in
      * serial order; free with store_certs_free. */
     int (*cert_list)(struct store_conn *c, const struct store_cert_filter *f, const char *after,
@@ -405,6 +408,10 @@ static inline int store_delivery_prune(struct store_conn *c, int64_t before_ms, 
 
 static inline int store_cert_get(struct store_conn *c, const char *serial, struct store_cert *out) {
     return c->ops->cert_get(c, serial, out);
+}
+static inline int store_cert_current(struct store_conn *c, const char *registration_id,
+                                     struct store_cert *out) {
+    return c->ops->cert_current(c, registration_id, out);
 }
 static inline int store_cert_list(struct store_conn *c, const struct store_cert_filter *f,
                                   const char *after, size_t limit, struct store_cert **out,

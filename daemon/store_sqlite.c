@@ -336,7 +336,7 @@ static const char *const event_sql[EQ_COUNT] = {
  * column, so that SQLite can use the primary key or an index for the column that is set. */
 enum cq_filter { CF_ALL, CF_SERIAL, CF_REG, CF_DEV, CF_COUNT };
 enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_COUNT };
-enum cq { CQ_INSERT, CQ_GET, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
+enum cq { CQ_INSERT, CQ_GET, CQ_CURRENT, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
 
 #define CERT_COLS                                                                                  \
     "serial, registration_id, device_id, subject, issuer, thumbprint, not_before, not_after,"      \
@@ -366,6 +366,9 @@ static const char *const cert_sql[CQ_COUNT] = {
                   " thumbprint, not_before, not_after, status, created)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'valid', ?9)",
     [CQ_GET] = "SELECT " CERT_COLS " FROM certificates WHERE serial = ?1",
+    /* Rows are never deleted, so the largest rowid is the last insert. */
+    [CQ_CURRENT] = "SELECT " CERT_COLS " FROM certificates WHERE registration_id = ?1"
+                   " ORDER BY rowid DESC LIMIT 1",
     [CQ_REVOKED] = "SELECT " CERT_COLS " FROM certificates WHERE status = 'revoked'"
                    " ORDER BY serial",
     [CQ_CRL_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value",
@@ -1672,6 +1675,19 @@ static int cert_get(struct store_conn *sc, const char *serial, struct store_cert
     return read_one(c, c->cq[CQ_GET], "cert_get", ARGS(text(serial)), read_cert, out);
 }
 
+static int cert_current(struct store_conn *sc, const char *registration_id,
+                        struct store_cert *out) {
+    struct sqlite_conn *c = sconn(sc);
+
+    memset(out, 0, sizeof(*out));
+    if (!registration_id) {
+        log_error("store: cert_current: invalid arguments");
+        return STORE_ERROR;
+    }
+    return read_one(c, c->cq[CQ_CURRENT], "cert_current", ARGS(text(registration_id)), read_cert,
+                    out);
+}
+
 static int cert_list(struct store_conn *sc, const struct store_cert_filter *f, const char *after,
                      size_t limit, struct store_cert **out, size_t *n) {
     static const struct store_cert_filter any;
@@ -1792,6 +1808,7 @@ const struct store_ops store_sqlite_ops = {
     .delivery_retry = delivery_retry,
     .delivery_prune = delivery_prune,
     .cert_get = cert_get,
+    .cert_current = cert_current,
     .cert_list = cert_list,
     .cert_revoke = cert_revoke,
     .cert_revoked_list = cert_revoked_list,

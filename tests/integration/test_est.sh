@@ -193,6 +193,16 @@ st=$(enroll est-sym/simpleenroll m1new --cert "$O/m1.pem" --key "$O/m1.key")
 refused 401 "manufacturer certificate with the label of another group"
 st=$(enroll simpleenroll m1new --cert "$O/m1.pem" --key "$O/m1.key")
 assert_eq 200 "$st" "simpleenroll with a manufacturer certificate, no label"
+cp "$O/m1new.pem" "$O/m1old.pem"
+leaf m1new
+
+# ---- an individual enrollment takes precedence over a label ----
+# est-dev1 has an individual enrollment: the key est-sym derives for it does not enroll it.
+csr d1sym est-dev1
+st=$(enroll est-sym/simpleenroll d1sym -u "est-dev1:$(b64_hmac "$GK" est-dev1)")
+refused 403 "a label naming a group, for a device with an individual enrollment"
+assert_match 'individual enrollment' "$(cat "$WORK/body")" "label refusal: reason"
+audit_has est.simpleenroll est-dev1 refused
 
 # ---- simplereenroll with the provd certificate ----
 csr g1re est-g1
@@ -212,6 +222,14 @@ st=$(enroll simplereenroll m1re --cert "$O/m1.pem" --key "$O/m1.key")
 refused 403 "simplereenroll with the manufacturer certificate"
 st=$(enroll simplereenroll g1re -u "est-g1:$DK")
 refused 401 "simplereenroll with HTTP Basic"
+# Only the certificate issued last attests the device: not g1, which g1re replaced, nor the
+# first certificate of est-m1.
+st=$(enroll simplereenroll g1re --cert "$O/g1.pem" --key "$O/g1.key")
+refused 403 "simplereenroll with the certificate the device had before"
+st=$(enroll simpleenroll g1re --cert "$O/g1.pem" --key "$O/g1.key")
+refused 401 "simpleenroll with the certificate the device had before"
+st=$(enroll simplereenroll m1re --cert "$O/m1old.pem" --key "$O/m1new.key")
+refused 403 "simplereenroll with est-m1's first certificate"
 st=$(admreq POST "/certificates/$(serial g1re)/revoke" -H 'Content-Type: application/json' \
     --data-binary '{"reason":"keyCompromise"}')
 assert_eq 200 "$st" "revoke the re-enrolled certificate: $(cat "$WORK/body")"
@@ -259,5 +277,8 @@ st=$(enroll serverkeygen wrongcn -u "est-dev2:$KEY2")
 refused 400 "serverkeygen with another CN"
 st=$(enroll serverkeygen k1 -u "est-dev2:$KEY")
 refused 401 "serverkeygen with a wrong password"
+# The device is authenticated before its CSR is looked at (or a key pair made for it).
+st=$(enroll serverkeygen wrongcn -u "est-dev2:$KEY")
+refused 401 "serverkeygen with a wrong password and a CSR of another CN"
 
 echo "PASS: EST"

@@ -1,6 +1,6 @@
 /* Device certificates in the SQLite store: recorded in the group commit of their registration,
- * listed by registration and device, revoked with their audit record, listed for the CRL; and
- * the CRL number that grows across restarts. */
+ * the current one of a registration, listed by registration and device, revoked with their audit
+ * record, listed for the CRL; and the CRL number that grows across restarts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -96,6 +96,34 @@ static void test_commit_all_or_nothing(void **state) {
     assert_int_equal(store_cert_list(f->c, NULL, NULL, 10, &v, &n), STORE_OK);
     assert_int_equal(n, 0);
     store_certs_free(v, n);
+}
+
+/* The current certificate of a registration is the one issued last, whatever the order of the
+ * serials, and stays so when revoked. */
+static void test_current(void **state) {
+    struct fx *f = *state;
+    struct store_cert got;
+
+    assert_int_equal(store_cert_current(f->c, "dev-1", &got), STORE_NOT_FOUND);
+    assert_int_equal(commit_one(f, "F0", "dev-1", "device-1"), STORE_OK);
+    assert_int_equal(commit_one(f, "0B", "dev-2", "device-2"), STORE_OK);
+    assert_int_equal(commit_one(f, "1A", "dev-1", "device-1"), STORE_OK);
+    assert_int_equal(store_cert_current(f->c, "dev-1", &got), STORE_OK);
+    assert_string_equal(got.serial, "1A");
+    assert_string_equal(got.device_id, "device-1");
+    store_cert_clear(&got);
+    assert_int_equal(store_cert_current(f->c, "dev-2", &got), STORE_OK);
+    assert_string_equal(got.serial, "0B");
+    store_cert_clear(&got);
+
+    const struct store_cert_filter last = {"1A", NULL, NULL};
+    int64_t count;
+    assert_int_equal(store_cert_revoke(f->c, &last, 1700000000, NULL, NULL, &count), STORE_OK);
+    assert_int_equal(store_cert_current(f->c, "dev-1", &got), STORE_OK);
+    assert_string_equal(got.serial, "1A");
+    assert_int_equal(got.revoked, 1);
+    store_cert_clear(&got);
+    assert_int_equal(store_cert_current(f->c, "device-1", &got), STORE_NOT_FOUND);
 }
 
 static void test_list_filters_and_paging(void **state) {
@@ -219,6 +247,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_commit_and_get, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_current, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_list_filters_and_paging, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_revoke, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_crl_number, fx_open, fx_close),
