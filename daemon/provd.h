@@ -58,11 +58,15 @@ struct worker {
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */
     atomic_int inflight; /* requests waiting for the committer or an allocation webhook */
-    void *pipeline;      /* the registration pipeline's own: its caches, its HTTP client */
+    /* server.c's: every request from its arrival until its answer is written out or its
+     * connection closes. */
+    struct pending_request *pending;
+    void *pipeline; /* the registration pipeline's own: its caches, its HTTP client */
 };
 
-/* Ends w's event loop when it is stopping and nothing it handed over (to the committer, to an
- * allocation webhook) waits for an answer. Whoever ends such a wait calls it (server.c). */
+/* Ends w's event loop when it is stopping, nothing it handed over (to the committer, to an
+ * allocation webhook) waits for an answer and every answer is written out. Whoever ends such a
+ * wait calls it (server.c). */
 void worker_maybe_exit(struct worker *w);
 
 /* Front ends: each answers every request of its listener. */

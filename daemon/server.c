@@ -140,8 +140,80 @@ static int listen_on(const char *addr, int *port) {
 }
 
 void worker_maybe_exit(struct worker *w) {
-    if (w->stopping && atomic_load(&w->inflight) == 0)
+    if (w->stopping && atomic_load(&w->inflight) == 0 && !w->pending)
         event_base_loopexit(w->base, NULL);
+}
+
+/* A request from its arrival until libevent has written its answer out, or its connection
+ * closed: an answer is queued in its connection's buffers when the handler (or the committer's
+ * callback) sends it, and is written on a later turn of the loop. A stopping worker waits for
+ * these, so that it does not free connections holding answers to registrations that are
+ * already durable. A client that does not read its answer is bounded by the idle timeout. */
+struct pending_request {
+    struct worker *w;
+    struct evhttp_request *req;
+    struct evhttp_connection *evcon;
+    struct pending_request *prev, *next;
+};
+
+static void pending_drop(struct pending_request *p) {
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->w->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    free(p);
+}
+
+/* The answer of the request has been written out. */
+static void on_written(struct evhttp_request *req, void *arg) {
+    (void)req;
+    struct pending_request *p = arg;
+    struct worker *w = p->w;
+    pending_drop(p);
+    worker_maybe_exit(w);
+}
+
+/* A connection closes: its requests that were not written out never will be. */
+static void on_connection_close(struct evhttp_connection *evcon, void *arg) {
+    struct worker *w = arg;
+    struct pending_request *p = w->pending, *next;
+    for (; p; p = next) {
+        next = p->next;
+        if (p->evcon == evcon) {
+            evhttp_request_set_on_complete_cb(p->req, NULL, NULL);
+            pending_drop(p);
+        }
+    }
+    worker_maybe_exit(w);
+}
+
+static void track(struct worker *w, struct evhttp_request *req) {
+    struct pending_request *p = calloc(1, sizeof(*p));
+    if (!p) {
+        log_warn("worker %d: out of memory; an answer may be lost at shutdown", w->index);
+        return;
+    }
+    p->w = w;
+    p->req = req;
+    p->evcon = evhttp_request_get_connection(req);
+    p->next = w->pending;
+    if (p->next)
+        p->next->prev = p;
+    w->pending = p;
+    evhttp_request_set_on_complete_cb(req, on_written, p);
+    evhttp_connection_set_closecb(p->evcon, on_connection_close, w);
+}
+
+static void on_device_request(struct evhttp_request *req, void *arg) {
+    track(arg, req);
+    device_api_handle(req, arg);
+}
+
+static void on_admin_request(struct evhttp_request *req, void *arg) {
+    track(arg, req);
+    admin_api_handle(req, arg);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg) {
@@ -193,8 +265,8 @@ static int worker_init(struct worker *w, struct provd *pd, int index, int device
     w->index = index;
     pthread_mutex_init(&w->done_lock, NULL);
     if (!(w->base = event_base_new()) || store_conn_open(pd->store, &w->conn) != STORE_OK ||
-        !(w->device_http = http_new(w, device_api_handle, pd->tls_device)) ||
-        !(w->admin_http = http_new(w, admin_api_handle, pd->tls)) ||
+        !(w->device_http = http_new(w, on_device_request, pd->tls_device)) ||
+        !(w->admin_http = http_new(w, on_admin_request, pd->tls)) ||
         !(w->done_ev = event_new(w->base, -1, 0, on_done, w)) ||
         !(w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) ||
         !(w->device_sock = evhttp_accept_socket_with_handle(w->device_http, device_fd)) ||
@@ -216,6 +288,8 @@ static void worker_free(struct worker *w) {
         event_free(w->stop_ev);
     if (w->crl_ev)
         event_free(w->crl_ev);
+    while (w->pending) /* requests of connections evhttp_free did not close */
+        pending_drop(w->pending);
     pipeline_worker_free(w);
     store_conn_close(w->conn);
     if (w->base)

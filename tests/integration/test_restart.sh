@@ -192,6 +192,35 @@ if command -v sqlite3 >/dev/null; then
     provd_stop
     assert_eq ok "$(sqlite3 "$DATA/provd.db" 'PRAGMA integrity_check')" \
         "store integrity after SIGTERM in flight"
+
+    # SIGTERM while registrations wait for their commit (another process holds the database's
+    # write lock): once committed, each is answered in full before provd exits.
+    provd_start
+    { echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
+    LOCK_PID=$!
+    sleep 0.5
+    burst held 5
+    port=$(printf '%04X' "$(jq -r .device "$WORK/ports.json")")
+    for _ in $(seq 100); do
+        [ "$(awk -v p=":$port" '$2 ~ p"$" && $4 == "01"' /proc/net/tcp | wc -l)" -ge 5 ] && break
+        sleep 0.05
+    done
+    sleep 1
+    kill -TERM "$PROVD_PID"
+    wait "$LOCK_PID"
+    rc=0
+    wait "$PROVD_PID" || rc=$?
+    PROVD_PID=
+    assert_eq 0 "$rc" "provd exit status after SIGTERM with commits waiting"
+    for pid in "${BURST_PIDS[@]}"; do
+        wait "$pid" || true
+    done
+    for r in "${BURST_IDS[@]}"; do
+        assert_eq "200 0" "$(cat "$WORK/burst/$r.status") $(cat "$WORK/burst/$r.rc")" \
+            "register $r, waiting for its commit at SIGTERM"
+    done
+    provd_start
+    burst_check "SIGTERM with commits waiting" whole
 fi
 
 echo "PASS test_restart"
