@@ -18,8 +18,9 @@
 #include "timefmt.h"
 #include "webhook.h"
 
-#define BATCH          32            /* deliveries read from the store at a time */
-#define POLL_MS        5000          /* look for due deliveries at least this often */
+#define BATCH          32   /* deliveries read from the store at a time */
+#define POLL_MS        5000 /* look for due deliveries at least this often */
+#define STORE_RETRY_MS 1000 /* after the store failed, wait this long before trying again */
 #define PRUNE_EVERY_MS (3600 * 1000) /* how often delivered events are pruned */
 #define ERROR_MAX      200           /* longest last_error kept */
 
@@ -164,13 +165,18 @@ static void apply(struct deliverer *d, struct store_delivery *x, const struct ou
     }
 }
 
-static void record(struct deliverer *d, const struct store_delivery *x) {
+/* Stores the outcome of an attempt. Returns 0, or -1 when the store failed: the delivery is then
+ * left as it was, due, and will be sent again. */
+static int record(struct deliverer *d, const struct store_delivery *x) {
     int rc = store_delivery_update(d->conn, x);
 
     if (rc == STORE_NOT_FOUND)
         log_info("events: delivery=%" PRId64 " was changed meanwhile (webhook deleted?)", x->id);
     else if (rc != STORE_OK)
-        log_error("events: cannot record delivery=%" PRId64, x->id);
+        log_error("events: cannot record delivery=%" PRId64
+                  "; it will be sent again once the store can be written",
+                  x->id);
+    return rc == STORE_OK || rc == STORE_NOT_FOUND ? 0 : -1;
 }
 
 static void log_outcome(const struct store_delivery *x, const struct outcome *o, int sent) {
@@ -190,8 +196,9 @@ static void log_outcome(const struct store_delivery *x, const struct outcome *o,
 /* Delivers the due deliveries x[0..n). Once an attempt to a webhook fails, the webhook's other
  * deliveries of the batch are not sent but share that failure and its retry time: a webhook that
  * is down then costs one attempt (and at most one timeout) per retry, however many events wait
- * for it, and its deliveries come due again together. */
-static void deliver_batch(struct deliverer *d, struct store_delivery *x, size_t n) {
+ * for it, and its deliveries come due again together. Returns 0, or -1 when an outcome could not
+ * be stored (the batch stops there). */
+static int deliver_batch(struct deliverer *d, struct store_delivery *x, size_t n) {
     struct outcome failed[BATCH];
     const char *failed_id[BATCH];
     size_t nfailed = 0;
@@ -221,8 +228,10 @@ static void deliver_batch(struct deliverer *d, struct store_delivery *x, size_t 
         }
         apply(d, &x[i], &o, now);
         log_outcome(&x[i], &o, !shared);
-        record(d, &x[i]);
+        if (record(d, &x[i]) != 0)
+            return -1;
     }
+    return 0;
 }
 
 static void prune(struct deliverer *d, int64_t now) {
@@ -234,13 +243,13 @@ static void prune(struct deliverer *d, int64_t now) {
         log_info("events: pruned delivered=%" PRId64, n);
 }
 
-/* Sleeps until deadline (Unix ms), a wake-up or shutdown. */
-static void wait_until(struct deliverer *d, int64_t deadline) {
+/* Sleeps until deadline (Unix ms) or shutdown, and when wakeable until a wake-up. */
+static void wait_until(struct deliverer *d, int64_t deadline, int wakeable) {
     struct timespec ts = {.tv_sec = (time_t)(deadline / 1000),
                           .tv_nsec = (long)(deadline % 1000) * 1000000L};
 
     pthread_mutex_lock(&d->lock);
-    while (!d->woken && !atomic_load(&d->stopping) &&
+    while (!(wakeable && d->woken) && !atomic_load(&d->stopping) &&
            pthread_cond_timedwait(&d->wake, &d->lock, &ts) != ETIMEDOUT)
         ;
     d->woken = 0;
@@ -275,16 +284,22 @@ static void *deliverer_main(void *arg) {
             last_prune = now;
         }
         rc = store_delivery_due(d->conn, now, BATCH, &due, &n);
-        if (rc == STORE_OK)
-            deliver_batch(d, due, n);
+        if (rc == STORE_OK && deliver_batch(d, due, n) != 0)
+            rc = STORE_ERROR;
         store_deliveries_free(due, n);
-        /* A full batch may have left more due: read on at once. */
-        if (rc == STORE_OK && n == BATCH)
+        /* The store cannot be read or written: the deliveries stay due, so they are tried again
+         * after STORE_RETRY_MS (new events do not cut that short), not at once. */
+        if (rc != STORE_OK) {
+            wait_until(d, time_now_unix_ms() + STORE_RETRY_MS, 0);
             continue;
-        if (rc == STORE_OK && store_delivery_next_due(d->conn, &at) == STORE_OK && at < next)
+        }
+        /* A full batch may have left more due: read on at once. */
+        if (n == BATCH)
+            continue;
+        if (store_delivery_next_due(d->conn, &at) == STORE_OK && at < next)
             next = at;
         if (next > time_now_unix_ms())
-            wait_until(d, next);
+            wait_until(d, next, 1);
     }
     return NULL;
 }

@@ -4,7 +4,8 @@
 # signatures verify with openssl; a receiver that is down gets retries and the event once it is
 # back; exhausted deliveries are kept as failed, listed by `provctl events list --failed` and sent
 # again by `provctl events retry`; pending deliveries survive a crash and a shutdown in the
-# middle of a delivery; and a slow receiver never slows registrations down.
+# middle of a delivery; a slow receiver never slows registrations down; and a delivery whose
+# outcome the store cannot record is sent again after a pause, not in a loop.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SINK=${2:?usage: $0 BIN_DIR WEBHOOK_SINK} # used by sink_start (lib.sh)
@@ -382,6 +383,25 @@ st=$(register "$r" "$(sas_token "$(b64_hmac "$GK" "$r")" "$r")")
 assert_eq 200 "$st" "register $r again with the webhook enabled"
 wait_for 10 "the delivery after enable" at_least a $((n0 + 1))
 check_signature "$(tail -n1 "$WORK/a.jsonl")" "$SECRET_ALL" "a delivery after disable and enable"
+
+# ---- An outcome the store cannot record: the delivery is sent again, but not in a loop ----
+if command -v sqlite3 >/dev/null; then
+    sqlite3 "$DATA/provd.db" "CREATE TRIGGER no_delivery_update BEFORE UPDATE ON deliveries
+        BEGIN SELECT RAISE(ABORT, 'read-only for the test'); END;"
+    n0=$(received a)
+    r=dev-ev-ro
+    st=$(register "$r" "$(sas_token "$(b64_hmac "$GK" "$r")" "$r")")
+    assert_eq 200 "$st" "register $r while deliveries cannot be recorded"
+    wait_for 10 "the delivery that cannot be recorded" at_least a $((n0 + 1))
+    sleep 3
+    sent=$(($(received a) - n0))
+    [ "$sent" -le 5 ] || fail "a delivery that could not be recorded was sent $sent times in 3 s"
+    grep -q "cannot record delivery" "$WORK/provd.log" || fail "no log line for the store failure"
+    sqlite3 "$DATA/provd.db" "DROP TRIGGER no_delivery_update"
+    ro_done() { [ "$(deliveries "webhook=all&state=delivered" |
+        jq -r 'select(.subject == "dev-ev-ro") | .subject' | grep -c .)" -ge 1 ]; }
+    wait_for 10 "the delivery recorded once the store can be written" ro_done
+fi
 
 # ---- Without webhooks, decisions leave no event behind ----
 
