@@ -229,13 +229,6 @@ static void reply(struct reg_job *job) {
     struct evhttp_request *req = job->ctx;
     int status = job->http_status;
 
-    /* A registration that could not be completed (disabled enrollment, no endpoint, ...) is
-     * answered 200 with a failed state in the DPS API; EST has no such state, so the status is
-     * the one of its error code. */
-    if (status == 200 && job->error_code != 0)
-        status = job->error_code / 1000 >= 400 && job->error_code / 1000 < 600
-                     ? job->error_code / 1000
-                     : 500;
     if (status == 200 && !job->issued.cert)
         status = 500;
     if (status != 200) {
@@ -300,6 +293,7 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
         return;
     }
     job->ctx = req;
+    job->failure_as_error = 1; /* EST has no "failed" state to answer 200 with */
     job->reply = reply;
     http_remote(req, job->remote, sizeof(job->remote));
     if (credentials(job, req, &why) != 0) {

@@ -733,9 +733,16 @@ static int was_assigned(const struct reg_state *st) {
            strcmp(st->prev.status, "assigned") == 0;
 }
 
+/* The HTTP status of an error code: its first three digits (docs/errors.md). */
+static int http_status_of(int code) {
+    int status = code / 1000;
+    return status >= 400 && status < 600 ? status : 500;
+}
+
 /* A registration that cannot be assigned is answered 200 with status "failed" and the reason
  * in the registration state: the DPS device SDKs only understand assigning, assigned and
- * failed. Nothing is written but the audit record. */
+ * failed (job->failure_as_error: with its code's status). Nothing is written but the audit
+ * record. */
 static void fail_registration(struct reg_job *job, const struct enrollment *e, int code,
                               const char *message) {
     struct store_registration *r = &job->reg;
@@ -750,7 +757,7 @@ static void fail_registration(struct reg_job *job, const struct enrollment *e, i
     r->error_code = code;
     r->error_message = strdup(message);
     job->group_attested = e->kind == STORE_GROUP;
-    refuse(job, 200, code, "%s", message);
+    refuse(job, job->failure_as_error ? http_status_of(code) : 200, code, "%s", message);
 }
 
 static void reg_fail(struct reg_state *st, int code, const char *fmt, ...)
@@ -841,19 +848,23 @@ static json_t *device_payload(struct reg_state *st, const struct endpoint *ep,
 
 /* Issues the certificate of the device's CSR to device_id, valid for the enrollment's
  * certificateValidityDays or the server's cert_validity_days; its record goes into the
- * registration's group commit. Returns 0, or -1 after refusing. */
-static int issue(struct reg_state *st, const char *device_id) {
+ * registration's group commit. Returns 0, or -1 with the reason in err. */
+static int issue(struct reg_state *st, const char *device_id, char *err, size_t errlen) {
     struct reg_job *job = st->job;
     const struct provd *pd = job->w->pd;
     int days = st->e.cert_days ? st->e.cert_days : pd->cfg.cert_validity_days;
-    char err[160];
 
-    if (issuance_issue(pd->ca, job->csr_req, job->regid, device_id, days, &job->issued, err,
-                       sizeof(err)) != 0) {
-        refuse(job, 500, 500001, "the certificate could not be issued: %s", err);
-        return -1;
-    }
-    return 0;
+    return issuance_issue(pd->ca, job->csr_req, job->regid, device_id, days, &job->issued, err,
+                          errlen);
+}
+
+/* Refuses with 500 a registration that complete() had begun to fill as assigned: that state is
+ * dropped first, so that the refusal's event does not describe an assignment never stored. */
+static void refuse_assigned(struct reg_job *job, const char *reason) {
+    store_registration_clear(&job->reg);
+    json_decref(job->reg_payload);
+    job->reg_payload = NULL;
+    refuse(job, 500, 500001, "%s", reason);
 }
 
 /* Checks the device's CSR once it is authenticated. Returns 0, or -1 after refusing with the
@@ -920,11 +931,15 @@ static void complete(struct reg_state *st, const struct endpoint *ep, json_t *ho
     if (!r->payload || !r->registration_id || !r->device_id || !r->assigned_hub || !r->status ||
         !r->substatus || !r->operation_id ||
         (was_assigned(st) && !(job->previous_hub = strdup(st->prev.assigned_hub)))) {
-        refuse(job, 500, 500001, "%s", "out of memory");
+        refuse_assigned(job, "out of memory");
         goto out;
     }
-    if (job->csr_req && issue(st, r->device_id) != 0)
+    if (job->csr_req && issue(st, r->device_id, err, sizeof(err)) != 0) {
+        char reason[sizeof(err) + 40];
+        snprintf(reason, sizeof(reason), "the certificate could not be issued: %s", err);
+        refuse_assigned(job, reason);
         goto out;
+    }
     job->http_status = 200;
     snprintf(job->message, sizeof(job->message), "assigned to %s as %s (%s)%s%s", r->assigned_hub,
              r->device_id, r->substatus, job->issued.nchain ? ", certificate issued, serial " : "",

@@ -59,6 +59,10 @@ struct reg_job {
      * device (X.509 attestation). */
     X509 *peer;
     STACK_OF(X509) * peer_chain;
+    /* A registration that cannot be completed (403001 disabled, 400008 no endpoint, ...) is
+     * answered 200 with a failed state, as DPS devices expect; when set (EST), with the HTTP
+     * status of its code instead. Either way the audit record has the status answered. */
+    int failure_as_error;
     char *operation_id; /* for REG_OP_OPERATION */
     char remote[64];
     char tracking[UUID_STR_LEN]; /* ties the answer, the log and the audit record together */

@@ -145,6 +145,10 @@ st=$(admjson PUT /enrollments/est-dev1 "{\"registrationId\":\"est-dev1\",\"attes
 assert_eq 200 "$st" "disable est-dev1"
 st=$(enroll simpleenroll d1 -u "est-dev1:$KEY")
 refused 403 "disabled enrollment"
+# The audit record has the status answered.
+audit_all "&subject=est-dev1" | tail -n 1 | jq -e '.event == "est.simpleenroll" and
+    .outcome == "refused" and .httpStatus == 403 and .errorCode == 403001' >/dev/null ||
+    fail "audit record of the disabled enrollment: $(audit_all "&subject=est-dev1" | tail -n 1)"
 st=$(enroll nosuchgroup/simpleenroll d1 -u "est-dev1:$KEY")
 refused 404 "unknown label"
 st=$(est GET nosuchgroup/cacerts)
