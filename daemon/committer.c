@@ -62,8 +62,10 @@ static void *committer_main(void *arg) {
         int rc = store_commit(c->conn, c->writes, n);
         if (rc != STORE_OK)
             log_error("committer: a batch of %zu writes failed", n);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
             c->jobs[i]->rc = rc;
+            c->jobs[i]->write.conflict = c->writes[i].conflict;
+        }
         hand_back(c->jobs, n);
     }
     return NULL;

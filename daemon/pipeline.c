@@ -32,6 +32,9 @@
 #define CACHE_TTL_US (2 * 1000 * 1000)
 #define CACHE_PAGE   256
 
+/* How many times a registration is decided again when the device's state changed meanwhile. */
+#define RERUNS_MAX 3
+
 /* Codes of registrations that fail (registrationState.errorCode, docs/errors.md). */
 #define CODE_NO_ENDPOINT 400008
 #define CODE_RENDER      400009
@@ -203,17 +206,9 @@ struct reg_job *reg_job_new(struct worker *w, enum reg_op op) {
     return job;
 }
 
-void reg_job_free(struct reg_job *job) {
-    if (!job)
-        return;
-    free(job->authorization);
-    if (job->password) {
-        OPENSSL_cleanse(job->password, strlen(job->password));
-        free(job->password);
-    }
-    free(job->label);
-    json_decref(job->payload);
-    free(job->operation_id);
+/* Releases what the pipeline filled in job, its outcome, and leaves the front end's input, so
+ * that the job can run again. */
+static void clear_outcome(struct reg_job *job) {
     store_registration_clear(&job->reg);
     json_decref(job->reg_payload);
     free(job->audit.event);
@@ -224,13 +219,36 @@ void reg_job_free(struct reg_job *job) {
     free(job->audit.tracking);
     free(job->previous_hub);
     store_event_clear(&job->event);
-    free(job->csr);
-    X509_free(job->peer);
-    sk_X509_pop_free(job->peer_chain, X509_free);
     json_decref(job->x509);
     issuance_clear(&job->issued);
     csr_free(job->csr_req);
     EVP_PKEY_free(job->server_key); /* OpenSSL wipes private key material */
+    memset(&job->commit, 0, sizeof(job->commit));
+    job->http_status = job->error_code = job->group_attested = 0;
+    job->message[0] = '\0';
+    memset(&job->audit, 0, sizeof(job->audit));
+    job->reg_payload = NULL;
+    job->previous_hub = NULL;
+    job->x509 = NULL;
+    job->csr_req = NULL;
+    job->server_key = NULL;
+}
+
+void reg_job_free(struct reg_job *job) {
+    if (!job)
+        return;
+    clear_outcome(job);
+    free(job->authorization);
+    if (job->password) {
+        OPENSSL_cleanse(job->password, strlen(job->password));
+        free(job->password);
+    }
+    free(job->label);
+    json_decref(job->payload);
+    free(job->operation_id);
+    free(job->csr);
+    X509_free(job->peer);
+    sk_X509_pop_free(job->peer_chain, X509_free);
     free(job);
 }
 
@@ -252,9 +270,20 @@ static const char *op_event(enum reg_op op) {
     return "device.unknown";
 }
 
-/* The committer is done with the job: answer, unless the write failed. */
+/* The committer is done with the job: answer, unless the write failed. When another
+ * registration of the device was stored after this one read the device's state (a device that
+ * retried, two devices with one registration ID), nothing of this one was written: it is decided
+ * again, over what is stored now, so that its answer is what the store holds. */
 static void committed(struct commit_job *cj) {
     struct reg_job *job = (struct reg_job *)(void *)cj;
+    if (cj->rc == STORE_OK && cj->write.conflict) {
+        if (++job->reruns <= RERUNS_MAX) {
+            clear_outcome(job);
+            pipeline_run(job);
+            return;
+        }
+        cj->rc = STORE_CONFLICT;
+    }
     if (cj->rc == STORE_OK && job->event.seq > 0)
         deliverer_wake(job->w->pd->deliverer);
     if (cj->rc != STORE_OK) {
@@ -945,6 +974,8 @@ static void complete(struct reg_state *st, const struct endpoint *ep, json_t *ho
              r->device_id, r->substatus, job->issued.nchain ? ", certificate issued, serial " : "",
              job->issued.nchain ? job->issued.rec.serial : "");
     job->commit.write.reg = r;
+    job->commit.write.reg_conditional = 1;
+    job->commit.write.reg_if_version = st->has_prev ? st->prev.version : 0;
     job->commit.write.cert = job->issued.nchain ? &job->issued.rec : NULL;
     finish(job, 1);
 out:

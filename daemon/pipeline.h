@@ -76,6 +76,7 @@ struct reg_job {
      * NULL when reg comes from the store. */
     json_t *reg_payload;
     int group_attested; /* reg.group_id names the group whose key attested */
+    int reruns;         /* times decided again because the device's state changed meanwhile */
     struct store_audit audit;
     char *previous_hub;       /* the endpoint of a device that was assigned before, or NULL */
     struct store_event event; /* the webhook event of a register decision (docs/events.md) */

@@ -119,6 +119,12 @@ struct store_write {
     struct store_audit *audit;      /* appended when not NULL; seq set on return */
     struct store_event *event;      /* queued when not NULL; seq set on return */
     struct store_cert *cert;        /* inserted when not NULL (a certificate issued with reg) */
+    /* When set, reg replaces only the registration of version reg_if_version (0: only when none
+     * is stored). When another is stored, nothing of this unit is written (the other units of the
+     * batch are) and conflict is set on return. */
+    int reg_conditional;
+    int64_t reg_if_version;
+    int conflict;
 };
 
 /* An operator's webhook: where events of the types it subscribes to are delivered. */

@@ -225,7 +225,9 @@ static const char *const sql[Q_COUNT] = {
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_REG_GET] = "SELECT " REG_COLS " FROM registrations WHERE registration_id = ?1",
-    /* Every field but created is replaced; created stays from the first registration. */
+    /* Every field but created is replaced; created stays from the first registration. ?13 is
+     * the version replaced (0: none may be stored), or -1 for whatever is stored: a stored
+     * registration of another version is left as it is, and no row is returned. */
     [Q_REG_UPSERT] = "INSERT INTO registrations (" REG_COLS ")"
                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?11, 0)"
                      " ON CONFLICT (registration_id) DO UPDATE SET"
@@ -236,6 +238,7 @@ static const char *const sql[Q_COUNT] = {
                      " payload = excluded.payload, version = version + 1,"
                      " updated = excluded.updated,"
                      " reprovision = CASE WHEN ?12 <> 0 THEN 0 ELSE reprovision END"
+                     " WHERE ?13 < 0 OR registrations.version = ?13"
                      " RETURNING version, created",
     [Q_REG_DELETE] = "DELETE FROM registrations WHERE registration_id = ?1",
     [Q_REG_REPROVISION] = "UPDATE registrations SET reprovision = 1 WHERE registration_id = ?1",
@@ -657,10 +660,12 @@ fail:
 }
 
 /* Runs a write of one row with a whose RETURNING clause yields the row's version and created
- * time, and reads them into *version and created. */
-static int run_returning(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct args a,
-                         int64_t *version, char created[TIME_DPS_LEN]) {
-    int rc = run(c, st, ONE_ROW, what, a);
+ * time, and reads them into *version and created. With MAYBE_ROW, a write its condition skipped
+ * is STORE_NOT_FOUND. */
+static int run_returning(struct sqlite_conn *c, sqlite3_stmt *st, enum expect expect,
+                         const char *what, struct args a, int64_t *version,
+                         char created[TIME_DPS_LEN]) {
+    int rc = run(c, st, expect, what, a);
 
     if (rc == STORE_OK) {
         *version = sqlite3_column_int64(st, 0);
@@ -1106,7 +1111,7 @@ static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *d
     if (rc != STORE_OK)
         goto out;
 
-    rc = run_returning(c, c->dq[k][exists ? DQ_UPDATE : DQ_INSERT], "doc_put",
+    rc = run_returning(c, c->dq[k][exists ? DQ_UPDATE : DQ_INSERT], ONE_ROW, "doc_put",
                        ARGS(text(doc->id), text(doc->doc), text(now)), &version, created);
     if (rc != STORE_OK)
         goto out;
@@ -1278,14 +1283,17 @@ static int reg_list(struct store_conn *sc, const char *group_id, const char *aft
                      (void **)out, n);
 }
 
-/* Upserts one registration inside the caller's transaction, stamped now. */
-static int reg_upsert(struct sqlite_conn *c, const struct store_registration *r, const char *now,
+/* Upserts the registration of w inside the caller's transaction, stamped now: STORE_NOT_FOUND
+ * when its condition (w->reg_conditional) skipped it. */
+static int reg_upsert(struct sqlite_conn *c, const struct store_write *w, const char *now,
                       struct unit_result *res) {
-    return run_returning(c, c->q[Q_REG_UPSERT], "registration upsert",
+    const struct store_registration *r = w->reg;
+    return run_returning(c, c->q[Q_REG_UPSERT], MAYBE_ROW, "registration upsert",
                          ARGS(text(r->registration_id), text(r->device_id), text(r->group_id),
                               text(r->assigned_hub), text(r->status), text(r->substatus),
                               text(r->operation_id), num(r->error_code), text(r->error_message),
-                              text(r->payload), text(now), num(r->reprovision)),
+                              text(r->payload), text(now), num(r->reprovision),
+                              num(w->reg_conditional ? w->reg_if_version : -1)),
                          &res->version, res->created);
 }
 
@@ -1326,8 +1334,13 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         return STORE_ERROR;
     for (i = 0; i < n; i++) {
         struct store_audit *a = w[i].audit;
+        int rc = w[i].reg ? reg_upsert(c, &w[i], now, &c->res[i]) : STORE_OK;
 
-        if (w[i].reg && reg_upsert(c, w[i].reg, now, &c->res[i]) != STORE_OK)
+        /* Another write changed the registration since it was read: nothing of this unit. */
+        w[i].conflict = rc == STORE_NOT_FOUND;
+        if (w[i].conflict)
+            continue;
+        if (rc != STORE_OK)
             goto fail;
         if (w[i].cert && cert_insert(c, w[i].cert, now) != STORE_OK)
             goto fail;
@@ -1342,6 +1355,8 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         return STORE_ERROR;
     }
     for (i = 0; i < n; i++) {
+        if (w[i].conflict)
+            continue;
         if (w[i].reg) {
             w[i].reg->version = c->res[i].version;
             memcpy(w[i].reg->created, c->res[i].created, TIME_DPS_LEN);
@@ -1495,7 +1510,7 @@ static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_a
         if (rc != STORE_NOT_FOUND)
             goto out;
     }
-    rc = run_returning(c, c->eq[EQ_WEBHOOK_UPSERT], "webhook_put",
+    rc = run_returning(c, c->eq[EQ_WEBHOOK_UPSERT], ONE_ROW, "webhook_put",
                        ARGS(text(wh->id), text(wh->url), text(wh->events), text(wh->secret),
                             num(wh->enabled ? 1 : 0), text(now)),
                        &version, created);

@@ -235,6 +235,40 @@ st=$(admreq GET /registrations/ind-auto)
 assert_eq 200 "$st" "admin GET registration ind-auto"
 assert_eq "$auto_id" "$(jb .deviceId)" "ind-auto: stored device ID"
 
+# Registrations of one device at the same time (a device that retried): each is decided over
+# what the others stored, so every answer names the device ID the store keeps. The sqlite3 shell
+# holds the database's write lock so that all of them wait for the same commit.
+if command -v sqlite3 >/dev/null; then
+    st=$(admjson PUT /enrollments/ind-race "$(jq -nc --arg k "$IK1" '{registrationId: "ind-race",
+        deviceId: "auto", iotHubHostName: "hub-i.example.com",
+        attestation: {type: "symmetricKey", symmetricKey: {primaryKey: $k}}}')")
+    assert_eq 200 "$st" "PUT enrollment ind-race"
+    { echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
+    lock=$!
+    sleep 0.3
+    auth=$(sas_token "$IK1" ind-race)
+    for i in 1 2 3 4; do
+        curl -s --cacert "$CA" -o "$WORK/race-$i.json" -X PUT -H "$CT_JSON" \
+            -H "Authorization: $auth" --data-binary '{"registrationId":"ind-race"}' \
+            "$DEV/$SCOPE/registrations/ind-race/register?$API" &
+        pids[i]=$!
+    done
+    wait "$lock"
+    for i in 1 2 3 4; do
+        wait "${pids[i]}" || fail "register ind-race ($i) failed"
+    done
+    st=$(admreq GET /registrations/ind-race)
+    assert_eq 200 "$st" "admin GET registration ind-race"
+    race_id=$(jb .deviceId)
+    assert_match "$UUID_RE" "$race_id" "ind-race: stored device ID"
+    for i in 1 2 3 4; do
+        assert_eq "assigned $race_id" "$(jq -r '[.status, .registrationState.deviceId] |
+            join(" ")' "$WORK/race-$i.json")" "ind-race: answer $i names the stored device ID"
+    done
+    assert_eq 4 "$(jb .etag | tr -d '"' | base64 -d 2>/dev/null | od -An -tu8 -N8 --endian=big |
+        tr -d ' ' || echo '?')" "ind-race: four registrations, one after the other"
+fi
+
 st=$(admjson PUT /enrollments/ind-explicit "$(jq -nc --arg k "$IK1" \
     '{registrationId: "ind-explicit", deviceId: "my-device-7", iotHubs: ["hub-x.example.com"],
       attestation: {type: "symmetricKey", symmetricKey: {primaryKey: $k}}}')")

@@ -46,7 +46,7 @@ static struct store_registration reg_rec(char *regid, char *device) {
 static int commit_one(struct fx *f, char *serial, char *regid, char *device) {
     struct store_registration r = reg_rec(regid, device);
     struct store_cert x = cert_rec(serial, regid, device);
-    struct store_write w = {&r, NULL, NULL, &x};
+    struct store_write w = {.reg = &r, .cert = &x};
 
     return store_commit(f->c, &w, 1);
 }
@@ -86,7 +86,7 @@ static void test_commit_all_or_nothing(void **state) {
     struct store_registration r1 = reg_rec("dev-2", "dev-2"), r2 = reg_rec("dev-3", "dev-3");
     struct store_cert x1 = cert_rec("0B01", "dev-2", "dev-2"),
                       x2 = cert_rec("0B01", "dev-3", "dev-3");
-    struct store_write w[2] = {{&r1, NULL, NULL, &x1}, {&r2, NULL, NULL, &x2}};
+    struct store_write w[2] = {{.reg = &r1, .cert = &x1}, {.reg = &r2, .cert = &x2}};
     struct store_registration got;
     struct store_cert *v;
     size_t n;

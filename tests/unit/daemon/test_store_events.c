@@ -59,7 +59,7 @@ static struct store_event event_rec(const char *id, const char *type) {
 
 /* Commits one unit holding only event e. */
 static int commit_event(struct fx *f, struct store_event *e) {
-    struct store_write w = {NULL, NULL, e, NULL};
+    struct store_write w = {.event = e};
 
     return store_commit(f->c, &w, 1);
 }
@@ -139,7 +139,7 @@ static void test_event_shares_the_transaction(void **state) {
     good.registration_id = "dev-1";
     good.status = "assigned";
     bad.status = "assigned"; /* no registration ID: the unit fails */
-    struct store_write batch[2] = {{&good, NULL, &e1, NULL}, {&bad, NULL, &e2, NULL}};
+    struct store_write batch[2] = {{.reg = &good, .event = &e1}, {.reg = &bad, .event = &e2}};
 
     /* A batch that rolls back takes its events with it and leaves the callers' seq alone. */
     assert_int_equal(store_commit(f->c, batch, 2), STORE_ERROR);

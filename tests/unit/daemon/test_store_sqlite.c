@@ -131,7 +131,7 @@ static void test_open_creates_schema(void **state) {
 static void test_reopen_keeps_data(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-1", NULL, "hub.example.net"), got;
-    struct store_write w = {&r, NULL, NULL, NULL};
+    struct store_write w = {.reg = &r};
     struct store_doc d;
     char err[256];
 
@@ -411,7 +411,7 @@ static void test_commit_registrations(void **state) {
     struct fx *f = *state;
     struct store_registration r = reg_rec("dev-r", NULL, "hub1.example.net"), got;
     struct store_audit a = audit_rec("device.register", "dev-r");
-    struct store_write w = {&r, &a, NULL, NULL};
+    struct store_write w = {.reg = &r, .audit = &a};
     char created[TIME_DPS_LEN];
 
     r.payload = "{\"p\":1}";
@@ -475,7 +475,7 @@ static void test_commit_registrations(void **state) {
     {
         struct store_registration r1 = reg_rec("dev-s", NULL, "h1"),
                                   r2 = reg_rec("dev-s", NULL, "h2");
-        struct store_write ww[2] = {{&r1, NULL, NULL, NULL}, {&r2, NULL, NULL, NULL}};
+        struct store_write ww[2] = {{.reg = &r1}, {.reg = &r2}};
 
         assert_int_equal(store_commit(f->c, ww, 2), STORE_OK);
         assert_int_equal(r1.version, 1);
@@ -498,6 +498,53 @@ static void test_commit_registrations(void **state) {
 
     /* An empty batch is nothing to do. */
     assert_int_equal(store_commit(f->c, NULL, 0), STORE_OK);
+}
+
+/* A conditional registration write lands only over the version it was decided on; a unit whose
+ * condition fails writes nothing (not its audit record either) and the rest of the batch lands. */
+static void test_commit_conditional(void **state) {
+    struct fx *f = *state;
+    struct store_registration first = reg_rec("dev-c", NULL, "hub1"),
+                              again = reg_rec("dev-c", NULL, "hub2"),
+                              other = reg_rec("dev-o", NULL, "hub1"), got;
+    struct store_audit a1 = audit_rec("device.register", "dev-c"),
+                       a2 = audit_rec("device.register", "dev-c"),
+                       a3 = audit_rec("device.register", "dev-o");
+    /* Both decided when dev-c had no registration; dev-o likewise. */
+    struct store_write w[3] = {
+        {.reg = &first, .audit = &a1, .reg_conditional = 1, .reg_if_version = 0},
+        {.reg = &again, .audit = &a2, .reg_conditional = 1, .reg_if_version = 0},
+        {.reg = &other, .audit = &a3, .reg_conditional = 1, .reg_if_version = 0}};
+
+    assert_int_equal(store_commit(f->c, w, 3), STORE_OK);
+    assert_int_equal(w[0].conflict, 0);
+    assert_int_equal(w[1].conflict, 1);
+    assert_int_equal(w[2].conflict, 0);
+    assert_int_equal(a2.seq, 0);
+    assert_counts(f->c, 0, 0, 2, 2);
+    assert_int_equal(store_reg_get(f->c, "dev-c", &got), STORE_OK);
+    assert_string_equal(got.assigned_hub, "hub1");
+    assert_int_equal(got.version, 1);
+    store_registration_clear(&got);
+
+    /* Decided again over version 1: it lands, once. */
+    struct store_write re = {
+        .reg = &again, .audit = &a2, .reg_conditional = 1, .reg_if_version = 1};
+    assert_int_equal(store_commit(f->c, &re, 1), STORE_OK);
+    assert_int_equal(re.conflict, 0);
+    assert_int_equal(again.version, 2);
+    assert_int_equal(store_commit(f->c, &re, 1), STORE_OK);
+    assert_int_equal(re.conflict, 1);
+    assert_int_equal(store_reg_get(f->c, "dev-c", &got), STORE_OK);
+    assert_string_equal(got.assigned_hub, "hub2");
+    assert_int_equal(got.version, 2);
+    store_registration_clear(&got);
+
+    /* Unconditional writes replace whatever is stored. */
+    struct store_write any = {.reg = &first};
+    assert_int_equal(store_commit(f->c, &any, 1), STORE_OK);
+    assert_int_equal(any.conflict, 0);
+    assert_int_equal(first.version, 3);
 }
 
 static void test_reg_list_by_group(void **state) {
@@ -566,8 +613,7 @@ static void test_commit_audit_only(void **state) {
     struct fx *f = *state;
     struct store_audit a[3] = {audit_rec("device.status", "s1"), audit_rec("device.status", "s2"),
                                audit_rec("device.status", "s3")};
-    struct store_write w[3] = {
-        {NULL, &a[0], NULL, NULL}, {NULL, &a[1], NULL, NULL}, {NULL, &a[2], NULL, NULL}};
+    struct store_write w[3] = {{.audit = &a[0]}, {.audit = &a[1]}, {.audit = &a[2]}};
     struct store_audit *v;
     size_t n;
 
@@ -598,9 +644,9 @@ static void test_commit_all_or_nothing(void **state) {
     struct store_audit a0 = audit_rec("device.register", "keep");
     struct store_audit a2 = audit_rec("device.register", "fresh");
     struct store_audit noevent = audit_rec(NULL, "fresh");
-    struct store_write w1 = {&keep, NULL, NULL, NULL};
+    struct store_write w1 = {.reg = &keep};
     struct store_write batch[3] = {
-        {&upd, &a0, NULL, NULL}, {&bad, NULL, NULL, NULL}, {&fresh, &a2, NULL, NULL}};
+        {.reg = &upd, .audit = &a0}, {.reg = &bad}, {.reg = &fresh, .audit = &a2}};
 
     assert_int_equal(store_commit(f->c, &w1, 1), STORE_OK);
     assert_counts(f->c, 0, 0, 1, 0);
@@ -707,7 +753,7 @@ static void test_audit_list(void **state) {
 static void test_audit_append_only(void **state) {
     struct fx *f = *state;
     struct store_audit a = audit_rec("admin.token", "t");
-    struct store_write w = {NULL, &a, NULL, NULL};
+    struct store_write w = {.audit = &a};
     char msg[128];
 
     assert_int_equal(store_commit(f->c, &w, 1), STORE_OK);
@@ -742,8 +788,7 @@ static void test_counts(void **state) {
     struct store_registration r[3] = {reg_rec("c1", NULL, "h"), reg_rec("c2", "g", "h"),
                                       reg_rec("c3", NULL, "h")};
     struct store_audit a = audit_rec("device.register", "c1");
-    struct store_write w[3] = {
-        {&r[0], &a, NULL, NULL}, {&r[1], NULL, NULL, NULL}, {&r[2], NULL, NULL, NULL}};
+    struct store_write w[3] = {{.reg = &r[0], .audit = &a}, {.reg = &r[1]}, {.reg = &r[2]}};
 
     assert_counts(f->c, 0, 0, 0, 0);
     put(f->c, STORE_ENROLLMENT, "c1", "{}", STORE_IF_ANY, STORE_OK);
@@ -1137,6 +1182,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_doc_delete, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_doc_list_paging, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_commit_registrations, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_conditional, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_reg_list_by_group, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_commit_audit_only, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, fx_open, fx_close),
