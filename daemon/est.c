@@ -251,10 +251,28 @@ static int is_pkcs10(struct evhttp_request *req) {
            (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
+/* The registration ID a client certificate names: the one provd issued it to, when it is one
+ * of provd's (its CN is the device ID, which may differ), else its CN. The pipeline then decides
+ * whether the certificate attests that device. Returns 0, or -1 when it names none. */
+static int peer_regid(struct reg_job *job, char *id, size_t size) {
+    char serial[CERTINFO_SERIAL_MAX];
+    struct store_cert rec = {0};
+    int rc = -1;
+
+    if (certinfo_serial(job->peer, serial) == 0 &&
+        store_cert_get(job->w->conn, serial, &rec) == STORE_OK &&
+        strlen(rec.registration_id) < size) {
+        snprintf(id, size, "%s", rec.registration_id);
+        rc = 0;
+    }
+    store_cert_clear(&rec);
+    return rc == 0 ? 0 : certinfo_cn(job->peer, id, size);
+}
+
 /* Takes the device's credentials: HTTP Basic (registration ID and key) when sent, else the
- * client certificate's CN as the registration ID. Writes the reason of a refusal into why
- * and returns -1 when the device named none (answered without an audit record: nothing names a
- * device). */
+ * registration ID the client certificate names (peer_regid). Writes the reason of a refusal
+ * into why and returns -1 when the device named none (answered without an audit record: nothing
+ * names a device). */
 static int credentials(struct reg_job *job, struct evhttp_request *req, const char **why) {
     const char *auth = http_header(req, "Authorization");
     char id[REGID_MAX + 1];
@@ -265,7 +283,7 @@ static int credentials(struct reg_job *job, struct evhttp_request *req, const ch
             *why = "malformed Authorization: HTTP Basic credentials expected";
             return -1;
         }
-    } else if (!job->peer || certinfo_cn(job->peer, id, sizeof(id)) != 0) {
+    } else if (!job->peer || peer_regid(job, id, sizeof(id)) != 0) {
         *why = job->peer ? "the client certificate has no single text CN"
                : job->op == REG_OP_EST_REENROLL
                    ? "simplereenroll needs the device's current certificate in the TLS handshake"

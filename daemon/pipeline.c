@@ -610,12 +610,12 @@ static const struct enrollment *registered_group(struct reg_job *job, struct doc
     return g;
 }
 
-/* X.509 attestation: the device presented job->peer in the TLS handshake. Its CN must be the
- * registration ID and it must be valid now and not revoked by provd; then it must be the
- * certificate of the device's individual enrollment, or chain to a signing certificate of an
- * enrollment group, or be the device's own certificate issued by provd at an earlier
- * registration (which attests for the enrollment it registered with). Arguments and result as
- * for authenticate. */
+/* X.509 attestation: the device presented job->peer in the TLS handshake. It must be valid
+ * now and not revoked by provd. The device's own certificate, the one provd issued it last,
+ * attests for the enrollment the device registered with (its CN is the device ID, which may
+ * differ from the registration ID). Any other must have the registration ID as its CN and be
+ * the certificate of the device's individual enrollment, or chain to a signing certificate of
+ * an enrollment group. Arguments and result as for authenticate. */
 static int authenticate_x509(struct reg_job *job, struct enrollment *e,
                              const struct enrollment **out) {
     struct worker *w = job->w;
@@ -625,15 +625,6 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     char cn[REGID_MAX + 1], why[160] = "no enrollment group's CA signed it";
     int own = 0, rc = -1, got;
 
-    if (certinfo_cn(leaf, cn, sizeof(cn)) != 0) {
-        refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
-        return -1;
-    }
-    if (strcasecmp(cn, job->regid) != 0) {
-        refuse(job, 401, 401002,
-               "client certificate refused: its CN \"%.64s\" is not the registration ID", cn);
-        return -1;
-    }
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
         X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
         refuse(job, 401, 401002, "client certificate refused: %s",
@@ -647,6 +638,15 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
     }
     if (check_issued(job, leaf, &info, &own) != 0)
         goto out;
+    if (!own && certinfo_cn(leaf, cn, sizeof(cn)) != 0) {
+        refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
+        goto out;
+    }
+    if (!own && strcasecmp(cn, job->regid) != 0) {
+        refuse(job, 401, 401002,
+               "client certificate refused: its CN \"%.64s\" is not the registration ID", cn);
+        goto out;
+    }
     if (job->op == REG_OP_EST_REENROLL && !own) {
         refuse(job, 403, 403002, "%s",
                "simplereenroll needs the current certificate provd issued to this device");
@@ -900,8 +900,11 @@ static void refuse_assigned(struct reg_job *job, const char *reason) {
  * code of the check that failed (nothing is issued or stored but the audit record). */
 static int check_csr(struct reg_job *job) {
     char msg[160];
+    /* A re-enrollment's CSR carries the subject of the current certificate, whose CN is the
+     * device ID: that subject is compared whole below. */
+    const char *cn = job->op == REG_OP_EST_REENROLL ? NULL : job->regid;
     enum csr_err e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy,
-                               job->regid, &job->csr_req, msg, sizeof(msg));
+                               cn, &job->csr_req, msg, sizeof(msg));
 
     if (e != CSR_OK) {
         refuse(job, 400, issuance_csr_code(e), "CSR refused: %s", msg);

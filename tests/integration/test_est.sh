@@ -241,6 +241,33 @@ st=$(enroll simplereenroll g1re --cert "$O/g1re.pem" --key "$O/g1re.key")
 refused 401 "simplereenroll with a revoked certificate"
 audit_has est.simplereenroll est-g1 refused
 
+# ---- a device whose device ID is not its registration ID re-enrolls ----
+# Its certificate's CN is the device ID; provd knows the certificate, so it attests the device.
+KEY7=$(new_key)
+st=$(admjson PUT /enrollments/est-dev7 "{\"registrationId\":\"est-dev7\",\"deviceId\":\"dev-seven\",
+    \"attestation\":{\"type\":\"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"$KEY7\"}}}")
+assert_eq 200 "$st" "PUT enrollment est-dev7"
+csr d7 est-dev7
+st=$(enroll simpleenroll d7 -u "est-dev7:$KEY7")
+assert_eq 200 "$st" "simpleenroll est-dev7: $(cat "$WORK/body")"
+leaf d7
+assert_match 'CN ?= ?dev-seven' "$(openssl x509 -in "$O/d7.pem" -noout -subject)" "est-dev7: CN"
+csr d7re dev-seven
+st=$(enroll simplereenroll d7re --cert "$O/d7.pem" --key "$O/d7.key")
+assert_eq 200 "$st" "simplereenroll est-dev7 with CN dev-seven: $(cat "$WORK/body")"
+leaf d7re
+verified d7re dev-seven
+audit_has est.simplereenroll est-dev7 accepted
+st=$(devreq PUT "/$SCOPE/registrations/est-dev7/register?$API" --cert "$O/d7re.pem" \
+    --key "$O/d7re.key" -H 'Content-Type: application/json' \
+    --data-binary '{"registrationId":"est-dev7"}')
+assert_eq 200 "$st" "DPS register of est-dev7 with its certificate: $(cat "$WORK/body")"
+assert_eq dev-seven "$(jb .registrationState.deviceId)" "est-dev7: device ID"
+st=$(devreq PUT "/$SCOPE/registrations/dev-seven/register?$API" --cert "$O/d7re.pem" \
+    --key "$O/d7re.key" -H 'Content-Type: application/json' \
+    --data-binary '{"registrationId":"dev-seven"}')
+assert_eq 401 "$st" "DPS register as dev-seven with est-dev7's certificate"
+
 # ---- serverkeygen ----
 csr k1 est-dev2
 KEY2=$(new_key)
