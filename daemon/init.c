@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -182,14 +184,27 @@ int provd_init(const struct init_opts *o) {
         goto out;
     }
     if (access(conf, F_OK) == 0) {
-        struct provd_config old;
-        config_defaults(&old, o->data_dir);
-        if (config_load(&old, err, sizeof(err)) == 0 && old.id_scope && !o->id_scope)
-            config_set(&cfg.id_scope, old.id_scope);
-        config_free(&old);
-        log_warn("re-initialising %s: replacing its root and issuing CAs, TLS key and admin "
-                 "token; enrollments and registrations are kept",
+        log_warn("re-initialising %s: replacing its root and issuing CAs and its TLS key and "
+                 "certificate, and rewriting provd.json with every setting but the ID scope at "
+                 "its default; admin.token receives a new admin token and earlier tokens stay "
+                 "valid; enrollments and registrations are kept",
                  o->data_dir);
+        json_error_t jerr;
+        json_t *old = json_load_file(conf, JSON_REJECT_DUPLICATES, &jerr);
+        const char *old_scope = json_string_value(json_object_get(old, "id_scope"));
+        if (!old_scope) {
+            if (!o->id_scope)
+                log_warn("the current ID scope cannot be read (%s: %s), so a new one is "
+                         "generated: devices that use the old one will be refused (404001)",
+                         conf, old ? "no id_scope" : jerr.text);
+        } else if (!o->id_scope) {
+            config_set(&cfg.id_scope, old_scope);
+        } else if (strcasecmp(old_scope, o->id_scope) != 0) {
+            log_warn("--id-scope %s replaces the ID scope %s: devices that use %s will be "
+                     "refused (404001)",
+                     o->id_scope, old_scope, old_scope);
+        }
+        json_decref(old);
     }
     if (make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
         goto out;

@@ -40,7 +40,9 @@ static const char usage_init[] =
     "  --ca-key-type TYPE   key of the root and issuing CAs: p256 (default), p384, rsa2048 or\n"
     "                       rsa3072\n"
     "  --force              re-initialise an existing data directory: new CAs, TLS key and\n"
-    "                       admin token; enrollments and registrations are kept\n"
+    "                       certificate, provd.json with every setting but the ID scope at its\n"
+    "                       default, and a new admin token (earlier ones stay valid); the store\n"
+    "                       (enrollments, registrations) is kept\n"
     "  --help               this text\n";
 
 static const char usage_ca[] =
@@ -293,6 +295,10 @@ static int cmd_serve(int argc, char **argv) {
             goto out;
         }
         cfg->idle_timeout_s = (int)n;
+    }
+    if (config_check(cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "provd serve: %s\n", err);
+        goto out;
     }
     if (log_set_level_name(cfg->log_level) != 0) {
         fprintf(stderr, "provd serve: unknown log level \"%s\"\n", cfg->log_level);

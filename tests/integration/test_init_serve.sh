@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # provd init and provd serve as an operator meets them: the data directory's contents and
-# permissions, refusing to re-initialise without --force, what --force keeps, the TLS
-# certificate's names, command-line errors, the idle timeout and a clean shutdown.
+# permissions, refusing to re-initialise without --force, what --force keeps and replaces, the
+# TLS certificate's names, command-line errors, the worker count, the idle timeout and a clean
+# shutdown.
 source "$(dirname "$0")/lib.sh"
 
 mode() { stat -c %a "$1"; }
@@ -41,9 +42,13 @@ done
 openssl x509 -in "$DATA/tls/server.pem" -noout -text | grep -q "ASN1 OID: prime256v1" ||
     fail "server key is not P-256"
 
+# provd.json has no workers key (init has no --workers), so serve uses the CPUs online at start.
+assert_eq false "$(jq 'has("workers")' "$DATA/provd.json")" "workers in a fresh provd.json"
+
 # A generated scope has the DPS form.
 "$BIN/provd" init --data-dir "$WORK/gen" >/dev/null
 jq -r .id_scope "$WORK/gen/provd.json" | grep -Eq '^0ne[0-9A-F]{8}$' || fail "generated id scope form"
+assert_eq false "$(jq 'has("workers")' "$WORK/gen/provd.json")" "workers in a generated provd.json"
 
 # Re-initialising is refused without --force and changes nothing.
 root_before=$(sha256sum "$CA")
@@ -53,15 +58,23 @@ set -e
 grep -q -- "--force" "$WORK/err" || fail "the refusal does not mention --force"
 assert_eq "$root_before" "$(sha256sum "$CA")" "root CA after a refused init"
 
-# An enrollment survives init --force; the CA and token are new, the scope is kept.
+# An enrollment survives init --force; the CA and token are new, the scope is kept, and the
+# earlier token stays valid. provd.json is written anew with the defaults.
 provd_start
+grep -Eq "serving .* workers=$(getconf _NPROCESSORS_ONLN)\$" "$WORK/provd.log" ||
+    fail "serve without a workers setting does not run one worker per CPU"
 endpoint_add hub
 status=$(admin PUT /enrollments/keep-me '{"registrationId":"keep-me","iotHubHostName":"hub"}')
 assert_eq 200 "$status" "create an enrollment"
 provd_stop
+jq '. + {region: "eu-west"}' "$DATA/provd.json" >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
 "$BIN/provd" init --data-dir "$DATA" --force >/dev/null 2>"$WORK/err"
 grep -q "re-initialising" "$WORK/err" || fail "init --force does not say what it replaces"
+if grep -q "will be refused" "$WORK/err"; then fail "init --force warns of a scope it keeps"; fi
 [ "$root_before" != "$(sha256sum "$CA")" ] || fail "init --force kept the old root CA"
+assert_eq false "$(jq 'has("region") or has("workers")' "$DATA/provd.json")" \
+    "provd.json after init --force"
 old_token=$TOKEN
 provd_init_reload() { SCOPE=$(jq -r .id_scope "$DATA/provd.json"); TOKEN=$(cat "$DATA/admin.token"); }
 provd_init_reload
@@ -69,6 +82,10 @@ assert_eq 0ne00C0FFEE "$SCOPE" "id scope after init --force"
 [ "$old_token" != "$TOKEN" ] || fail "init --force kept the admin token"
 provd_start --idle-timeout 1
 assert_eq 200 "$(admin GET /enrollments/keep-me)" "enrollment after init --force"
+new_token=$TOKEN
+TOKEN=$old_token
+assert_eq 200 "$(admin GET /enrollments/keep-me)" "the earlier admin token after init --force"
+TOKEN=$new_token
 
 # Both listeners answer /healthz without a token.
 for url in "$DEV/healthz" "$ADM/healthz"; do
@@ -96,4 +113,34 @@ assert_eq 0 "$rc" "exit status after SIGTERM"
 [ ! -e "$WORK/ports.json" ] || fail "port file left behind"
 grep -q "level=info stopped" "$WORK/provd.log" || fail "no 'stopped' line in the log"
 if grep -qa "$TOKEN" "$WORK/provd.log"; then fail "the admin token appears in the log"; fi
+
+# init --force with another --id-scope replaces the scope and warns that devices using the old
+# one will be refused; they then get 404001.
+"$BIN/provd" init --data-dir "$DATA" --force --id-scope 0ne00BEEF00 >/dev/null 2>"$WORK/err"
+grep -q "devices that use 0ne00C0FFEE will be refused" "$WORK/err" ||
+    fail "init --force with a new --id-scope does not warn: $(cat "$WORK/err")"
+provd_init_reload
+assert_eq 0ne00BEEF00 "$SCOPE" "id scope after init --force --id-scope"
+provd_start
+st=$(devreq PUT "/0ne00C0FFEE/registrations/keep-me/register?$API" \
+    -H 'Content-Type: application/json' --data-binary '{"registrationId":"keep-me"}')
+assert_error 404 404001 "$st" "a device using the replaced scope"
+provd_stop
+
+# Settings that cannot be used are refused at start, from provd.json or from the command line,
+# with the setting named; nothing listens.
+rc=0
+"$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:99999 --admin-listen 127.0.0.1:0 \
+    >/dev/null 2>"$WORK/err" || rc=$?
+assert_eq 1 "$rc" "serve --device-listen 127.0.0.1:99999: exit status"
+assert_eq 'provd serve: device_listen "127.0.0.1:99999": the port must be from 0 to 65535' \
+    "$(cat "$WORK/err")" "serve --device-listen 127.0.0.1:99999: error"
+cp "$DATA/provd.json" "$WORK/provd.json.good"
+jq '.event_ca_file = "/nonexistent/ca.pem"' "$WORK/provd.json.good" >"$DATA/provd.json"
+rc=0
+"$BIN/provd" serve --data-dir "$DATA" >/dev/null 2>"$WORK/err" || rc=$?
+assert_eq 1 "$rc" "serve with a missing event_ca_file: exit status"
+grep -qF 'event_ca_file "/nonexistent/ca.pem": No such file or directory' "$WORK/err" ||
+    fail "serve with a missing event_ca_file: $(cat "$WORK/err")"
+cp "$WORK/provd.json.good" "$DATA/provd.json"
 echo "init_serve: ok"

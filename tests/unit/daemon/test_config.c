@@ -25,6 +25,10 @@ static int teardown(void **state) {
     char path[128];
     snprintf(path, sizeof(path), "%s/provd.json", dir);
     unlink(path);
+    snprintf(path, sizeof(path), "%s/ca.pem", dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/subdir", dir);
+    rmdir(path);
     rmdir(dir);
     return 0;
 }
@@ -83,7 +87,8 @@ static void test_save_load_round_trip(void **state) {
     config_free(&d);
 }
 
-/* Paths inside the data directory are not written, so the directory can move. */
+/* Paths inside the data directory are not written, so the directory can move; nor is the
+ * number of workers when it is the machine's number of CPUs. */
 static void test_default_paths_not_saved(void **state) {
     (void)state;
     struct provd_config c;
@@ -98,6 +103,7 @@ static void test_default_paths_not_saved(void **state) {
     text[n] = '\0';
     assert_null(strstr(text, "\"store\""));
     assert_null(strstr(text, "\"tls_cert\""));
+    assert_null(strstr(text, "\"workers\""));
     assert_non_null(strstr(text, "\"device_listen\""));
     config_free(&c);
 }
@@ -125,6 +131,199 @@ static void test_refusals(void **state) {
     expect_refused("{\"workers\": 2, \"workers\": 3}", "duplicate");
 }
 
+static void expect_loaded(const char *text) {
+    struct provd_config c;
+    char err[256] = "";
+    write_conf(text);
+    config_defaults(&c, dir);
+    if (config_load(&c, err, sizeof(err)) != 0)
+        fail_msg("%s refused: %s", text, err);
+    config_free(&c);
+}
+
+/* The same settings as device_listen and as admin_listen. */
+static void expect_listen_refused(const char *addr, const char *fragment) {
+    char text[512];
+    snprintf(text, sizeof(text), "{\"device_listen\": \"%s\"}", addr);
+    expect_refused(text, fragment);
+    snprintf(text, sizeof(text), "{\"admin_listen\": \"%s\", \"device_listen\": \"h:1\"}", addr);
+    expect_refused(text, fragment);
+}
+
+static void test_listen_refusals(void **state) {
+    (void)state;
+    const char *port = "the port must be from 0 to 65535";
+    expect_refused("{\"device_listen\": \"127.0.0.1:99999\"}",
+                   "device_listen \"127.0.0.1:99999\": the port must be from 0 to 65535");
+    expect_refused("{\"admin_listen\": \"127.0.0.1:65536\"}",
+                   "admin_listen \"127.0.0.1:65536\": the port must be from 0 to 65535");
+    expect_listen_refused("127.0.0.1:65536", port);
+    expect_listen_refused("127.0.0.1:", port);
+    expect_listen_refused("127.0.0.1:-1", port);
+    expect_listen_refused("127.0.0.1:+80", port);
+    expect_listen_refused("127.0.0.1:84a3", port);
+    expect_listen_refused("127.0.0.1:008443", port);
+    expect_listen_refused("127.0.0.1:18446744073709551617", port);
+    expect_listen_refused("[::1]:99999", port);
+    expect_listen_refused(":8443", "the host is missing");
+    expect_listen_refused("[]:8443", "the host is missing");
+    expect_listen_refused("127.0.0.1", "expected HOST:PORT or [IPV6]:PORT");
+    expect_listen_refused("", "expected HOST:PORT or [IPV6]:PORT");
+    expect_listen_refused("[::1]", "expected HOST:PORT or [IPV6]:PORT");
+    expect_listen_refused("[::1]8443", "expected HOST:PORT or [IPV6]:PORT");
+    expect_listen_refused("[::1:8443", "expected HOST:PORT or [IPV6]:PORT");
+
+    char text[512], host[300];
+    memset(host, 'a', 256);
+    host[256] = '\0';
+    snprintf(text, sizeof(text), "{\"device_listen\": \"%s:8443\"}", host);
+    expect_refused(text, "the host is longer than 255 characters");
+    host[255] = '\0';
+    snprintf(text, sizeof(text), "{\"device_listen\": \"%s:8443\"}", host);
+    expect_loaded(text);
+}
+
+static void test_listen_edges(void **state) {
+    (void)state;
+    expect_loaded("{\"device_listen\": \"127.0.0.1:0\", \"admin_listen\": \"127.0.0.1:0\"}");
+    expect_loaded("{\"device_listen\": \"0.0.0.0:65535\", \"admin_listen\": \"[::1]:0\"}");
+    expect_loaded("{\"device_listen\": \"[::1]:65535\", \"admin_listen\": \"[::]:1\"}");
+    expect_loaded("{\"device_listen\": \"[::]:0\", \"admin_listen\": \"localhost:00001\"}");
+    expect_loaded("{\"device_listen\": \"::1:9000\", \"admin_listen\": \"[fe80::1%lo]:9001\"}");
+
+    /* Different addresses may share a port; one address (or a wildcard over it) may not. */
+    expect_loaded("{\"device_listen\": \"127.0.0.1:9000\", \"admin_listen\": \"127.0.0.2:9000\"}");
+    expect_loaded("{\"device_listen\": \"0.0.0.0:9000\", \"admin_listen\": \"[::1]:9000\"}");
+    const char *shared = "would share port 9000";
+    expect_refused("{\"device_listen\": \"127.0.0.1:9000\", \"admin_listen\": \"127.0.0.1:9000\"}",
+                   "device_listen \"127.0.0.1:9000\" and admin_listen \"127.0.0.1:9000\" would "
+                   "share port 9000");
+    expect_refused("{\"device_listen\": \"0.0.0.0:9000\", \"admin_listen\": \"127.0.0.1:9000\"}",
+                   shared);
+    expect_refused("{\"device_listen\": \"[::1]:9000\", \"admin_listen\": \"[::]:9000\"}", shared);
+    expect_refused("{\"device_listen\": \"[::]:9000\", \"admin_listen\": \"127.0.0.1:9000\"}",
+                   shared);
+    expect_refused("{\"device_listen\": \"[::1]:9000\", \"admin_listen\": \"0:0::1:9000\"}",
+                   shared);
+    expect_refused("{\"device_listen\": \"LocalHost:9000\", \"admin_listen\": \"localhost:9000\"}",
+                   shared);
+    expect_refused("{\"device_listen\": \"0.0.0.0:9000\", \"admin_listen\": \"localhost:9000\"}",
+                   shared);
+    /* The defaults: 0.0.0.0:8443 and 127.0.0.1:8444. */
+    expect_refused("{\"admin_listen\": \"127.0.0.1:8443\"}", "would share port 8443");
+}
+
+/* The flags of provd serve land in the structure after the file: config_check sees them. */
+static void test_check_after_flags(void **state) {
+    (void)state;
+    struct provd_config c;
+    char err[256] = "";
+    write_conf("{\"id_scope\": \"0ne00ABCDEF\"}");
+    config_defaults(&c, dir);
+    assert_int_equal(config_load(&c, err, sizeof(err)), 0);
+    assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+    config_set(&c.device_listen, "127.0.0.1:99999");
+    assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+    assert_string_equal(err, "device_listen \"127.0.0.1:99999\": the port must be from 0 to 65535");
+    config_set(&c.device_listen, "127.0.0.1:0");
+    config_set(&c.admin_listen, "[::1]:0");
+    assert_int_equal(config_check(&c, err, sizeof(err)), 0);
+    config_set(&c.log_level, "loud");
+    assert_int_equal(config_check(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "log_level \"loud\""));
+    config_free(&c);
+}
+
+static void test_id_scope(void **state) {
+    (void)state;
+    expect_refused("{\"id_scope\": \"\"}", "id_scope \"\": empty");
+    expect_refused("{\"id_scope\": \"a/b?c\"}", "id_scope \"a/b?c\": forbidden character");
+    expect_refused("{\"id_scope\": \"-0ne00ABCDEF\"}", "id_scope \"-0ne00ABCDEF\"");
+    char text[256], scope[130];
+    memset(scope, 'a', 129);
+    scope[129] = '\0';
+    snprintf(text, sizeof(text), "{\"id_scope\": \"%s\"}", scope);
+    expect_refused(text, "longer than 128 characters");
+    scope[128] = '\0';
+    snprintf(text, sizeof(text), "{\"id_scope\": \"%s\"}", scope);
+    expect_loaded(text);
+    expect_loaded("{\"id_scope\": \"0ne00ABCDEF\"}");
+}
+
+static void test_ca_files(void **state) {
+    (void)state;
+    static const char *const keys[] = {"event_ca_file", "allocation_ca_file"};
+    char text[512], ca[128], sub[128], want[256];
+    snprintf(ca, sizeof(ca), "%s/ca.pem", dir);
+    snprintf(sub, sizeof(sub), "%s/subdir", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    FILE *f = fopen(ca, "w");
+    assert_non_null(f);
+    fputs("-----BEGIN CERTIFICATE-----\n", f);
+    fclose(f);
+    for (size_t i = 0; i < 2; i++) {
+        const char *k = keys[i];
+        snprintf(text, sizeof(text), "{\"%s\": \"%s/missing.pem\"}", k, dir);
+        snprintf(want, sizeof(want), "%s \"%s/missing.pem\": No such file or directory", k, dir);
+        expect_refused(text, want);
+        snprintf(text, sizeof(text), "{\"%s\": \"%s\"}", k, sub);
+        snprintf(want, sizeof(want), "%s \"%s\": not a regular file", k, sub);
+        expect_refused(text, want);
+        snprintf(text, sizeof(text), "{\"%s\": \"\"}", k);
+        snprintf(want, sizeof(want), "%s \"\": No such file or directory", k);
+        expect_refused(text, want);
+        snprintf(text, sizeof(text), "{\"%s\": \"%s\"}", k, ca);
+        expect_loaded(text);
+        /* Permissions do not stop root. */
+        if (geteuid() != 0) {
+            assert_int_equal(chmod(ca, 0), 0);
+            snprintf(want, sizeof(want), "%s \"%s\": Permission denied", k, ca);
+            expect_refused(text, want);
+            assert_int_equal(chmod(ca, 0600), 0);
+        }
+    }
+}
+
+static void test_event_retry(void **state) {
+    (void)state;
+    expect_refused("{\"event_retry_base_ms\": 2000, \"event_retry_max_ms\": 1000}",
+                   "event_retry_base_ms (2000) is larger than event_retry_max_ms (1000)");
+    /* Against the default longest wait (600000). */
+    expect_refused("{\"event_retry_base_ms\": 600001}",
+                   "event_retry_base_ms (600001) is larger than event_retry_max_ms (600000)");
+    expect_loaded("{\"event_retry_base_ms\": 1000, \"event_retry_max_ms\": 1000}");
+    expect_loaded("{\"event_retry_base_ms\": 600000}");
+}
+
+static void test_other_settings(void **state) {
+    (void)state;
+    expect_refused("{\"log_level\": \"verbose\"}",
+                   "log_level \"verbose\": must be error, warn, info or debug");
+    expect_refused("{\"log_level\": \"INFO\"}", "log_level \"INFO\"");
+    expect_loaded("{\"log_level\": \"debug\"}");
+
+    expect_refused("{\"region\": \"eu west\"}", "region \"eu west\": must be 1 to 64");
+    expect_refused("{\"region\": \"\"}", "region \"\"");
+    expect_refused("{\"region\": \"-eu\"}", "region \"-eu\"");
+    char text[256], region[80];
+    memset(region, 'r', 65);
+    region[65] = '\0';
+    snprintf(text, sizeof(text), "{\"region\": \"%s\"}", region);
+    expect_refused(text, "region \"rrr");
+    region[64] = '\0';
+    snprintf(text, sizeof(text), "{\"region\": \"%s\"}", region);
+    expect_loaded(text);
+    expect_loaded("{\"region\": \"eu-west.1\"}");
+
+    const char *secret = "allocation_secret: must be non-empty";
+    expect_refused("{\"allocation_secret\": \"\"}", secret);
+    expect_refused("{\"allocation_secret\": \"abc\\r\\nX-Other: 1\"}", secret);
+    expect_refused("{\"allocation_secret\": \"abc\\t\"}", secret);
+    expect_refused("{\"allocation_secret\": \" abc\"}", secret);
+    expect_refused("{\"allocation_secret\": \"abc \"}", secret);
+    expect_loaded("{\"allocation_secret\": \"s3cret with spaces!\"}");
+}
+
 static void test_missing_file(void **state) {
     (void)state;
     struct provd_config c;
@@ -141,6 +340,13 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_save_load_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_default_paths_not_saved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_edges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_check_after_flags, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_id_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_retry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_settings, setup, teardown),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
