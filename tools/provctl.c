@@ -197,7 +197,7 @@ static void usage_all(FILE *f) {
             print_cmd_line(f, c);
     fputs("\nGlobal options (accepted before or after the command):\n", f);
     print_opts(f, global_opts);
-    print_item(f, "--version", 26, "print the version and exit");
+    print_item(f, "--version", 26, "print the version and exit (before the command only)");
     fputs("\n"
           "The server is found from --server, --ca-file and --token-file, else from --data-dir,\n"
           "else from the environment variables named above. TLS is always verified.\n"
