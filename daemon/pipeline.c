@@ -35,6 +35,9 @@
 /* How many times a registration is decided again when the device's state changed meanwhile. */
 #define RERUNS_MAX 3
 
+/* Room for the reason a certificate does not verify up to a group's CA. */
+#define X509_WHY_MAX 160
+
 /* Codes of registrations that fail (registrationState.errorCode, docs/errors.md). */
 #define CODE_NO_ENDPOINT 400008
 #define CODE_RENDER      400009
@@ -270,6 +273,9 @@ static const char *op_event(enum reg_op op) {
     return "device.unknown";
 }
 
+static void refuse(struct reg_job *job, int status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* The committer is done with the job: answer, unless the write failed. When another
  * registration of the device was stored after this one read the device's state (a device that
  * retried, two devices with one registration ID), nothing of this one was written: it is decided
@@ -277,12 +283,14 @@ static const char *op_event(enum reg_op op) {
 static void committed(struct commit_job *cj) {
     struct reg_job *job = (struct reg_job *)(void *)cj;
     if (cj->rc == STORE_OK && cj->write.conflict) {
-        if (++job->reruns <= RERUNS_MAX) {
-            clear_outcome(job);
+        clear_outcome(job);
+        if (++job->reruns <= RERUNS_MAX)
             pipeline_run(job);
-            return;
-        }
-        cj->rc = STORE_CONFLICT;
+        else
+            refuse(job, 503, 503003, "%s",
+                   "the device's registration kept changing while this one was decided: register"
+                   " again");
+        return;
     }
     if (cj->rc == STORE_OK && job->event.seq > 0)
         deliverer_wake(job->w->pd->deliverer);
@@ -361,8 +369,6 @@ static void finish(struct reg_job *job, int accepted) {
     committer_submit(job->w->pd->committer, &job->commit);
 }
 
-static void refuse(struct reg_job *job, int status, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static void refuse(struct reg_job *job, int status, int code, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -391,30 +397,43 @@ static int proves_key(const struct reg_job *job, const struct sas_token *tok,
     return ok;
 }
 
-/* Finds the group whose derived key the device proved (within job->label when set). Returns
- * its index or -1. */
-static long match_group(struct reg_job *job, const struct sas_token *tok,
-                        const struct doc_cache *gc) {
+/* Whether the device proved, by the SAS token arg (NULL: the HTTP Basic password), the key
+ * group g derives for it (g within job->label when set). */
+static int key_attests(struct reg_job *job, const void *arg, const struct enrollment *g) {
+    const struct sas_token *tok = arg;
+    char *keys[2] = {NULL, NULL};
+    if (g->attestation != ENROLLMENT_SYMMETRIC_KEY ||
+        (job->label && strcmp(g->id, job->label) != 0))
+        return 0;
+    keys[0] = derive_device_key(g->primary_key, job->regid, NULL);
+    if (g->secondary_key)
+        keys[1] = derive_device_key(g->secondary_key, job->regid, NULL);
+    int ok = keys[0] && proves_key(job, tok, (const char *const *)keys);
+    for (int k = 0; k < 2; k++) {
+        if (keys[k]) {
+            OPENSSL_cleanse(keys[k], strlen(keys[k]));
+            free(keys[k]);
+        }
+    }
+    return ok;
+}
+
+/* The group that attests the device, by attests(job, arg, g): the group it is registered under
+ * (home, NULL when none) when that one does, so that a device two groups attest stays where it
+ * is; else the first in ID order. NULL when none does. */
+static const struct enrollment *
+find_group(struct reg_job *job, const struct doc_cache *gc, const char *home,
+           int (*attests)(struct reg_job *, const void *, const struct enrollment *),
+           const void *arg) {
+    const struct enrollment *first = home ? cache_find(gc, home) : NULL;
+    if (first && attests(job, arg, first))
+        return first;
     for (size_t i = 0; i < gc->n; i++) {
         const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
-        char *keys[2] = {NULL, NULL};
-        if (g->attestation != ENROLLMENT_SYMMETRIC_KEY ||
-            (job->label && strcmp(g->id, job->label) != 0))
-            continue;
-        keys[0] = derive_device_key(g->primary_key, job->regid, NULL);
-        if (g->secondary_key)
-            keys[1] = derive_device_key(g->secondary_key, job->regid, NULL);
-        int ok = keys[0] && proves_key(job, tok, (const char *const *)keys);
-        for (int k = 0; k < 2; k++) {
-            if (keys[k]) {
-                OPENSSL_cleanse(keys[k], strlen(keys[k]));
-                free(keys[k]);
-            }
-        }
-        if (ok)
-            return (long)i;
+        if (g != first && attests(job, arg, g))
+            return g;
     }
-    return -1;
+    return NULL;
 }
 
 /* Reads the device's individual enrollment into e. An individual enrollment always takes
@@ -444,8 +463,8 @@ static int find_individual(struct reg_job *job, struct enrollment *e) {
 /* Symmetric-key attestation, by the SAS token tok or (tok NULL) the HTTP Basic password:
  * against the device's individual enrollment, else the enrollment groups (only job->label's
  * when set). Arguments and result as for authenticate. */
-static int authenticate_key(struct reg_job *job, const struct sas_token *tok, struct enrollment *e,
-                            const struct enrollment **out) {
+static int authenticate_key(struct reg_job *job, const struct sas_token *tok, const char *home,
+                            struct enrollment *e, const struct enrollment **out) {
     struct worker *w = job->w;
     const char *what = tok ? "SAS token" : "HTTP Basic password";
 
@@ -474,19 +493,19 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, st
         refuse(job, 500, 500001, "%s", "the store could not be read");
         return -1;
     }
-    long gi = match_group(job, tok, gc);
-    if (gi < 0) {
+    const struct enrollment *g = find_group(job, gc, home, key_attests, tok);
+    if (!g) {
         refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
                tok ? "signed it" : "matches it");
         return -1;
     }
-    *out = (const struct enrollment *)(const void *)gc->items + gi;
+    *out = g;
     return 0;
 }
 
 /* Symmetric-key attestation by the SAS token job->authorization; arguments and result as for
  * authenticate (the group is the one whose derived key signed the token). */
-static int authenticate_sas(struct reg_job *job, struct enrollment *e,
+static int authenticate_sas(struct reg_job *job, const char *home, struct enrollment *e,
                             const struct enrollment **out) {
     const struct provd_config *cfg = &job->w->pd->cfg;
     struct sas_token tok;
@@ -503,7 +522,7 @@ static int authenticate_sas(struct reg_job *job, struct enrollment *e,
     if (r != SAS_OK)
         refuse(job, 401, 401002, "SAS token refused: %s", sas_result_str(r));
     else
-        rc = authenticate_key(job, &tok, e, out);
+        rc = authenticate_key(job, &tok, home, e, out);
     sas_token_free(&tok);
     return rc;
 }
@@ -588,26 +607,24 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
         refuse(job, 401, 401002, "client certificate refused: certificate %s is revoked%s%s",
                info->serial, rec.reason ? " for " : "", rec.reason ? rec.reason : "");
     } else if (strcmp(rec.registration_id, job->regid) != 0 ||
-               (cur = is_current(job, info->serial)) == 0) {
+               ((cur = is_current(job, info->serial)) == 0 && !job->peer_was_current)) {
         rc = 0;
-    } else if (cur > 0) {
+    } else if (cur >= 0) {
         *own = ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
+        /* Decided again after a conflict: the certificate was current when the request came,
+         * though the conflicting registration (a retry of this one) replaced it since. */
+        job->peer_was_current = *own;
         rc = 0;
     }
     store_cert_clear(&rec);
     return rc;
 }
 
-/* The enrollment group of the device's current registration (for a device presenting its own
- * provd certificate), or NULL. */
-static const struct enrollment *registered_group(struct reg_job *job, struct doc_cache *gc) {
-    struct store_registration prev = {0};
-    const struct enrollment *g = NULL;
-
-    if (store_reg_get(job->w->conn, job->regid, &prev) == STORE_OK && prev.group_id)
-        g = cache_find(gc, prev.group_id);
-    store_registration_clear(&prev);
-    return g;
+/* Whether X.509 group g (within job->label when set) attests the device's certificate; the
+ * reason it does not goes into the buffer arg (of X509_WHY_MAX bytes). */
+static int x509_attests(struct reg_job *job, const void *arg, const struct enrollment *g) {
+    return g->attestation == ENROLLMENT_X509 && (!job->label || strcmp(g->id, job->label) == 0) &&
+           verify_with_group(g, job->peer, job->peer_chain, (char *)arg, X509_WHY_MAX) == 0;
 }
 
 /* X.509 attestation: the device presented job->peer in the TLS handshake. It must be valid
@@ -616,13 +633,13 @@ static const struct enrollment *registered_group(struct reg_job *job, struct doc
  * differ from the registration ID). Any other must have the registration ID as its CN and be
  * the certificate of the device's individual enrollment, or chain to a signing certificate of
  * an enrollment group. Arguments and result as for authenticate. */
-static int authenticate_x509(struct reg_job *job, struct enrollment *e,
+static int authenticate_x509(struct reg_job *job, const char *home, struct enrollment *e,
                              const struct enrollment **out) {
     struct worker *w = job->w;
     X509 *leaf = job->peer;
     struct ca_cert_info info = {0};
     const struct enrollment *found = NULL;
-    char cn[REGID_MAX + 1], why[160] = "no enrollment group's CA signed it";
+    char cn[REGID_MAX + 1], why[X509_WHY_MAX] = "no enrollment group's CA signed it";
     int own = 0, rc = -1, got;
 
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
@@ -676,15 +693,11 @@ static int authenticate_x509(struct reg_job *job, struct enrollment *e,
             refuse(job, 500, 500001, "%s", "the store could not be read");
             goto out;
         }
-        for (size_t i = 0; i < gc->n && !found; i++) {
-            const struct enrollment *g = (const struct enrollment *)(const void *)gc->items + i;
-            if (g->attestation == ENROLLMENT_X509 &&
-                (!job->label || strcmp(g->id, job->label) == 0) &&
-                verify_with_group(g, leaf, job->peer_chain, why, sizeof(why)) == 0)
-                found = g;
-        }
-        if (!found && own)
-            found = registered_group(job, gc);
+        /* The device's own certificate attests for the group it is registered under. */
+        if (own && home)
+            found = cache_find(gc, home);
+        if (!found)
+            found = find_group(job, gc, home, x509_attests, why);
         if (found && job->label && strcmp(found->id, job->label) != 0)
             found = NULL;
         if (!found) {
@@ -703,10 +716,12 @@ out:
 }
 
 /* Authenticates the device: by its SAS token when it sent one, else by the certificate it
- * presented in the TLS handshake. On success points *out at its enrollment and returns 0: the
- * individual enrollment (parsed into *e, which the caller clears), or else a cached group (valid
- * until the worker next reloads its cache). Otherwise refuses and returns -1. */
-static int authenticate(struct reg_job *job, struct enrollment *e, const struct enrollment **out) {
+ * presented in the TLS handshake; home is the group it is registered under, or NULL. On success
+ * points *out at its enrollment and returns 0: the individual enrollment (parsed into *e, which the
+ * caller clears), or else a cached group (valid until the worker next reloads its cache). Otherwise
+ * refuses and returns -1. */
+static int authenticate(struct reg_job *job, const char *home, struct enrollment *e,
+                        const struct enrollment **out) {
     if (job->label) {
         struct doc_cache *gc = cache_of(job->w, STORE_GROUP);
         if (!gc) {
@@ -724,11 +739,11 @@ static int authenticate(struct reg_job *job, struct enrollment *e, const struct 
         return -1;
     }
     if (job->authorization)
-        return authenticate_sas(job, e, out);
+        return authenticate_sas(job, home, e, out);
     if (job->password && job->op != REG_OP_EST_REENROLL)
-        return authenticate_key(job, NULL, e, out);
+        return authenticate_key(job, NULL, home, e, out);
     if (job->peer)
-        return authenticate_x509(job, e, out);
+        return authenticate_x509(job, home, e, out);
     refuse(job, 401, 401002, "%s",
            job->op == REG_OP_REGISTER ? "missing SAS token or client certificate"
                                       : "missing HTTP Basic credentials or client certificate");
@@ -1251,13 +1266,13 @@ void pipeline_run(struct reg_job *job) {
     memset(&indiv, 0, sizeof(indiv));
     const struct enrollment *e = NULL;
     struct store_registration prev = {0};
-    if (authenticate(job, &indiv, &e) != 0)
-        goto out;
     int got = store_reg_get(job->w->conn, job->regid, &prev);
     if (got != STORE_OK && got != STORE_NOT_FOUND) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
         goto out;
     }
+    if (authenticate(job, got == STORE_OK ? prev.group_id : NULL, &indiv, &e) != 0)
+        goto out;
     if (check_binding(job, e, got == STORE_OK ? &prev : NULL) != 0)
         goto out;
     if (reg_op_registers(job->op) && job->csr && check_csr(job) != 0)

@@ -75,8 +75,10 @@ struct reg_job {
     /* reg.payload as the pipeline built it, when it did: the answer need not parse it again.
      * NULL when reg comes from the store. */
     json_t *reg_payload;
-    int group_attested; /* reg.group_id names the group whose key attested */
-    int reruns;         /* times decided again because the device's state changed meanwhile */
+    int group_attested;   /* reg.group_id names the group whose key attested */
+    int reruns;           /* times decided again because the device's state changed meanwhile */
+    int peer_was_current; /* peer was the device's current provd certificate at the first
+                           * decision (it still attests when the job is decided again) */
     struct store_audit audit;
     char *previous_hub;       /* the endpoint of a device that was assigned before, or NULL */
     struct store_event event; /* the webhook event of a register decision (docs/events.md) */

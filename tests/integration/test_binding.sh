@@ -2,7 +2,8 @@
 # A registration stays with the enrollment it was made under (docs/device-api.md, "Which
 # enrollment a device belongs to"): another group's key cannot take a device over or read its
 # state while that group exists; an individual enrollment takes it over; a deleted registration
-# or group frees the device; a disabled enrollment's devices cannot read their state.
+# or group frees the device; a disabled enrollment's devices cannot read their state; a device
+# that two groups attest stays in the one it is registered under.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -106,5 +107,60 @@ for _ in $(seq 50); do
 done
 assert_eq 200 "$st" "register dev-y through grp-c once grp-b is deleted: $(cat "$WORK/body")"
 assert_eq grp-c "$(jb .registrationState.symmetricKey.enrollmentGroupId)" "dev-y: its new group"
+
+# ---- two groups attest the device: it stays in the one it is registered under ----
+# Symmetric keys: zz-same registers dev-k; aa-same, with the same key, comes first in ID order.
+KS=$(new_key 32)
+group zz-same "$KS" hub-b.example.com
+st=$(reg dev-k "$(b64_hmac "$KS" dev-k)")
+assert_eq 200 "$st" "register dev-k through zz-same"
+group aa-same "$KS" hub-a.example.com
+sleep 2.2 # past the workers' 2 s trust in their copy of the groups
+st=$(reg dev-k "$(b64_hmac "$KS" dev-k)")
+assert_eq 200 "$st" "register dev-k again, aa-same attesting it too: $(cat "$WORK/body")"
+assert_eq zz-same "$(jb .registrationState.symmetricKey.enrollmentGroupId)" "dev-k stays in zz-same"
+
+# X.509: zz-line holds an intermediate CA; aa-fleet, added later, holds its root.
+O=$WORK/pki
+mkdir -p "$O"
+printf '[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n%s' \
+    '[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+' >"$O/ext.cnf"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/root.key" \
+    -out "$O/root.pem" -subj "/CN=Line Root" -days 30 -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+# issue CN OUT ISSUER EXT: OUT.pem and OUT.key, signed by ISSUER.
+issue() {
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/$2.key" \
+        -subj "/CN=$1" -out "$O/$2.csr" 2>/dev/null
+    openssl x509 -req -in "$O/$2.csr" -CA "$O/$3.pem" -CAkey "$O/$3.key" -CAcreateserial \
+        -days 30 -extfile "$O/ext.cnf" -extensions "$4" -out "$O/$2.pem" 2>/dev/null
+}
+issue "Line Intermediate" int root ca
+issue dev-m dev int leaf
+cat "$O/dev.pem" "$O/int.pem" >"$O/devchain.pem"
+# x509_group ID CA_PEM: an X.509 group whose devices go to hub-a.
+x509_group() {
+    st=$(admjson PUT "/enrollmentGroups/$1" "$(jq -nc --arg g "$1" --rawfile c "$2" \
+        '{enrollmentGroupId: $g, iotHubHostName: "hub-a.example.com", attestation: {type: "x509",
+          x509: {signingCertificates: {primary: {certificate: $c}}}}}')")
+    assert_eq 200 "$st" "PUT group $1: $(cat "$WORK/body")"
+}
+x509_group zz-line "$O/int.pem"
+reg_mtls() {
+    devreq PUT "/$SCOPE/registrations/dev-m/register?$API" --cert "$O/devchain.pem" \
+        --key "$O/dev.key" -H 'Content-Type: application/json' \
+        --data-binary '{"registrationId":"dev-m"}'
+}
+st=$(reg_mtls)
+assert_eq 200 "$st" "register dev-m through zz-line: $(cat "$WORK/body")"
+x509_group aa-fleet "$O/root.pem"
+sleep 2.2
+st=$(reg_mtls)
+assert_eq 200 "$st" "register dev-m again, aa-fleet attesting it too: $(cat "$WORK/body")"
+assert_eq zz-line "$(jb .registrationState.x509.enrollmentGroupId)" "dev-m stays in zz-line"
 
 echo "PASS: binding"

@@ -268,6 +268,30 @@ st=$(devreq PUT "/$SCOPE/registrations/dev-seven/register?$API" --cert "$O/d7re.
     --data-binary '{"registrationId":"dev-seven"}')
 assert_eq 401 "$st" "DPS register as dev-seven with est-dev7's certificate"
 
+# Two re-enrollments with the same current certificate at once (a device that retried): the
+# second is decided again after the first is stored, and its certificate, current when it came,
+# still attests it. The sqlite3 shell holds the write lock so that both wait for it.
+if command -v sqlite3 >/dev/null; then
+    { echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
+    lock=$!
+    sleep 0.3
+    declare -A pids
+    for n in a b; do
+        csr "d7$n" dev-seven
+        curl -s --cacert "$CA" -o "$WORK/re-$n.b64" -w '%{http_code}' --cert "$O/d7re.pem" \
+            --key "$O/d7re.key" -H 'Content-Type: application/pkcs10' \
+            --data-binary "@$O/d7$n.b64" "$DEV/.well-known/est/simplereenroll" \
+            >"$WORK/re-$n.status" &
+        pids[n]=$!
+    done
+    wait "$lock"
+    for n in a b; do
+        wait "${pids[n]}" || true
+        assert_eq 200 "$(cat "$WORK/re-$n.status")" \
+            "simplereenroll $n at the same time: $(cat "$WORK/re-$n.b64")"
+    done
+fi
+
 # ---- serverkeygen ----
 csr k1 est-dev2
 KEY2=$(new_key)
