@@ -122,8 +122,7 @@ static const struct centry *find_entry(const char *key) {
     return NULL;
 }
 
-/* Reads DATA_DIR/provd.json over cfg, checking names, types and ranges. */
-static int read_file(struct provd_config *cfg, char *err, size_t errlen) {
+int config_load(struct provd_config *cfg, char *err, size_t errlen) {
     char *path = path_in(cfg->data_dir, "provd.json");
     json_error_t jerr;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -320,13 +319,6 @@ int config_check(const struct provd_config *cfg, char *err, size_t errlen) {
                  cfg->log_level ? cfg->log_level : "");
         return -1;
     }
-    if (cfg->event_retry_base_ms > cfg->event_retry_max_ms) {
-        snprintf(err, errlen,
-                 "event_retry_base_ms (%d) is larger than event_retry_max_ms (%d): the first "
-                 "retry would already wait longer than the longest wait",
-                 cfg->event_retry_base_ms, cfg->event_retry_max_ms);
-        return -1;
-    }
     if ((cfg->event_ca_file && check_file("event_ca_file", cfg->event_ca_file, err, errlen)) ||
         (cfg->allocation_ca_file &&
          check_file("allocation_ca_file", cfg->allocation_ca_file, err, errlen)))
@@ -352,17 +344,6 @@ int config_check(const struct provd_config *cfg, char *err, size_t errlen) {
                      "without spaces at either end (it is sent as an HTTP header value)");
             return -1;
         }
-    }
-    return 0;
-}
-
-int config_load(struct provd_config *cfg, char *err, size_t errlen) {
-    char msg[1024];
-    if (read_file(cfg, err, errlen) != 0)
-        return -1;
-    if (config_check(cfg, msg, sizeof(msg)) != 0) {
-        snprintf(err, errlen, "%s/provd.json: %s", cfg->data_dir, msg);
-        return -1;
     }
     return 0;
 }

@@ -42,16 +42,16 @@ struct provd_config {
 /* Fills cfg with defaults for data_dir (copied). */
 void config_defaults(struct provd_config *cfg, const char *data_dir);
 
-/* Reads DATA_DIR/provd.json over cfg, then checks the result with config_check. Unknown keys,
- * wrong types, numbers out of range and values config_check refuses are errors. Returns 0, or -1
- * with the reason in err. */
+/* Reads DATA_DIR/provd.json over cfg. Unknown keys, wrong types and numbers out of range are
+ * errors; whether the values can be used together is config_check's, once flags are applied.
+ * Returns 0, or -1 with the reason in err. */
 int config_load(struct provd_config *cfg, char *err, size_t errlen);
 
-/* Checks that cfg's values can be used together, as they stand after the settings file and any
- * flags (provd serve checks again once its flags are applied): listen addresses (HOST:PORT or
- * [V6]:PORT, port 0-65535, the two listeners not on one socket), id_scope, log_level,
- * event_retry_base_ms <= event_retry_max_ms, the CA files (readable regular files), region and
- * allocation_secret. Returns 0, or -1 with the reason, naming the setting and its value, in err. */
+/* Checks that cfg's values can be used together, as they stand after the settings file and the
+ * flags of provd serve: listen addresses (HOST:PORT or [V6]:PORT, port 0-65535, the two
+ * listeners not on one socket), id_scope, log_level, the CA files (readable regular files),
+ * region and allocation_secret. Returns 0, or -1 with the reason, naming the setting and its
+ * value, in err. */
 int config_check(const struct provd_config *cfg, char *err, size_t errlen);
 
 /* Writes cfg's persistent settings to DATA_DIR/provd.json atomically (0600). */
