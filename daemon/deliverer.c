@@ -18,11 +18,12 @@
 #include "timefmt.h"
 #include "webhook.h"
 
-#define BATCH          32   /* deliveries read from the store at a time */
-#define POLL_MS        5000 /* look for due deliveries at least this often */
-#define STORE_RETRY_MS 1000 /* after the store failed, wait this long before trying again */
-#define PRUNE_EVERY_MS (3600 * 1000) /* how often delivered events are pruned */
-#define ERROR_MAX      200           /* longest last_error kept */
+#define BATCH              32   /* deliveries read from the store at a time */
+#define POLL_MS            5000 /* look for due deliveries at least this often */
+#define STORE_RETRY_MS     1000 /* after the store failed, wait this long before trying again, */
+#define STORE_RETRY_MAX_MS (60 * 1000)   /* doubling each time up to this */
+#define PRUNE_EVERY_MS     (3600 * 1000) /* how often delivered events are pruned */
+#define ERROR_MAX          200           /* longest last_error kept */
 
 struct deliverer {
     struct store_conn *conn;
@@ -267,7 +268,7 @@ static void refresh_subscribed(struct deliverer *d) {
 
 static void *deliverer_main(void *arg) {
     struct deliverer *d = arg;
-    int64_t last_prune = 0, last_refresh = time_now_unix_ms();
+    int64_t last_prune = 0, last_refresh = time_now_unix_ms(), backoff = 0;
 
     while (!atomic_load(&d->stopping)) {
         struct store_delivery *due = NULL;
@@ -288,11 +289,16 @@ static void *deliverer_main(void *arg) {
             rc = STORE_ERROR;
         store_deliveries_free(due, n);
         /* The store cannot be read or written: the deliveries stay due, so they are tried again
-         * after STORE_RETRY_MS (new events do not cut that short), not at once. */
+         * (and one whose outcome was lost is sent again) after a wait that grows while the
+         * store keeps failing, and that new events do not cut short. */
         if (rc != STORE_OK) {
-            wait_until(d, time_now_unix_ms() + STORE_RETRY_MS, 0);
+            backoff = backoff ? backoff * 2 : STORE_RETRY_MS;
+            if (backoff > STORE_RETRY_MAX_MS)
+                backoff = STORE_RETRY_MAX_MS;
+            wait_until(d, time_now_unix_ms() + backoff, 0);
             continue;
         }
+        backoff = 0;
         /* A full batch may have left more due: read on at once. */
         if (n == BATCH)
             continue;
