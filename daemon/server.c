@@ -353,9 +353,14 @@ static int crl_init(struct provd *pd) {
 /* The loop must not end by itself when nothing is pending: once the listeners are closed at
  * shutdown, a worker whose requests all wait for the committer has no pending event, and the
  * committer's hand-back only activates one. The worker leaves by worker_maybe_exit alone. */
+/* Runs w's loop until it has stopped and nothing it took on is left. The loop ends only after
+ * the callbacks already active when worker_maybe_exit asked, and those may have taken on a
+ * request; then it runs again. */
 static void *worker_main(void *arg) {
     struct worker *w = arg;
-    event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    while (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) == 0 &&
+           (atomic_load(&w->inflight) > 0 || w->pending))
+        ;
     return NULL;
 }
 
