@@ -154,9 +154,43 @@ static void ca_set_free(struct ca_set *s) {
     X509_free(s->issuing);
 }
 
+/* init --force: cfg takes the settings of the data directory's provd.json, which is written
+ * again with them. When it cannot be read, the defaults are used, with the ID scope kept when the
+ * file still names one. Says on stderr what is replaced and what is kept. */
+static void keep_settings(struct provd_config *cfg, const struct init_opts *o, const char *conf) {
+    char err[512];
+
+    log_warn("re-initialising %s: replacing its root and issuing CAs and its TLS key and "
+             "certificate; its settings, enrollments and registrations are kept; admin.token "
+             "receives a new admin token and earlier tokens stay valid",
+             o->data_dir);
+    if (config_load(cfg, err, sizeof(err)) != 0) {
+        json_error_t jerr;
+        json_t *old = json_load_file(conf, 0, &jerr);
+        const char *scope = json_string_value(json_object_get(old, "id_scope"));
+        log_warn("its settings cannot be read (%s): provd.json is written anew with the "
+                 "defaults%s",
+                 err, scope ? " and its ID scope" : "");
+        config_free(cfg);
+        config_defaults(cfg, o->data_dir);
+        if (scope)
+            config_set(&cfg->id_scope, scope);
+        json_decref(old);
+    }
+    if (!cfg->id_scope && !o->id_scope)
+        log_warn("%s names no ID scope, so a new one is generated: devices that use the old "
+                 "one will be refused (404001)",
+                 conf);
+    else if (cfg->id_scope && o->id_scope && strcasecmp(cfg->id_scope, o->id_scope) != 0)
+        log_warn("--id-scope %s replaces the ID scope %s: devices that use %s will be refused "
+                 "(404001)",
+                 o->id_scope, cfg->id_scope, cfg->id_scope);
+}
+
 int provd_init(const struct init_opts *o) {
-    struct provd_config cfg;
+    struct provd_config cfg, def;
     config_defaults(&cfg, o->data_dir);
+    config_defaults(&def, o->data_dir);
     struct ca_set cas = {0};
     EVP_PKEY *srv_key = NULL;
     X509 *srv = NULL;
@@ -183,29 +217,8 @@ int provd_init(const struct init_opts *o) {
                   o->data_dir, conf);
         goto out;
     }
-    if (access(conf, F_OK) == 0) {
-        log_warn("re-initialising %s: replacing its root and issuing CAs and its TLS key and "
-                 "certificate, and rewriting provd.json with every setting but the ID scope at "
-                 "its default; admin.token receives a new admin token and earlier tokens stay "
-                 "valid; enrollments and registrations are kept",
-                 o->data_dir);
-        json_error_t jerr;
-        json_t *old = json_load_file(conf, JSON_REJECT_DUPLICATES, &jerr);
-        const char *old_scope = json_string_value(json_object_get(old, "id_scope"));
-        if (!old_scope) {
-            if (!o->id_scope)
-                log_warn("the current ID scope cannot be read (%s: %s), so a new one is "
-                         "generated: devices that use the old one will be refused (404001)",
-                         conf, old ? "no id_scope" : jerr.text);
-        } else if (!o->id_scope) {
-            config_set(&cfg.id_scope, old_scope);
-        } else if (strcasecmp(old_scope, o->id_scope) != 0) {
-            log_warn("--id-scope %s replaces the ID scope %s: devices that use %s will be "
-                     "refused (404001)",
-                     o->id_scope, old_scope, old_scope);
-        }
-        json_decref(old);
-    }
+    if (access(conf, F_OK) == 0)
+        keep_settings(&cfg, o, conf);
     if (make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
         goto out;
 
@@ -221,10 +234,16 @@ int provd_init(const struct init_opts *o) {
         !(srv = pki_server_new(srv_key, cas.root, cas.root_key, "provd", o->hostnames,
                                o->nhostnames, SERVER_DAYS)))
         goto out;
+    /* The listener certificate goes into DIR/tls; one of the operator's own that provd.json
+     * names elsewhere is left alone, and stays the one served. */
     if (ca_set_write(&cas, cadir, o->force) != 0 ||
-        pki_write_key(cfg.tls_key, srv_key, o->force) != 0 ||
-        pki_write_cert(cfg.tls_cert, srv) != 0)
+        pki_write_key(def.tls_key, srv_key, o->force) != 0 ||
+        pki_write_cert(def.tls_cert, srv) != 0)
         goto out;
+    if (strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0)
+        log_warn("provd.json names its own TLS certificate %s and key %s: they are kept and "
+                 "served; the new ones in %s are not used",
+                 cfg.tls_cert, cfg.tls_key, tlsdir);
     if (config_save(&cfg, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
@@ -253,5 +272,6 @@ out:
     free(chain_pem);
     free(token);
     config_free(&cfg);
+    config_free(&def);
     return rc;
 }

@@ -40,9 +40,9 @@ static const char usage_init[] =
     "  --ca-key-type TYPE   key of the root and issuing CAs: p256 (default), p384, rsa2048 or\n"
     "                       rsa3072\n"
     "  --force              re-initialise an existing data directory: new CAs, TLS key and\n"
-    "                       certificate, provd.json with every setting but the ID scope at its\n"
-    "                       default, and a new admin token (earlier ones stay valid); the store\n"
-    "                       (enrollments, registrations) is kept\n"
+    "                       certificate and a new admin token (earlier ones stay valid); the\n"
+    "                       settings, the ID scope and the store (enrollments, registrations)\n"
+    "                       are kept\n"
     "  --help               this text\n";
 
 static const char usage_ca[] =

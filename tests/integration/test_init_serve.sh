@@ -58,8 +58,8 @@ set -e
 grep -q -- "--force" "$WORK/err" || fail "the refusal does not mention --force"
 assert_eq "$root_before" "$(sha256sum "$CA")" "root CA after a refused init"
 
-# An enrollment survives init --force; the CA and token are new, the scope is kept, and the
-# earlier token stays valid. provd.json is written anew with the defaults.
+# An enrollment survives init --force; the CA and token are new, the scope and the settings are
+# kept, and the earlier token stays valid.
 provd_start
 grep -Eq "serving .* workers=$(getconf _NPROCESSORS_ONLN)\$" "$WORK/provd.log" ||
     fail "serve without a workers setting does not run one worker per CPU"
@@ -73,7 +73,7 @@ cp "$WORK/provd.json" "$DATA/provd.json"
 grep -q "re-initialising" "$WORK/err" || fail "init --force does not say what it replaces"
 if grep -q "will be refused" "$WORK/err"; then fail "init --force warns of a scope it keeps"; fi
 [ "$root_before" != "$(sha256sum "$CA")" ] || fail "init --force kept the old root CA"
-assert_eq false "$(jq 'has("region") or has("workers")' "$DATA/provd.json")" \
+assert_eq "eu-west false" "$(jq -r '"\(.region) \(has("workers"))"' "$DATA/provd.json")" \
     "provd.json after init --force"
 old_token=$TOKEN
 provd_init_reload() { SCOPE=$(jq -r .id_scope "$DATA/provd.json"); TOKEN=$(cat "$DATA/admin.token"); }
@@ -113,6 +113,32 @@ assert_eq 0 "$rc" "exit status after SIGTERM"
 [ ! -e "$WORK/ports.json" ] || fail "port file left behind"
 grep -q "level=info stopped" "$WORK/provd.log" || fail "no 'stopped' line in the log"
 if grep -qa "$TOKEN" "$WORK/provd.log"; then fail "the admin token appears in the log"; fi
+
+# A TLS certificate of the operator's own, named in provd.json, is left alone by init --force.
+mkdir -p "$WORK/own-tls"
+cp "$DATA/tls/server.pem" "$DATA/tls/server.key" "$WORK/own-tls/"
+own_before=$(cat "$WORK/own-tls/server.pem" "$WORK/own-tls/server.key" | sha256sum)
+jq --arg c "$WORK/own-tls/server.pem" --arg k "$WORK/own-tls/server.key" \
+    '. + {tls_cert: $c, tls_key: $k}' "$DATA/provd.json" >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
+"$BIN/provd" init --data-dir "$DATA" --force >/dev/null 2>"$WORK/err"
+grep -q "own TLS certificate" "$WORK/err" ||
+    fail "init --force with an own TLS certificate: $(cat "$WORK/err")"
+assert_eq "$own_before" "$(cat "$WORK/own-tls/server.pem" "$WORK/own-tls/server.key" | sha256sum)" \
+    "the operator's TLS certificate after init --force"
+assert_eq "$WORK/own-tls/server.pem" "$(jq -r .tls_cert "$DATA/provd.json")" "tls_cert kept"
+jq 'del(.tls_cert, .tls_key)' "$DATA/provd.json" >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
+
+# A provd.json that cannot be read: init --force writes the defaults, keeping the ID scope.
+jq '. + {workers: "many"}' "$DATA/provd.json" >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
+"$BIN/provd" init --data-dir "$DATA" --force >/dev/null 2>"$WORK/err"
+grep -q "settings cannot be read" "$WORK/err" ||
+    fail "init --force over bad settings: $(cat "$WORK/err")"
+assert_eq "0ne00C0FFEE false" "$(jq -r '"\(.id_scope) \(has("region"))"' "$DATA/provd.json")" \
+    "provd.json after init --force over bad settings"
+provd_init_reload
 
 # init --force with another --id-scope replaces the scope and warns that devices using the old
 # one will be refused; they then get 404001.
