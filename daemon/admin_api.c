@@ -1505,14 +1505,19 @@ void admin_api_handle(struct evhttp_request *req, void *worker) {
     c.req = req;
     c.w = worker;
     http_remote(req, c.remote, sizeof(c.remote));
-    if (http_path_parse(req, &c.path) != 0) {
-        fail(&c, 404005, "no such path");
+    int parsed = http_path_parse(req, &c.path);
+    /* Only the health check answers without a token; every other path, known or not (even one
+     * that does not parse), first needs one, so that the API's shape is not open to anonymous
+     * probing. */
+    if (!(parsed == 0 && c.path.nseg == 1 && http_seg_is(&c.path, 0, "healthz")) &&
+        authenticate(&c) != 0)
+        goto out;
+    if (parsed != 0) {
+        fail(&c, parsed == HTTP_BAD_QUERY ? 400001 : 404005,
+             parsed == HTTP_BAD_QUERY ? "malformed query string: name=value pairs expected"
+                                      : "no such path");
         goto out;
     }
-    /* Only the health check answers without a token; every other path, known or not, first
-     * needs one, so that the API's shape is not open to anonymous probing. */
-    if (!(c.path.nseg == 1 && http_seg_is(&c.path, 0, "healthz")) && authenticate(&c) != 0)
-        goto out;
     if ((c.route = route_find(&c)) == NULL)
         goto out;
     if (take_path_id(&c) != 0 || take_body(&c) != 0)

@@ -169,8 +169,12 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
     char *version = NULL;
     const char *why = NULL;
 
-    if (http_path_parse(req, &p) != 0) {
-        http_reply_error(req, 400, 400001, NULL, "malformed request path");
+    int parsed = http_path_parse(req, &p);
+    if (parsed != 0) {
+        http_reply_error(req, 400, 400001, NULL,
+                         parsed == HTTP_BAD_QUERY
+                             ? "malformed query string: name=value pairs expected"
+                             : "malformed request path");
         return;
     }
     if (p.nseg >= 2 && http_seg_is(&p, 0, EST_SEG0) && http_seg_is(&p, 1, EST_SEG1)) {

@@ -16,7 +16,6 @@
 #include "base64.h"
 #include "ca.h"
 #include "certinfo.h"
-#include "issuance.h"
 #include "log.h"
 #include "pipeline.h"
 #include "provd.h"

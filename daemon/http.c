@@ -32,19 +32,29 @@ int http_path_parse(struct evhttp_request *req, struct http_path *p) {
     p->buf = url_decode(path, strlen(path));
     if (!p->buf)
         return -1;
-    const char *q = evhttp_uri_get_query(uri);
-    if (q && !(p->query = strdup(q)))
-        goto fail;
     char *save = NULL;
     for (char *s = strtok_r(p->buf, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
         if (p->nseg == HTTP_MAX_SEGMENTS)
             goto fail;
         p->seg[p->nseg++] = s;
     }
+    const char *q = evhttp_uri_get_query(uri);
+    if (q) {
+        struct evkeyvalq params;
+        TAILQ_INIT(&params);
+        int bad = *q && evhttp_parse_query_str(q, &params) != 0;
+        evhttp_clear_headers(&params);
+        if (bad) {
+            http_path_clear(p);
+            return HTTP_BAD_QUERY;
+        }
+        if (!(p->query = strdup(q)))
+            goto fail;
+    }
     return 0;
 fail:
     http_path_clear(p);
-    return -1;
+    return HTTP_BAD_PATH;
 }
 
 void http_path_clear(struct http_path *p) {

@@ -17,8 +17,12 @@ struct http_path {
     char *buf;   /* owns the storage */
 };
 
-/* Splits the request's URI path. Returns 0, or -1 when the path is malformed or has more than
- * HTTP_MAX_SEGMENTS segments (the caller answers 400 or 404). Release with http_path_clear. */
+/* Splits the request's URI path. Returns 0; HTTP_BAD_PATH when the path is malformed or has
+ * more than HTTP_MAX_SEGMENTS segments; HTTP_BAD_QUERY when the query string is not a list of
+ * name=value pairs (a parameter the caller looks for could not be told apart). Release with
+ * http_path_clear. */
+#define HTTP_BAD_PATH  (-1)
+#define HTTP_BAD_QUERY (-2)
 int http_path_parse(struct evhttp_request *req, struct http_path *p);
 void http_path_clear(struct http_path *p);
 

@@ -40,6 +40,10 @@ assert_error 401 401002 "$st" "GET /info without a token"
 assert_match '^Bearer' "$(header www-authenticate)" "401 carries WWW-Authenticate"
 st=$(noauth GET /no-such-path)
 assert_error 401 401002 "$st" "unknown path without a token"
+for path in /a/b/c/d/e/f/g/h/i /enrollments/%zz '/events?state=bogus&flag'; do
+    st=$(noauth GET "$path")
+    assert_error 401 401002 "$st" "GET $path without a token"
+done
 st=$(noauth GET /info -H "Authorization: Bearer not-the-token")
 assert_error 401 401002 "$st" "GET /info with an unknown token"
 st=$(noauth GET /info -H "Authorization: Basic $(printf 'admin:%s' "$TOKEN" | openssl base64 -A)")
@@ -484,6 +488,13 @@ st=$(admreq GET /nothing-here)
 assert_error 404 404005 "$st" "unknown path"
 st=$(admreq GET /enrollments/q-01/extra)
 assert_error 404 404005 "$st" "path below an enrollment"
+st=$(admreq GET /a/b/c/d/e/f/g/h/i)
+assert_error 404 404005 "$st" "a path of more segments than any route"
+# A query string that is not name=value pairs is refused, not read as if it had no parameter.
+for q in 'state=bogus&flag' 'subject=nosuch&flag' 'limit=0&x'; do
+    st=$(admreq GET "/audit?$q")
+    assert_error 400 400001 "$st" "GET /audit?$q"
+done
 st=$(admreq PATCH /enrollments/q-01 -H 'Content-Type: application/json' --data-binary '{}')
 assert_error 405 405001 "$st" "PATCH an enrollment"
 [ -n "$(header allow)" ] || fail "405 without an Allow header"

@@ -96,6 +96,8 @@ for v in 2018-11-01 yesterday 2021-06-01-beta 2099-99-99 2021-13-01 2021-06-00 "
     st=$(status_of $r "$auth1" "api-version=$v")
     assert_error 400 400005 "$st" "api-version='$v'"
 done
+st=$(status_of $r "$auth1" "api-version=2021-06-01&flag")
+assert_error 400 400001 "$st" "a query string that is not name=value pairs"
 
 # ---- Percent-encoded paths ----
 st=$(devreq PUT "/$SCOPE%2fregistrations%2fdev-x/register?$API" -H "$CT_JSON" \
