@@ -155,6 +155,13 @@ static const char *const migrations[] = {
      * random place of a B-tree as large as the table. */
     "DROP INDEX certificates_revoked;"
     "CREATE INDEX certificates_revoked ON certificates (serial) WHERE status = 'revoked';",
+    /* 6: the versions of enrollments, groups and endpoints (their etags) are drawn from one
+     * counter, so that a document deleted and made again never has an etag it had before: an
+     * If-Match read from the old one fails rather than overwriting the new one. */
+    "INSERT INTO meta (key, value) SELECT 'doc_version', max("
+    " (SELECT coalesce(max(version), 0) FROM enrollments),"
+    " (SELECT coalesce(max(version), 0) FROM enrollment_groups),"
+    " (SELECT coalesce(max(version), 0) FROM endpoints));",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -167,9 +174,9 @@ enum doc_q { DQ_GET, DQ_VERSION, DQ_INSERT, DQ_UPDATE, DQ_DELETE, DQ_LIST, DQ_CO
     {                                                                                              \
         [DQ_GET] = "SELECT " DOC_COLS " FROM " t " WHERE id = ?1",                                 \
         [DQ_VERSION] = "SELECT version FROM " t " WHERE id = ?1",                                  \
-        [DQ_INSERT] = "INSERT INTO " t " (" DOC_COLS ") VALUES (?1, ?2, 1, ?3, ?3)"                \
+        [DQ_INSERT] = "INSERT INTO " t " (" DOC_COLS ") VALUES (?1, ?2, ?4, ?3, ?3)"               \
                       " RETURNING version, created",                                               \
-        [DQ_UPDATE] = "UPDATE " t " SET doc = ?2, version = version + 1, updated = ?3"             \
+        [DQ_UPDATE] = "UPDATE " t " SET doc = ?2, version = ?4, updated = ?3"                      \
                       " WHERE id = ?1 RETURNING version, created",                                 \
         [DQ_DELETE] = "DELETE FROM " t " WHERE id = ?1",                                           \
         [DQ_LIST] = "SELECT " DOC_COLS " FROM " t " WHERE id > ?1 ORDER BY id LIMIT ?2",           \
@@ -197,6 +204,7 @@ static const char *const refs_sql[STORE_KINDS] = {
 
 enum q {
     Q_BEGIN,
+    Q_DOC_VERSION_NEXT,
     Q_COMMIT,
     Q_ROLLBACK,
     Q_REG_GET,
@@ -222,6 +230,8 @@ enum q {
 
 static const char *const sql[Q_COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_DOC_VERSION_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'doc_version'"
+                           " RETURNING value",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_REG_GET] = "SELECT " REG_COLS " FROM registrations WHERE registration_id = ?1",
@@ -1111,8 +1121,14 @@ static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *d
     if (rc != STORE_OK)
         goto out;
 
+    sqlite3_stmt *next = c->q[Q_DOC_VERSION_NEXT];
+    rc = run(c, next, ONE_ROW, "doc version", NO_ARGS);
+    int64_t v = rc == STORE_OK ? sqlite3_column_int64(next, 0) : 0;
+    done(next);
+    if (rc != STORE_OK)
+        goto out;
     rc = run_returning(c, c->dq[k][exists ? DQ_UPDATE : DQ_INSERT], ONE_ROW, "doc_put",
-                       ARGS(text(doc->id), text(doc->doc), text(now)), &version, created);
+                       ARGS(text(doc->id), text(doc->doc), text(now), num(v)), &version, created);
     if (rc != STORE_OK)
         goto out;
     if (tx_end(c, now, audit, event) != STORE_OK)

@@ -21,9 +21,9 @@
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
-#define SCHEMA     5
-#define SCHEMA_STR "5"
-#define NEWER_STR  "6"
+#define SCHEMA     6
+#define SCHEMA_STR "6"
+#define NEWER_STR  "7"
 
 /* Runs sql on a handle of its own and returns SQLite's result code; *msg gets the message. */
 static int raw_exec(const char *path, const char *sql, char *msg, size_t msglen) {
@@ -342,11 +342,13 @@ static void test_doc_delete(void **state) {
                      STORE_NOT_FOUND);
     assert_counts(f->c, 0, 0, 0, 1);
 
-    /* A deleted document starts again at version 1. */
+    /* A deleted document made again gets a version it never had (versions 1 to 5 were given
+     * out): a condition read from the old one fails. */
     put(f->c, STORE_ENROLLMENT, "dev-d", "{}", STORE_IF_ABSENT, STORE_OK);
     assert_int_equal(store_doc_get(f->c, STORE_ENROLLMENT, "dev-d", &got), STORE_OK);
-    assert_int_equal(got.version, 1);
+    assert_int_equal(got.version, 6);
     store_doc_clear(&got);
+    put(f->c, STORE_ENROLLMENT, "dev-d", "{}", 2, STORE_CONFLICT);
 }
 
 static void test_doc_list_paging(void **state) {
@@ -383,7 +385,8 @@ static void test_doc_list_paging(void **state) {
             snprintf(text, sizeof(text), "{\"n\":%d}", k);
             assert_string_equal(v[i].id, id);
             assert_string_equal(v[i].doc, text);
-            assert_int_equal(v[i].version, 1);
+            /* Inserted as the (i * 7 % 25)-th, each from the store's one counter. */
+            assert_int_equal(v[i].version, (k * 18) % 25 + 1);
             assert_ts(v[i].created);
         }
         snprintf(after, sizeof(after), "%s", v[n - 1].id);
@@ -1113,6 +1116,7 @@ static void query_plan(const char *path, const char *sql, char *out, size_t outl
 /* A database of schema version 4 indexed every certificate by status; version 5 indexes only
  * the revoked ones. Opening it migrates the index, the CRL's query still reads it in order, and
  * revoking still reaches it. */
+/* Migrations 5 and 6, from a version-4 database holding certificates and an endpoint. */
 static void test_migrates_from_version_4(void **state) {
     static const char revoked_sql[] =
         "SELECT serial FROM certificates WHERE status = 'revoked' ORDER BY serial";
@@ -1137,6 +1141,9 @@ static void test_migrates_from_version_4(void **state) {
                  " '2027-01-01T00:00:00Z', 'revoked', 1700000000, '2026-01-01T00:00:00Z'),"
                  " ('V1', 'dev-2', 'dev-2', 'CN=dev-2', 'CN=ca', 'CD', '2026-01-01T00:00:00Z',"
                  " '2027-01-01T00:00:00Z', 'valid', NULL, '2026-01-01T00:00:00Z');"
+                 "DELETE FROM meta WHERE key = 'doc_version';"
+                 "INSERT INTO endpoints (id, doc, version, created, updated) VALUES"
+                 " ('hub-7', '{}', 7, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
                  "PRAGMA user_version = 4;",
                  err, sizeof(err)),
         SQLITE_OK);
@@ -1169,6 +1176,11 @@ static void test_migrates_from_version_4(void **state) {
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM certificates"
                                       " INDEXED BY certificates_revoked WHERE status = 'revoked'"),
                      2);
+
+    /* Migration 6: document versions go on from the largest one stored. */
+    struct store_doc d = {.id = "hub-8", .doc = "{}"};
+    assert_int_equal(store_doc_put(f->c, STORE_ENDPOINT, &d, STORE_IF_ABSENT, NULL), STORE_OK);
+    assert_int_equal(d.version, 8);
 }
 
 int main(void) {
