@@ -13,21 +13,12 @@
 #include "enrollment.h"
 #include "hostname.h"
 #include "log.h"
+#include "protocol.h"
 #include "regid.h"
 
 #define CODE_ID_MISMATCH 400004
 #define TRUST_BUNDLE_MAX (64 * 1024)
 #define TRUST_CERTS_MAX  32
-
-/* The protocols devices speak to an endpoint, with the port each usually listens on. */
-static const struct {
-    const char *name;
-    int port;
-} PROTOCOLS[] = {
-    {"mqtts", 8883}, {"mqtt", 1883},  {"https", 443}, {"http", 80}, {"amqps", 5671},
-    {"amqp", 5672},  {"coaps", 5684}, {"coap", 5683}, {"wss", 443}, {"ws", 80},
-};
-#define NPROTOCOLS (sizeof(PROTOCOLS) / sizeof(PROTOCOLS[0]))
 
 static const char *const MEMBERS[] = {
     "hostName",
@@ -101,7 +92,7 @@ static int normalize(const char *path_host, json_t *in, json_t *out, struct verr
     const char *why = NULL, *protocol = "mqtts";
     json_t *v;
     json_int_t port = 0, weight = 1;
-    size_t i;
+    int usual = 0;
 
     if (!json_is_object(in))
         return verr_set(e, DOCVAL_INVALID, "the endpoint must be a JSON object");
@@ -127,14 +118,9 @@ static int normalize(const char *path_host, json_t *in, json_t *out, struct verr
             return verr_set(e, DOCVAL_INVALID, "protocol must be a string");
         protocol = json_string_value(v);
     }
-    for (i = 0; i < NPROTOCOLS; i++)
-        if (strcasecmp(protocol, PROTOCOLS[i].name) == 0)
-            break;
-    if (i == NPROTOCOLS)
-        return verr_set(e, DOCVAL_INVALID,
-                        "protocol must be one of mqtts, mqtt, https, http, "
-                        "amqps, amqp, coaps, coap, wss, ws");
-    port = PROTOCOLS[i].port;
+    if (!(protocol = protocol_find(protocol, &usual)))
+        return verr_set(e, DOCVAL_INVALID, "protocol must be one of " PROTOCOL_NAMES);
+    port = usual;
     if ((v = json_opt(in, "port")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
             return verr_set(e, DOCVAL_INVALID, "port must be an integer from 1 to 65535");
@@ -150,7 +136,7 @@ static int normalize(const char *path_host, json_t *in, json_t *out, struct verr
     if ((v = json_opt(in, "enabled")) != NULL && !json_is_boolean(v))
         return verr_set(e, DOCVAL_INVALID, "enabled must be a boolean");
     if (json_put_new(out, "port", json_integer(port), e) != 0 ||
-        json_put_new(out, "protocol", json_string(PROTOCOLS[i].name), e) != 0 ||
+        json_put_new(out, "protocol", json_string(protocol), e) != 0 ||
         json_put_new(out, "weight", json_integer(weight), e) != 0 ||
         json_put_new(out, "enabled", json_boolean(v == NULL || json_is_true(v)), e) != 0)
         return -1;

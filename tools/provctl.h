@@ -180,7 +180,9 @@ struct out_table;
 
 struct out_table *out_table_new(size_t ncols, const char *const *headers);
 
-/* Adds a row of ncols cells (copied; NULL prints as "-"). */
+/* Adds a row of ncols cells (copied; NULL prints as "-"). Control characters and bytes that are
+ * not UTF-8 are copied as escapes (\n, \t, \x1b, \u0085; a backslash as \\), so that text from
+ * the server cannot act on the terminal or break the table's lines. */
 void out_table_add(struct out_table *t, const char *const *cells);
 
 /* Prints the table on stdout, or empty_msg instead when it has no rows, then frees it. */
@@ -191,7 +193,8 @@ struct out_kv;
 
 struct out_kv *out_kv_new(void);
 
-/* Adds a line (value copied; NULL values are skipped, so absent fields leave no line). */
+/* Adds a line (value copied, escaped as out_table_add does; NULL values are skipped, so absent
+ * fields leave no line). */
 void out_kv_add(struct out_kv *kv, const char *label, const char *value);
 
 /* Prints the listing on stdout and frees it (values are wiped: they may be keys). */

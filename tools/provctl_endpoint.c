@@ -3,8 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hostname.h"
+#include "protocol.h"
 #include "provctl.h"
 
 #define TRUST_BUNDLE_MAX (64 * 1024)
@@ -97,8 +99,21 @@ static int apply_options(json_t *doc, const struct ctl_args *a) {
             return -1;
         bad |= json_object_set_new(doc, nums[i].member, json_integer(n));
     }
-    if ((v = args_get(a, "protocol")) != NULL)
+    if ((v = args_get(a, "protocol")) != NULL) {
+        /* The server stores the port it filled in for the old protocol like any other: when the
+         * protocol changes and that port was the old protocol's usual one, drop it so that the
+         * new protocol's usual port applies. A port set by hand stays, as does one --port gives. */
+        const json_t *old_port = json_object_get(doc, "port");
+        const char *old = json_string_value(json_object_get(doc, "protocol"));
+
+        if (old == NULL)
+            old = "mqtts"; /* the server's default */
+        int usual = 0;
+        if (args_get(a, "port") == NULL && strcasecmp(old, v) != 0 && json_is_integer(old_port) &&
+            protocol_find(old, &usual) && json_integer_value(old_port) == usual)
+            json_object_del(doc, "port");
         bad |= json_object_set_new(doc, "protocol", json_string(v));
+    }
     if ((v = args_get(a, "region")) != NULL)
         bad |= json_object_set_new(doc, "region", json_string(v));
     if (args_has(a, "no-region"))
@@ -225,8 +240,10 @@ const struct ctl_cmd ctl_endpoint_cmds[] = {
      NULL, cmd_list, NULL},
     {"endpoint show", "HOST", "Show an endpoint", NULL, 1, 1, NULL, cmd_show, NULL},
     {"endpoint update", "HOST [options]", "Change an endpoint",
-     "Changes only what the options say; fails if someone changed the endpoint meanwhile.", 1, 1,
-     update_opts, cmd_put, "update"},
+     "Changes only what the options say; fails if someone changed the endpoint meanwhile.\n"
+     "--protocol without --port moves an endpoint on the old protocol's usual port to the new\n"
+     "protocol's usual port; a port set otherwise is kept.",
+     1, 1, update_opts, cmd_put, "update"},
     {"endpoint remove", "HOST", "Remove an endpoint",
      "The server refuses while an enrollment or group still names it, and says which.", 1, 1, NULL,
      cmd_remove, NULL},

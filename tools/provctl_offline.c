@@ -7,6 +7,7 @@
 #include "hmac.h"
 #include "provctl.h"
 #include "rand.h"
+#include "regid.h"
 #include "sas.h"
 #include "timefmt.h"
 #include "urlenc.h"
@@ -42,6 +43,7 @@ static int derive_key(struct ctl *ctl, const struct ctl_args *a) {
     const char *secret = args_get(a, "raw-secret");
     const char *id = a->pos[0];
     const char *why = NULL;
+    char regid[REGID_MAX + 1];
     char *key;
     int rc;
 
@@ -53,6 +55,10 @@ static int derive_key(struct ctl *ctl, const struct ctl_args *a) {
         if (ctl_check_id("registration ID", id) != 0 ||
             ctl_check_key("group-key", group_key, 0, 0) != 0)
             return CTL_USAGE;
+        /* Registration IDs are case-insensitive: the server derives over the lower-cased ID. */
+        snprintf(regid, sizeof regid, "%s", id);
+        regid_lower(regid);
+        id = regid;
         key = derive_device_key(group_key, id, &why);
         if (key == NULL) {
             ctl_err("--group-key: %s", why ? why : "cannot derive the key");
@@ -86,6 +92,7 @@ static int sas(struct ctl *ctl, const struct ctl_args *a) {
     const char *exp_s = args_get(a, "expiry");
     const char *enc = args_get(a, "encode");
     const char *why = NULL;
+    char lower[REGID_MAX + 1];
     char *derived = NULL, *plain = NULL, *sr = NULL, *header = NULL;
     long long ttl = DEFAULT_TTL, expiry;
     int rc = CTL_USAGE;
@@ -122,6 +129,10 @@ static int sas(struct ctl *ctl, const struct ctl_args *a) {
             return CTL_USAGE;
         expiry = (long long)time_now_unix() + ttl;
     }
+    /* The server knows the device by its lower-cased ID: derive over it and name it in sr. */
+    snprintf(lower, sizeof lower, "%s", regid);
+    regid_lower(lower);
+    regid = lower;
 
     if (group_key) {
         if ((derived = derive_device_key(group_key, regid, &why)) == NULL) {
@@ -193,7 +204,8 @@ const struct ctl_cmd ctl_offline_cmds[] = {
     {"derive-key", "(--group-key KEY | --raw-secret TEXT) ID",
      "Derive a device's symmetric key (no server needed)",
      "With --group-key, prints base64(HMAC-SHA256(base64decode(KEY), ID)), the key a device of\n"
-     "an enrollment group authenticates with; ID must be a valid registration ID.\n"
+     "an enrollment group authenticates with; ID must be a valid registration ID and is\n"
+     "lower-cased first, as the server does (registration IDs are case-insensitive).\n"
      "With --raw-secret, prints base64(HMAC-SHA256(TEXT, ID)) with the secret's bytes used as\n"
      "they are (the seed token construction); ID may be any non-empty text.\n"
      "The key is printed alone on the last line.",
@@ -202,7 +214,7 @@ const struct ctl_cmd ctl_offline_cmds[] = {
      "Build a device's SAS token (no server needed)",
      "Prints the value of the Authorization header a device sends to the device API:\n"
      "SharedAccessSignature sr=SCOPE/registrations/ID&sig=...&se=EXPIRY&skn=registration,\n"
-     "alone on the last line.",
+     "alone on the last line. ID is lower-cased first, as the server does.",
      0, 0, sas_opts, sas, NULL},
     {"gen-id", "", "Print a random UUID (version 4), e.g. for a device ID", NULL, 0, 0, NULL,
      gen_id, NULL},

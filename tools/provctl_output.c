@@ -20,6 +20,91 @@ void out_json(const json_t *v) {
     free(s);
 }
 
+/* ---- Text safe for a terminal ---- */
+
+/* The length of the valid UTF-8 sequence at s (1 to 4), or 0 when s does not start one: a stray
+ * continuation byte, a truncated or overlong sequence, a surrogate, a code point past U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s) {
+    size_t n;
+    unsigned long cp;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/* A copy of s fit to print on a terminal: control characters, which a terminal would act on
+ * (C0, DEL, and C1 written as U+0080 to U+009F), become escapes: \n, \r, \t, \xHH for the
+ * other C0 characters and DEL, \u00HH for C1; bytes that are not valid UTF-8 become \xHH; a
+ * backslash becomes \\ so that no text can pass for an escape. Other text, UTF-8 included, is
+ * copied as it is. (The JSON parser refuses NUL inside strings, so none reaches here.) Returns
+ * NULL when out of memory. */
+static char *term_safe(const char *s) {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s), o = 0;
+    char *out = malloc(len * 4 + 1); /* at most four bytes out for each in: \xHH */
+
+    if (out == NULL)
+        return NULL;
+    while (*p != '\0') {
+        size_t n = utf8_seq(p);
+
+        if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+            o += (size_t)sprintf(out + o, "\\u%04x", p[1]);
+        } else if (n == 0 || *p < 0x20 || *p == 0x7f) {
+            switch (*p) {
+            case '\n':
+                o += (size_t)sprintf(out + o, "\\n");
+                break;
+            case '\r':
+                o += (size_t)sprintf(out + o, "\\r");
+                break;
+            case '\t':
+                o += (size_t)sprintf(out + o, "\\t");
+                break;
+            default:
+                o += (size_t)sprintf(out + o, "\\x%02x", *p);
+            }
+            n = 1;
+        } else if (*p == '\\') {
+            o += (size_t)sprintf(out + o, "\\\\");
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        p += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* The number of code points of s, a string term_safe returned: the columns it takes, near
+ * enough (wide characters take two). */
+static size_t text_width(const char *s) {
+    size_t w = 0;
+
+    for (; *s != '\0'; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
 /* ---- Tables ---- */
 
 struct out_table {
@@ -53,7 +138,7 @@ void out_table_add(struct out_table *t, const char *const *cells) {
         t->cap = cap;
     }
     for (size_t i = 0; i < t->ncols; i++) {
-        char *s = strdup(cells[i] ? cells[i] : "-");
+        char *s = term_safe(cells[i] ? cells[i] : "-");
 
         if (s == NULL)
             t->oom = 1;
@@ -80,7 +165,7 @@ void out_table_print(struct out_table *t, const char *empty_msg) {
     }
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols; c++) {
-            size_t w = strlen(t->cells[r * t->ncols + c]);
+            size_t w = text_width(t->cells[r * t->ncols + c]);
 
             if (w > width[c])
                 width[c] = w;
@@ -90,7 +175,7 @@ void out_table_print(struct out_table *t, const char *empty_msg) {
             const char *s = t->cells[r * t->ncols + c];
 
             if (c + 1 < t->ncols)
-                printf("%-*s  ", (int)width[c], s);
+                printf("%s%*s  ", s, (int)(width[c] - text_width(s)), "");
             else
                 puts(s);
         }
@@ -139,7 +224,7 @@ void out_kv_add(struct out_kv *kv, const char *label, const char *value) {
         kv->value = v;
         kv->cap = cap;
     }
-    if ((kv->value[kv->n] = strdup(value)) == NULL) {
+    if ((kv->value[kv->n] = term_safe(value)) == NULL) {
         kv->oom = 1;
         return;
     }

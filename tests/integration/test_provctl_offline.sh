@@ -120,6 +120,48 @@ for i in $(seq 0 $((n - 1))); do
     fi
 done
 
+# ---- Registration IDs are case-insensitive ----
+# The server lower-cases a registration ID and derives the device key over the lower-cased ID:
+# the group form of derive-key and sas do the same, whatever case the ID is typed in. The seed
+# form signs the device ID's bytes as they are.
+
+gk=$(jq -r '.group_key_derivation[0].group_key_b64' "$VECTORS")
+lower=$("$PROVCTL" derive-key --group-key "$gk" sensor-a)
+expect_out "$lower" derive-key --group-key "$gk" Sensor-A
+expect_out "$lower" derive-key --group-key "$gk" SENSOR-A
+got=$("$PROVCTL" --json derive-key --group-key "$gk" Sensor-A)
+[ "$(jq -r '[.id, .deviceKey] | join(" ")' <<<"$got")" = "sensor-a $lower" ] ||
+    fail "derive-key --json of Sensor-A: $got"
+pass
+n=$(jq '.group_key_derivation | length' "$VECTORS")
+for i in $(seq 0 $((n - 1))); do
+    gk=$(jq -r ".group_key_derivation[$i].group_key_b64" "$VECTORS")
+    id=$(jq -r ".group_key_derivation[$i].registration_id" "$VECTORS")
+    want=$(jq -r ".group_key_derivation[$i].derived_key_b64" "$VECTORS")
+    expect_out "$want" derive-key --group-key "$gk" "${id^^}"
+done
+n=$(jq '.seed_token | length' "$VECTORS")
+for i in $(seq 0 $((n - 1))); do
+    secret=$(jq -r ".seed_token[$i].secret_raw" "$VECTORS")
+    id=$(jq -r ".seed_token[$i].device_id" "$VECTORS")
+    token=$(jq -r ".seed_token[$i].token" "$VECTORS")
+    [ "${id^^}" != "$id" ] || continue
+    got=$("$PROVCTL" derive-key --raw-secret "$secret" "${id^^}")
+    [ "$got" != "$token" ] || fail "derive-key --raw-secret lower-cased the device ID ${id^^}"
+    pass
+done
+# sas: the vector's header from the ID in capitals, by --key and by --group-key.
+key=$(jq -r '.sas[0].device_key_b64' "$VECTORS")
+se=$(jq -r '.sas[0].se' "$VECTORS")
+header=$(jq -r '.sas[0].header' "$VECTORS")
+gk=$(jq -r --arg k "$key" '.group_key_derivation[] | select(.derived_key_b64 == $k)
+    | .group_key_b64' "$VECTORS" | head -n 1)
+[ -n "$gk" ] || fail "no group key vector for the sas vector's device key"
+expect_out "$header" sas --id-scope 0ne00ABCDEF --registration-id My-Device-01 --key "$key" \
+    --expiry "$se"
+expect_out "$header" sas --id-scope 0ne00ABCDEF --registration-id MY-DEVICE-01 --group-key "$gk" \
+    --expiry "$se"
+
 # ---- Expiry from --ttl ----
 
 key=$(jq -r '.sas[0].device_key_b64' "$VECTORS")

@@ -146,6 +146,23 @@ assert_match "^SharedAccessSignature sr=$SCOPE%2fregistrations%2fdev-2&" "$AUTH2
 st=$(register dev-2 "$AUTH2")
 assert_eq 200 "$st" "register dev-2 with a provctl token from the group key"
 
+# Registration IDs are case-insensitive: the server lower-cases them and derives the key over
+# the lower-cased ID, and so do derive-key and sas, whatever case the ID is typed in.
+pc_ok "derive-key of a mixed-case ID" derive-key --group-key "$GK" Dev-3
+KEY3=$(tail -n1 "$WORK/out")
+assert_eq "$(b64_hmac "$GK" dev-3)" "$KEY3" "derive-key lower-cases the registration ID"
+pc_ok "sas of a mixed-case ID" sas --id-scope "$SCOPE" --registration-id Dev-3 --group-key "$GK"
+AUTH3=$(tail -n1 "$WORK/out")
+assert_match "^SharedAccessSignature sr=$SCOPE/registrations/dev-3&" "$AUTH3" \
+    "sas names the lower-cased ID in sr"
+st=$(register Dev-3 "$AUTH3")
+assert_eq "200 assigned dev-3" "$st $(jb '[.status, .registrationState.registrationId] |
+    join(" ")')" "register Dev-3 with a provctl token from the group key"
+# The server compares sr without regard to case: a token naming the ID as typed passes too.
+st=$(register Dev-3 "$(sas_token "$KEY3" Dev-3)")
+assert_eq "200 assigned" "$st $(jb .status)" "register Dev-3 with sr in the case typed"
+pc_ok "registration delete dev-3" registration delete dev-3
+
 # ---- Individual enrollments ----
 IK=$(new_key 32)
 pc_ok "enrollment create" --json enrollment create dev-ind --device-id auto \
@@ -223,6 +240,59 @@ for secret in "$GK" "$IK" "$KEY1"; do
     pc_ok "audit list" --json audit list --limit 1000
     grep -qF -- "$secret" "$WORK/out" && fail "the audit log holds a key"
 done
+
+# Text a device chose reaches the audit log (an invalid registration ID becomes the record's
+# subject): the table shows control characters escaped, so that they can neither act on the
+# terminal nor start a line of their own; other UTF-8 text shows as it is.
+st=$(devreq PUT "/$SCOPE/registrations/%1b%5b2J%1b%5b31mPWNED%0a123%09x/register?$API" \
+    -H 'Content-Type: application/json' --data-binary '{"registrationId":"x"}')
+assert_eq 400 "$st" "register with control characters in the registration ID"
+st=$(devreq PUT "/$SCOPE/registrations/caf%c3%a9%c2%9b%7f%5c/register?$API" \
+    -H 'Content-Type: application/json' --data-binary '{"registrationId":"x"}')
+assert_eq 400 "$st" "register with C1 and DEL in the registration ID"
+pc_ok "audit list --json" --json audit list --limit 1000
+assert_eq 1 "$(oj '[.records[] | select(.subject == "\u001b[2J\u001b[31mPWNED\n123\tx")] |
+    length')" "the audit log holds the subject as sent"
+nrec=$(oj '.records | length')
+pc_ok "audit list text with control characters" audit list --limit 1000
+LC_ALL=C grep -q $'\x1b' "$WORK/out" && fail "audit list printed an ESC byte: $(out)"
+LC_ALL=C grep -q $'\t' "$WORK/out" && fail "audit list printed a tab: $(out)"
+LC_ALL=C grep -qF $'\x7f' "$WORK/out" && fail "audit list printed a DEL byte: $(out)"
+LC_ALL=C grep -qF $'\xc2\x9b' "$WORK/out" && fail "audit list printed a C1 character: $(out)"
+assert_eq $((nrec + 1)) "$(wc -l <"$WORK/out" | tr -d ' ')" \
+    "audit list: the header and a line a record"
+grep -qF -- ' \x1b[2J\x1b[31mPWNED\n123\tx  ' "$WORK/out" ||
+    fail "audit list lacks the escaped subject: $(out)"
+grep -qF -- ' café\u009b\x7f\\ ' "$WORK/out" ||
+    fail "audit list lacks the subject with C1, DEL and a backslash escaped: $(out)"
+
+# ---- Endpoints ----
+# Changing the protocol moves an endpoint on the old protocol's usual port to the new one's;
+# a port chosen by hand stays until --port changes it.
+pc_ok "endpoint add" --json endpoint add proto.example.com
+assert_eq "mqtts 8883" "$(oj '[.protocol, .port] | map(tostring) | join(" ")')" "endpoint add"
+pc_ok "endpoint update --protocol" --json endpoint update proto.example.com --protocol amqps
+assert_eq "amqps 5671" "$(oj '[.protocol, .port] | map(tostring) | join(" ")')" \
+    "endpoint update --protocol takes the new protocol's port"
+st=$(admreq GET /endpoints/proto.example.com)
+assert_eq "200 amqps 5671" "$st $(jb '[.protocol, .port] | map(tostring) | join(" ")')" \
+    "the endpoint on the server"
+pc_ok "endpoint update --protocol --port" --json endpoint update proto.example.com \
+    --protocol https --port 8443
+assert_eq "https 8443" "$(oj '[.protocol, .port] | map(tostring) | join(" ")')" \
+    "endpoint update --protocol --port"
+pc_ok "endpoint update --protocol, port set by hand" --json endpoint update proto.example.com \
+    --protocol wss
+assert_eq "wss 8443" "$(oj '[.protocol, .port] | map(tostring) | join(" ")')" \
+    "endpoint update --protocol keeps a port set by hand"
+pc_ok "endpoint update --weight" --json endpoint update proto.example.com --port 443 --weight 2
+pc_ok "endpoint update --protocol, upper case" --json endpoint update proto.example.com \
+    --protocol WS
+assert_eq "ws 80 2" "$(oj '[.protocol, .port, .weight] | map(tostring) | join(" ")')" \
+    "endpoint update --protocol WS"
+pc_ok "endpoint show text" endpoint show proto.example.com
+grep -Eq '^Port: +80$' "$WORK/out" || fail "endpoint show text: $(out)"
+pc_ok "endpoint remove" endpoint remove proto.example.com
 
 # ---- Deleting ----
 pc_ok "enrollment delete" enrollment delete dev-ind
