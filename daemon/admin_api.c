@@ -1288,8 +1288,22 @@ static void post_certs_revoke(struct call *c) {
         snprintf(reg, sizeof(reg), "%s", r);
         regid_lower(reg);
     }
+    /* The audit record is about the registration ID, as every device's is: a device ID's
+     * certificates name theirs. */
+    struct store_cert *certs = NULL;
+    size_t n = 0;
+    if (dev) {
+        const struct store_cert_filter by_dev = {NULL, NULL, dev};
+        if (store_cert_list(c->w->conn, &by_dev, NULL, 1, &certs, &n) != STORE_OK) {
+            fail_internal(c);
+            return;
+        }
+        if (n == 1)
+            snprintf(reg, sizeof(reg), "%s", certs[0].registration_id);
+        store_certs_free(certs, n);
+    }
     const struct store_cert_filter f = {NULL, r ? reg : NULL, dev};
-    revoke_all(c, &f, r ? reg : (char *)dev, reason);
+    revoke_all(c, &f, reg[0] ? reg : (char *)dev, reason);
 }
 
 #define GET    EVHTTP_REQ_GET

@@ -291,6 +291,11 @@ if command -v sqlite3 >/dev/null; then
             "simplereenroll $n at the same time: $(cat "$WORK/re-$n.b64")"
     done
 fi
+# Revoking by device ID is audited about the registration ID.
+st=$(admreq POST /certificates/revoke -H 'Content-Type: application/json' \
+    --data-binary '{"deviceId":"dev-seven"}')
+assert_eq 200 "$st" "revoke dev-seven's certificates: $(cat "$WORK/body")"
+audit_has certificate.revoke est-dev7 accepted
 
 # ---- serverkeygen ----
 csr k1 est-dev2
