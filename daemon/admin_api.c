@@ -397,17 +397,18 @@ static int check_query(struct call *c) {
     return 0;
 }
 
-/* Validates in and stores it as id with the condition if_match, auditing the change. Returns 0
- * and, when view is not NULL, the stored document's view with keys; or an error code with a
- * message in msg. */
-static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t *in,
-                   int64_t if_match, json_t **view, char *msg, size_t msglen) {
+/* One attempt of put_doc. An unconditional write is made over the document read here (whose
+ * keys a replacing one may take), so that one written meanwhile is not overwritten with keys it
+ * no longer has: *again is set when one was. */
+static int put_doc_once(struct call *c, enum store_kind kind, const char *id, json_t *in,
+                        int64_t if_match, json_t **view, char *msg, size_t msglen, int *again) {
     struct store_doc prev = {0}, doc = {0};
     struct store_audit audit;
     struct store_event event = {0};
     json_t *canon = NULL;
     int have_prev = 0, code = 0, rc;
 
+    *again = 0;
     if (view != NULL)
         *view = NULL;
     /* The stored document supplies the keys a replacing one leaves out. */
@@ -438,14 +439,27 @@ static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t 
         code = 500001;
         goto out;
     }
-    rc = store_doc_put_event(c->w->conn, kind, &doc, if_match, &audit,
-                             kind != STORE_ENDPOINT ? &event : NULL);
-    if (rc == STORE_CONFLICT && if_match == STORE_IF_ABSENT) {
+    rc = store_doc_put_event(c->w->conn, kind, &doc,
+                             if_match != STORE_IF_ANY ? if_match
+                             : have_prev              ? prev.version
+                                                      : STORE_IF_ABSENT,
+                             &audit, kind != STORE_ENDPOINT ? &event : NULL);
+    if (if_match == STORE_IF_ANY && (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)) {
+        snprintf(msg, msglen, "%s %s kept changing while it was written: write it again",
+                 kind_name(kind), id);
+        code = 409003;
+        *again = 1;
+    } else if (rc == STORE_CONFLICT && if_match == STORE_IF_ABSENT) {
         snprintf(msg, msglen, "%s %s already exists", kind_name(kind), id);
         code = 409001;
     } else if (rc == STORE_CONFLICT || (rc == STORE_NOT_FOUND && if_match != STORE_IF_ANY)) {
         snprintf(msg, msglen, "the etag does not match that of %s %s", kind_name(kind), id);
         code = 412001;
+    } else if (rc == STORE_DANGLING) {
+        /* Checked above; deleted by another request since. */
+        snprintf(msg, msglen, "%s %s names an endpoint or group that no longer exists",
+                 kind_name(kind), id);
+        code = 400006;
     } else if (rc != STORE_OK) {
         snprintf(msg, msglen, "internal error");
         code = 500001;
@@ -465,6 +479,17 @@ out:
     free(doc.id);
     free_secret(doc.doc);
     store_doc_clear(&prev);
+    return code;
+}
+
+/* Validates in and stores it as id with the condition if_match, auditing the change. Returns 0
+ * and, when view is not NULL, the stored document's view with keys; or an error code with a
+ * message in msg. */
+static int put_doc(struct call *c, enum store_kind kind, const char *id, json_t *in,
+                   int64_t if_match, json_t **view, char *msg, size_t msglen) {
+    int again = 0, code = 0;
+    for (int attempt = 0; attempt < 3 && (attempt == 0 || again); attempt++)
+        code = put_doc_once(c, kind, id, in, if_match, view, msg, msglen, &again);
     return code;
 }
 

@@ -18,6 +18,7 @@ enum store_rc {
     STORE_NOT_FOUND = 1,
     STORE_CONFLICT = 2, /* If-Match version did not match the stored one */
     STORE_IN_USE = 3,   /* a delete refused: other documents still name this one */
+    STORE_DANGLING = 4, /* a write refused: it names a document that does not exist */
     STORE_ERROR = -1,
 };
 
@@ -192,7 +193,8 @@ struct store_ops {
     int (*doc_get)(struct store_conn *c, enum store_kind k, const char *id, struct store_doc *out);
     /* Creates or replaces doc->id when the condition if_match holds (see STORE_IF_*; a version
      * must equal the stored one). A failed condition is STORE_CONFLICT, except that a condition
-     * on something absent is STORE_NOT_FOUND.
+     * on something absent is STORE_NOT_FOUND. An enrollment or group naming an endpoint or group
+     * that does not exist is STORE_DANGLING (nothing written).
      * On STORE_OK fills version, created and updated of doc (created kept on replace);
      * audit and event, when not NULL, are appended in the same transaction (only when the write
      * happens). */

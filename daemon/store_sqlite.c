@@ -202,6 +202,20 @@ static const char *const refs_sql[STORE_KINDS] = {
         " UNION ALL SELECT 1, id FROM enrollment_groups" NAMES_ENDPOINT ") ORDER BY 1, 2 LIMIT ?2",
 };
 
+/* Whether a document (?1, its JSON) names an endpoint or group that does not exist: checked in
+ * the transaction that writes it, as a delete checks its referrers in its own, so that a write
+ * and a delete racing each other cannot leave a document naming nothing. */
+#define NAMES_MISSING_ENDPOINT                                                                     \
+    "SELECT 1 FROM json_each(?1, '$.iotHubs') WHERE value NOT IN (SELECT id FROM endpoints)"       \
+    " UNION ALL SELECT 1 FROM (SELECT json_extract(?1, '$.iotHubHostName') AS h)"                  \
+    " WHERE h IS NOT NULL AND h NOT IN (SELECT id FROM endpoints)"
+static const char *const dangling_sql[STORE_KINDS] = {
+    [STORE_ENROLLMENT] = NAMES_MISSING_ENDPOINT
+    " UNION ALL SELECT 1 FROM (SELECT json_extract(?1, '$.enrollmentGroupId') AS g)"
+    " WHERE g IS NOT NULL AND g NOT IN (SELECT id FROM enrollment_groups) LIMIT 1",
+    [STORE_GROUP] = NAMES_MISSING_ENDPOINT " LIMIT 1",
+};
+
 enum q {
     Q_BEGIN,
     Q_DOC_VERSION_NEXT,
@@ -406,7 +420,8 @@ struct sqlite_conn {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     sqlite3_stmt *dq[STORE_KINDS][DQ_COUNT];
-    sqlite3_stmt *refs[STORE_KINDS]; /* NULL where nothing names a kind */
+    sqlite3_stmt *refs[STORE_KINDS];     /* NULL where nothing names a kind */
+    sqlite3_stmt *dangling[STORE_KINDS]; /* NULL where a kind names nothing */
     sqlite3_stmt *eq[EQ_COUNT];
     sqlite3_stmt *cq[CQ_COUNT];
     sqlite3_stmt *cfq[CF_COUNT][CO_COUNT];
@@ -1015,6 +1030,7 @@ static void conn_close(struct store_conn *sc) {
         for (int i = 0; i < DQ_COUNT; i++)
             sqlite3_finalize(c->dq[k][i]);
         sqlite3_finalize(c->refs[k]);
+        sqlite3_finalize(c->dangling[k]);
     }
     for (int i = 0; i < EQ_COUNT; i++)
         sqlite3_finalize(c->eq[i]);
@@ -1062,7 +1078,8 @@ static int conn_open(struct store *st, struct store_conn **out) {
             if (prepare(c, doc_sql[k][i], &c->dq[k][i]) != 0)
                 goto fail;
         }
-        if (refs_sql[k] && prepare(c, refs_sql[k], &c->refs[k]) != 0)
+        if ((refs_sql[k] && prepare(c, refs_sql[k], &c->refs[k]) != 0) ||
+            (dangling_sql[k] && prepare(c, dangling_sql[k], &c->dangling[k]) != 0))
             goto fail;
     }
     for (int i = 0; i < EQ_COUNT; i++) {
@@ -1120,6 +1137,14 @@ static int doc_put(struct store_conn *sc, enum store_kind k, struct store_doc *d
     rc = check_if_match(exists, cur, if_match);
     if (rc != STORE_OK)
         goto out;
+    if (c->dangling[k]) {
+        rc = run(c, c->dangling[k], MAYBE_ROW, "doc_put references", ARGS(text(doc->doc)));
+        done(c->dangling[k]);
+        if (rc == STORE_OK)
+            rc = STORE_DANGLING;
+        if (rc != STORE_NOT_FOUND)
+            goto out;
+    }
 
     sqlite3_stmt *next = c->q[Q_DOC_VERSION_NEXT];
     rc = run(c, next, ONE_ROW, "doc version", NO_ARGS);

@@ -964,6 +964,17 @@ static void test_endpoints_and_referrers(void **state) {
     put(f->c, STORE_ENROLLMENT, "dev-2",
         "{\"enrollmentGroupId\":\"fleet\",\"iotHubHostName\":\"hub-b.example.com\"}", STORE_IF_ANY,
         STORE_OK);
+    /* A document naming an endpoint or group that does not exist is not written. */
+    put(f->c, STORE_ENROLLMENT, "dev-3", "{\"iotHubs\":[\"hub-a.example.com\",\"hub-z\"]}",
+        STORE_IF_ANY, STORE_DANGLING);
+    put(f->c, STORE_ENROLLMENT, "dev-3", "{\"iotHubHostName\":\"hub-z\"}", STORE_IF_ANY,
+        STORE_DANGLING);
+    put(f->c, STORE_ENROLLMENT, "dev-3", "{\"enrollmentGroupId\":\"no-group\"}", STORE_IF_ANY,
+        STORE_DANGLING);
+    put(f->c, STORE_GROUP, "fleet-2", "{\"enrollmentGroupId\":\"fleet-2\",\"iotHubs\":[\"hub-z\"]}",
+        STORE_IF_ANY, STORE_DANGLING);
+    assert_int_equal(store_doc_get(f->c, STORE_ENROLLMENT, "dev-3", &d), STORE_NOT_FOUND);
+    assert_int_equal(store_doc_get(f->c, STORE_GROUP, "fleet-2", &d), STORE_NOT_FOUND);
 
     assert_int_equal(store_doc_referrers(f->c, STORE_ENDPOINT, "hub-a.example.com", 10, &refs, &n),
                      STORE_OK);
