@@ -15,9 +15,10 @@
 /* OpenSSL's one-shot HMAC() looks the algorithm and the digest up by name and builds a context
  * on every call, which for the short messages of SAS tokens and key derivations costs twice the
  * MAC itself. The algorithm is fetched once, and each thread keeps one context with SHA-256 set
- * that every call only re-keys. Between calls the context holds the last key's inner and outer
- * digest state, in the same heap that holds the enrollment keys themselves; OpenSSL wipes it
- * when the thread ends and the context is freed. */
+ * that every call only re-keys. Between calls the context holds the last key (OpenSSL's HMAC
+ * keeps a copy of it) and its inner and outer digest state, in the same heap that holds the
+ * enrollment keys themselves; OpenSSL wipes them when the context is freed: when the thread ends,
+ * or at once with hmac_sha256_forget, for callers that must not leave a key behind. */
 static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
 static pthread_key_t mac_key;
 static EVP_MAC *mac_alg;
@@ -76,6 +77,21 @@ int hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
         EVP_MAC_final(ctx, out, &len, HMAC_SHA256_LEN) != 1 || len != HMAC_SHA256_LEN)
         return -1;
     return 0;
+}
+
+void hmac_sha256_forget(void) {
+    EVP_MAC_CTX *ctx;
+
+    /* Before the first use there is no key slot, and so nothing to forget. */
+    if (pthread_once(&mac_once, mac_setup) != 0 || mac_alg == NULL)
+        return;
+    ctx = pthread_getspecific(mac_key);
+    if (ctx == NULL)
+        return;
+    /* The slot is emptied first: the next call makes a new context rather than using a freed
+     * one. EVP_MAC_CTX_free cleanses the key and the digest state. */
+    pthread_setspecific(mac_key, NULL);
+    EVP_MAC_CTX_free(ctx);
 }
 
 char *derive_device_key(const char *group_key_b64, const char *id, const char **why) {

@@ -11,6 +11,12 @@
 int hmac_sha256(const void *key, size_t keylen, const void *msg, size_t msglen,
                 unsigned char out[HMAC_SHA256_LEN]);
 
+/* Frees the calling thread's HMAC context, which keeps the last key between calls, wiping that
+ * key; the next hmac_sha256 makes a new one. Callers that hold a secret only briefly (a device
+ * signing one token) call it after their last use; a server signing many keeps the context.
+ * Safe to call at any time, any number of times. */
+void hmac_sha256_forget(void);
+
 /* The DPS group derivation: base64(HMAC-SHA256(base64decode(group_key_b64), id)).
  * Returns a string the caller frees with free(), or NULL with *why set (bad base64, ...). */
 char *derive_device_key(const char *group_key_b64, const char *id, const char **why);

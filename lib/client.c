@@ -56,10 +56,21 @@ void prov_client_free(prov_client *client) {
 static void vlog(const prov_client *c, prov_log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
+/* Replaces the control characters of s (below 0x20, and 0x7f) with '?'. Messages carry what a
+ * server sent (its error message, a device ID): a newline or a terminal escape in it must not
+ * let the server write a line of its own into the application's log. */
+static void replace_controls(char *s) {
+    for (; *s != '\0'; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+            *s = '?';
+    }
+}
+
 static void vlog(const prov_client *c, prov_log_level level, const char *fmt, va_list ap) {
     char msg[1024];
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    replace_controls(msg);
     c->log_fn(c->log_ctx, level, msg);
 }
 
@@ -80,6 +91,7 @@ void client_fail(prov_client *c, int log, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
     va_end(ap);
+    replace_controls(c->last_error);
     client_log(c, log ? PROV_LOG_ERROR : PROV_LOG_DEBUG, "%s", c->last_error);
 }
 
@@ -448,6 +460,8 @@ prov_err prov_derive_device_key(const char *group_key_b64, const char *regid,
     if (group_key_b64 == NULL || regid == NULL || out == NULL)
         return PROV_ERR_INVALID_ARG;
     key = derive_device_key(group_key_b64, regid, NULL);
+    /* The HMAC context keeps the group key it was given: wipe it now. */
+    hmac_sha256_forget();
     if (key == NULL)
         return PROV_ERR_CRYPTO;
     len = strlen(key);

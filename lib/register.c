@@ -87,7 +87,13 @@ static prov_err device_key_of(prov_client *c, char **key) {
     if (c->key == NULL)
         return PROV_OK;
 
-    *key = c->key_is_group ? derive_device_key(c->key, c->regid, &why) : strdup(c->key);
+    if (c->key_is_group) {
+        *key = derive_device_key(c->key, c->regid, &why);
+        /* The HMAC context keeps the group key it was given: wipe it now. */
+        hmac_sha256_forget();
+    } else {
+        *key = strdup(c->key);
+    }
     if (*key != NULL)
         return PROV_OK;
     if (!c->key_is_group) {

@@ -8,6 +8,7 @@
 
 #include "internal.h"
 
+#include "hmac.h"
 #include "sas.h"
 #include "urlenc.h"
 
@@ -77,6 +78,9 @@ char *request_sas(const prov_client *c, const char *device_key, int64_t expiry, 
     /* The resource goes out unencoded, as the Node.js device SDK sends it; the server accepts
      * every spelling because it signs sr exactly as received. */
     token = sas_build(sr, device_key, expiry, why);
+    /* The HMAC context keeps the device key it was given: wipe it now rather than leave it in
+     * the heap until the thread ends. */
+    hmac_sha256_forget();
     free(sr);
     return token;
 }

@@ -1,6 +1,7 @@
 /* The device's state directory: identity.json written atomically and read back with every field
  * checked, so that a crash mid-write or a damaged file is noticed instead of being taken for
  * "never provisioned". */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -39,13 +40,48 @@ static char *path_in(const char *dir, const char *name) {
     return p;
 }
 
+/* Syncs the directory that holds dir, so that a directory just created survives a crash with
+ * the files written into it. Returns 0, or -1 with errbuf set. */
+static int sync_parent(const char *dir, char *errbuf, size_t errlen) {
+    char *parent = strdup(dir), *slash;
+    int fd, rc = -1;
+
+    if (parent == NULL) {
+        set_err(errbuf, errlen, "out of memory");
+        return -1;
+    }
+    /* "a/b/" names the same directory as "a/b": its parent is what precedes the last component. */
+    for (slash = parent + strlen(parent); slash > parent + 1 && slash[-1] == '/'; slash--)
+        slash[-1] = '\0';
+    slash = strrchr(parent, '/');
+    if (slash == NULL)
+        strcpy(parent, ".");
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0)
+        set_err(errbuf, errlen, "cannot sync %s after creating %s: %s", parent, dir,
+                strerror(errno));
+    else
+        rc = 0;
+    if (fd >= 0)
+        close(fd);
+    free(parent);
+    return rc;
+}
+
 /* Creates dir (mode 0700) when missing and opens it; tightens a wider mode to 0700. Returns the
  * directory's descriptor or -1 with errbuf set. */
 static int open_state_dir(const char *dir, char *errbuf, size_t errlen) {
     struct stat st;
     int fd;
 
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0700) == 0) {
+        if (sync_parent(dir, errbuf, errlen) != 0)
+            return -1;
+    } else if (errno != EEXIST) {
         set_err(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
@@ -104,6 +140,38 @@ static char *state_text(const prov_result *r, prov_err *err) {
     json_decref(doc);
     json_decref(fields);
     return text;
+}
+
+/* Removes dir/name when it is there, then syncs dir so that the removal survives a crash.
+ * Returns PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
+static prov_err remove_synced(const char *dir, const char *name, char *errbuf, size_t errlen) {
+    char *path = path_in(dir, name);
+    int fd = -1;
+    prov_err rc = PROV_ERR_IO;
+
+    if (path == NULL) {
+        set_err(errbuf, errlen, "out of memory");
+        return PROV_ERR_NOMEM;
+    }
+    if (unlink(path) != 0) {
+        /* No file, or no directory at all: nothing to remove and nothing to sync. */
+        if (errno == ENOENT)
+            rc = PROV_OK;
+        else
+            set_err(errbuf, errlen, "cannot remove %s: %s", path, strerror(errno));
+        goto out;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        set_err(errbuf, errlen, "cannot sync %s after removing %s: %s", dir, name, strerror(errno));
+        goto out;
+    }
+    rc = PROV_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(path);
+    return rc;
 }
 
 static int nonempty(const char *s) {
@@ -239,7 +307,6 @@ prov_err prov_state_save_key(const char *dir, const prov_client *client, char *e
 
 prov_err prov_state_save_certificates(const char *dir, const prov_result *result, char *errbuf,
                                       size_t errlen) {
-    char *chain = NULL;
     prov_err rc;
 
     set_err(errbuf, errlen, "%s", "");
@@ -249,22 +316,122 @@ prov_err prov_state_save_certificates(const char *dir, const prov_result *result
     }
     /* The chain file first: device.pem is what names the device's certificate, and it is never
      * beside a chain file of another issue for long. */
-    if (result->issued_ca_pem != NULL) {
+    if (result->issued_ca_pem != NULL)
         rc = write_atomic(dir, PROV_STATE_CHAIN_FILE, result->issued_ca_pem,
                           strlen(result->issued_ca_pem), errbuf, errlen);
-    } else if ((chain = path_in(dir, PROV_STATE_CHAIN_FILE)) == NULL) {
-        rc = PROV_ERR_NOMEM;
-        set_err(errbuf, errlen, "out of memory");
-    } else if (unlink(chain) != 0 && errno != ENOENT) {
-        rc = PROV_ERR_IO;
-        set_err(errbuf, errlen, "cannot remove %s: %s", chain, strerror(errno));
-    } else {
-        rc = PROV_OK;
-    }
+    else
+        rc = remove_synced(dir, PROV_STATE_CHAIN_FILE, errbuf, errlen);
     if (rc == PROV_OK)
         rc = write_atomic(dir, PROV_STATE_CERT_FILE, result->issued_chain_pem,
                           strlen(result->issued_chain_pem), errbuf, errlen);
-    free(chain);
+    return rc;
+}
+
+prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf, size_t errlen) {
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0' || !plain_name(name)) {
+        set_err(errbuf, errlen, "no state directory or no plain file name");
+        return PROV_ERR_INVALID_ARG;
+    }
+    return remove_synced(dir, name, errbuf, errlen);
+}
+
+/* 1 when name is one of write_atomic's temporary files: "." + a plain name + "." + the six
+ * characters mkostemp puts in place of XXXXXX. */
+static int temporary_name(const char *name) {
+    size_t len = strlen(name), i;
+
+    if (len < sizeof(".a.XXXXXX") - 1 || name[0] != '.' || name[1] == '.' || name[len - 7] != '.')
+        return 0;
+    for (i = len - 6; i < len; i++) {
+        if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+              (name[i] >= '0' && name[i] <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+prov_err prov_state_clean(const char *dir, char *errbuf, size_t errlen) {
+    struct dirent *e;
+    struct stat st;
+    DIR *d = NULL;
+    int removed = 0;
+    prov_err rc = PROV_ERR_IO;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0') {
+        set_err(errbuf, errlen, "no state directory");
+        return PROV_ERR_INVALID_ARG;
+    }
+    if ((d = opendir(dir)) == NULL) {
+        if (errno == ENOENT)
+            return PROV_OK;
+        set_err(errbuf, errlen, "cannot open %s: %s", dir, strerror(errno));
+        return PROV_ERR_IO;
+    }
+    for (;;) {
+        errno = 0;
+        if ((e = readdir(d)) == NULL)
+            break;
+        /* Only regular files: a directory or a link that happens to match is not ours. */
+        if (!temporary_name(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno != ENOENT) {
+            set_err(errbuf, errlen, "cannot remove %s/%s: %s", dir, e->d_name, strerror(errno));
+            goto out;
+        }
+        removed = 1;
+    }
+    if (errno != 0) {
+        set_err(errbuf, errlen, "cannot read %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    if (removed && fsync(dirfd(d)) != 0) {
+        set_err(errbuf, errlen, "cannot sync %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = PROV_OK;
+out:
+    closedir(d);
+    return rc;
+}
+
+prov_err prov_state_check_key(const char *dir, char *errbuf, size_t errlen) {
+    static const char *const names[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE};
+    char *paths[2] = {NULL, NULL}, why[ERRMSG_MAX];
+    struct stat st;
+    size_t i;
+    prov_err rc = PROV_ERR_INVALID_ARG;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0') {
+        set_err(errbuf, errlen, "no state directory");
+        return PROV_ERR_INVALID_ARG;
+    }
+    for (i = 0; i < 2; i++) {
+        if ((paths[i] = path_in(dir, names[i])) == NULL) {
+            rc = PROV_ERR_NOMEM;
+            set_err(errbuf, errlen, "out of memory");
+            goto out;
+        }
+        if (stat(paths[i], &st) != 0) {
+            rc = errno == ENOENT ? PROV_ERR_STATE_NOT_FOUND : PROV_ERR_IO;
+            set_err(errbuf, errlen, "cannot read %s: %s", paths[i], strerror(errno));
+            goto out;
+        }
+    }
+    why[0] = '\0';
+    rc = csr_check_cert_pair(paths[1], paths[0], why, sizeof(why));
+    /* Files that are there but hold no usable key or certificate, or a key and a certificate of
+     * two different provisionings, are a damaged state. */
+    if (rc == PROV_ERR_CRYPTO)
+        rc = PROV_ERR_STATE_CORRUPT;
+    if (rc != PROV_OK)
+        set_err(errbuf, errlen, "%s", why[0] != '\0' ? why : prov_strerror(rc));
+out:
+    free(paths[0]);
+    free(paths[1]);
     return rc;
 }
 

@@ -1,12 +1,12 @@
 /* prov-agent: obtains the device's identity from a provd server once, at first boot, and keeps it
  * in STATE_DIR/identity.json (with the device's key and certificate and the configuration the
  * server delivered beside it); later runs find it there and do nothing (docs/prov-agent.md). */
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <prov/prov.h>
@@ -55,12 +55,12 @@ static const char usage_text[] =
     "\n"
     "Exit status:\n"
     "  0  provisioned, now or by an earlier run\n"
-    "  1  internal error\n"
+    "  1  internal error (out of memory, no key could be generated)\n"
     "  2  usage or configuration error\n"
     "  3  refused by the server (wrong key, unknown registration or ID scope)\n"
     "  4  no trusted answer before the deadline (unreachable, TLS, throttled, server errors)\n"
     "  5  state error: identity.json corrupt, unreadable or not writable, or the key or\n"
-    "     certificate of --csr missing beside it\n"
+    "     certificate of --csr missing beside it or not belonging together\n"
     "  6  registration failed (for example, the enrollment is disabled)\n"
     "  7  the server's answer was not understood (with --csr: no certificate for the key)\n"
     "\n"
@@ -144,15 +144,31 @@ static int parse_switch(const char *s, int *on) {
     return -1;
 }
 
+/* s as it may be printed: a copy in buf (len bytes, cut when longer) with its control
+ * characters (below 0x20, and 0x7f) replaced by '?'. What the server sent, or what a state file
+ * holds, must not end a line of ours and start one it wrote itself. */
+static const char *printable(const char *s, char *buf, size_t len) {
+    size_t i;
+
+    snprintf(buf, len, "%s", s != NULL ? s : "(none)");
+    for (i = 0; buf[i] != '\0'; i++) {
+        if ((unsigned char)buf[i] < 0x20 || (unsigned char)buf[i] == 0x7f)
+            buf[i] = '?';
+    }
+    return buf;
+}
+
 /* Prints a result: as JSON with --json, else as one line after prefix. Returns 0, or -1 when
  * it could not be rendered. */
 static int print_result(const prov_result *r, int json, const char *prefix) {
+    char id[256], hub[256], sub[128];
     char *text = NULL;
     prov_err rc;
 
     if (!json) {
-        printf("%s: device %s on %s (%s)\n", prefix, r->device_id, r->assigned_hub,
-               r->substatus != NULL ? r->substatus : "no substatus");
+        printf("%s: device %s on %s (%s)\n", prefix, printable(r->device_id, id, sizeof(id)),
+               printable(r->assigned_hub, hub, sizeof(hub)),
+               r->substatus != NULL ? printable(r->substatus, sub, sizeof(sub)) : "no substatus");
         return 0;
     }
     if ((rc = prov_result_to_json(r, &text)) != PROV_OK) {
@@ -199,33 +215,41 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
     return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_USAGE;
 }
 
-/* dir/name in buf (len bytes). Returns 0, or -1 when it does not fit. */
-static int path_in(char *buf, size_t len, const char *dir, const char *name) {
-    int n = snprintf(buf, len, "%s/%s", dir, name);
+/* With --csr, a provisioned state also has the key and the certificate issued for it. Returns
+ * -1 when both are there and belong together, else the exit code after printing why. */
+static int check_credentials(const char *dir) {
+    char why[512];
+    prov_err rc = prov_state_check_key(dir, why, sizeof(why));
 
-    return n >= 0 && (size_t)n < len ? 0 : -1;
-}
-
-/* With --csr, a provisioned state also has the key and its certificate. Returns NULL when both
- * are there, else the name of the missing one. */
-static const char *missing_credentials(const char *dir) {
-    static const char *const names[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE};
-    char path[4096];
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (path_in(path, sizeof(path), dir, names[i]) != 0 || access(path, R_OK) != 0)
-            return names[i];
+    switch (rc) {
+    case PROV_OK:
+        return -1;
+    case PROV_ERR_STATE_NOT_FOUND:
+        fprintf(stderr,
+                "prov-agent: %s/%s exists but %s: the device has no certificate; run with "
+                "--force to provision again\n",
+                dir, PROV_STATE_FILE, why);
+        return AGENT_EXIT_STATE;
+    case PROV_ERR_STATE_CORRUPT:
+        /* A key beside the certificate of another would pass for provisioned and fail at the
+         * endpoint: a damaged state, reported like a corrupt identity.json. */
+        fprintf(stderr,
+                "prov-agent: %s\nprov-agent: the key and the certificate in %s do not belong "
+                "together: the state is damaged and is left as it is; inspect it, then run with "
+                "--force to provision again\n",
+                why, dir);
+        return AGENT_EXIT_STATE;
+    default:
+        fprintf(stderr, "prov-agent: %s\n", why[0] != '\0' ? why : prov_strerror(rc));
+        return exit_code_of(rc);
     }
-    return NULL;
 }
 
 /* Looks at the state directory. Returns -1 to go on and register, or the exit code to stop
  * with (after printing what was found). */
 static int check_state(const struct agent_settings *s, const char *dir, const char *regid,
                        int csr) {
-    const char *missing;
-    char why[512];
+    char why[512], shown[256];
     prov_result *r = NULL;
     prov_err rc;
     int code = -1;
@@ -233,18 +257,15 @@ static int check_state(const struct agent_settings *s, const char *dir, const ch
     rc = prov_state_load(dir, &r, why, sizeof(why));
     if (rc == PROV_ERR_STATE_NOT_FOUND)
         return -1;
-    if (rc == PROV_OK && !s->force && csr && (missing = missing_credentials(dir)) != NULL) {
-        fprintf(stderr,
-                "prov-agent: %s/%s exists but %s/%s does not: the device has no certificate; "
-                "run with --force to provision again\n",
-                dir, PROV_STATE_FILE, dir, missing);
-        code = AGENT_EXIT_STATE;
+    if (rc == PROV_OK && !s->force && csr && (code = check_credentials(dir)) >= 0) {
+        /* check_credentials said why */
     } else if (rc == PROV_OK && !s->force) {
         if (strcasecmp(r->registration_id, regid) != 0)
             fprintf(stderr,
                     "prov-agent: warning: %s/%s belongs to registration %s, not %s; run with "
                     "--force to provision as %s\n",
-                    dir, PROV_STATE_FILE, r->registration_id, regid, regid);
+                    dir, PROV_STATE_FILE, printable(r->registration_id, shown, sizeof(shown)),
+                    regid, regid);
         code = print_result(r, s->json, "already provisioned") == 0 ? AGENT_EXIT_PROVISIONED
                                                                     : AGENT_EXIT_INTERNAL;
     } else if (rc == PROV_OK) {
@@ -266,23 +287,28 @@ static int check_state(const struct agent_settings *s, const char *dir, const ch
     return code;
 }
 
+/* Removes dir/name when it is there, the removal on disk before it returns. Returns PROV_OK, or
+ * an error after printing why. */
+static prov_err remove_file(const char *dir, const char *name) {
+    char why[512];
+    prov_err rc = prov_state_remove_file(dir, name, why, sizeof(why));
+
+    if (rc != PROV_OK)
+        fprintf(stderr, "prov-agent: cannot remove the old %s/%s: %s\n", dir, name, why);
+    return rc;
+}
+
 /* Writes text as dir/name when it is not NULL (with a final newline when add_newline), and
  * removes an older dir/name when it is, so that no file of an earlier provisioning outlives it.
  * Returns PROV_OK, or an error after printing why. */
 static prov_err keep_file(const char *dir, const char *name, const char *text, int add_newline) {
-    char why[512], path[4096];
+    char why[512];
     size_t len;
     char *data;
     prov_err rc;
 
-    if (text == NULL) {
-        if (path_in(path, sizeof(path), dir, name) != 0 || (unlink(path) != 0 && errno != ENOENT)) {
-            fprintf(stderr, "prov-agent: cannot remove the old %s/%s: %s\n", dir, name,
-                    strerror(errno));
-            return PROV_ERR_IO;
-        }
-        return PROV_OK;
-    }
+    if (text == NULL)
+        return remove_file(dir, name);
     len = strlen(text);
     if ((data = malloc(len + 2)) == NULL) {
         fprintf(stderr, "prov-agent: out of memory\n");
@@ -298,17 +324,30 @@ static prov_err keep_file(const char *dir, const char *name, const char *text, i
 }
 
 /* Keeps what a registration delivered: the key and its certificates (with --csr), the
- * endpoint's CA and the configuration, and identity.json last, so that a crash in between
- * leaves no identity.json and the next run provisions again. Returns PROV_OK or an error after
- * printing why. */
+ * endpoint's CA and the configuration, and identity.json last. The identity.json of an earlier
+ * provisioning (--force) is removed first, and that removal is on disk before anything new is
+ * written: a crash or a failed write in between leaves no identity.json, never an old one beside
+ * a new key, and the next run provisions again. Returns PROV_OK or an error after printing
+ * why. */
 static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int csr) {
+    static const char *const csr_files[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE,
+                                            PROV_STATE_CHAIN_FILE};
     char why[512];
+    size_t i;
     prov_err rc = PROV_OK;
 
+    if ((rc = remove_file(dir, PROV_STATE_FILE)) != PROV_OK)
+        return rc;
     if (csr && ((rc = prov_state_save_key(dir, c, why, sizeof(why))) != PROV_OK ||
                 (rc = prov_state_save_certificates(dir, r, why, sizeof(why))) != PROV_OK)) {
         fprintf(stderr, "prov-agent: %s\n", why);
         return rc;
+    }
+    /* Without --csr, a key and certificates of an earlier --csr provisioning describe another
+     * identity than the one being kept. */
+    for (i = 0; !csr && i < sizeof(csr_files) / sizeof(csr_files[0]); i++) {
+        if ((rc = remove_file(dir, csr_files[i])) != PROV_OK)
+            return rc;
     }
     if ((rc = keep_file(dir, ENDPOINT_CA_FILE, r->trust_bundle, 1)) != PROV_OK ||
         (rc = keep_file(dir, CONFIG_FILE, r->configuration, 1)) != PROV_OK)
@@ -318,16 +357,39 @@ static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int 
     return rc;
 }
 
+/* Removes what a run cut short left in the state directory: temporary files of a write that
+ * never reached its rename, which may hold a private key. A failure is worth a warning, not a
+ * refusal: a run that only finds the device provisioned writes nothing. */
+static void clean_state(const char *dir) {
+    char why[512];
+
+    if (prov_state_clean(dir, why, sizeof(why)) != PROV_OK)
+        fprintf(stderr, "prov-agent: warning: %s\n", why);
+}
+
+/* Warns when the private key of --key is readable by other users, as for a configuration file
+ * that holds a key. */
+static void check_key_file_mode(const char *path) {
+    struct stat st;
+
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        fprintf(stderr,
+                "prov-agent: warning: %s holds a private key and is readable by other users\n",
+                path);
+}
+
 /* Registers and keeps the result. Returns the exit code. */
 static int provision(prov_client *c, const struct agent_settings *s, const char *dir, int csr) {
     prov_result *r = NULL;
     prov_err rc;
     int code;
 
-    /* A fresh key for every provisioning: a key is never reused for a second certificate. */
+    /* A fresh key for every provisioning: a key is never reused for a second certificate. A
+     * failure here is the device's own (memory, the crypto library), not the server's. */
     if (csr && (rc = prov_client_generate_key(c, PROV_KEY_EC_P256)) != PROV_OK) {
-        fprintf(stderr, "prov-agent: %s\n", prov_client_last_error(c));
-        return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_PROTOCOL;
+        fprintf(stderr, "prov-agent: cannot generate the device's key: %s\n",
+                prov_client_last_error(c));
+        return AGENT_EXIT_INTERNAL;
     }
     rc = prov_register(c, &r);
     code = exit_code_of(rc);
@@ -340,8 +402,10 @@ static int provision(prov_client *c, const struct agent_settings *s, const char 
         goto out;
     }
     if ((rc = keep(c, r, dir, csr)) != PROV_OK) {
+        char id[256];
+
         fprintf(stderr, "prov-agent: registered as device %s, but the state was not saved\n",
-                r->device_id);
+                printable(r->device_id, id, sizeof(id)));
         code = exit_code_of(rc);
         goto out;
     }
@@ -423,7 +487,10 @@ int main(int argc, char **argv) {
     }
     if ((code = configure(c, &s, regid, deadline_ms)) != 0)
         goto out;
+    if (s.value[SET_KEY] != NULL)
+        check_key_file_mode(s.value[SET_KEY]);
     prov_client_set_log(c, on_log, NULL, s.verbose ? PROV_LOG_DEBUG : PROV_LOG_WARN);
+    clean_state(dir);
     if ((code = check_state(&s, dir, regid, csr)) >= 0)
         goto out;
     code = provision(c, &s, dir, csr);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "prov_agent.h"
@@ -71,6 +72,21 @@ static char *from_machine_id(char *err, size_t errlen) {
     return strdup(line);
 }
 
+/* The host names every device may have: they name no device in particular. Compared without
+ * regard to case, as host names are. */
+static int generic_hostname(const char *name) {
+    static const char *const generic[] = {"localhost", "localhost.localdomain", "(none)"};
+    size_t i;
+
+    if (name[0] == '\0')
+        return 1;
+    for (i = 0; i < sizeof(generic) / sizeof(generic[0]); i++) {
+        if (strcasecmp(name, generic[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* The host name, which must name this device rather than any device. */
 static char *from_hostname(char *err, size_t errlen) {
     char name[256];
@@ -80,7 +96,7 @@ static char *from_hostname(char *err, size_t errlen) {
         return NULL;
     }
     name[sizeof(name) - 1] = '\0';
-    if (name[0] == '\0' || strcmp(name, "localhost") == 0 || strcmp(name, "(none)") == 0) {
+    if (generic_hostname(name)) {
         set_err(err, errlen, "the host name \"%s\" does not identify this device", name);
         return NULL;
     }

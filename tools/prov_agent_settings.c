@@ -122,7 +122,7 @@ static char *trim(char *s) {
 
 /* Reads the configuration file into layer. Returns 0 or -1 with err set. */
 static int read_file(const char *path, char **layer, char *err, size_t errlen) {
-    char line[LINE_MAX_LEN], where[64 + LINE_MAX_LEN / 8];
+    char line[LINE_MAX_LEN], where[64 + LINE_MAX_LEN / 8], iobuf[BUFSIZ];
     struct stat st;
     int lineno = 0, rc = -1, has_key = 0;
     FILE *f;
@@ -132,6 +132,9 @@ static int read_file(const char *path, char **layer, char *err, size_t errlen) {
         set_err(err, errlen, "cannot read configuration file %s: %s", path, strerror(errno));
         return -1;
     }
+    /* The file may hold a key: stdio reads it into this buffer, which is wiped below, rather
+     * than into one of its own that would be freed with the key still in it. */
+    setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
     while (fgets(line, sizeof(line), f) != NULL) {
         char *key, *value, *eq;
         int id;
@@ -175,6 +178,7 @@ static int read_file(const char *path, char **layer, char *err, size_t errlen) {
 out:
     explicit_bzero(line, sizeof(line));
     fclose(f);
+    explicit_bzero(iobuf, sizeof(iobuf));
     return rc;
 }
 

@@ -102,8 +102,9 @@ typedef enum prov_log_level {
     PROV_LOG_DEBUG = 3,
 } prov_log_level;
 
-/* Receives one log message (a single line without a trailing newline). msg is valid only
- * during the call. ctx is the pointer given to prov_client_set_log. */
+/* Receives one log message (a single line without a trailing newline: control characters, which
+ * a server's text may hold, are replaced by '?'). msg is valid only during the call. ctx is the
+ * pointer given to prov_client_set_log. */
 typedef void (*prov_log_fn)(void *ctx, prov_log_level level, const char *msg);
 
 /* ---- Results ---- */
@@ -329,7 +330,8 @@ PROV_EXPORT prov_err prov_client_set_transport(prov_client *client,
 PROV_EXPORT prov_err prov_register(prov_client *client, prov_result **result);
 
 /* Returns a one-line description of the last failure of a call on client ("" when the last
- * call succeeded), valid until the next call on client. Never contains keys or tokens. */
+ * call succeeded), valid until the next call on client. Never contains keys or tokens; control
+ * characters of the server's text in it are replaced by '?'. */
 PROV_EXPORT const char *prov_client_last_error(const prov_client *client);
 
 /* ---- Keys ---- */
@@ -340,8 +342,9 @@ PROV_EXPORT const char *prov_client_last_error(const prov_client *client);
 /* Derives a group-enrolled device's key: base64(HMAC-SHA256(base64decode(group_key_b64),
  * regid)), the key that device then uses against its endpoint. regid is used exactly as given
  * (pass it lower-cased, as the server does). Writes the key into out, which the caller should
- * wipe after use. Returns PROV_ERR_INVALID_ARG when an argument is NULL, PROV_ERR_CRYPTO when
- * the group key is not valid base64. */
+ * wipe after use; the library's own copies of both keys are wiped before it returns. Returns
+ * PROV_ERR_INVALID_ARG when an argument is NULL, PROV_ERR_CRYPTO when the group key is not valid
+ * base64. */
 PROV_EXPORT prov_err prov_derive_device_key(const char *group_key_b64, const char *regid,
                                             char out[PROV_DEVICE_KEY_LEN]);
 
@@ -353,10 +356,10 @@ PROV_EXPORT prov_err prov_derive_device_key(const char *group_key_b64, const cha
 /* Writes an assigned result as DIR/identity.json (the JSON of prov_result_to_json plus
  * "version": 1), atomically: a temporary file in dir, fsync, rename over identity.json, fsync
  * of dir. A reader sees the old file or the new one, never a mixture. dir is created with mode
- * 0700 when missing (its parent must exist) and tightened to 0700 when it is wider; the file
- * gets mode 0600. On failure a human reason goes into errbuf (errlen bytes, NUL-terminated;
- * errbuf may be NULL). Returns PROV_ERR_INVALID_ARG when result is not an assigned result with
- * registration_id, device_id and assigned_hub, PROV_ERR_IO, or PROV_ERR_NOMEM. */
+ * 0700 when missing (its parent must exist, and is synced) and tightened to 0700 when it is
+ * wider; the file gets mode 0600. On failure a human reason goes into errbuf (errlen bytes,
+ * NUL-terminated; errbuf may be NULL). Returns PROV_ERR_INVALID_ARG when result is not an assigned
+ * result with registration_id, device_id and assigned_hub, PROV_ERR_IO, or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_save(const char *dir, const prov_result *result, char *errbuf,
                                      size_t errlen);
 
@@ -375,6 +378,18 @@ PROV_EXPORT prov_err prov_state_load(const char *dir, prov_result **result, char
 PROV_EXPORT prov_err prov_state_write_file(const char *dir, const char *name, const void *data,
                                            size_t len, char *errbuf, size_t errlen);
 
+/* Removes DIR/name (a plain name, as for prov_state_write_file) when it exists, then fsyncs dir
+ * so that the removal survives a crash. A missing file or directory is not an error. errbuf as
+ * for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
+                                            size_t errlen);
+
+/* Removes the temporary files (".NAME.XXXXXX") that a write of the functions here leaves in dir
+ * when the process dies before its rename; they may hold a private key. Call it before using a
+ * state directory, never while another process writes into it. A missing dir is not an error.
+ * errbuf as for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_clean(const char *dir, char *errbuf, size_t errlen);
+
 /* Names of the files the helpers below write inside a state directory. */
 #define PROV_STATE_KEY_FILE   "device.key"   /* the CSR key, PKCS#8 PEM, mode 0600 */
 #define PROV_STATE_CERT_FILE  "device.pem"   /* the issued chain, leaf first */
@@ -388,11 +403,18 @@ PROV_EXPORT prov_err prov_state_save_key(const char *dir, const prov_client *cli
                                          size_t errlen);
 
 /* Writes result->issued_chain_pem as DIR/device.pem and result->issued_ca_pem as
- * DIR/ca-chain.pem (removing an older ca-chain.pem when the server sent the leaf alone), each
- * atomically with mode 0600. Returns PROV_ERR_INVALID_ARG when the result holds no issued
+ * DIR/ca-chain.pem (removing an older ca-chain.pem, synced, when the server sent the leaf alone),
+ * each atomically with mode 0600. Returns PROV_ERR_INVALID_ARG when the result holds no issued
  * certificate, PROV_ERR_IO or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_save_certificates(const char *dir, const prov_result *result,
                                                   char *errbuf, size_t errlen);
+
+/* Checks that DIR/device.key and DIR/device.pem belong together: the key is a usable private key
+ * and the first certificate of device.pem is for it. errbuf as for prov_state_save. Returns
+ * PROV_OK, PROV_ERR_STATE_NOT_FOUND when either file is missing, PROV_ERR_STATE_CORRUPT when one
+ * holds no usable key or certificate or the certificate is for another key, PROV_ERR_IO when
+ * one cannot be read, PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_check_key(const char *dir, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus
 }

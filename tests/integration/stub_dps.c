@@ -6,7 +6,8 @@
  * Usage: stub_dps --cert PEM --key PEM --port-file FILE --log FILE --script ANSWERS
  *                 [--issuer PEM --issuer-key PEM --root PEM] [--trust-bundle PEM]
  *   ANSWERS  comma-separated: 200 (assigned), 202 (assigning, operation op-1, Retry-After: 1),
- *            429 (throttled, Retry-After: 1), 503 (no Retry-After)
+ *            429 (throttled, Retry-After: 1), 503 (no Retry-After), 401 (refused, with a message
+ *            that holds a newline and a terminal escape followed by a line of prov-agent's own)
  *   --issuer, --issuer-key, --root: a register body with "csr" is answered, when assigned, with
  *            issuedCertificateChain [leaf signed by the issuer, issuer, root] (400 when the CSR
  *            does not verify or its CN is not the registration ID); without them, a CSR is
@@ -272,6 +273,12 @@ static void on_request(struct evhttp_request *req, void *arg) {
     case 202:
         reply(req, 202, "1", "{\"operationId\":\"op-1\",\"status\":\"assigning\"}");
         break;
+    case 401:
+        reply(req, 401, NULL,
+              "{\"errorCode\":401002,\"trackingId\":\"00000000-0000-4000-8000-000000000000\","
+              "\"message\":\"bad\\nprov-agent: provisioned: device evil\\u001b[2K\","
+              "\"timestampUtc\":\"2026-11-26T01:02:03.1234567Z\"}");
+        break;
     case 429:
         reply(req, 429, "1",
               "{\"errorCode\":429001,\"trackingId\":\"00000000-0000-4000-8000-000000000000\","
@@ -301,7 +308,8 @@ static int parse_script(struct stub *s, const char *spec) {
     for (tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
         int v = atoi(tok);
 
-        if (s->n_script == MAX_SCRIPT || (v != 200 && v != 202 && v != 429 && v != 503)) {
+        if (s->n_script == MAX_SCRIPT ||
+            (v != 200 && v != 202 && v != 401 && v != 429 && v != 503)) {
             rc = -1;
             break;
         }

@@ -205,7 +205,10 @@ assert_eq "$(jq -cS 'del(.version)' "$ID2")" "$(jq -cS . "$WORK/again-json.out")
 provd_start
 sleep 0.01
 PROV_AGENT_ENDPOINT=$DEV agent 0 force --config "$CONF" --registration-id agent-grp-1 --force
-[ "$(stat -c %i "$ID2")" != "$inode" ] || fail "--force did not write a new identity.json"
+# (Not compared by inode: identity.json is removed before the new one is written, and the
+# file system may give the new one the old number.)
+[ "$(jq -r .operationId "$ID2")" != "$(jq -r .operationId "$WORK/grp-before.json")" ] ||
+    fail "--force did not write a new identity.json"
 assert_eq agent-grp-1 "$(jq -r .deviceId "$ID2")" "--force: device ID kept"
 [ "$(jq -r .lastUpdatedDateTimeUtc "$ID2")" != "$(jq -r .lastUpdatedDateTimeUtc \
     "$WORK/grp-before.json")" ] || fail "--force: lastUpdatedDateTimeUtc unchanged"
@@ -303,9 +306,10 @@ if [ -r /etc/machine-id ]; then
     from machine-id "$(tr 'A-F' 'a-f' </etc/machine-id)"
 fi
 host=$(hostname | tr 'A-Z' 'a-z')
-if [ "$host" != localhost ]; then
-    from hostname "$host"
-fi
+case "$host" in
+    localhost | localhost.localdomain | '(none)' | '') ;; # refused: they name no device
+    *) from hostname "$host" ;;
+esac
 mac=
 for dev in $(ls /sys/class/net | LC_ALL=C sort); do
     [ "$dev" != lo ] || continue
@@ -372,6 +376,18 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 [ "$elapsed_ms" -lt 10000 ] || fail "failing: took ${elapsed_ms} ms with --deadline 3"
 [ "$(wc -l <"$WORK/stub.log")" -ge 2 ] || fail "failing: 503 was not retried"
 [ ! -e "$WORK/state-503/identity.json" ] || fail "failing: state written"
+
+# A refusal whose message holds a newline and a terminal escape: the server's text stays inside
+# the agent's line and cannot print one that looks like the agent's own.
+stub_start 401
+agent 3 forged --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id agent-401 \
+    --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$WORK/state-401" --verbose
+grep -q 'bad?prov-agent: provisioned: device evil?\[2K' "$WORK/forged.err" ||
+    fail "forged: the server's message is not shown on one line"
+! grep -q '^prov-agent: provisioned' "$WORK/forged.err" "$WORK/forged.out" ||
+    fail "forged: the server's message printed a line of its own"
+! grep -q $'\e' "$WORK/forged.err" || fail "forged: a terminal escape was printed"
+[ ! -e "$WORK/state-401/identity.json" ] || fail "forged: state written"
 stub_stop
 
 # ---- Keys and certificates: helpers ----
@@ -455,6 +471,51 @@ agent 0 stub-csr-force --endpoint "$STUB_URL" --id-scope "$SCOPE" \
 check_csr_state stub-csr-force "$SCSR" agent-csr-stub "$CA"
 [ "$(pubkey_of "$SCSR/device.key")" != "$old_pub" ] || fail "stub-csr-force: the key was reused"
 [ ! -e "$SCSR/endpoint-ca.pem" ] || fail "stub-csr-force: stale endpoint-ca.pem kept"
+# A key that is not the certificate's (the files of two provisionings) is a damaged state, not
+# "already provisioned": exit 5, the files left as they are.
+cp -p "$SCSR/device.key" "$WORK/device.key.good"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/other.key" 2>/dev/null
+cat "$WORK/other.key" >"$SCSR/device.key"
+agent 5 stub-csr-mismatch --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" \
+    --csr
+grep -q 'do not belong together' "$WORK/stub-csr-mismatch.err" || fail "stub-csr-mismatch: reason"
+grep -q -- '--force' "$WORK/stub-csr-mismatch.err" || fail "stub-csr-mismatch: no hint at --force"
+! grep -q '^already provisioned' "$WORK/stub-csr-mismatch.out" ||
+    fail "stub-csr-mismatch: reported as provisioned"
+assert_eq "$(pubkey_of "$WORK/other.key")" "$(pubkey_of "$SCSR/device.key")" \
+    "stub-csr-mismatch: the state was left as it was"
+cat "$WORK/device.key.good" >"$SCSR/device.key"
+# --force cut short after the new key is written (ca-chain.pem cannot be replaced): exit 5, and
+# the old identity.json is gone rather than left beside a key it has no certificate for.
+old_pub=$(pubkey_of "$SCSR/device.key")
+rm -f "$SCSR/ca-chain.pem"
+mkdir -p "$SCSR/ca-chain.pem/in-the-way"
+agent 5 stub-csr-cut --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" \
+    --csr --force
+grep -q 'ca-chain.pem' "$WORK/stub-csr-cut.err" || fail "stub-csr-cut: the failed file unnamed"
+[ "$(pubkey_of "$SCSR/device.key")" != "$old_pub" ] || fail "stub-csr-cut: no new key was written"
+[ ! -e "$SCSR/identity.json" ] || fail "stub-csr-cut: the old identity.json outlived the old key"
+rm -rf "$SCSR/ca-chain.pem"
+# What a crash in the middle of a write leaves: a temporary file, here one holding a key.
+cp "$SCSR/device.key" "$SCSR/.device.key.Ab12Cd"
+# The next run, without --force, does not take the directory for provisioned: it provisions
+# again, with a new key and the certificate for it, and removes the temporary file.
+agent 0 stub-csr-after-cut --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" \
+    --csr
+grep -q '^provisioned' "$WORK/stub-csr-after-cut.out" || fail "stub-csr-after-cut: not provisioned"
+check_csr_state stub-csr-after-cut "$SCSR" agent-csr-stub "$CA"
+[ ! -e "$SCSR/.device.key.Ab12Cd" ] || fail "stub-csr-after-cut: a temporary file was left"
+assert_eq "" "$(ls -A "$SCSR" | grep '^\.' || true)" "stub-csr-after-cut: no temporary file"
+# Provisioned again without --csr: the key and certificates of the --csr provisioning go with
+# the rest of it.
+agent 0 stub-nocsr-force --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$SCSR" \
+    --force
+assert_eq "config.json identity.json" "$(ls -A "$SCSR" | tr '\n' ' ' | sed 's/ $//')" \
+    "stub-nocsr-force: only the files of the new provisioning"
 # The switch from the environment, as the file or systemd would set it.
 PROV_AGENT_CSR=yes agent 0 stub-csr-env --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --registration-id agent-csr-env --symmetric-key "$KEY" --ca-file "$CA" \
@@ -496,6 +557,14 @@ agent 0 stub-x509 --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a
 assert_eq "PUT 200 auth=no cn=agent-x509-stub csr=no" \
     "$(awk '{ print $2, $4, $5, $6, $7 }' "$WORK/stub.log")" "stub-x509: certificate, no token"
 assert_eq agent-x509-stub "$(jq -r .deviceId "$XS/state/identity.json")" "stub-x509: identity"
+# A private key other users can read is worth a warning (the run itself goes on).
+cp "$XS/device.key" "$XS/wide.key"
+chmod 644 "$XS/wide.key"
+agent 0 stub-x509-wide --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-x509-stub --cert "$XS/device.pem" --key "$XS/wide.key" \
+    --ca-file "$CA" --state-dir "$XS/state"
+grep -q 'wide.key holds a private key and is readable by other users' \
+    "$WORK/stub-x509-wide.err" || fail "stub-x509-wide: no warning"
 # X.509 attestation with a CSR: both in one registration.
 stub_start 200 "${ISSUER[@]}"
 agent 0 stub-x509-csr --endpoint "$STUB_URL" --id-scope "$SCOPE" \

@@ -71,6 +71,60 @@ static void test_key_changes(void **state) {
     assert_string_equal(h, jefe_mac);
 }
 
+/* Forgetting the thread's context wipes the last key; the next call makes a new context and
+ * computes as before. Forgetting before any use, or twice, is harmless. */
+static void *forget_in_new_thread(void *arg) {
+    static const char jefe_mac[] =
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+    static const char empty_mac[] =
+        "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
+    unsigned char mac[HMAC_SHA256_LEN];
+    char h[2 * HMAC_SHA256_LEN + 1];
+    int *ok = arg;
+
+    /* This thread has no context yet. */
+    hmac_sha256_forget();
+    if (hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac) != 0)
+        return NULL;
+    hex(mac, sizeof(mac), h);
+    if (strcmp(h, jefe_mac) != 0)
+        return NULL;
+    hmac_sha256_forget();
+    hmac_sha256_forget();
+    /* An empty key on a new context is the empty key, not the forgotten one. */
+    if (hmac_sha256(NULL, 0, NULL, 0, mac) != 0)
+        return NULL;
+    hex(mac, sizeof(mac), h);
+    if (strcmp(h, empty_mac) != 0)
+        return NULL;
+    hmac_sha256_forget();
+    if (hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac) != 0)
+        return NULL;
+    hex(mac, sizeof(mac), h);
+    *ok = strcmp(h, jefe_mac) == 0;
+    hmac_sha256_forget();
+    return NULL;
+}
+
+static void test_forget(void **state) {
+    unsigned char mac[HMAC_SHA256_LEN];
+    char h[2 * HMAC_SHA256_LEN + 1];
+    pthread_t t;
+    int ok = 0;
+    (void)state;
+
+    assert_int_equal(pthread_create(&t, NULL, forget_in_new_thread, &ok), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(ok);
+    /* The same in this thread, which has used its context before. */
+    assert_int_equal(hmac_sha256("key", 3, "msg", 3, mac), 0);
+    hmac_sha256_forget();
+    hmac_sha256_forget();
+    assert_int_equal(hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, mac), 0);
+    hex(mac, sizeof(mac), h);
+    assert_string_equal(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 #define THREADS     4
 #define THREAD_MACS 2000
 
@@ -194,6 +248,7 @@ int main(void) {
         cmocka_unit_test(test_rfc4231),
         cmocka_unit_test(test_key_changes),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_forget),
         cmocka_unit_test(test_seed_token_vectors),
         cmocka_unit_test(test_group_derivation_vectors),
         cmocka_unit_test(test_derivations_differ),

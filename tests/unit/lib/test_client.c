@@ -196,6 +196,56 @@ static void log_shows_no_secret(void **state) {
     fake_free(&f);
 }
 
+/* A server's text goes into the log and the last error with its control characters replaced:
+ * a newline in an error message cannot start a line of the server's own. */
+static void server_text_cannot_forge_lines(void **state) {
+    static const struct fake_answer refused[] = {
+        {PROV_OK, 401, FAKE_JSON, NULL,
+         "{\"errorCode\":401002,\"trackingId\":\"t\",\"message\":\"bad\\nprov-agent: "
+         "provisioned: device evil\\r\\u001b[2K\\u007f\"}",
+         0},
+    };
+    static const struct fake_answer failed[] = {
+        {PROV_OK, 200, FAKE_JSON, NULL,
+         "{\"operationId\":\"op-1\",\"status\":\"failed\",\"registrationState\":{"
+         "\"registrationId\":\"my-device-01\",\"status\":\"failed\",\"errorCode\":"
+         "403001,\"errorMessage\":\"no\\nprov-agent: provisioned\"}}",
+         0},
+    };
+    struct log_capture cap;
+    struct fake f;
+    prov_client *c;
+    prov_result *r = NULL;
+    const char *err;
+
+    (void)state;
+    memset(&cap, 0, sizeof(cap));
+    fake_init(&f, refused, 1);
+    c = fake_client(&f);
+    prov_client_set_log(c, capture, &cap, PROV_LOG_DEBUG);
+    assert_int_equal(prov_register(c, &r), PROV_ERR_REFUSED);
+    err = prov_client_last_error(c);
+    assert_non_null(strstr(err, "bad?prov-agent: provisioned: device evil??[2K?"));
+    for (; *err != '\0'; err++)
+        assert_false((unsigned char)*err < 0x20 || (unsigned char)*err == 0x7f);
+    assert_non_null(strstr(cap.text, "bad?prov-agent"));
+    /* The result keeps the message as the server sent it. */
+    assert_non_null(r);
+    assert_non_null(strchr(r->error_message, '\n'));
+    prov_result_free(r);
+    r = NULL;
+
+    fake_free(&f);
+    fake_init(&f, failed, 1);
+    fake_install(&f, c);
+    assert_int_equal(prov_register(c, &r), PROV_ERR_REGISTRATION_FAILED);
+    assert_non_null(strstr(prov_client_last_error(c), "no?prov-agent: provisioned"));
+    assert_null(strchr(prov_client_last_error(c), '\n'));
+    prov_result_free(r);
+    prov_client_free(c);
+    fake_free(&f);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(strerror_describes_every_error),
@@ -205,6 +255,7 @@ int main(void) {
         cmocka_unit_test(other_settings_are_checked),
         cmocka_unit_test(derived_keys_match_the_vectors),
         cmocka_unit_test(log_shows_no_secret),
+        cmocka_unit_test(server_text_cannot_forge_lines),
     };
     return cmocka_run_group_tests(tests, vectors_load, vectors_free);
 }

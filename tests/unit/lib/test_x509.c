@@ -721,6 +721,102 @@ static void files_are_replaced_atomically(void **state) {
     assert_non_null(strstr(why, "/proc/no/such/dir"));
 }
 
+static void key_and_certificate_must_belong_together(void **state) {
+    const char *dir = path_for("pair");
+    char dirbuf[512], why[512], key_path[600], cert_path[600];
+    EVP_PKEY *key = new_key(), *other = new_key();
+    X509 *cert = new_cert(key, "pair", NULL, key);
+
+    (void)state;
+    snprintf(dirbuf, sizeof(dirbuf), "%s", dir);
+    snprintf(key_path, sizeof(key_path), "%s/%s", dirbuf, PROV_STATE_KEY_FILE);
+    snprintf(cert_path, sizeof(cert_path), "%s/%s", dirbuf, PROV_STATE_CERT_FILE);
+    /* Nothing there: not found, and the reason names the file. */
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_NOT_FOUND);
+    assert_int_equal(mkdir(dirbuf, 0700), 0);
+    write_key(key_path, key, NULL);
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_NOT_FOUND);
+    assert_non_null(strstr(why, PROV_STATE_CERT_FILE));
+    write_cert(cert_path, cert);
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_OK);
+    assert_string_equal(why, "");
+    /* A key of another provisioning beside the certificate is a damaged state. */
+    write_key(key_path, other, NULL);
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_non_null(strstr(why, "is not the key of the certificate"));
+    /* So is a file that holds no key or no certificate. */
+    write_text(key_path, "not a key\n");
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    write_key(key_path, key, NULL);
+    write_text(cert_path, "");
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_int_equal(prov_state_check_key(NULL, why, sizeof(why)), PROV_ERR_INVALID_ARG);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+}
+
+static void files_are_removed(void **state) {
+    const char *dir = path_for("removed");
+    char dirbuf[512], why[256], p[600];
+
+    (void)state;
+    snprintf(dirbuf, sizeof(dirbuf), "%s", dir);
+    /* Neither the directory nor the file: nothing to do. */
+    assert_int_equal(prov_state_remove_file(dirbuf, "config.json", why, sizeof(why)), PROV_OK);
+    assert_int_equal(prov_state_write_file(dirbuf, "config.json", "{}\n", 3, why, sizeof(why)),
+                     PROV_OK);
+    snprintf(p, sizeof(p), "%s/config.json", dirbuf);
+    assert_int_equal(prov_state_remove_file(dirbuf, "config.json", why, sizeof(why)), PROV_OK);
+    assert_int_equal(access(p, F_OK), -1);
+    assert_int_equal(prov_state_remove_file(dirbuf, "config.json", why, sizeof(why)), PROV_OK);
+    assert_int_equal(prov_state_remove_file(dirbuf, "../x", why, sizeof(why)),
+                     PROV_ERR_INVALID_ARG);
+    assert_int_equal(prov_state_remove_file(dirbuf, ".x", why, sizeof(why)), PROV_ERR_INVALID_ARG);
+    /* A directory in the way is not removed. */
+    snprintf(p, sizeof(p), "%s/sub", dirbuf);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(prov_state_remove_file(dirbuf, "sub", why, sizeof(why)), PROV_ERR_IO);
+    assert_non_null(strstr(why, "cannot remove"));
+}
+
+static void temporary_files_are_cleaned(void **state) {
+    static const char *const temporaries[] = {".device.key.a1B2c3", ".identity.json.XXXXXX"};
+    static const char *const kept[] = {"identity.json", ".profile", ".device.key.abc",
+                                       ".device.key.abcde!", "..x.abcdef"};
+    const char *dir = path_for("clean");
+    char dirbuf[512], why[256], p[600];
+    size_t i;
+
+    (void)state;
+    snprintf(dirbuf, sizeof(dirbuf), "%s", dir);
+    assert_int_equal(prov_state_clean(dirbuf, why, sizeof(why)), PROV_OK);
+    assert_int_equal(mkdir(dirbuf, 0700), 0);
+    for (i = 0; i < sizeof(temporaries) / sizeof(temporaries[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dirbuf, temporaries[i]);
+        write_text(p, "-----BEGIN PRIVATE KEY-----\n");
+    }
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dirbuf, kept[i]);
+        write_text(p, "x\n");
+    }
+    /* A directory with a temporary file's name is not the library's. */
+    snprintf(p, sizeof(p), "%s/.config.json.QWERTY", dirbuf);
+    assert_int_equal(mkdir(p, 0700), 0);
+    assert_int_equal(prov_state_clean(dirbuf, why, sizeof(why)), PROV_OK);
+    for (i = 0; i < sizeof(temporaries) / sizeof(temporaries[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dirbuf, temporaries[i]);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dirbuf, kept[i]);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    snprintf(p, sizeof(p), "%s/.config.json.QWERTY", dirbuf);
+    assert_int_equal(access(p, F_OK), 0);
+    assert_int_equal(prov_state_clean(NULL, why, sizeof(why)), PROV_ERR_INVALID_ARG);
+}
+
 /* ---- The payload of provd ---- */
 
 #define PROVD_PAYLOAD_ANSWER                                                                       \
@@ -812,6 +908,9 @@ int main(void) {
         cmocka_unit_test(client_certificate_errors),
         cmocka_unit_test(key_and_certificates_are_kept_privately),
         cmocka_unit_test(files_are_replaced_atomically),
+        cmocka_unit_test(key_and_certificate_must_belong_together),
+        cmocka_unit_test(files_are_removed),
+        cmocka_unit_test(temporary_files_are_cleaned),
         cmocka_unit_test(the_payload_names_endpoint_and_configuration),
         cmocka_unit_test(other_payloads_name_nothing),
     };
