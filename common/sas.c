@@ -349,6 +349,11 @@ char *sas_build(const char *sr, const char *key_b64, int64_t expiry, const char 
 done:
     OPENSSL_cleanse(mac, sizeof(mac));
     free(msg);
+    /* The signature is the token's secret part until it expires. */
+    if (sig_b64)
+        OPENSSL_cleanse(sig_b64, strlen(sig_b64));
+    if (sig_enc)
+        OPENSSL_cleanse(sig_enc, strlen(sig_enc));
     free(sig_b64);
     free(sig_enc);
     if (out == NULL && why != NULL)

@@ -175,6 +175,14 @@ int http_query_all(struct ctl *ctl, const char *path, const char *subject, json_
 /* Prints v as indented JSON and a newline on stdout. */
 void out_json(const json_t *v);
 
+/* A copy of s fit to print on a terminal: control characters, which a terminal would act on
+ * (C0, DEL, and C1 written as U+0080 to U+009F), become escapes: \n, \r, \t, \xHH for the
+ * other C0 characters and DEL, \u00HH for C1; bytes that are not valid UTF-8 become \xHH; a
+ * backslash becomes \\ so that no text can pass for an escape. Other text, UTF-8 included, is
+ * copied as it is. (The JSON parser refuses NUL inside strings, so none reaches here.) Returns
+ * NULL when out of memory; the caller frees. */
+char *term_safe(const char *s);
+
 /* A table: columns aligned, two spaces apart, the last one not padded. */
 struct out_table;
 

@@ -517,9 +517,11 @@ int http_fail(const struct http_reply *r, const char *subject) {
         ctl_err("%s not found%s", subject, codebuf);
     else if (r->status == 412)
         ctl_err("%s was changed by someone else meanwhile; try again%s", subject, codebuf);
-    else if (msg != NULL)
-        ctl_err("%s: %s%s", subject, msg, codebuf);
-    else
+    else if (msg != NULL) {
+        char *safe = term_safe(msg); /* the message may repeat what a device sent */
+        ctl_err("%s: %s%s", subject, safe ? safe : "(unprintable message)", codebuf);
+        free(safe);
+    } else
         ctl_err("%s: the server answered HTTP %ld%s", subject, r->status, code != 0 ? codebuf : "");
     return CTL_FAIL;
 }

@@ -49,13 +49,7 @@ static size_t utf8_seq(const unsigned char *s) {
     return n;
 }
 
-/* A copy of s fit to print on a terminal: control characters, which a terminal would act on
- * (C0, DEL, and C1 written as U+0080 to U+009F), become escapes: \n, \r, \t, \xHH for the
- * other C0 characters and DEL, \u00HH for C1; bytes that are not valid UTF-8 become \xHH; a
- * backslash becomes \\ so that no text can pass for an escape. Other text, UTF-8 included, is
- * copied as it is. (The JSON parser refuses NUL inside strings, so none reaches here.) Returns
- * NULL when out of memory. */
-static char *term_safe(const char *s) {
+char *term_safe(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), o = 0;
     char *out = malloc(len * 4 + 1); /* at most four bytes out for each in: \xHH */
