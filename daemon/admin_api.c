@@ -315,10 +315,23 @@ static int parse_int(const char *s, long long min, long long max, long long *out
 
 /* Reads If-Match into *if_match (STORE_IF_ANY when absent). A malformed value cannot match any
  * etag, so it is answered as a failed condition. */
+/* The condition of a write: If-Match (an etag, or * for "exists"), or on a PUT If-None-Match: *
+ * (create only; a document that exists is 409 / 409001). */
 static int read_if_match(struct call *c, int64_t *if_match) {
     const char *h = http_header(c->req, "If-Match");
+    const char *none = http_header(c->req, "If-None-Match");
 
     *if_match = STORE_IF_ANY;
+    if (none != NULL) {
+        if (h != NULL || strcmp(none, "*") != 0 ||
+            evhttp_request_get_command(c->req) != EVHTTP_REQ_PUT) {
+            fail(c, 400001, "%s",
+                 "If-None-Match takes only *, on a PUT, and not together with If-Match");
+            return -1;
+        }
+        *if_match = STORE_IF_ABSENT;
+        return 0;
+    }
     if (h == NULL)
         return 0;
     if (etag_parse(h, if_match) != 0) {

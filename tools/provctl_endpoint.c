@@ -142,7 +142,7 @@ static int cmd_put(struct ctl *ctl, const struct ctl_args *a) {
     char path[300], subj[300], *if_match = NULL;
     const char *hdrs[2] = {NULL, NULL};
     json_t *doc = NULL, *stored = NULL;
-    int absent = 0, rc = CTL_FAIL;
+    int rc = CTL_FAIL;
 
     if (check_host(host) != 0)
         return CTL_USAGE;
@@ -152,19 +152,16 @@ static int cmd_put(struct ctl *ctl, const struct ctl_args *a) {
     }
     endpoint_path(path, sizeof path, host);
     endpoint_subject(subj, sizeof subj, host);
-    if (http_get_object(ctl, path, subj, &doc, update ? NULL : &absent) != CTL_OK)
-        goto out;
-    if (!update && !absent) {
-        ctl_err("endpoint %s already exists (endpoint update changes it)", host);
-        goto out;
-    }
     if (update) {
-        if (http_prepare_rewrite(doc, &if_match) != 0)
+        if (http_get_object(ctl, path, subj, &doc, NULL) != CTL_OK ||
+            http_prepare_rewrite(doc, &if_match) != 0)
             goto out;
         hdrs[0] = if_match;
     } else if ((doc = json_object()) == NULL) {
         ctl_err("out of memory");
         goto out;
+    } else {
+        hdrs[0] = "If-None-Match: *"; /* the server refuses an endpoint that exists (409001) */
     }
     if (apply_options(doc, a) != 0) {
         rc = CTL_USAGE;

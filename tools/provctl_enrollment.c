@@ -249,29 +249,21 @@ nomem:
 static int cmd_create(struct ctl *ctl, const struct ctl_args *a) {
     const struct kind *k = a->cmd->data;
     const char *id = a->pos[0];
-    json_t *doc, *old = NULL, *stored = NULL;
-    int absent, rc;
+    json_t *doc, *stored = NULL;
+    int rc;
 
     if (ctl_check_id(k->id_what, id) != 0)
         return CTL_USAGE;
     if ((doc = build_doc(k, a, id)) == NULL)
         return CTL_USAGE;
     /* A PUT replaces whatever is there (status, hubs, twin, keys when some are given), which
-     * must not happen by mistake: create refuses an existing ID. */
-    if ((rc = fetch(ctl, k, id, &old, &absent)) != CTL_OK)
-        goto out;
-    if (!absent) {
-        ctl_err("%s %s already exists", k->noun, id);
-        rc = CTL_FAIL;
-        goto out;
-    }
-    if ((rc = store(ctl, k, id, doc, NULL, &stored)) != CTL_OK)
+     * must not happen by mistake: create asks the server to refuse an existing ID (409001). */
+    if ((rc = store(ctl, k, id, doc, "If-None-Match: *", &stored)) != CTL_OK)
         goto out;
     /* The operator sees generated keys this once, so they are printed. */
     print_record(ctl, k, stored, 1);
 out:
     json_decref(doc);
-    json_decref(old);
     json_decref(stored);
     return rc;
 }

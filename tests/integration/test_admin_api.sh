@@ -119,6 +119,22 @@ etag4=$(jb .etag)
 st=$(admjson PUT /enrollments/ind-1 "$update_body" -H 'If-Match: "not-an-etag"')
 assert_error 412 412001 "$st" "PUT with an If-Match that is no etag of this server"
 
+# If-None-Match: * creates only.
+st=$(admjson PUT /enrollments/ind-1 "$update_body" -H 'If-None-Match: *')
+assert_error 409 409001 "$st" "PUT with If-None-Match * over an existing enrollment"
+st=$(admreq GET /enrollments/ind-1)
+assert_eq "$etag4" "$(jb .etag)" "the enrollment after a refused If-None-Match"
+st=$(admjson PUT /enrollments/inm-1 "$(jq -c '.registrationId = "inm-1"' <<<"$update_body")" \
+    -H 'If-None-Match: *')
+assert_eq 200 "$st" "PUT with If-None-Match * of a new enrollment: $(cat "$WORK/body")"
+st=$(admjson PUT /enrollments/inm-1 "$(jq -c '.registrationId = "inm-1"' <<<"$update_body")" \
+    -H "If-None-Match: \"$etag4\"")
+assert_error 400 400001 "$st" "If-None-Match with an etag"
+st=$(admreq DELETE /enrollments/inm-1 -H 'If-None-Match: *')
+assert_error 400 400001 "$st" "DELETE with If-None-Match"
+st=$(admreq DELETE /enrollments/inm-1)
+assert_eq 204 "$st" "DELETE inm-1"
+
 # What GET answers can be sent back as it is: read-only fields are ignored; values matched
 # without regard to case are stored in their canonical spelling.
 st=$(admreq GET /enrollments/ind-1)
