@@ -399,7 +399,7 @@ static int check_query(struct call *c) {
 
     if (c->body == NULL)
         return 0;
-    if (json_unpack_ex(c->body, &jerr, 0, "{s:s}", "query", &q) != 0) {
+    if (json_unpack_ex(c->body, &jerr, 0, "{s:s!}", "query", &q) != 0) {
         fail(c, 400001, "the body must be {\"query\": \"*\"}: %s", jerr.text);
         return -1;
     }

@@ -325,6 +325,8 @@ for n in 0 1001 ten; do
 done
 st=$(admjson POST /enrollments/query '{"query":"SELECT * FROM enrollments WHERE deviceId = \"x\""}')
 assert_error 400 400001 "$st" "a query other than *"
+st=$(admjson POST /enrollments/query '{"query":"*","x":1}')
+assert_error 400 400001 "$st" "a query body with another member"
 
 for g in grp-q2 grp-q1; do
     st=$(admjson PUT "/enrollmentGroups/$g" "{\"enrollmentGroupId\":\"$g\",$SK}")
