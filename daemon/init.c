@@ -230,20 +230,22 @@ int provd_init(const struct init_opts *o) {
         config_set(&cfg.id_scope, scope);
     }
 
-    if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 || !(srv_key = pki_key_new()) ||
-        !(srv = pki_server_new(srv_key, cas.root, cas.root_key, "provd", o->hostnames,
-                               o->nhostnames, SERVER_DAYS)))
+    /* A listener certificate or key of the operator's own, which provd.json names in place of
+     * the defaults, is left alone with its partner (a certificate made for the default key
+     * still needs that key): provd makes neither. */
+    int own_tls = strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0;
+    if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 || ca_set_write(&cas, cadir, o->force))
         goto out;
-    /* The listener certificate goes into DIR/tls; one of the operator's own that provd.json
-     * names elsewhere is left alone, and stays the one served. */
-    if (ca_set_write(&cas, cadir, o->force) != 0 ||
-        pki_write_key(def.tls_key, srv_key, o->force) != 0 ||
-        pki_write_cert(def.tls_cert, srv) != 0)
+    if (own_tls)
+        log_warn("provd.json names its own TLS certificate %s and key %s: both are kept and "
+                 "served, and no new ones are made",
+                 cfg.tls_cert, cfg.tls_key);
+    else if (!(srv_key = pki_key_new()) ||
+             !(srv = pki_server_new(srv_key, cas.root, cas.root_key, "provd", o->hostnames,
+                                    o->nhostnames, SERVER_DAYS)) ||
+             pki_write_key(cfg.tls_key, srv_key, o->force) != 0 ||
+             pki_write_cert(cfg.tls_cert, srv) != 0)
         goto out;
-    if (strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0)
-        log_warn("provd.json names its own TLS certificate %s and key %s: they are kept and "
-                 "served; the new ones in %s are not used",
-                 cfg.tls_cert, cfg.tls_key, tlsdir);
     if (config_save(&cfg, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;

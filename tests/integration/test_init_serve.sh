@@ -127,6 +127,16 @@ grep -q "own TLS certificate" "$WORK/err" ||
 assert_eq "$own_before" "$(cat "$WORK/own-tls/server.pem" "$WORK/own-tls/server.key" | sha256sum)" \
     "the operator's TLS certificate after init --force"
 assert_eq "$WORK/own-tls/server.pem" "$(jq -r .tls_cert "$DATA/provd.json")" "tls_cert kept"
+# Its own certificate for provd's key: the key it was made for is kept with it.
+key_before=$(sha256sum <"$DATA/tls/server.key")
+jq --arg c "$WORK/own-tls/server.pem" 'del(.tls_key) + {tls_cert: $c}' "$DATA/provd.json" \
+    >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
+"$BIN/provd" init --data-dir "$DATA" --force >/dev/null 2>"$WORK/err"
+grep -q "own TLS certificate" "$WORK/err" ||
+    fail "init --force with an own TLS certificate for provd's key: $(cat "$WORK/err")"
+assert_eq "$key_before" "$(sha256sum <"$DATA/tls/server.key")" \
+    "the key an own TLS certificate was made for, after init --force"
 jq 'del(.tls_cert, .tls_key)' "$DATA/provd.json" >"$WORK/provd.json"
 cp "$WORK/provd.json" "$DATA/provd.json"
 
