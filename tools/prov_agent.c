@@ -323,13 +323,28 @@ static prov_err keep_file(const char *dir, const char *name, const char *text, i
     return rc;
 }
 
+/* Whether DIR/name is the same file as one of the paths of in_use (NULL entries ignored). */
+static int is_in_use(const char *dir, const char *name, const char *const in_use[2]) {
+    char path[4096];
+    struct stat st, u;
+
+    if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path) ||
+        stat(path, &st) != 0)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (in_use[i] && stat(in_use[i], &u) == 0 && u.st_dev == st.st_dev && u.st_ino == st.st_ino)
+            return 1;
+    return 0;
+}
+
 /* Keeps what a registration delivered: the key and its certificates (with --csr), the
  * endpoint's CA and the configuration, and identity.json last. The identity.json of an earlier
  * provisioning (--force) is removed first, and that removal is on disk before anything new is
  * written: a crash or a failed write in between leaves no identity.json, never an old one beside
- * a new key, and the next run provisions again. Returns PROV_OK or an error after printing
- * why. */
-static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int csr) {
+ * a new key, and the next run provisions again. in_use holds the --cert and --key of this run
+ * (NULL when none). Returns PROV_OK or an error after printing why. */
+static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int csr,
+                     const char *const in_use[2]) {
     static const char *const csr_files[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE,
                                             PROV_STATE_CHAIN_FILE};
     char why[512];
@@ -344,9 +359,11 @@ static prov_err keep(prov_client *c, const prov_result *r, const char *dir, int 
         return rc;
     }
     /* Without --csr, a key and certificates of an earlier --csr provisioning describe another
-     * identity than the one being kept. */
+     * identity than the one being kept, unless they are the --cert and --key this run
+     * attested with (a device that comes back with the certificate provd gave it). */
     for (i = 0; !csr && i < sizeof(csr_files) / sizeof(csr_files[0]); i++) {
-        if ((rc = remove_file(dir, csr_files[i])) != PROV_OK)
+        if (!is_in_use(dir, csr_files[i], in_use) &&
+            (rc = remove_file(dir, csr_files[i])) != PROV_OK)
             return rc;
     }
     if ((rc = keep_file(dir, ENDPOINT_CA_FILE, r->trust_bundle, 1)) != PROV_OK ||
@@ -401,7 +418,8 @@ static int provision(prov_client *c, const struct agent_settings *s, const char 
             print_result(r, 1, NULL);
         goto out;
     }
-    if ((rc = keep(c, r, dir, csr)) != PROV_OK) {
+    const char *const in_use[2] = {s->value[SET_CERT], s->value[SET_KEY]};
+    if ((rc = keep(c, r, dir, csr, in_use)) != PROV_OK) {
         char id[256];
 
         fprintf(stderr, "prov-agent: registered as device %s, but the state was not saved\n",

@@ -509,6 +509,13 @@ grep -q '^provisioned' "$WORK/stub-csr-after-cut.out" || fail "stub-csr-after-cu
 check_csr_state stub-csr-after-cut "$SCSR" agent-csr-stub "$CA"
 [ ! -e "$SCSR/.device.key.Ab12Cd" ] || fail "stub-csr-after-cut: a temporary file was left"
 assert_eq "" "$(ls -A "$SCSR" | grep '^\.' || true)" "stub-csr-after-cut: no temporary file"
+# Provisioned again with the certificate provd gave it as --cert/--key: those are kept.
+cp "$SCSR/device.key" "$WORK/kept.key"
+agent 0 stub-own-cert --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --ca-file "$CA" --state-dir "$SCSR" \
+    --cert "$SCSR/device.pem" --key "$SCSR/device.key" --force
+cmp -s "$SCSR/device.key" "$WORK/kept.key" || fail "stub-own-cert: the key in use was removed"
+[ -s "$SCSR/device.pem" ] || fail "stub-own-cert: the certificate in use was removed"
 # Provisioned again without --csr: the key and certificates of the --csr provisioning go with
 # the rest of it.
 agent 0 stub-nocsr-force --endpoint "$STUB_URL" --id-scope "$SCOPE" \
