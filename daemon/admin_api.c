@@ -313,10 +313,9 @@ static int parse_int(const char *s, long long min, long long max, long long *out
     return 0;
 }
 
-/* Reads If-Match into *if_match (STORE_IF_ANY when absent). A malformed value cannot match any
- * etag, so it is answered as a failed condition. */
 /* The condition of a write: If-Match (an etag, or * for "exists"), or on a PUT If-None-Match: *
- * (create only; a document that exists is 409 / 409001). */
+ * (create only; a document that exists is 409 / 409001). STORE_IF_ANY when there is none; a
+ * malformed If-Match cannot match any etag, so it is answered as a failed condition. */
 static int read_if_match(struct call *c, int64_t *if_match) {
     const char *h = http_header(c->req, "If-Match");
     const char *none = http_header(c->req, "If-None-Match");
@@ -452,12 +451,14 @@ static int put_doc_once(struct call *c, enum store_kind kind, const char *id, js
         code = 500001;
         goto out;
     }
+    /* Without an etag (no If-Match, or If-Match: *), the write is held to the version read. */
+    int retryable = if_match == STORE_IF_ANY || (if_match == STORE_IF_EXISTS && have_prev);
     rc = store_doc_put_event(c->w->conn, kind, &doc,
-                             if_match != STORE_IF_ANY ? if_match
-                             : have_prev              ? prev.version
-                                                      : STORE_IF_ABSENT,
+                             !retryable  ? if_match
+                             : have_prev ? prev.version
+                                         : STORE_IF_ABSENT,
                              &audit, kind != STORE_ENDPOINT ? &event : NULL);
-    if (if_match == STORE_IF_ANY && (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)) {
+    if (retryable && (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)) {
         snprintf(msg, msglen, "%s %s kept changing while it was written: write it again",
                  kind_name(kind), id);
         code = 409003;

@@ -350,12 +350,12 @@ static int crl_init(struct provd *pd) {
     return 0;
 }
 
-/* The loop must not end by itself when nothing is pending: once the listeners are closed at
+/* Runs w's loop until it has stopped and nothing it took on is left. The loop must not end by
+ * itself when nothing is pending (EVLOOP_NO_EXIT_ON_EMPTY): once the listeners are closed at
  * shutdown, a worker whose requests all wait for the committer has no pending event, and the
- * committer's hand-back only activates one. The worker leaves by worker_maybe_exit alone. */
-/* Runs w's loop until it has stopped and nothing it took on is left. The loop ends only after
- * the callbacks already active when worker_maybe_exit asked, and those may have taken on a
- * request; then it runs again. */
+ * committer's hand-back only activates one; the worker leaves by worker_maybe_exit alone. That
+ * ends the loop only after the callbacks already active, which may have taken on a request:
+ * then it runs again. */
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     while (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) == 0 &&

@@ -157,11 +157,14 @@ static const char *const migrations[] = {
     "CREATE INDEX certificates_revoked ON certificates (serial) WHERE status = 'revoked';",
     /* 6: the versions of enrollments, groups and endpoints (their etags) are drawn from one
      * counter, so that a document deleted and made again never has an etag it had before: an
-     * If-Match read from the old one fails rather than overwriting the new one. */
-    "INSERT INTO meta (key, value) SELECT 'doc_version', max("
+     * If-Match read from the old one fails rather than overwriting the new one. Until now each
+     * document counted its own writes; documents deleted before this step may have had any such
+     * count, so a store that has documents starts the counter 2^32 past the largest one left. */
+    "INSERT INTO meta (key, value) SELECT 'doc_version', CASE WHEN m > 0 THEN m + 4294967296"
+    " ELSE 0 END FROM (SELECT max("
     " (SELECT coalesce(max(version), 0) FROM enrollments),"
     " (SELECT coalesce(max(version), 0) FROM enrollment_groups),"
-    " (SELECT coalesce(max(version), 0) FROM endpoints));",
+    " (SELECT coalesce(max(version), 0) FROM endpoints)) AS m);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -1188,10 +1188,10 @@ static void test_migrates_from_version_4(void **state) {
                                       " INDEXED BY certificates_revoked WHERE status = 'revoked'"),
                      2);
 
-    /* Migration 6: document versions go on from the largest one stored. */
+    /* Migration 6: document versions go on 2^32 past the largest one stored. */
     struct store_doc d = {.id = "hub-8", .doc = "{}"};
     assert_int_equal(store_doc_put(f->c, STORE_ENDPOINT, &d, STORE_IF_ABSENT, NULL), STORE_OK);
-    assert_int_equal(d.version, 8);
+    assert_int_equal(d.version, 7 + 4294967296LL + 1);
 }
 
 int main(void) {
