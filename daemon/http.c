@@ -23,6 +23,31 @@
 
 /* The whole path is percent-decoded before it is split, since some device SDKs encode the
  * slashes of the path itself (0ne00AB%2fregistrations%2fdev-1). */
+/* The name=value pairs of a query string, joined by '&' without the empty ones that clients
+ * joining strings leave ("a=1&&b=2", a trailing '&'), which evhttp refuses. NULL when a pair
+ * has no '=' (or out of memory). The caller frees. */
+static char *query_pairs(const char *q) {
+    char *out = malloc(strlen(q) + 1), *o = out;
+    if (!out)
+        return NULL;
+    while (*q) {
+        size_t n = strcspn(q, "&");
+        if (n > 0) {
+            if (!memchr(q, '=', n)) {
+                free(out);
+                return NULL;
+            }
+            if (o != out)
+                *o++ = '&';
+            memcpy(o, q, n);
+            o += n;
+        }
+        q += n + (q[n] == '&');
+    }
+    *o = '\0';
+    return out;
+}
+
 int http_path_parse(struct evhttp_request *req, struct http_path *p) {
     memset(p, 0, sizeof(*p));
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -39,17 +64,9 @@ int http_path_parse(struct evhttp_request *req, struct http_path *p) {
         p->seg[p->nseg++] = s;
     }
     const char *q = evhttp_uri_get_query(uri);
-    if (q) {
-        struct evkeyvalq params;
-        TAILQ_INIT(&params);
-        int bad = *q && evhttp_parse_query_str(q, &params) != 0;
-        evhttp_clear_headers(&params);
-        if (bad) {
-            http_path_clear(p);
-            return HTTP_BAD_QUERY;
-        }
-        if (!(p->query = strdup(q)))
-            goto fail;
+    if (q && (p->query = query_pairs(q)) == NULL) {
+        http_path_clear(p);
+        return HTTP_BAD_QUERY;
     }
     return 0;
 fail:

@@ -19,7 +19,8 @@ struct http_path {
 
 /* Splits the request's URI path. Returns 0; HTTP_BAD_PATH when the path is malformed or has
  * more than HTTP_MAX_SEGMENTS segments; HTTP_BAD_QUERY when the query string is not a list of
- * name=value pairs (a parameter the caller looks for could not be told apart). Release with
+ * name=value pairs, empty ones aside (a parameter the caller looks for could not be told
+ * apart). Release with
  * http_path_clear. */
 #define HTTP_BAD_PATH  (-1)
 #define HTTP_BAD_QUERY (-2)
