@@ -409,9 +409,9 @@ static int check_query(struct call *c) {
     return 0;
 }
 
-/* One attempt of put_doc. An unconditional write is made over the document read here (whose
- * keys a replacing one may take), so that one written meanwhile is not overwritten with keys it
- * no longer has: *again is set when one was. */
+/* One attempt of put_doc. A write without an etag (no If-Match, or If-Match: *) is made over
+ * the document read here (whose keys a replacing one may take), so that one written meanwhile is
+ * not overwritten with keys it no longer has: *again is set when one was. */
 static int put_doc_once(struct call *c, enum store_kind kind, const char *id, json_t *in,
                         int64_t if_match, json_t **view, char *msg, size_t msglen, int *again) {
     struct store_doc prev = {0}, doc = {0};

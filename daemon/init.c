@@ -161,8 +161,9 @@ static void keep_settings(struct provd_config *cfg, const struct init_opts *o, c
     char err[512];
 
     log_warn("re-initialising %s: replacing its root and issuing CAs and its TLS key and "
-             "certificate; its settings, enrollments and registrations are kept; admin.token "
-             "receives a new admin token and earlier tokens stay valid",
+             "certificate (unless provd.json names its own); its settings, enrollments and "
+             "registrations are kept; admin.token receives a new admin token and earlier tokens "
+             "stay valid",
              o->data_dir);
     if (config_load(cfg, err, sizeof(err)) != 0) {
         json_error_t jerr;
@@ -234,7 +235,8 @@ int provd_init(const struct init_opts *o) {
      * the defaults, is left alone with its partner (a certificate made for the default key
      * still needs that key): provd makes neither. */
     int own_tls = strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0;
-    if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 || ca_set_write(&cas, cadir, o->force))
+    if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 ||
+        ca_set_write(&cas, cadir, o->force) != 0)
         goto out;
     if (own_tls)
         log_warn("provd.json names its own TLS certificate %s and key %s: both are kept and "
