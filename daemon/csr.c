@@ -207,6 +207,36 @@ static enum csr_err to_der(const char *in, size_t len, enum csr_format fmt, unsi
     return refuse(CSR_BAD_DER, msg, msglen, "unknown CSR encoding");
 }
 
+/* The parameters of the key's algorithm must have the one form each kind of key has (RFC 3279,
+ * RFC 5480, RFC 8410), since they are copied into the certificate as they are: for RSA NULL (or
+ * none), for EC a named curve, for Ed25519 none. OpenSSL decodes an RSA key whatever they are,
+ * and an EC key with explicit parameters equal to a named curve's as that curve. */
+static enum csr_err check_key_params(const SPKI_DER *s, char *msg, size_t msglen) {
+    const ASN1_OBJECT *oid = NULL;
+    const void *param = NULL;
+    int ptype = 0;
+    X509_ALGOR_get0(&oid, &ptype, &param, s->alg);
+    switch (OBJ_obj2nid(oid)) {
+    case NID_rsaEncryption:
+        if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF)
+            return refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
+                          "RSA key whose algorithm parameters are not NULL");
+        break;
+    case NID_X9_62_id_ecPublicKey:
+        if (ptype != V_ASN1_OBJECT)
+            return refuse(CSR_CURVE_UNSUPPORTED, msg, msglen,
+                          "EC key with explicit curve parameters; only named curves are allowed");
+        break;
+    case NID_ED25519:
+        if (ptype != V_ASN1_UNDEF)
+            return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "Ed25519 key with parameters");
+        break;
+    default:
+        break; /* refused by csr_key_check once decoded */
+    }
+    return CSR_OK;
+}
+
 enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum csr_key_kind *kind,
                            int *bits, char *msg, size_t msglen) {
     struct csr_policy def;
@@ -385,6 +415,8 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
     }
     c->subject = info->subject;
     c->spki = info->spki;
+    if ((e = check_key_params(c->spki, msg, msglen)) != CSR_OK)
+        goto out;
     if (!(c->key = spki_key(c->spki))) {
         e = refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
                    "the CSR's public key is of an unknown kind or malformed");

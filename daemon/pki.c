@@ -165,6 +165,14 @@ static int copy_pubkey(X509 *x, const SPKI_DER *from) {
     if (len <= 0)
         return -1;
     X509_ALGOR_get0(&alg, &ptype, &pval, from->alg);
+    /* The forms of parameters keys have (csr.c checks which goes with which key): a curve's
+     * name, NULL, none, or explicit curve parameters; RSA's absent NULL is written (RFC 3279).
+     * Any other would be copied as nothing, which signing would then trip on. */
+    if (ptype == V_ASN1_UNDEF && OBJ_obj2nid(alg) == NID_rsaEncryption)
+        ptype = V_ASN1_NULL;
+    if (ptype != V_ASN1_OBJECT && ptype != V_ASN1_SEQUENCE && ptype != V_ASN1_NULL &&
+        ptype != V_ASN1_UNDEF)
+        return -1;
     ASN1_OBJECT *alg_copy = OBJ_dup(alg);
     void *pval_copy = NULL;
     unsigned char *bits_copy = OPENSSL_memdup(bits, (size_t)len);

@@ -282,17 +282,67 @@ static void test_device_profile_rsa(void **state) {
 /* Device IDs are printable ASCII with characters that mean something in a URI or in OpenSSL's
  * configuration syntax; each must reach the certificate as one name. */
 /* A DER CSR for CN = cn signed by key, in *der (OPENSSL_free). */
+static int csr_der_params(EVP_PKEY *key, const char *cn, int params_absent, unsigned char **der);
+
 static int csr_der_of(EVP_PKEY *key, const char *cn, unsigned char **der) {
+    return csr_der_params(key, cn, 0, der);
+}
+
+/* As csr_der_of; when params_absent, the key's algorithm goes without parameters (RSA's NULL
+ * left out, as some encoders do). */
+static int csr_der_params(EVP_PKEY *key, const char *cn, int params_absent, unsigned char **der) {
     X509_REQ *req = X509_REQ_new();
+    X509_ALGOR *alg = NULL;
     assert_non_null(req);
     assert_true(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_ASC,
                                            (const unsigned char *)cn, -1, -1, 0));
     assert_true(X509_REQ_set_pubkey(req, key));
+    if (params_absent) {
+        assert_true(X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, X509_REQ_get_X509_PUBKEY(req)));
+        assert_true(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF, NULL));
+    }
     assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
     int n = i2d_X509_REQ(req, der);
     assert_true(n > 0);
     X509_REQ_free(req);
     return n;
+}
+
+/* An RSA request whose key algorithm has no parameters gets a certificate with RSA's NULL
+ * (RFC 3279), which verifies. */
+static void test_issue_rsa_params_absent(void **state) {
+    (void)state;
+    EVP_PKEY *key = EVP_RSA_gen(2048);
+    unsigned char *der = NULL;
+    struct csr *c = NULL;
+    char msg[256], err[256];
+    int error = 0, ptype = -1;
+    const void *pval = NULL;
+    const X509_ALGOR *alg = NULL;
+    assert_non_null(key);
+    int n = csr_der_params(key, "device-0001", 1, &der);
+    assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001", &c,
+                               msg, sizeof(msg)),
+                     CSR_OK);
+    X509 *made = ca_issue_pub(ca, c->key, c->spki, "device-0001", 0, NULL, err, sizeof(err));
+    assert_non_null(made);
+    /* As the device gets it (see test_issue_from_csr). */
+    unsigned char *cert = NULL;
+    int clen = i2d_X509(made, &cert);
+    const unsigned char *p = cert;
+    X509 *x = d2i_X509(NULL, &p, clen);
+    assert_non_null(x);
+    X509_free(made);
+    OPENSSL_free(cert);
+    assert_true(
+        X509_PUBKEY_get0_param(NULL, NULL, NULL, (X509_ALGOR **)&alg, X509_get_X509_PUBKEY(x)));
+    X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+    assert_int_equal(ptype, V_ASN1_NULL);
+    assert_int_equal(verify_to_root(x, NULL, &error), 1);
+    X509_free(x);
+    csr_free(c);
+    OPENSSL_free(der);
+    EVP_PKEY_free(key);
 }
 
 /* A certificate for a CSR carries the CSR's SubjectPublicKeyInfo byte for byte (the compressed
@@ -953,6 +1003,7 @@ int main(void) {
         cmocka_unit_test(test_device_profile_p256),
         cmocka_unit_test(test_device_profile_rsa),
         cmocka_unit_test(test_issue_from_csr),
+        cmocka_unit_test(test_issue_rsa_params_absent),
         cmocka_unit_test(test_device_id_encoding),
         cmocka_unit_test(test_validity_capped_by_issuer),
         cmocka_unit_test(test_serials_differ),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -267,20 +268,37 @@ static void test_challenge_password(void **state) {
     csr_free(c);
 }
 
+/* A request for CN cn (cnlen bytes) and key's public key, unsigned. */
+static X509_REQ *make_req(const char *cn, size_t cnlen, EVP_PKEY *key) {
+    X509_REQ *req = X509_REQ_new();
+    X509_NAME *name = X509_NAME_new();
+    assert_true(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
+                                           (const unsigned char *)cn, (int)cnlen, -1, 0));
+    assert_true(X509_REQ_set_subject_name(req, name));
+    assert_true(X509_REQ_set_pubkey(req, key));
+    X509_NAME_free(name);
+    return req;
+}
+
+/* Signs req with key and returns its DER (freed with OPENSSL_free); frees req and key. */
+static unsigned char *sign_req(X509_REQ *req, EVP_PKEY *key, int *len) {
+    unsigned char *der = NULL;
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    *len = i2d_X509_REQ(req, &der);
+    assert_true(*len > 0);
+    X509_REQ_free(req);
+    EVP_PKEY_free(key);
+    return der;
+}
+
 /* A DER CSR made here for what the openssl command line cannot make (over-long names, control
  * characters, odd attributes): when nchallenge > 0, with a challengePassword attribute holding
  * nchallenge values challenge of ASN.1 type type. The caller frees it with OPENSSL_free. */
 static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchallenge, int type,
                                      const char *challenge, int *len) {
     EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509_REQ *req = X509_REQ_new();
-    X509_NAME *name = X509_NAME_new();
-    unsigned char *der = NULL;
     assert_non_null(key);
-    assert_true(X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-                                           (const unsigned char *)cn, (int)cnlen, -1, 0));
-    assert_true(X509_REQ_set_subject_name(req, name));
-    assert_true(X509_REQ_set_pubkey(req, key));
+    X509_REQ *req = make_req(cn, cnlen, key);
     if (nchallenge > 0) {
         X509_ATTRIBUTE *attr = X509_ATTRIBUTE_new();
         assert_true(X509_ATTRIBUTE_set1_object(attr, OBJ_nid2obj(NID_pkcs9_challengePassword)));
@@ -289,13 +307,57 @@ static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchalleng
         assert_true(X509_REQ_add1_attr(req, attr));
         X509_ATTRIBUTE_free(attr);
     }
-    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
-    *len = i2d_X509_REQ(req, &der);
-    assert_true(*len > 0);
-    X509_NAME_free(name);
-    X509_REQ_free(req);
-    EVP_PKEY_free(key);
-    return der;
+    return sign_req(req, key, len);
+}
+
+/* Key algorithm parameters of another form than the key's (copied into the certificate as they
+ * are, they once crashed the signing of it): refused. RSA's absent NULL is taken. */
+static void test_key_params(void **state) {
+    (void)state;
+    struct csr *c = NULL;
+    unsigned char *der;
+    int len;
+
+    /* RSA with an INTEGER for parameters, and with none. */
+    for (int absent = 0; absent < 2; absent++) {
+        EVP_PKEY *key = EVP_RSA_gen(2048);
+        assert_non_null(key);
+        X509_REQ *req = make_req("device-0001", 11, key);
+        X509_ALGOR *alg = NULL;
+        assert_true(X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, X509_REQ_get_X509_PUBKEY(req)));
+        ASN1_INTEGER *five = ASN1_INTEGER_new();
+        assert_true(ASN1_INTEGER_set(five, 5));
+        if (absent) {
+            ASN1_INTEGER_free(five);
+            assert_true(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_UNDEF, NULL));
+        } else {
+            assert_true(X509_ALGOR_set0(alg, OBJ_nid2obj(NID_rsaEncryption), V_ASN1_INTEGER, five));
+        }
+        der = sign_req(req, key, &len);
+        enum csr_err e = csr_parse((const char *)der, (size_t)len, CSR_FMT_DER, NULL, "device-0001",
+                                   &c, msg, sizeof(msg));
+        OPENSSL_free(der);
+        if (absent) {
+            assert_int_equal(e, CSR_OK);
+            csr_free(c);
+        } else {
+            assert_int_equal(e, CSR_KEY_UNSUPPORTED);
+            assert_string_equal(msg, "RSA key whose algorithm parameters are not NULL");
+        }
+    }
+
+    /* P-256 written with explicit curve parameters. */
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    assert_true(EVP_PKEY_set_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING,
+                                               OSSL_PKEY_EC_ENCODING_EXPLICIT));
+    der = sign_req(make_req("device-0001", 11, key), key, &len);
+    assert_int_equal(csr_parse((const char *)der, (size_t)len, CSR_FMT_DER, NULL, "device-0001", &c,
+                               msg, sizeof(msg)),
+                     CSR_CURVE_UNSUPPORTED);
+    assert_string_equal(msg,
+                        "EC key with explicit curve parameters; only named curves are allowed");
+    OPENSSL_free(der);
 }
 
 static unsigned char *make_csr(const char *cn, size_t cnlen, int *len) {
@@ -384,7 +446,7 @@ int main(void) {
         cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_oversized),
         cmocka_unit_test(test_challenge_password), cmocka_unit_test(test_challenge_malformed),
         cmocka_unit_test(test_cn_content),         cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_point_at_infinity),
+        cmocka_unit_test(test_point_at_infinity),  cmocka_unit_test(test_key_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
