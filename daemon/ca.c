@@ -2,6 +2,7 @@
 #include "ca.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +33,8 @@ struct ca {
     STACK_OF(X509) * chain;     /* issuing CA first, root last */
     X509_STORE *trust;          /* the root, for ca_verify */
     STACK_OF(X509) * untrusted; /* the chain without its root */
-    int64_t not_after;          /* the issuing CA's expiry, Unix time */
+    int64_t not_before;         /* the issuing CA's start, Unix time */
+    int64_t not_after;          /* the earliest expiry of the chain, Unix time */
     int device_days;
     char **chain_b64; /* base64 DER of each certificate of chain */
     _Atomic uint64_t last_crl_number;
@@ -165,6 +167,12 @@ int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(
                                                                       : "not valid yet");
         goto out;
     }
+    if (!X509_get0_subject_key_id(cert)) {
+        snprintf(err, errlen,
+                 "the CA certificate has no subjectKeyIdentifier, which the authority key "
+                 "identifier of every device certificate and CRL names");
+        goto out;
+    }
     if (X509_self_signed(cert, 0) == 1) {
         snprintf(err, errlen,
                  "the certificate is a self-signed root; provd needs an issuing CA signed by a "
@@ -176,6 +184,19 @@ int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(
                  "the chain holds no root certificate (a self-signed CA): give the certificates "
                  "above the issuing CA up to and including the root");
         goto out;
+    }
+    /* Device certificates are for TLS clients, as ca_verify checks them: a CA whose
+     * extendedKeyUsage leaves clientAuth out, or one above it that does, would issue
+     * certificates nothing accepts. */
+    for (int i = -1; i < sk_X509_num(above); i++) {
+        if (X509_check_purpose(i < 0 ? cert : sk_X509_value(above, i), X509_PURPOSE_SSL_CLIENT,
+                               1) != 1) {
+            snprintf(err, errlen,
+                     "%s extendedKeyUsage does not allow TLS clients (clientAuth), which "
+                     "device certificates are for",
+                     i < 0 ? "the CA certificate's" : "the chain above has a certificate whose");
+            goto out;
+        }
     }
     rc = verify(cert, store, untrusted, 0, path, err, errlen,
                 "the CA certificate does not chain to the root");
@@ -208,7 +229,21 @@ static int ca_prepare(struct ca *ca, const struct ca_opts *o, char *err, size_t 
                  CA_DEVICE_DAYS_MAX);
         return -1;
     }
+    /* A device certificate stops verifying when any certificate above it expires, the root
+     * included: its validity ends no later than the earliest of them. */
+    ca->not_before = asn1_unix(X509_get0_notBefore(ca->cert));
     ca->not_after = asn1_unix(X509_get0_notAfter(ca->cert));
+    for (int i = 1; i < n; i++) {
+        int64_t t = asn1_unix(X509_get0_notAfter(sk_X509_value(ca->chain, i)));
+        if (t < ca->not_after)
+            ca->not_after = t;
+    }
+    int64_t left = ca->not_after - (int64_t)time(NULL);
+    if (left < (int64_t)ca->device_days * 86400)
+        log_warn("the CA chain expires in %" PRId64 " days, before the %d days device "
+                 "certificates are valid for: they will be cut short (provd ca import installs "
+                 "a new issuing CA)",
+                 left / 86400, ca->device_days);
     if (!(ca->trust = split_trust(ca->chain, &ca->untrusted)) ||
         !(ca->chain_b64 = calloc((size_t)n, sizeof(char *)))) {
         snprintf(err, errlen, "out of memory");
@@ -368,7 +403,8 @@ X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, con
         .issuer = ca->cert,
         .issuer_key = ca->key,
         .san = san,
-        .not_before = now - 300,
+        /* A few minutes back for devices whose clock is behind, but not before the CA. */
+        .not_before = now - 300 > ca->not_before ? now - 300 : ca->not_before,
         .not_after = now + (int64_t)(days ? days : ca->device_days) * 86400,
     };
     /* A certificate outliving its issuer would stop verifying at the issuer's expiry anyway;

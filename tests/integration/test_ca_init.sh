@@ -135,6 +135,15 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/
 openssl x509 -req -in "$O/leaf.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
     -days 30 -extfile "$O/leaf.ext" -out "$O/leaf.pem" 2>/dev/null
 openssl pkey -in "$O/issuing.key" -aes256 -passout pass:secret -out "$O/encrypted.key"
+# The same CA without a subject key identifier, and one limited to TLS servers.
+grep -v subjectKeyIdentifier "$O/ca.ext" >"$O/noski.ext"
+echo "subjectKeyIdentifier = none" >>"$O/noski.ext"
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 1825 -extfile "$O/noski.ext" -out "$O/noski.pem" 2>/dev/null
+cp "$O/ca.ext" "$O/server.ext"
+echo "extendedKeyUsage = serverAuth" >>"$O/server.ext"
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 1825 -extfile "$O/server.ext" -out "$O/serveronly.pem" 2>/dev/null
 
 before=$(sha256sum "$C"/*)
 import() { "$BIN/provd" ca import --data-dir "$DATA" "$@" >"$WORK/out" 2>"$WORK/err"; }
@@ -169,6 +178,10 @@ refused --cert "$O/issuing.pem" --key "$O/encrypted.key" --chain "$O/root.pem" -
     "the key is encrypted"
 refused --cert "$O/missing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
     "missing.pem: No such file or directory"
+refused --cert "$O/noski.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "no subjectKeyIdentifier"
+refused --cert "$O/serveronly.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "does not allow TLS clients"
 
 root_before=$(sha256sum "$C/root.pem" "$C/root.key")
 import --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force ||

@@ -452,6 +452,32 @@ static void test_serials_differ(void **state) {
     EVP_PKEY_free(key);
 }
 
+/* A device certificate ends no later than any certificate above it: here the root, which
+ * expires in 3 days, before its issuing CA. */
+static void test_validity_within_chain(void **state) {
+    (void)state;
+    struct made m = {0};
+    struct ca *c = NULL;
+    char d[128], err[512];
+    snprintf(d, sizeof(d), "%s/shortroot", dir);
+    assert_non_null(m.root_key = pki_key_new());
+    assert_non_null(m.root = pki_root_new(m.root_key, "short root", 3));
+    assert_non_null(m.issuing_key = pki_key_new());
+    assert_non_null(m.issuing =
+                        pki_issuing_new(m.issuing_key, m.root, m.root_key, "long issuing", 3650));
+    write_data_dir(d, &m);
+    assert_int_equal(ca_load(d, NULL, &c, err, sizeof(err)), 0);
+    EVP_PKEY *key = pki_key_new();
+    X509 *x = ca_issue(c, key, "dev", 365, NULL, err, sizeof(err));
+    assert_non_null(x);
+    assert_true(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m.root)) <= 0);
+    assert_true(ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(m.issuing)) >= 0);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    ca_free(c);
+    made_free(&m);
+}
+
 /* A P-384 CA signs with SHA-384. */
 static void test_p384_issuer(void **state) {
     (void)state;
@@ -1004,6 +1030,7 @@ int main(void) {
         cmocka_unit_test(test_device_profile_rsa),
         cmocka_unit_test(test_issue_from_csr),
         cmocka_unit_test(test_issue_rsa_params_absent),
+        cmocka_unit_test(test_validity_within_chain),
         cmocka_unit_test(test_device_id_encoding),
         cmocka_unit_test(test_validity_capped_by_issuer),
         cmocka_unit_test(test_serials_differ),
