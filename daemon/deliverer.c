@@ -15,6 +15,7 @@
 #include "event.h"
 #include "log.h"
 #include "rand.h"
+#include "regid.h"
 #include "timefmt.h"
 #include "webhook.h"
 
@@ -40,6 +41,11 @@ struct deliverer {
     long timeout_ms;
     int64_t retry_base_ms, retry_max_ms, max_age_ms, retention_ms;
     int max_attempts;
+
+    /* The webhooks whose last attempt failed, until their retry time: their other deliveries
+     * share that failure, in whichever batch they are read (see deliver_batch). */
+    struct failure *failed;
+    size_t nfailed;
 };
 
 /* The outcome of an attempt, shared with the other due deliveries of the same webhook when it
@@ -50,6 +56,13 @@ struct outcome {
     char error[ERROR_MAX];
     int64_t retry_at;
 };
+
+/* A webhook's failed attempt, shared until o.retry_at. */
+struct failure {
+    char webhook_id[REGID_MAX + 1]; /* webhook IDs follow the registration ID rules */
+    struct outcome o;
+};
+#define FAILED_MAX 128 /* more than the webhooks a server takes (100) */
 
 static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata) {
     (void)ptr;
@@ -195,23 +208,29 @@ static void log_outcome(const struct store_delivery *x, const struct outcome *o,
 }
 
 /* Delivers the due deliveries x[0..n). Once an attempt to a webhook fails, the webhook's other
- * deliveries of the batch are not sent but share that failure and its retry time: a webhook that
- * is down then costs one attempt (and at most one timeout) per retry, however many events wait
- * for it, and its deliveries come due again together. Returns 0, or -1 when an outcome could not
+ * deliveries are not sent, in this batch and the next ones, until that attempt's retry time: they
+ * share its failure and its retry time, so that a webhook that is down costs one attempt (and at
+ * most one timeout) per retry, however many events wait for it, and its deliveries come due again
+ * together. Returns 0, or -1 when an outcome could not
  * be stored (the batch stops there). */
 static int deliver_batch(struct deliverer *d, struct store_delivery *x, size_t n) {
-    struct outcome failed[BATCH];
-    const char *failed_id[BATCH];
-    size_t nfailed = 0;
+    int64_t start = time_now_unix_ms();
 
+    /* Failures whose retry time has come are forgotten: that webhook gets a real attempt. */
+    for (size_t k = 0; k < d->nfailed;) {
+        if (d->failed[k].o.retry_at <= start)
+            d->failed[k] = d->failed[--d->nfailed];
+        else
+            k++;
+    }
     for (size_t i = 0; i < n && !atomic_load(&d->stopping); i++) {
         struct outcome o, *shared = NULL;
         uint32_t rnd = 0;
         int64_t now;
 
-        for (size_t k = 0; k < nfailed && !shared; k++)
-            if (strcmp(failed_id[k], x[i].webhook_id) == 0)
-                shared = &failed[k];
+        for (size_t k = 0; k < d->nfailed && !shared; k++)
+            if (strcmp(d->failed[k].webhook_id, x[i].webhook_id) == 0)
+                shared = &d->failed[k].o;
         if (shared) {
             o = *shared;
             snprintf(o.error, sizeof(o.error), "not sent: %.*s", ERROR_MAX - 11, shared->error);
@@ -224,8 +243,11 @@ static int deliver_batch(struct deliverer *d, struct store_delivery *x, size_t n
                 rnd = UINT32_MAX / 2;
             o.retry_at = now + event_retry_delay_ms(d->retry_base_ms, d->retry_max_ms,
                                                     x[i].attempts + 1, rnd);
-            failed_id[nfailed] = x[i].webhook_id;
-            failed[nfailed++] = o;
+            if (d->nfailed < FAILED_MAX && strlen(x[i].webhook_id) <= REGID_MAX) {
+                struct failure *f = &d->failed[d->nfailed++];
+                snprintf(f->webhook_id, sizeof(f->webhook_id), "%s", x[i].webhook_id);
+                f->o = o;
+            }
         }
         apply(d, &x[i], &o, now);
         log_outcome(&x[i], &o, !shared);
@@ -317,6 +339,7 @@ static void free_deliverer(struct deliverer *d) {
     pthread_mutex_destroy(&d->lock);
     pthread_cond_destroy(&d->wake);
     free(d->ca_file);
+    free(d->failed);
     free(d);
 }
 
@@ -338,7 +361,8 @@ struct deliverer *deliverer_start(struct store *st, const struct provd_config *c
     d->retention_ms = (int64_t)cfg->event_retention_h * 3600 * 1000;
     d->subscribed = subscribed;
     if ((cfg->event_ca_file && !(d->ca_file = strdup(cfg->event_ca_file))) ||
-        !(d->curl = curl_easy_init()) || store_conn_open(st, &d->conn) != STORE_OK) {
+        !(d->failed = calloc(FAILED_MAX, sizeof(*d->failed))) || !(d->curl = curl_easy_init()) ||
+        store_conn_open(st, &d->conn) != STORE_OK) {
         log_error("events: the delivery thread could not start");
         free_deliverer(d);
         return NULL;

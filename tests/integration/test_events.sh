@@ -365,6 +365,30 @@ slow_done() { [ "$(deliveries "webhook=all&state=delivered" |
     jq -r 'select(.subject | startswith("dev-slow-")) | .subject' | sort -u | grep -c .)" -eq 3 ]; }
 wait_for 30 "the three slow deliveries" slow_done
 
+# ---- A receiver that is down costs one attempt per retry, however many events wait ----
+# Seventy events (more than the 32 deliveries read at a time) come due while the receiver
+# answers 503 and the first failed attempt waits 4 to 8 s: none of them is tried meanwhile.
+provd_stop
+cp "$DATA/provd.json" "$WORK/provd.json.before-burst"
+jq '. + {event_retry_base_ms: 8000, event_retry_max_ms: 8000}' "$DATA/provd.json" \
+    >"$WORK/provd.json"
+cp "$WORK/provd.json" "$DATA/provd.json"
+start
+echo 503 >"$WORK/a.control"
+n0=$(received a)
+for i in $(seq 70); do
+    st=$(admjson PUT "/enrollments/burst-$i" "$(jq -nc --arg id "burst-$i" '{registrationId: $id,
+        attestation: {type: "symmetricKey"}, iotHubHostName: "hub-a.example.com"}')")
+    assert_eq 200 "$st" "PUT enrollment burst-$i"
+done
+wait_for 10 "the first attempt of the burst" at_least a $((n0 + 1))
+sleep 1
+assert_eq 1 "$(($(received a) - n0))" "attempts at a receiver that is down, for 70 events"
+rm -f "$WORK/a.control"
+provd_stop
+cp "$WORK/provd.json.before-burst" "$DATA/provd.json"
+start
+
 # ---- A disabled webhook gets nothing new ----
 
 pc_ok webhook disable all
