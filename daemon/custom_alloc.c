@@ -16,7 +16,7 @@ json_t *custom_alloc_request(const struct enrollment *e, const struct custom_all
     }
     ctx = json_pack("{s:s, s:s*, s:s*, s:{}, s:O*}", "registrationId", d->registration_id,
                     "currentIotHubHostName", d->current_hub, "currentDeviceId",
-                    d->current_device_id, "symmetricKey", "payload", d->payload);
+                    d->current_device_id, d->x509 ? "x509" : "symmetricKey", "payload", d->payload);
     if (hubs == NULL || ctx == NULL) {
         json_decref(hubs);
         json_decref(ctx);

@@ -24,13 +24,15 @@ struct custom_alloc_device {
     const char *current_hub;       /* its endpoint when it was assigned before, or NULL */
     const char *current_device_id; /* its device ID when it was assigned before, or NULL */
     json_t *payload;               /* the payload it sent, or NULL */
+    int x509;                      /* attested by certificate (else by symmetric key) */
 };
 
 /* Builds the request body: {"individualEnrollment"|"enrollmentGroup": <the enrollment without
  * its keys>, "deviceRuntimeContext": {"registrationId", "currentIotHubHostName"?,
- * "currentDeviceId"?, "symmetricKey": {}, "payload"?}, "linkedHubs": [...]} where linkedHubs
- * are the nlinked host names of linked. e must come from enrollment_parse or enrollment_copy
- * (its document holds no key). Returns a new reference, or NULL when out of memory. */
+ * "currentDeviceId"?, "symmetricKey" | "x509": {}, "payload"?}, "linkedHubs": [...]} where
+ * linkedHubs are the nlinked host names of linked. e must come from enrollment_parse or
+ * enrollment_copy (its document holds no key). Returns a new reference, or NULL when out of memory.
+ */
 json_t *custom_alloc_request(const struct enrollment *e, const struct custom_alloc_device *d,
                              const char *const *linked, size_t nlinked);
 

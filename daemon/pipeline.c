@@ -1033,10 +1033,10 @@ static int candidates(const struct enrollment *e, enum alloc_policy policy,
 }
 
 /* The region a geoLatency allocation prefers: the one the device reports in its payload
- * ("region"), else the one of this listener (the region setting). */
+ * ("region", when not empty), else the one of this listener (the region setting). */
 static const char *device_region(const struct reg_job *job) {
     const char *r = json_string_value(json_object_get(job->payload, "region"));
-    return r ? r : job->w->pd->cfg.region;
+    return r && *r ? r : job->w->pd->cfg.region;
 }
 
 /* The custom allocation webhook has answered, or failed: the registration goes on (or fails)
@@ -1108,6 +1108,7 @@ static void ask_webhook(struct reg_state *st, const struct endpoint *cand, size_
         .current_hub = was_assigned(st) ? st->prev.assigned_hub : NULL,
         .current_device_id = was_assigned(st) ? st->prev.device_id : NULL,
         .payload = job->payload,
+        .x509 = job->x509 != NULL,
     };
     if (!(req = custom_alloc_request(&st->e, &dev, (const char *const *)st->linked, st->nlinked)) ||
         !(body = json_dumps(req, JSON_COMPACT)) ||

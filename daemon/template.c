@@ -72,8 +72,11 @@ static int field_path_ok(const char *s, size_t n) {
             if (seg == 0)
                 return 0;
             seg = 0;
-        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                   c == '_' || c == '-') {
+        } else if (((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-') &&
+                   seg + 1 < VAR_NAME_MAX) {
+            /* A segment longer than a field name put_payload_field can look up is refused
+             * rather than looked up cut short. */
             seg++;
         } else {
             return 0;

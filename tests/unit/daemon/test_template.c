@@ -137,6 +137,22 @@ static void test_unknown_variables_refused(void **state) {
     assert_check_refused("\"${payload}\"", "configuration: unknown variable ${payload}");
     assert_check_refused("\"${}\"", "configuration: unknown variable ${}");
     assert_check_refused("\"x ${deviceId\"", "configuration: \"${\" without a closing \"}\"");
+    /* A field name longer than 255 characters, which could only be looked up cut short. */
+    char long_field[320], text[400], want[400];
+    memset(long_field, 'a', 256);
+    long_field[256] = '\0';
+    snprintf(text, sizeof(text), "\"${payload.%s}\"", long_field);
+    snprintf(want, sizeof(want), "configuration: unknown variable ${payload.%.53s", long_field);
+    json_t *tmpl = parse(text);
+    assert_int_equal(template_check(tmpl, "configuration", err, sizeof(err)), -1);
+    if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("%s", err);
+    json_decref(tmpl);
+    long_field[255] = '\0';
+    snprintf(text, sizeof(text), "\"${payload.%s}\"", long_field);
+    tmpl = parse(text);
+    assert_int_equal(template_check(tmpl, "configuration", err, sizeof(err)), 0);
+    json_decref(tmpl);
     ok = parse("{\"a\":[\"${deviceId}\",1,{\"b\":\"${payload.x-y.z_1}\"}],\"c\":\"$${nope}\"}");
     assert_int_equal(template_check(ok, "configuration", err, sizeof(err)), 0);
     json_decref(ok);
@@ -219,7 +235,7 @@ static void test_custom_request(void **state) {
     static const char *const linked[] = {"hub-a", "hub-b"};
     struct enrollment e, copy;
     json_t *payload = parse("{\"model\":\"x1\"}"), *req;
-    struct custom_alloc_device dev = {"dev-1", "hub-b", "device-1", payload};
+    struct custom_alloc_device dev = {"dev-1", "hub-b", "device-1", payload, 0};
     char *text;
     (void)state;
 
@@ -243,11 +259,11 @@ static void test_custom_request(void **state) {
                                                           "allocationPolicy")),
                         "custom");
     json_decref(req);
-    /* A first registration: no current hub or device, no payload. */
-    dev = (struct custom_alloc_device){"dev-2", NULL, NULL, NULL};
+    /* A first registration: no current hub or device, no payload; attested by certificate. */
+    dev = (struct custom_alloc_device){"dev-2", NULL, NULL, NULL, 1};
     req = custom_alloc_request(&copy, &dev, linked, 1);
     assert_json(json_object_get(req, "deviceRuntimeContext"),
-                "{\"registrationId\":\"dev-2\",\"symmetricKey\":{}}");
+                "{\"registrationId\":\"dev-2\",\"x509\":{}}");
     assert_json(json_object_get(req, "linkedHubs"), "[\"hub-a\"]");
     json_decref(req);
     enrollment_clear(&copy);
