@@ -610,11 +610,13 @@ X509_CRL *ca_crl_new(struct ca *ca, const struct ca_revoked *revoked, size_t n, 
                  (unsigned long long)number, (unsigned long long)atomic_load(&ca->last_crl_number));
         goto out;
     }
+    /* No later than the CA can vouch for it. */
+    int64_t next_update = now + next_update_s < ca->not_after ? now + next_update_s : ca->not_after;
     X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
     if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
         !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||
         !ASN1_TIME_set(t, (time_t)now) || !X509_CRL_set1_lastUpdate(crl, t) ||
-        !ASN1_TIME_set(t, (time_t)(now + next_update_s)) || !X509_CRL_set1_nextUpdate(crl, t) ||
+        !ASN1_TIME_set(t, (time_t)next_update) || !X509_CRL_set1_nextUpdate(crl, t) ||
         !ASN1_INTEGER_set_uint64(num, number) ||
         !X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) ||
         !(aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always")) ||

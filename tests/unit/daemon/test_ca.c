@@ -452,8 +452,8 @@ static void test_serials_differ(void **state) {
     EVP_PKEY_free(key);
 }
 
-/* A device certificate ends no later than any certificate above it: here the root, which
- * expires in 3 days, before its issuing CA. */
+/* A device certificate, and a CRL's nextUpdate, end no later than any certificate above: here
+ * the root, which expires in 3 days, before its issuing CA. */
 static void test_validity_within_chain(void **state) {
     (void)state;
     struct made m = {0};
@@ -473,6 +473,11 @@ static void test_validity_within_chain(void **state) {
     assert_true(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m.root)) <= 0);
     assert_true(ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(m.issuing)) >= 0);
     X509_free(x);
+    /* A CRL's nextUpdate (asked a week ahead) is capped the same way. */
+    X509_CRL *crl = ca_crl_new(c, NULL, 0, 1, 7 * 86400, err, sizeof(err));
+    assert_non_null(crl);
+    assert_true(ASN1_TIME_compare(X509_CRL_get0_nextUpdate(crl), X509_get0_notAfter(m.root)) <= 0);
+    X509_CRL_free(crl);
     EVP_PKEY_free(key);
     ca_free(c);
     made_free(&m);
