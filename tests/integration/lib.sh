@@ -273,3 +273,38 @@ endpoint_add() {
 new_key() {
     openssl rand -base64 "${1:-32}" | tr -d '\n'
 }
+
+# ---- Holding provd's commits back (needs the sqlite3 shell) ----
+
+# hold_write_lock: the sqlite3 shell takes the store's write lock, as another process writing
+# would, and keeps it until release_write_lock: provd's commits wait meanwhile (for up to its
+# busy timeout, 10 s). Returns once the lock is held.
+hold_write_lock() {
+    rm -f "$WORK/release-lock"
+    { echo 'BEGIN IMMEDIATE;'
+      while [ ! -e "$WORK/release-lock" ]; do sleep 0.05; done
+      echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
+    LOCK_PID=$!
+    local _
+    for _ in $(seq 200); do
+        sqlite3 "$DATA/provd.db" 'BEGIN IMMEDIATE; ROLLBACK;' 2>/dev/null || return 0
+        sleep 0.05
+    done
+    fail "the sqlite3 shell did not take the write lock"
+}
+
+release_write_lock() {
+    touch "$WORK/release-lock"
+    wait "$LOCK_PID"
+}
+
+# wait_decisions COUNT PATTERN: waits until provd's log holds COUNT lines matching PATTERN
+# (a decision is logged when it is made, before its commit).
+wait_decisions() {
+    local _
+    for _ in $(seq 600); do
+        [ "$(grep -c -- "$2" "$WORK/provd.log" || true)" -ge "$1" ] && return 0
+        sleep 0.05
+    done
+    fail "provd did not log $1 lines matching '$2'"
+}

@@ -240,16 +240,13 @@ assert_eq "$auto_id" "$(jb .deviceId)" "ind-auto: stored device ID"
 # Registrations of one device at the same time (a device that retried): each is decided over
 # what the others stored, so every answer names the device ID the store keeps; one that found
 # the device changed under it four times over is refused 503 / 503003. Every answer has its
-# audit record. The sqlite3 shell holds the database's write lock so that all of them wait for
-# the same commit.
+# audit record. The sqlite3 shell holds the database's write lock until all six are decided.
 if command -v sqlite3 >/dev/null; then
     st=$(admjson PUT /enrollments/ind-race "$(jq -nc --arg k "$IK1" '{registrationId: "ind-race",
         deviceId: "auto", iotHubHostName: "hub-i.example.com",
         attestation: {type: "symmetricKey", symmetricKey: {primaryKey: $k}}}')")
     assert_eq 200 "$st" "PUT enrollment ind-race"
-    { echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
-    lock=$!
-    sleep 0.3
+    hold_write_lock
     auth=$(sas_token "$IK1" ind-race)
     for i in 1 2 3 4 5 6; do
         curl -s --cacert "$CA" -o "$WORK/race-$i.json" -w '%{http_code}' -X PUT -H "$CT_JSON" \
@@ -257,7 +254,8 @@ if command -v sqlite3 >/dev/null; then
             "$DEV/$SCOPE/registrations/ind-race/register?$API" >"$WORK/race-$i.status" &
         pids[i]=$!
     done
-    wait "$lock"
+    wait_decisions 6 "device.register subject=ind-race"
+    release_write_lock
     for i in 1 2 3 4 5 6; do
         wait "${pids[i]}" || fail "register ind-race ($i) failed"
     done

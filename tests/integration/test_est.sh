@@ -270,11 +270,11 @@ assert_eq 401 "$st" "DPS register as dev-seven with est-dev7's certificate"
 
 # Two re-enrollments with the same current certificate at once (a device that retried): the
 # second is decided again after the first is stored, and its certificate, current when it came,
-# still attests it. The sqlite3 shell holds the write lock so that both wait for it.
+# still attests it. The sqlite3 shell holds the write lock until both are decided.
 if command -v sqlite3 >/dev/null; then
-    { echo 'BEGIN IMMEDIATE;'; sleep 2; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
-    lock=$!
-    sleep 0.3
+    decided="est.simplereenroll subject=est-dev7 outcome=accepted"
+    n0=$(grep -c -- "$decided" "$WORK/provd.log" || true)
+    hold_write_lock
     declare -A pids
     for n in a b; do
         csr "d7$n" dev-seven
@@ -284,7 +284,8 @@ if command -v sqlite3 >/dev/null; then
             >"$WORK/re-$n.status" &
         pids[n]=$!
     done
-    wait "$lock"
+    wait_decisions $((n0 + 2)) "$decided"
+    release_write_lock
     for n in a b; do
         wait "${pids[n]}" || true
         assert_eq 200 "$(cat "$WORK/re-$n.status")" \

@@ -196,18 +196,12 @@ if command -v sqlite3 >/dev/null; then
     # SIGTERM while registrations wait for their commit (another process holds the database's
     # write lock): once committed, each is answered in full before provd exits.
     provd_start
-    { echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
-    LOCK_PID=$!
-    sleep 0.5
+    hold_write_lock
     burst held 5
-    port=$(printf '%04X' "$(jq -r .device "$WORK/ports.json")")
-    for _ in $(seq 100); do
-        [ "$(awk -v p=":$port" '$2 ~ p"$" && $4 == "01"' /proc/net/tcp | wc -l)" -ge 5 ] && break
-        sleep 0.05
-    done
-    sleep 1
+    wait_decisions 5 "device.register subject=held-"
     kill -TERM "$PROVD_PID"
-    wait "$LOCK_PID"
+    sleep 0.5
+    release_write_lock
     rc=0
     wait "$PROVD_PID" || rc=$?
     PROVD_PID=
