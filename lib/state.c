@@ -13,6 +13,9 @@
 
 #include "internal.h"
 
+/* What marks the temporary file of an atomic write: ".NAME" TEMP_MARK "XXXXXX". */
+#define TEMP_MARK ".tmp-"
+
 #define STATE_VERSION 1
 /* A state file holds one result; twice the largest answer is more than any honest one needs. */
 #define STATE_MAX ((off_t)PROV_MAX_RESPONSE_BODY * 2)
@@ -187,11 +190,11 @@ static prov_err write_atomic(const char *dir, const char *name, const void *data
     char *tmp = NULL, *final = NULL, *tmpname = NULL;
     int dirfd = -1, fd = -1, created = 0;
     prov_err rc = PROV_ERR_NOMEM;
-    size_t tlen = strlen(name) + sizeof(".XXXXXX") + 1;
+    size_t tlen = strlen(name) + sizeof(TEMP_MARK "XXXXXX") + 1;
 
     if ((tmpname = malloc(tlen)) == NULL)
         goto out;
-    snprintf(tmpname, tlen, ".%s.XXXXXX", name);
+    snprintf(tmpname, tlen, ".%s" TEMP_MARK "XXXXXX", name);
     tmp = path_in(dir, tmpname);
     final = path_in(dir, name);
     if (tmp == NULL || final == NULL)
@@ -336,12 +339,13 @@ prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
     return remove_synced(dir, name, errbuf, errlen);
 }
 
-/* 1 when name is one of write_atomic's temporary files: "." + a plain name + "." + the six
- * characters mkostemp puts in place of XXXXXX. */
+/* 1 when name is one of write_atomic's temporary files: "." + a plain name + TEMP_MARK + the six
+ * characters mkostemp puts in place of XXXXXX (the mark keeps an operator's ".x.backup" out). */
 static int temporary_name(const char *name) {
-    size_t len = strlen(name), i;
+    size_t len = strlen(name), i, mark = sizeof(TEMP_MARK) - 1;
 
-    if (len < sizeof(".a.XXXXXX") - 1 || name[0] != '.' || name[1] == '.' || name[len - 7] != '.')
+    if (len < 2 + mark + 6 || name[0] != '.' || name[1] == '.' ||
+        memcmp(name + len - 6 - mark, TEMP_MARK, mark) != 0)
         return 0;
     for (i = len - 6; i < len; i++) {
         if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||

@@ -384,7 +384,7 @@ PROV_EXPORT prov_err prov_state_write_file(const char *dir, const char *name, co
 PROV_EXPORT prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
                                             size_t errlen);
 
-/* Removes the temporary files (".NAME.XXXXXX") that a write of the functions here leaves in dir
+/* Removes the temporary files (".NAME.tmp-XXXXXX") that a write of the functions here leaves in dir
  * when the process dies before its rename; they may hold a private key. Call it before using a
  * state directory, never while another process writes into it. A missing dir is not an error.
  * errbuf as for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */

@@ -499,7 +499,9 @@ grep -q 'ca-chain.pem' "$WORK/stub-csr-cut.err" || fail "stub-csr-cut: the faile
 [ ! -e "$SCSR/identity.json" ] || fail "stub-csr-cut: the old identity.json outlived the old key"
 rm -rf "$SCSR/ca-chain.pem"
 # What a crash in the middle of a write leaves: a temporary file, here one holding a key.
-cp "$SCSR/device.key" "$SCSR/.device.key.Ab12Cd"
+cp "$SCSR/device.key" "$SCSR/.device.key.tmp-Ab12Cd"
+# And an operator's own hidden copy, which is not one.
+cp "$SCSR/device.key" "$SCSR/.device.key.backup"
 # The next run, without --force, does not take the directory for provisioned: it provisions
 # again, with a new key and the certificate for it, and removes the temporary file.
 agent 0 stub-csr-after-cut --endpoint "$STUB_URL" --id-scope "$SCOPE" \
@@ -507,8 +509,10 @@ agent 0 stub-csr-after-cut --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --csr
 grep -q '^provisioned' "$WORK/stub-csr-after-cut.out" || fail "stub-csr-after-cut: not provisioned"
 check_csr_state stub-csr-after-cut "$SCSR" agent-csr-stub "$CA"
-[ ! -e "$SCSR/.device.key.Ab12Cd" ] || fail "stub-csr-after-cut: a temporary file was left"
-assert_eq "" "$(ls -A "$SCSR" | grep '^\.' || true)" "stub-csr-after-cut: no temporary file"
+[ ! -e "$SCSR/.device.key.tmp-Ab12Cd" ] || fail "stub-csr-after-cut: a temporary file was left"
+assert_eq ".device.key.backup" "$(ls -A "$SCSR" | grep '^\.' || true)" \
+    "stub-csr-after-cut: no temporary file, the operator's copy kept"
+rm "$SCSR/.device.key.backup"
 # Provisioned again with the certificate provd gave it as --cert/--key: those are kept.
 cp "$SCSR/device.key" "$WORK/kept.key"
 agent 0 stub-own-cert --endpoint "$STUB_URL" --id-scope "$SCOPE" \

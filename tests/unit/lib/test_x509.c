@@ -781,9 +781,11 @@ static void files_are_removed(void **state) {
 }
 
 static void temporary_files_are_cleaned(void **state) {
-    static const char *const temporaries[] = {".device.key.a1B2c3", ".identity.json.XXXXXX"};
-    static const char *const kept[] = {"identity.json", ".profile", ".device.key.abc",
-                                       ".device.key.abcde!", "..x.abcdef"};
+    static const char *const temporaries[] = {".device.key.tmp-a1B2c3",
+                                              ".identity.json.tmp-XXXXXX"};
+    static const char *const kept[] = {"identity.json",   ".profile",
+                                       ".device.key.abc", ".device.key.tmp-abcde!",
+                                       "..x.tmp-abcdef",  ".device.key.backup"};
     const char *dir = path_for("clean");
     char dirbuf[512], why[256], p[600];
     size_t i;
@@ -801,7 +803,7 @@ static void temporary_files_are_cleaned(void **state) {
         write_text(p, "x\n");
     }
     /* A directory with a temporary file's name is not the library's. */
-    snprintf(p, sizeof(p), "%s/.config.json.QWERTY", dirbuf);
+    snprintf(p, sizeof(p), "%s/.config.json.tmp-QWERTY", dirbuf);
     assert_int_equal(mkdir(p, 0700), 0);
     assert_int_equal(prov_state_clean(dirbuf, why, sizeof(why)), PROV_OK);
     for (i = 0; i < sizeof(temporaries) / sizeof(temporaries[0]); i++) {
@@ -812,7 +814,7 @@ static void temporary_files_are_cleaned(void **state) {
         snprintf(p, sizeof(p), "%s/%s", dirbuf, kept[i]);
         assert_int_equal(access(p, F_OK), 0);
     }
-    snprintf(p, sizeof(p), "%s/.config.json.QWERTY", dirbuf);
+    snprintf(p, sizeof(p), "%s/.config.json.tmp-QWERTY", dirbuf);
     assert_int_equal(access(p, F_OK), 0);
     assert_int_equal(prov_state_clean(NULL, why, sizeof(why)), PROV_ERR_INVALID_ARG);
 }
