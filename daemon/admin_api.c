@@ -891,6 +891,22 @@ static void reply_seq_page(struct call *c, const char *name, json_t *items, int6
     reply_ok(c, json_pack("{s:O, s:I}", name, items, "next", (json_int_t)next));
 }
 
+/* A string of an audit record as JSON, or NULL for NULL. Records hold what devices sent, which
+ * older versions stored as it came: bytes that are not UTF-8 are answered as '?' rather than
+ * making the whole page fail. */
+static json_t *audit_text(const char *s) {
+    json_t *v = s ? json_string(s) : NULL;
+    if (s && !v) {
+        char *copy = strdup(s);
+        for (char *p = copy; p && *p; p++)
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        v = copy ? json_string(copy) : NULL;
+        free(copy);
+    }
+    return v;
+}
+
 static void get_audit(struct call *c) {
     char *subject = http_query_get(&c->path, "subject");
     struct store_audit *recs = NULL;
@@ -916,11 +932,12 @@ static void get_audit(struct call *c) {
     next = after;
     for (i = 0; i < n; i++) {
         const struct store_audit *a = &recs[i];
-        v = json_pack("{s:I, s:s, s:s?, s:s?, s:s?, s:i, s:i, s:s?, s:s?, s:s?}", "seq",
-                      (json_int_t)a->seq, "timestampUtc", a->ts, "event", a->event, "subject",
-                      a->subject, "outcome", a->outcome, "httpStatus", a->http_status, "errorCode",
-                      a->error_code, "reason", a->reason, "remote", a->remote, "trackingId",
-                      a->tracking);
+        v = json_pack("{s:I, s:s, s:o?, s:o?, s:o?, s:i, s:i, s:o?, s:o?, s:o?}", "seq",
+                      (json_int_t)a->seq, "timestampUtc", a->ts, "event", audit_text(a->event),
+                      "subject", audit_text(a->subject), "outcome", audit_text(a->outcome),
+                      "httpStatus", a->http_status, "errorCode", a->error_code, "reason",
+                      audit_text(a->reason), "remote", audit_text(a->remote), "trackingId",
+                      audit_text(a->tracking));
         if (v == NULL || json_array_append_new(arr, v) != 0)
             goto internal;
         next = a->seq;

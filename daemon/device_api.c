@@ -216,7 +216,12 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
     /* The registration ID is checked before anything else, so that a refusal can name it. */
     const char *regid = p.seg[2];
     if (regid_check(regid, &why) != 0) {
-        snprintf(job->regid, sizeof(job->regid), "%.*s", REGID_MAX, regid);
+        /* Named in the audit record and the log as far as it is printable ASCII: what a
+         * client sends is not trusted to be text. */
+        size_t i;
+        for (i = 0; regid[i] && i < REGID_MAX; i++)
+            job->regid[i] = regid[i] >= 0x20 && regid[i] < 0x7f ? regid[i] : '?';
+        job->regid[i] = '\0';
         char msg[160];
         snprintf(msg, sizeof(msg), "invalid registration ID: %s", why);
         refuse(job, 400, 400003, msg);

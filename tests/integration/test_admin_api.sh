@@ -556,7 +556,14 @@ for q in 'limit=0' 'limit=1001' 'after=-1' 'after=x'; do
 done
 st=$(admreq GET '/audit?subject=bad!id')
 assert_error 400 400003 "$st" "GET /audit with an invalid subject"
+# A registration ID that is not text, refused and audited: named by its printable part, and the
+# audit log still answers.
+st=$(devreq PUT "/$SCOPE/registrations/evil%0aline%ff%fe/register?$API" \
+    -H 'Content-Type: application/json' --data-binary '{}')
+assert_error 400 400003 "$st" "a registration ID that is not text"
 audit_all >/dev/null
+assert_eq 1 "$(jq -r 'select(.subject == "evil?line??") | .errorCode' "$WORK/audit.jsonl" |
+    grep -c 400003)" "the audit record of an ID that is not text"
 rec=$(jq -c 'select(.event == "registration.delete" and .outcome == "accepted")' \
     "$WORK/audit.jsonl")
 assert_eq "dev-1 204" "$(jq -r '[.subject, .httpStatus] | join(" ")' <<<"$rec")" \
