@@ -480,9 +480,11 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
                    what);
             return -1;
         }
+        /* Refused in the same words as a device with no enrollment, so that a refusal does
+         * not tell which registration IDs have an individual enrollment. */
         if (!proves_key(job, tok, keys)) {
-            refuse(job, 401, 401002, "%s refused: %s", what,
-                   tok ? sas_result_str(SAS_BAD_SIGNATURE) : "it is not the enrollment's key");
+            refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
+                   tok ? "signed it" : "matches it");
             return -1;
         }
         *out = e;
