@@ -33,6 +33,11 @@
  * record; the cap keeps memory bounded against anything larger. */
 #define BODY_HARD_CAP(limit) ((ev_ssize_t)(2 * (limit) + 4096))
 
+/* The most a client may send as its certificate chain, in bytes; and how far above its
+ * certificate the handshake builds a chain (the pipeline verifies the chain itself). */
+#define CLIENT_CHAIN_MAX   (32 * 1024)
+#define CLIENT_CHAIN_DEPTH 8
+
 /* Accepts whatever certificate chain a client presents: the device listener only asks for one,
  * and the registration pipeline verifies it against the CA of the device's enrollment. */
 static int accept_any_chain(int preverify_ok, X509_STORE_CTX *ctx) {
@@ -64,8 +69,14 @@ static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
         SSL_CTX_set_session_id_context(ctx, sid_device, sizeof(sid_device) - 1);
     else
         SSL_CTX_set_session_id_context(ctx, sid_admin, sizeof(sid_admin) - 1);
-    if (device)
+    if (device) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_chain);
+        /* A device's certificate with its intermediates fits in a few KiB; OpenSSL's default of
+         * 100 KiB let any client make each handshake parse, and each connection keep, a chain
+         * of dozens of certificates (about 400 KB and 10 ms apiece). */
+        SSL_CTX_set_max_cert_list(ctx, CLIENT_CHAIN_MAX);
+        SSL_CTX_set_verify_depth(ctx, CLIENT_CHAIN_DEPTH);
+    }
     return ctx;
 }
 

@@ -341,6 +341,23 @@ assert_eq 0 "$(jb .revoked)" "revokeCertificates count"
 pc cert list
 assert_eq 2 "$(grep -c revoked "$WORK/out")" "cert list shows the revoked ones"
 
+# ---- A client certificate chain over 32 KiB is refused in the handshake ----
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/junk.key" -out "$O/junk0.pem" \
+    -subj /CN=junk-0 -days 1 2>/dev/null
+cp "$O/g1chain.pem" "$O/huge-chain.pem"
+for i in $(seq 1 80); do
+    openssl req -x509 -key "$O/junk.key" -subj "/CN=junk-$i" -days 1 2>/dev/null \
+        >>"$O/huge-chain.pem"
+done
+[ "$(wc -c <"$O/huge-chain.pem")" -gt 80000 ] || fail "the huge chain is not that large"
+rc=0
+curl -sS --cacert "$CA" --cert "$O/huge-chain.pem" --key "$O/g1.key" -o /dev/null \
+    "$DEV/healthz" 2>"$WORK/err" || rc=$?
+[ "$rc" -ne 0 ] || fail "an 80 KB client certificate chain was taken"
+st=$(curl -sS --cacert "$CA" --cert "$O/g1chain.pem" --key "$O/g1.key" -o /dev/null \
+    -w '%{http_code}' "$DEV/healthz")
+assert_eq 200 "$st" "a client certificate chain of normal size"
+
 # ---- provd refuses to start without an issuing CA, naming the fix ----
 provd_stop
 mv "$DATA/ca/issuing.pem" "$DATA/ca/issuing.pem.away"
