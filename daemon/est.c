@@ -176,6 +176,7 @@ unsigned char *est_csrattrs_der(const struct csr_policy *p, size_t *len) {
 static void reply_text(struct evhttp_request *req, int status, const char *reason) {
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     http_set_header(req, "Content-Type", CT_TEXT);
+    http_retry_after(req, status);
     evbuffer_add_printf(out, "%s\n", reason);
     evhttp_send_reply(req, status, NULL, NULL);
 }

@@ -182,8 +182,14 @@ void http_reply_empty(struct evhttp_request *req, int status) {
     send_reply(req, status);
 }
 
+void http_retry_after(struct evhttp_request *req, int status) {
+    if (status == 503)
+        http_set_header(req, "Retry-After", HTTP_RETRY_AFTER_S);
+}
+
 void http_reply_error(struct evhttp_request *req, int status, int code, const char *tracking,
                       const char *message) {
+    http_retry_after(req, status);
     char fresh[UUID_STR_LEN] = "";
     if (!tracking) {
         if (uuid_v4(fresh) != 0)

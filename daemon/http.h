@@ -49,6 +49,12 @@ void http_reply_empty(struct evhttp_request *req, int status);
 /* Answers a DPS error (docs/errors.md): header x-ms-error-code and body {errorCode, trackingId,
  * message, timestampUtc}. tracking is the request's tracking ID (a UUID string), or NULL for a
  * fresh one. The message must not contain secrets. */
+/* Asks the client of an answer of status to come back later: a 503 (provd stopping, a CRL not
+ * yet signed, a registration that kept changing) carries Retry-After: HTTP_RETRY_AFTER_S, which
+ * the DPS device SDKs and libprov honour. */
+#define HTTP_RETRY_AFTER_S "2"
+void http_retry_after(struct evhttp_request *req, int status);
+
 void http_reply_error(struct evhttp_request *req, int status, int code, const char *tracking,
                       const char *message);
 

@@ -109,7 +109,8 @@ burst() {
         r=${BURST_IDS[$i]}
         (
             rc=0
-            curl -s --cacert "$CA" -o "$WORK/burst/$r.json" -w '%{http_code}' -X PUT \
+            curl -s --cacert "$CA" -o "$WORK/burst/$r.json" -D "$WORK/burst/$r.headers" \
+                -w '%{http_code}' -X PUT \
                 -H 'Content-Type: application/json' -H "Authorization: ${auth[$i]}" \
                 --data-binary "{\"registrationId\":\"$r\"}" \
                 "$DEV/$SCOPE/registrations/$r/register?$API" >"$WORK/burst/$r.status" \
@@ -148,6 +149,8 @@ burst_check() {
             ;;
         503)
             assert_eq 503001 "$(jq -r .errorCode "$WORK/burst/$r.json")" "$1: 503 for $r"
+            grep -qi '^retry-after: 2' "$WORK/burst/$r.headers" ||
+                fail "$1: 503 for $r without Retry-After"
             ;;
         000) ;;
         *) fail "$1: register $r answered $st: $(cat "$WORK/burst/$r.json")" ;;
