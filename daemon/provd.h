@@ -51,10 +51,11 @@ struct worker {
     struct evhttp *admin_http;
     struct evhttp_bound_socket *device_sock;
     struct evhttp_bound_socket *admin_sock;
-    int stopping;          /* this worker stopped accepting and exits once idle */
-    struct event *done_ev; /* activated by the committer when replies are ready */
-    struct event *stop_ev; /* activated by the main thread at shutdown */
-    struct event *crl_ev;  /* the first worker's: re-signs the CRL before its nextUpdate */
+    int stopping;            /* this worker stopped accepting and exits once idle */
+    struct event *done_ev;   /* activated by the committer when replies are ready */
+    struct event *stop_ev;   /* activated by the main thread at shutdown */
+    struct event *crl_ev;    /* the first worker's: re-signs the CRL before its nextUpdate */
+    struct event *accept_ev; /* resumes accepting after the process ran out of descriptors */
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */
     atomic_int inflight; /* requests waiting for the committer or an allocation webhook */

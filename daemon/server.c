@@ -12,11 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
 
@@ -249,6 +251,57 @@ static void on_stop(evutil_socket_t fd, short what, void *arg) {
     worker_maybe_exit(w);
 }
 
+/* While the process has no file descriptor left, accept() fails at once every time a connection
+ * waits, and libevent would retry (and log) in a busy loop: the worker stops accepting for
+ * ACCEPT_PAUSE_MS instead, and says so at each pause. Connections it holds go on being served. */
+#define ACCEPT_PAUSE_MS 500
+
+static void set_accepting(struct worker *w, int on) {
+    struct evhttp_bound_socket *socks[] = {w->device_sock, w->admin_sock};
+    for (size_t i = 0; i < 2; i++) {
+        struct evconnlistener *l = socks[i] ? evhttp_bound_socket_get_listener(socks[i]) : NULL;
+        if (l)
+            (on ? evconnlistener_enable : evconnlistener_disable)(l);
+    }
+}
+
+static void on_accept_resume(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    set_accepting(arg, 1);
+}
+
+/* The provd being served: a listener's error callback gets only its evhttp, from which the
+ * worker is found. */
+static struct provd *serving;
+
+static void on_accept_error(struct evconnlistener *l, void *http) {
+    (void)l;
+    struct worker *w = NULL;
+    int err = EVUTIL_SOCKET_ERROR();
+    for (int i = 0; serving && i < serving->nworkers && !w; i++)
+        if (serving->workers[i].device_http == http || serving->workers[i].admin_http == http)
+            w = &serving->workers[i];
+    if (!w)
+        return;
+    if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+        log_warn("worker %d: accept: %s", w->index, strerror(err));
+        return;
+    }
+    if (!evtimer_pending(w->accept_ev, NULL))
+        log_warn("worker %d: accept: %s; not accepting for %d ms", w->index, strerror(err),
+                 ACCEPT_PAUSE_MS);
+    set_accepting(w, 0);
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    evtimer_add(w->accept_ev, &tv);
+}
+
+static void listen_errors(struct worker *w) {
+    struct evhttp_bound_socket *socks[] = {w->device_sock, w->admin_sock};
+    for (size_t i = 0; i < 2; i++)
+        evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(socks[i]), on_accept_error);
+}
+
 static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *),
                                SSL_CTX *tls) {
     const struct provd_config *cfg = &w->pd->cfg;
@@ -281,10 +334,12 @@ static int worker_init(struct worker *w, struct provd *pd, int index, int device
         !(w->done_ev = event_new(w->base, -1, 0, on_done, w)) ||
         !(w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) ||
         !(w->device_sock = evhttp_accept_socket_with_handle(w->device_http, device_fd)) ||
-        !(w->admin_sock = evhttp_accept_socket_with_handle(w->admin_http, admin_fd))) {
+        !(w->admin_sock = evhttp_accept_socket_with_handle(w->admin_http, admin_fd)) ||
+        !(w->accept_ev = evtimer_new(w->base, on_accept_resume, w))) {
         log_error("worker %d: could not start", index);
         return -1;
     }
+    listen_errors(w);
     return 0;
 }
 
@@ -299,6 +354,8 @@ static void worker_free(struct worker *w) {
         event_free(w->stop_ev);
     if (w->crl_ev)
         event_free(w->crl_ev);
+    if (w->accept_ev)
+        event_free(w->accept_ev);
     while (w->pending) /* requests of connections evhttp_free did not close */
         pending_drop(w->pending);
     pipeline_worker_free(w);
@@ -391,8 +448,20 @@ static int write_port_file(const char *path, int device_port, int admin_port) {
     return 0;
 }
 
+/* Every connection takes a descriptor: the soft limit is raised to the hard one. */
+static void raise_nofile(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open files limit: %s", strerror(errno));
+    }
+}
+
 int server_run(struct provd *pd) {
     struct provd_config *cfg = &pd->cfg;
+    serving = pd;
+    raise_nofile();
     char err[512];
     int rc = -1, started = 0, device_port = 0, admin_port = 0;
     int *fds = NULL;

@@ -163,6 +163,30 @@ st=$(devreq PUT "/0ne00C0FFEE/registrations/keep-me/register?$API" \
 assert_error 404 404001 "$st" "a device using the replaced scope"
 provd_stop
 
+# Out of file descriptors (a limit of 64, and 100 connections held open): provd pauses
+# accepting rather than retrying in a loop, and serves again once connections close.
+(ulimit -n 64; exec "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 --port-file "$WORK/ports.json" >>"$WORK/provd.log" 2>&1) &
+PROVD_PID=$!
+for _ in $(seq 200); do [ -s "$WORK/ports.json" ] && break; sleep 0.05; done
+DEV=https://127.0.0.1:$(jq -r .device "$WORK/ports.json")
+port=${DEV##*:}
+for i in $(seq 100); do
+    eval "exec {fd_$i}<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || true
+done
+ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$PROVD_PID/stat"; }
+t0=$(ticks)
+sleep 2
+used=$(($(ticks) - t0))
+[ "$used" -lt 50 ] || fail "provd used $used ticks in 2 s with no file descriptor left"
+assert_eq 1 "$([ "$(grep -c 'Error from accept' "$WORK/provd.log" || true)" -lt 5 ] && echo 1)" \
+    "libevent's accept errors are not logged in a loop"
+grep -q "not accepting for 500 ms" "$WORK/provd.log" || fail "no word of the pause in the log"
+for i in $(seq 100); do eval "exec {fd_$i}>&-" 2>/dev/null || true; done
+st=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' "$DEV/healthz")
+assert_eq 200 "$st" "healthz once connections are closed"
+provd_stop
+
 # Settings that cannot be used are refused at start, from provd.json or from the command line,
 # with the setting named; nothing listens.
 rc=0
