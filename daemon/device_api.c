@@ -160,6 +160,12 @@ static void discard_body(struct evhttp_request *req) {
     evbuffer_drain(in, evbuffer_get_length(in));
 }
 
+/* 405 / 405001 with the methods the path takes. */
+static void not_allowed(struct evhttp_request *req, const char *allow) {
+    http_set_header(req, "Allow", allow);
+    http_reply_error(req, 405, 405001, NULL, "method not allowed on this path");
+}
+
 void device_api_handle(struct evhttp_request *req, void *arg) {
     struct worker *w = arg;
     const struct provd_config *cfg = &w->pd->cfg;
@@ -181,28 +187,41 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
         est_handle(w, req, &p);
         goto out;
     }
-    if (p.nseg == 1 && http_seg_is(&p, 0, "healthz") && method == EVHTTP_REQ_GET) {
-        http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+    int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;
+    if (p.nseg == 1 && http_seg_is(&p, 0, "healthz")) {
+        if (!get)
+            not_allowed(req, "GET, HEAD");
+        else
+            http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
         goto out;
     }
-    if (p.nseg == 1 && method == EVHTTP_REQ_GET &&
-        (http_seg_is(&p, 0, "crl") || http_seg_is(&p, 0, "crl.pem"))) {
-        serve_crl(w, req, http_seg_is(&p, 0, "crl.pem"));
+    if (p.nseg == 1 && (http_seg_is(&p, 0, "crl") || http_seg_is(&p, 0, "crl.pem"))) {
+        if (!get)
+            not_allowed(req, "GET, HEAD");
+        else
+            serve_crl(w, req, http_seg_is(&p, 0, "crl.pem"));
         goto out;
     }
+    /* The registration paths, each with its one method. */
     enum reg_op op;
-    if (p.nseg == 4 && http_seg_is(&p, 3, "register") && method == EVHTTP_REQ_PUT)
-        op = REG_OP_REGISTER;
-    else if (p.nseg == 5 && http_seg_is(&p, 3, "operations") && method == EVHTTP_REQ_GET)
-        op = REG_OP_OPERATION;
-    else if (p.nseg == 3 && method == EVHTTP_REQ_POST)
-        op = REG_OP_STATUS;
+    enum evhttp_cmd_type want;
+    const char *allow;
+    if (p.nseg == 4 && http_seg_is(&p, 3, "register"))
+        op = REG_OP_REGISTER, want = EVHTTP_REQ_PUT, allow = "PUT";
+    else if (p.nseg == 5 && http_seg_is(&p, 3, "operations"))
+        op = REG_OP_OPERATION, want = EVHTTP_REQ_GET, allow = "GET";
+    else if (p.nseg == 3)
+        op = REG_OP_STATUS, want = EVHTTP_REQ_POST, allow = "POST";
     else {
         http_reply_error(req, 404, 404005, NULL, "no such path");
         goto out;
     }
     if (!http_seg_is(&p, 1, "registrations")) {
         http_reply_error(req, 404, 404005, NULL, "no such path");
+        goto out;
+    }
+    if (method != want) {
+        not_allowed(req, allow);
         goto out;
     }
     if (!(job = reg_job_new(w, op))) {

@@ -399,11 +399,22 @@ assert_eq "device.status refused 404 404004,device.operation refused 404 404004"
     "$(jq -r '[.event, .outcome, .httpStatus, .errorCode] | join(" ")' "$WORK/audit.jsonl" |
         paste -sd,)" "audit of dev-p9"
 
-# ---- Unknown paths ----
+# ---- Unknown paths, and known ones with another method ----
 for path in "/$SCOPE/registrations/dev-p1/unknown?$API" "/$SCOPE/nothing?$API" "/?$API"; do
     st=$(devreq GET "$path" -H "Authorization: $auth1")
     assert_error 404 404005 "$st" "GET $path"
 done
+for m in "GET /$SCOPE/registrations/dev-p1/register PUT" \
+    "PUT /$SCOPE/registrations/dev-p1 POST" \
+    "DELETE /$SCOPE/registrations/dev-p1/operations/x GET" \
+    "POST /healthz GET, HEAD" "DELETE /crl GET, HEAD"; do
+    read -r method path allow <<<"$m"
+    st=$(devreq "$method" "$path?$API" -H "Authorization: $auth1")
+    assert_error 405 405001 "$st" "$method $path"
+    assert_eq "$allow" "$(header allow)" "$method $path: Allow"
+done
+st=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -I "$DEV/healthz")
+assert_eq 200 "$st" "HEAD /healthz"
 
 # ---- Settings: the SAS lifetime (provd.json) and the body limit (--max-body) ----
 provd_stop
