@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <openssl/err.h>
@@ -26,6 +28,7 @@
 #include "committer.h"
 #include "crl.h"
 #include "deliverer.h"
+#include "http.h"
 #include "log.h"
 #include "pipeline.h"
 #include "pki.h"
@@ -219,14 +222,31 @@ static void track(struct worker *w, struct evhttp_request *req) {
     evhttp_connection_set_closecb(p->evcon, on_connection_close, w);
 }
 
+/* Whether the request's framing is one a proxy in front could read otherwise: more than one
+ * Content-Length (libevent takes the first, RFC 9112 says to refuse). Such a request is
+ * answered 400 and its connection closed, since what followed it may be misread. */
+static int ambiguous_length(struct evhttp_request *req) {
+    const struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    int n = 0;
+    for (const struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
+        n += strcasecmp(kv->key, "Content-Length") == 0;
+    if (n < 2)
+        return 0;
+    http_set_header(req, "Connection", "close");
+    http_reply_error(req, 400, 400001, NULL, "more than one Content-Length");
+    return 1;
+}
+
 static void on_device_request(struct evhttp_request *req, void *arg) {
     track(arg, req);
-    device_api_handle(req, arg);
+    if (!ambiguous_length(req))
+        device_api_handle(req, arg);
 }
 
 static void on_admin_request(struct evhttp_request *req, void *arg) {
     track(arg, req);
-    admin_api_handle(req, arg);
+    if (!ambiguous_length(req))
+        admin_api_handle(req, arg);
 }
 
 static void on_done(evutil_socket_t fd, short what, void *arg) {

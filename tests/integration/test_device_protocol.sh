@@ -416,6 +416,14 @@ done
 st=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -I "$DEV/healthz")
 assert_eq 200 "$st" "HEAD /healthz"
 
+# Two Content-Length headers: refused, and the connection closed.
+printf 'PUT /%s/registrations/dev-p1/register?%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\n{}' \
+    "$SCOPE" "$API" | timeout 10 openssl s_client -quiet -connect "${DEV#https://}" \
+    -CAfile "$CA" 2>/dev/null >"$WORK/two-lengths" || true
+head -n 1 "$WORK/two-lengths" | grep -q '^HTTP/1.1 400' ||
+    fail "two Content-Length headers: $(head -n 1 "$WORK/two-lengths")"
+grep -qi '^connection: close' "$WORK/two-lengths" || fail "two Content-Length: connection kept"
+
 # ---- Settings: the SAS lifetime (provd.json) and the body limit (--max-body) ----
 provd_stop
 jq '.sas_max_lifetime_s = 600' "$DATA/provd.json" >"$WORK/provd.json"
