@@ -174,15 +174,7 @@ out:
     return rc;
 }
 
-/* A listen address split the way the listeners split it: HOST:PORT, the last colon separating
- * the port, or [HOST]:PORT. The listeners copy the host into 256 bytes and the port into 16. */
-#define LISTEN_HOST_MAX 255
-struct listen_addr {
-    char host[LISTEN_HOST_MAX + 1];
-    long port;
-};
-
-static int check_listen(const char *key, const char *s, struct listen_addr *out, char *err,
+int config_listen_parse(const char *key, const char *s, struct config_listen *out, char *err,
                         size_t errlen) {
     const char *host, *colon;
     size_t hostlen;
@@ -214,9 +206,9 @@ static int check_listen(const char *key, const char *s, struct listen_addr *out,
                  s);
         return -1;
     }
-    if (hostlen > LISTEN_HOST_MAX) {
+    if (hostlen > CONFIG_LISTEN_HOST_MAX) {
         snprintf(err, errlen, "%s \"%.64s...\": the host is longer than %d characters", key, s,
-                 LISTEN_HOST_MAX);
+                 CONFIG_LISTEN_HOST_MAX);
         return -1;
     }
     const char *port = colon + 1;
@@ -252,7 +244,7 @@ static int is_zero(const unsigned char *b, size_t n) {
 /* Whether two listeners on one port would share connections: both bind with SO_REUSEPORT, so
  * the kernel lets them, and spreads the connections between them. They overlap on the same
  * host, or when either is a wildcard address (0.0.0.0, ::) that takes in the other. */
-static int listen_overlap(const struct listen_addr *a, const struct listen_addr *b) {
+static int listen_overlap(const struct config_listen *a, const struct config_listen *b) {
     unsigned char aa[16], ba[16];
     if (a->port == 0 || a->port != b->port)
         return 0;
@@ -290,7 +282,7 @@ static int check_file(const char *key, const char *path, char *err, size_t errle
 }
 
 int config_check(const struct provd_config *cfg, char *err, size_t errlen) {
-    struct listen_addr dev, adm;
+    struct config_listen dev, adm;
     const char *why = NULL;
 
     if (cfg->id_scope && regid_check(cfg->id_scope, &why) != 0) {
@@ -300,8 +292,8 @@ int config_check(const struct provd_config *cfg, char *err, size_t errlen) {
                  cfg->id_scope, why);
         return -1;
     }
-    if (check_listen("device_listen", cfg->device_listen, &dev, err, errlen) != 0 ||
-        check_listen("admin_listen", cfg->admin_listen, &adm, err, errlen) != 0)
+    if (config_listen_parse("device_listen", cfg->device_listen, &dev, err, errlen) != 0 ||
+        config_listen_parse("admin_listen", cfg->admin_listen, &adm, err, errlen) != 0)
         return -1;
     if (listen_overlap(&dev, &adm)) {
         snprintf(err, errlen,

@@ -47,6 +47,19 @@ void config_defaults(struct provd_config *cfg, const char *data_dir);
  * Returns 0, or -1 with the reason in err. */
 int config_load(struct provd_config *cfg, char *err, size_t errlen);
 
+/* A listen address: HOST:PORT (the last colon separating the port) or [V6]:PORT, the host not
+ * empty and at most CONFIG_LISTEN_HOST_MAX characters, the port decimal from 0 to 65535. */
+#define CONFIG_LISTEN_HOST_MAX 255
+struct config_listen {
+    char host[CONFIG_LISTEN_HOST_MAX + 1];
+    long port;
+};
+
+/* Parses s, the value of setting key, into *out. Returns 0, or -1 with the reason, naming key
+ * and s, in err. */
+int config_listen_parse(const char *key, const char *s, struct config_listen *out, char *err,
+                        size_t errlen);
+
 /* Checks that cfg's values can be used together, as they stand after the settings file and the
  * flags of provd serve: listen addresses (HOST:PORT or [V6]:PORT, port 0-65535, the two
  * listeners not on one socket), id_scope, log_level, the CA files (readable regular files),

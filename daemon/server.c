@@ -78,7 +78,7 @@ static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_chain);
         /* A device's certificate with its intermediates fits in a few KiB; OpenSSL's default of
          * 100 KiB let any client make each handshake parse, and each connection keep, a chain
-         * of dozens of certificates (about 400 KB and 10 ms apiece). */
+         * of dozens of certificates. */
         SSL_CTX_set_max_cert_list(ctx, CLIENT_CHAIN_MAX);
         SSL_CTX_set_verify_depth(ctx, CLIENT_CHAIN_DEPTH);
     }
@@ -96,40 +96,22 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg) {
     return bev;
 }
 
-/* Splits "HOST:PORT" or "[V6]:PORT". Returns 0 or -1. */
-static int split_hostport(const char *s, char *host, size_t hostlen, char *port, size_t portlen) {
-    const char *colon;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (!end || end[1] != ':')
-            return -1;
-        snprintf(host, hostlen, "%.*s", (int)(end - s - 1), s + 1);
-        colon = end + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (!colon)
-            return -1;
-        snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
-    }
-    snprintf(port, portlen, "%s", colon + 1);
-    return port[0] && strspn(port, "0123456789") == strlen(port) ? 0 : -1;
-}
-
 /* Opens a listening socket on addr. *port is the port to bind (0: any); on return it is the
  * port bound, so the other workers' sockets can join it. */
 static int listen_on(const char *addr, int *port) {
-    char host[256], portstr[16];
-    if (split_hostport(addr, host, sizeof(host), portstr, sizeof(portstr)) != 0) {
-        log_error("invalid listen address \"%s\" (expected HOST:PORT or [V6]:PORT)", addr);
+    struct config_listen la;
+    char portstr[16], err[512];
+    if (config_listen_parse("listen address", addr, &la, err, sizeof(err)) != 0) {
+        log_error("%s", err);
         return -1;
     }
-    if (*port > 0)
-        snprintf(portstr, sizeof(portstr), "%d", *port);
+    snprintf(portstr, sizeof(portstr), "%ld", *port > 0 ? (long)*port : la.port);
+    const char *host = la.host;
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
     if (gai != 0) {
         log_error("listen address \"%s\": %s", addr, gai_strerror(gai));
         return -1;

@@ -46,13 +46,13 @@ static void test_rfc4231(void **state) {
     assert_string_equal(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
 }
 
+/* HMAC-SHA256 of RFC 4231's test case 2 ("Jefe"), and of an empty key and message. */
+static const char jefe_mac[] = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+static const char empty_mac[] = "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
+
 /* Each call takes its own key: an empty key right after another one is not the previous key
  * (OpenSSL keeps the previous key when given none), and going back gives the first answer. */
 static void test_key_changes(void **state) {
-    static const char empty_mac[] =
-        "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
-    static const char jefe_mac[] =
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
     unsigned char mac[HMAC_SHA256_LEN];
     char h[2 * HMAC_SHA256_LEN + 1];
     (void)state;
@@ -74,10 +74,6 @@ static void test_key_changes(void **state) {
 /* Forgetting the thread's context wipes the last key; the next call makes a new context and
  * computes as before. Forgetting before any use, or twice, is harmless. */
 static void *forget_in_new_thread(void *arg) {
-    static const char jefe_mac[] =
-        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
-    static const char empty_mac[] =
-        "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
     unsigned char mac[HMAC_SHA256_LEN];
     char h[2 * HMAC_SHA256_LEN + 1];
     int *ok = arg;

@@ -308,6 +308,26 @@ static int csr_der_params(EVP_PKEY *key, const char *cn, int params_absent, unsi
     return n;
 }
 
+/* The certificate the CA issues for the CSR der (n bytes, CN device-0001), as the device gets
+ * it: made in memory, it holds its key only as the copied encoding, so it is encoded and decoded
+ * again. *c receives the parsed CSR (freed by the caller). */
+static X509 *issued_for(const unsigned char *der, int n, struct csr **c) {
+    char msg[256], err[256];
+    unsigned char *cert = NULL;
+    assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001", c,
+                               msg, sizeof(msg)),
+                     CSR_OK);
+    X509 *made = ca_issue_pub(ca, (*c)->key, (*c)->spki, "device-0001", 0, NULL, err, sizeof(err));
+    assert_non_null(made);
+    int clen = i2d_X509(made, &cert);
+    const unsigned char *p = cert;
+    X509 *x = d2i_X509(NULL, &p, clen);
+    assert_non_null(x);
+    X509_free(made);
+    OPENSSL_free(cert);
+    return x;
+}
+
 /* An RSA request whose key algorithm has no parameters gets a certificate with RSA's NULL
  * (RFC 3279), which verifies. */
 static void test_issue_rsa_params_absent(void **state) {
@@ -315,25 +335,12 @@ static void test_issue_rsa_params_absent(void **state) {
     EVP_PKEY *key = EVP_RSA_gen(2048);
     unsigned char *der = NULL;
     struct csr *c = NULL;
-    char msg[256], err[256];
     int error = 0, ptype = -1;
     const void *pval = NULL;
     const X509_ALGOR *alg = NULL;
     assert_non_null(key);
     int n = csr_der_params(key, "device-0001", 1, &der);
-    assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001", &c,
-                               msg, sizeof(msg)),
-                     CSR_OK);
-    X509 *made = ca_issue_pub(ca, c->key, c->spki, "device-0001", 0, NULL, err, sizeof(err));
-    assert_non_null(made);
-    /* As the device gets it (see test_issue_from_csr). */
-    unsigned char *cert = NULL;
-    int clen = i2d_X509(made, &cert);
-    const unsigned char *p = cert;
-    X509 *x = d2i_X509(NULL, &p, clen);
-    assert_non_null(x);
-    X509_free(made);
-    OPENSSL_free(cert);
+    X509 *x = issued_for(der, n, &c);
     assert_true(
         X509_PUBKEY_get0_param(NULL, NULL, NULL, (X509_ALGOR **)&alg, X509_get_X509_PUBKEY(x)));
     X509_ALGOR_get0(NULL, &ptype, &pval, alg);
@@ -357,21 +364,9 @@ static void test_issue_from_csr(void **state) {
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         unsigned char *der = NULL, *want = NULL, *got = NULL;
         struct csr *c = NULL;
-        char msg[256], err[256];
         int error = 0;
         int n = csr_der_of(keys[i], "device-0001", &der);
-        assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001",
-                                   &c, msg, sizeof(msg)),
-                         CSR_OK);
-        X509 *made = ca_issue_pub(ca, c->key, c->spki, "device-0001", 0, NULL, err, sizeof(err));
-        assert_non_null(made);
-        /* The certificate as the device gets it: made in memory, it holds its key only as the
-         * copied encoding. */
-        unsigned char *cert = NULL;
-        int clen = i2d_X509(made, &cert);
-        const unsigned char *p = cert;
-        X509 *x = d2i_X509(NULL, &p, clen);
-        assert_non_null(x);
+        X509 *x = issued_for(der, n, &c);
         int wlen = ASN1_item_i2d((const ASN1_VALUE *)c->spki, &want, ASN1_ITEM_rptr(SPKI_DER));
         int glen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
         assert_true(wlen > 0);
@@ -382,8 +377,6 @@ static void test_issue_from_csr(void **state) {
                                                     ? KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT
                                                     : KU_DIGITAL_SIGNATURE);
         assert_int_equal(verify_to_root(x, NULL, &error), 1);
-        OPENSSL_free(cert);
-        X509_free(made);
         OPENSSL_free(der);
         OPENSSL_free(want);
         OPENSSL_free(got);

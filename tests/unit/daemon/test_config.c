@@ -145,6 +145,21 @@ static void expect_loaded(const char *text) {
         fail_msg("%s refused: %s", text, err);
 }
 
+/* The provd.json before + max letters + after loads; with one letter more it is refused with
+ * fragment. */
+static void expect_length_limit(const char *before, const char *after, size_t max,
+                                const char *fragment) {
+    char value[300], text[400];
+    assert_true(max + 1 < sizeof(value));
+    memset(value, 'a', max + 1);
+    value[max + 1] = '\0';
+    snprintf(text, sizeof(text), "%s%s%s", before, value, after);
+    expect_refused(text, fragment);
+    value[max] = '\0';
+    snprintf(text, sizeof(text), "%s%s%s", before, value, after);
+    expect_loaded(text);
+}
+
 /* The same settings as device_listen and as admin_listen. */
 static void expect_listen_refused(const char *addr, const char *fragment) {
     char text[512];
@@ -177,14 +192,8 @@ static void test_listen_refusals(void **state) {
     expect_listen_refused("[::1]8443", "expected HOST:PORT or [IPV6]:PORT");
     expect_listen_refused("[::1:8443", "expected HOST:PORT or [IPV6]:PORT");
 
-    char text[512], host[300];
-    memset(host, 'a', 256);
-    host[256] = '\0';
-    snprintf(text, sizeof(text), "{\"device_listen\": \"%s:8443\"}", host);
-    expect_refused(text, "the host is longer than 255 characters");
-    host[255] = '\0';
-    snprintf(text, sizeof(text), "{\"device_listen\": \"%s:8443\"}", host);
-    expect_loaded(text);
+    expect_length_limit("{\"device_listen\": \"", ":8443\"}", 255,
+                        "the host is longer than 255 characters");
 }
 
 static void test_listen_edges(void **state) {
@@ -254,14 +263,7 @@ static void test_id_scope(void **state) {
     expect_refused("{\"id_scope\": \"\"}", "id_scope \"\": empty");
     expect_refused("{\"id_scope\": \"a/b?c\"}", "id_scope \"a/b?c\": forbidden character");
     expect_refused("{\"id_scope\": \"-0ne00ABCDEF\"}", "id_scope \"-0ne00ABCDEF\"");
-    char text[256], scope[130];
-    memset(scope, 'a', 129);
-    scope[129] = '\0';
-    snprintf(text, sizeof(text), "{\"id_scope\": \"%s\"}", scope);
-    expect_refused(text, "longer than 128 characters");
-    scope[128] = '\0';
-    snprintf(text, sizeof(text), "{\"id_scope\": \"%s\"}", scope);
-    expect_loaded(text);
+    expect_length_limit("{\"id_scope\": \"", "\"}", 128, "longer than 128 characters");
     expect_loaded("{\"id_scope\": \"0ne00ABCDEF\"}");
 }
 
@@ -309,14 +311,7 @@ static void test_other_settings(void **state) {
     expect_refused("{\"region\": \"eu west\"}", "region \"eu west\": must be 1 to 64");
     expect_refused("{\"region\": \"\"}", "region \"\"");
     expect_refused("{\"region\": \"-eu\"}", "region \"-eu\"");
-    char text[256], region[80];
-    memset(region, 'r', 65);
-    region[65] = '\0';
-    snprintf(text, sizeof(text), "{\"region\": \"%s\"}", region);
-    expect_refused(text, "region \"rrr");
-    region[64] = '\0';
-    snprintf(text, sizeof(text), "{\"region\": \"%s\"}", region);
-    expect_loaded(text);
+    expect_length_limit("{\"region\": \"", "\"}", 64, "region \"aaa");
     expect_loaded("{\"region\": \"eu-west.1\"}");
 
     const char *secret = "allocation_secret: must be non-empty";
