@@ -19,6 +19,7 @@
 
 #include "base64.h"
 #include "ca.h"
+#include "certinfo.h"
 #include "certserial.h"
 #include "crl.h"
 #include "deliverer.h"
@@ -546,6 +547,24 @@ static void get_healthz(struct call *c) {
     http_reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* The issuing CA as an operator watches it: its subject, the span in which it issues (its
+ * chain's earliest expiry ends it) and whether it can issue now, and if not why. */
+static json_t *ca_view(const struct ca *ca) {
+    char from[TIME_DPS_LEN], until[TIME_DPS_LEN], why[160];
+    char *subject = certinfo_name(X509_get_subject_name(ca_issuing_cert(ca)));
+    int usable = ca_usable(ca, why, sizeof(why)) == 0;
+    int64_t not_before, not_after;
+    json_t *v;
+
+    ca_validity(ca, &not_before, &not_after);
+    time_format_dps_ms(not_before * 1000, from);
+    time_format_dps_ms(not_after * 1000, until);
+    v = json_pack("{s:s?, s:s, s:s, s:b, s:s*}", "subject", subject, "notBefore", from, "notAfter",
+                  until, "canIssue", usable, "reason", usable ? NULL : why);
+    free(subject);
+    return v;
+}
+
 static void get_info(struct call *c) {
     struct store_counts n = {0};
 
@@ -553,11 +572,11 @@ static void get_info(struct call *c) {
         fail_internal(c);
         return;
     }
-    reply_ok(c,
-             json_pack("{s:s?, s:s, s:{s:I, s:I, s:I, s:I}}", "idScope", c->w->pd->cfg.id_scope,
-                       "version", PROV_VERSION, "counts", "enrollments", (json_int_t)n.enrollments,
-                       "enrollmentGroups", (json_int_t)n.groups, "registrations",
-                       (json_int_t)n.registrations, "auditRecords", (json_int_t)n.audit));
+    reply_ok(c, json_pack("{s:s?, s:s, s:{s:I, s:I, s:I, s:I}, s:o}", "idScope",
+                          c->w->pd->cfg.id_scope, "version", PROV_VERSION, "counts", "enrollments",
+                          (json_int_t)n.enrollments, "enrollmentGroups", (json_int_t)n.groups,
+                          "registrations", (json_int_t)n.registrations, "auditRecords",
+                          (json_int_t)n.audit, "ca", ca_view(c->w->pd->ca)));
 }
 
 /* Reads the document of the route's kind named by the path into d. Returns 0, or -1 after

@@ -95,10 +95,11 @@ fail:
     return NULL;
 }
 
-/* Verifies cert against store/untrusted for purpose (0: none); on success *path (when not NULL)
- * is the chain found. */
+/* Verifies cert against store/untrusted for purpose (0: none), at the current time unless
+ * check_time is 0; on success *path (when not NULL) is the chain found. */
 static int verify(X509 *cert, X509_STORE *store, STACK_OF(X509) * untrusted, int purpose,
-                  STACK_OF(X509) * *path, char *err, size_t errlen, const char *what) {
+                  int check_time, STACK_OF(X509) * *path, char *err, size_t errlen,
+                  const char *what) {
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
     int rc = -1;
     if (!ctx || !X509_STORE_CTX_init(ctx, store, cert, untrusted) ||
@@ -106,6 +107,8 @@ static int verify(X509 *cert, X509_STORE *store, STACK_OF(X509) * untrusted, int
         pki_errf(err, errlen, what);
         goto out;
     }
+    if (!check_time)
+        X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_NO_CHECK_TIME);
     if (X509_verify_cert(ctx) != 1) {
         int e = X509_STORE_CTX_get_error(ctx);
         snprintf(err, errlen, "%s: %s (at depth %d)", what, X509_verify_cert_error_string(e),
@@ -123,8 +126,9 @@ out:
     return rc;
 }
 
-int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(X509) * *path,
-                    char *err, size_t errlen) {
+/* ca_check_issuer, with the validity periods left out unless check_time. */
+static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int check_time,
+                        STACK_OF(X509) * *path, char *err, size_t errlen) {
     /* An issuing CA signs for years: the same key types as provd makes, and RSA up to sizes
      * operators do use for CAs. */
     struct csr_policy ca_keys = {CSR_KEY_P256 | CSR_KEY_P384 | CSR_KEY_RSA, 2048, 16384};
@@ -160,8 +164,8 @@ int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(
                  "certificates) and cRLSign (to sign CRLs)");
         goto out;
     }
-    if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0 ||
-        X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0) {
+    if (check_time && (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0 ||
+                       X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)) {
         snprintf(err, errlen, "the CA certificate is %s",
                  X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ? "expired"
                                                                       : "not valid yet");
@@ -198,13 +202,18 @@ int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(
             goto out;
         }
     }
-    rc = verify(cert, store, untrusted, 0, path, err, errlen,
+    rc = verify(cert, store, untrusted, 0, check_time, path, err, errlen,
                 "the CA certificate does not chain to the root");
 out:
     ERR_clear_error();
     X509_STORE_free(store);
     sk_X509_pop_free(untrusted, X509_free);
     return rc;
+}
+
+int ca_check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, STACK_OF(X509) * *path,
+                    char *err, size_t errlen) {
+    return check_issuer(cert, key, above, 1, path, err, errlen);
 }
 
 void ca_free(struct ca *ca) {
@@ -238,8 +247,14 @@ static int ca_prepare(struct ca *ca, const struct ca_opts *o, char *err, size_t 
         if (t < ca->not_after)
             ca->not_after = t;
     }
+    char why[160];
     int64_t left = ca->not_after - (int64_t)time(NULL);
-    if (left < (int64_t)ca->device_days * 86400)
+    if (ca_usable(ca, why, sizeof(why)) != 0)
+        log_error("%s: certificate requests are refused (503004) until a CA valid now is "
+                  "installed (provd ca import --force, then a restart); everything else is "
+                  "served",
+                  why);
+    else if (left < (int64_t)ca->device_days * 86400)
         log_warn("the CA chain expires in %" PRId64 " days, before the %d days device "
                  "certificates are valid for: they will be cut short (provd ca import installs "
                  "a new issuing CA)",
@@ -274,7 +289,9 @@ int ca_load_files(const char *cert_path, const char *key_path, const char *chain
         pki_read_key(key_path, &ca->key, err, errlen) != 0)
         goto out;
     ca->cert = sk_X509_shift(certs);
-    if (ca_check_issuer(ca->cert, ca->key, above, &ca->chain, why, sizeof(why)) != 0) {
+    /* A CA whose time is over (or not come) is loaded all the same: provd then serves
+     * everything but certificates (ca_usable), rather than not starting at all. */
+    if (check_issuer(ca->cert, ca->key, above, 0, &ca->chain, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "the CA of %s: %s", cert_path, why);
         goto out;
     }
@@ -359,6 +376,24 @@ static int device_id_ok(const char *id) {
     return 1;
 }
 
+void ca_validity(const struct ca *ca, int64_t *not_before, int64_t *not_after) {
+    *not_before = ca->not_before;
+    *not_after = ca->not_after;
+}
+
+int ca_usable(const struct ca *ca, char *err, size_t errlen) {
+    int64_t now = (int64_t)time(NULL);
+    char when[TIME_DPS_LEN];
+    if (now >= ca->not_before && now < ca->not_after)
+        return 0;
+    time_format_dps_ms((now < ca->not_before ? ca->not_before : ca->not_after) * 1000, when);
+    if (now < ca->not_before)
+        snprintf(err, errlen, "provd's issuing CA is not valid until %s", when);
+    else
+        snprintf(err, errlen, "provd's CA chain expired at %s", when);
+    return -1;
+}
+
 X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
                struct ca_cert_info *info, char *err, size_t errlen) {
     return ca_issue_pub(ca, key, NULL, device_id, days, info, err, errlen);
@@ -381,10 +416,8 @@ X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, con
         snprintf(err, errlen, "the validity must be 1 to %d days", CA_DEVICE_DAYS_MAX);
         goto out;
     }
-    if (ca->not_after <= now) {
-        snprintf(err, errlen, "the issuing CA has expired");
+    if (ca_usable(ca, err, errlen) != 0)
         goto out;
-    }
     if (!(enc = url_encode(device_id, 1)) ||
         asprintf(&uri, "%s%s", CA_DEVICE_URN_PREFIX, enc) < 0) {
         uri = NULL;
@@ -428,7 +461,7 @@ out:
 }
 
 int ca_verify(const struct ca *ca, X509 *cert, char *err, size_t errlen) {
-    return verify(cert, ca->trust, ca->untrusted, X509_PURPOSE_SSL_CLIENT, NULL, err, errlen,
+    return verify(cert, ca->trust, ca->untrusted, X509_PURPOSE_SSL_CLIENT, 1, NULL, err, errlen,
                   "the certificate does not verify");
 }
 

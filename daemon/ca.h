@@ -48,12 +48,24 @@ int ca_load(const char *data_dir, const struct ca_opts *o, struct ca **out, char
 
 /* Loads the issuing CA from cert_path (its first certificate), its key from key_path (read once
  * into wiped memory) and the certificates above it from chain_path (it may start with the issuing
- * CA itself and must hold a self-signed root), then checks them as ca_check_issuer does. */
+ * CA itself and must hold a self-signed root), then checks them as ca_check_issuer does but for
+ * the validity periods: a CA expired or not valid yet is loaded, logged as an error, and
+ * ca_usable says so. */
 int ca_load_files(const char *cert_path, const char *key_path, const char *chain_path,
                   const struct ca_opts *o, struct ca **out, char *err, size_t errlen);
 
 /* Frees ca and its key. NULL is ignored. */
 void ca_free(struct ca *ca);
+
+/* Whether ca can issue now: 0 while the current time is within the issuing CA's validity and
+ * before the earliest expiry of its chain; otherwise -1 with why in err ("provd's CA chain
+ * expired at ..."). A CA out of its time still loads (provd serves all but certificates);
+ * provd ca import refuses one. */
+int ca_usable(const struct ca *ca, char *err, size_t errlen);
+
+/* The span in which ca can issue, as Unix times: from the issuing CA's notBefore to the earliest
+ * notAfter of its chain. */
+void ca_validity(const struct ca *ca, int64_t *not_before, int64_t *not_after);
 
 /* The issuing CA certificate and the root it chains to; owned by ca. */
 X509 *ca_issuing_cert(const struct ca *ca);
@@ -95,7 +107,8 @@ void ca_cert_info_free(struct ca_cert_info *info);
  * days (0: the CA's default), but never beyond the issuing CA's own expiry; signed with SHA-256
  * (SHA-384 by a P-384 issuing CA).
  * Returns the certificate, which the caller frees with X509_free, and fills info (when not NULL;
- * freed with ca_cert_info_free); or NULL with the reason in err. */
+ * freed with ca_cert_info_free); or NULL with the reason in err (ca_usable's when the CA cannot
+ * issue now). */
 X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
                struct ca_cert_info *info, char *err, size_t errlen);
 

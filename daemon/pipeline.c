@@ -920,8 +920,15 @@ static int check_csr(struct reg_job *job) {
     /* A re-enrollment's CSR carries the subject of the current certificate, whose CN is the
      * device ID: that subject is compared whole below. */
     const char *cn = job->op == REG_OP_EST_REENROLL ? NULL : job->regid;
-    enum csr_err e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy,
-                               cn, &job->csr_req, msg, sizeof(msg));
+    enum csr_err e;
+
+    /* Nothing to check a request for when no certificate can be issued. */
+    if (ca_usable(job->w->pd->ca, msg, sizeof(msg)) != 0) {
+        refuse(job, 503, 503004, "%s", msg);
+        return -1;
+    }
+    e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy, cn,
+                  &job->csr_req, msg, sizeof(msg));
 
     if (e != CSR_OK) {
         refuse(job, 400, issuance_csr_code(e), "CSR refused: %s", msg);

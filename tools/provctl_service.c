@@ -50,6 +50,11 @@ static int cmd_info(struct ctl *ctl, const struct ctl_args *a) {
         {"idScope", "ID scope"},
         {"version", "Version"},
     };
+    static const struct out_member ca[] = {
+        {"subject", "CA"},
+        {"notAfter", "CA issues until"},
+        {"reason", "CA cannot issue"},
+    };
     static const struct out_member counts[] = {
         {"enrollments", "Enrollments"},
         {"enrollmentGroups", "Enrollment groups"},
@@ -67,6 +72,7 @@ static int cmd_info(struct ctl *ctl, const struct ctl_args *a) {
         struct out_kv *kv = out_kv_new();
 
         out_kv_members(kv, doc, top, sizeof top / sizeof top[0]);
+        out_kv_members(kv, json_object_get(doc, "ca"), ca, sizeof ca / sizeof ca[0]);
         out_kv_members(kv, json_object_get(doc, "counts"), counts,
                        sizeof counts / sizeof counts[0]);
         out_kv_print(kv);
@@ -87,7 +93,7 @@ const struct ctl_cmd ctl_service_cmds[] = {
      "Every device decision and every admin change leaves one record. To read on after a\n"
      "page, pass the last sequence number shown (the answer's \"next\") as --after.",
      0, 0, audit_opts, cmd_audit_list, NULL},
-    {"info", "", "Show the server's ID scope, version and counts", NULL, 0, 0, NULL, cmd_info,
+    {"info", "", "Show the server's ID scope, version, CA and counts", NULL, 0, 0, NULL, cmd_info,
      NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

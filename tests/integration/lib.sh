@@ -308,3 +308,29 @@ wait_decisions() {
     done
     fail "provd did not log $1 lines matching '$2'"
 }
+
+# ---- Certificates with chosen dates (openssl ca) ----
+
+# openssl_ca DIR: an `openssl ca` set-up in DIR (its configuration is DIR/ca.cnf, section d;
+# subjects need a CN); certificates then come with explicit dates from
+# `openssl ca -batch -config DIR/ca.cnf -startdate ... -enddate ...`.
+openssl_ca() {
+    mkdir -p "$1/db/new"
+    : >"$1/db/index.txt"
+    echo 1000 >"$1/db/serial"
+    cat >"$1/ca.cnf" <<CNF
+[ca]
+default_ca = d
+[d]
+dir = $1/db
+database = \$dir/index.txt
+new_certs_dir = \$dir/new
+serial = \$dir/serial
+default_md = sha256
+policy = p
+unique_subject = no
+[p]
+organizationName = optional
+commonName = supplied
+CNF
+}

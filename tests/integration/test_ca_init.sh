@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # provd's CA as an operator meets it: the root and issuing CA `provd init` makes (files, modes,
 # profile, each --ca-key-type), `provd ca import` of a CA made with the openssl command line and
-# its refusals, and the TLS listeners still trusted through root.pem.
+# its refusals, the TLS listeners still trusted through root.pem, the CA in GET /info, and an
+# issuing CA whose time is over: provd starts and refuses only certificates.
 source "$(dirname "$0")/lib.sh"
 
 mode() { stat -c %a "$1"; }
@@ -209,5 +210,58 @@ provd_start
 for url in "$DEV/healthz" "$ADM/healthz"; do
     assert_eq '{"status":"ok"}' "$(curl -sS --cacert "$CA" "$url")" "healthz at $url"
 done
+st=$(admreq GET /info)
+assert_eq 200 "$st" "GET /info"
+assert_eq "CN=Example Devices,O=Example|true|null" \
+    "$(jb '[.ca.subject, .ca.canIssue, .ca.reason] | map(tostring) | join("|")')" \
+    "the CA in GET /info"
+assert_eq "$(date -u -d "$(openssl x509 -in "$O/issuing.pem" -noout -enddate | cut -d= -f2)" \
+    +%Y-%m-%dT%H:%M:%S.0000000Z)" "$(jb .ca.notAfter)" "the CA's end in GET /info"
+provd_stop
+
+# ---- An issuing CA whose time is over ----
+# `provd ca import` refuses one. One that expires while installed does not keep provd from
+# starting: it serves everything but certificates, which it refuses with 503 / 503004.
+openssl_ca "$O"
+openssl ca -batch -config "$O/ca.cnf" -cert "$O/root.pem" -keyfile "$O/root.key" \
+    -in "$O/issuing.csr" -out "$O/expired.pem" -startdate 20200101000000Z \
+    -enddate 20210101000000Z -extfile "$O/ca.ext" -notext 2>/dev/null
+before=$(sha256sum "$C"/*)
+refused --cert "$O/expired.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "the CA certificate is expired"
+cp "$O/expired.pem" "$C/issuing.pem"
+cat "$O/expired.pem" "$O/root.pem" >"$C/chain.pem"
+provd_start
+grep -q "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z: certificate requests are" \
+    "$WORK/provd.log" || fail "the start-up error about the expired CA: $(cat "$WORK/provd.log")"
+st=$(admreq GET /info)
+assert_eq "false|provd's CA chain expired at 2021-01-01T00:00:00.0000000Z" \
+    "$(jb '[.ca.canIssue, .ca.reason] | map(tostring) | join("|")')" "an expired CA in GET /info"
+endpoint_add hub.example.com
+KEY=$(new_key)
+st=$(admjson PUT /enrollments/late "{\"registrationId\":\"late\",\"attestation\":{\"type\":
+    \"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"$KEY\"}},
+    \"iotHubHostName\":\"hub.example.com\"}")
+assert_eq 200 "$st" "PUT /enrollments/late: $(cat "$WORK/body")"
+# register_late BODY: device "late" registers with its SAS token.
+register_late() {
+    devreq PUT "/$SCOPE/registrations/late/register?$API" \
+        -H "Authorization: $(sas_token "$KEY" late)" -H 'Content-Type: application/json' \
+        --data-binary "$1"
+}
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/late.key" \
+    -subj /CN=late -outform DER -out "$O/late.der" 2>/dev/null
+st=$(register_late "{\"registrationId\":\"late\",\"csr\":\"$(base64 -w0 "$O/late.der")\"}")
+assert_error 503 503004 "$st" "a CSR while the CA is expired"
+assert_eq "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z" "$(jb .message)" \
+    "the refusal says why"
+assert_eq 2 "$(header retry-after)" "Retry-After of the refusal"
+st=$(devreq POST /.well-known/est/simpleenroll --user "late:$KEY" \
+    -H 'Content-Type: application/pkcs10' --data-binary "$(base64 -w0 "$O/late.der")")
+assert_eq 503 "$st" "EST simpleenroll while the CA is expired: $(cat "$WORK/body")"
+assert_eq 2 "$(header retry-after)" "Retry-After of the EST refusal"
+st=$(register_late '{"registrationId":"late"}')
+assert_eq 200 "$st" "a registration without a CSR while the CA is expired: $(cat "$WORK/body")"
+assert_eq assigned "$(jb .registrationState.status)" "registered without a certificate"
 provd_stop
 echo "ok"

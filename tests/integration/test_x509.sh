@@ -251,22 +251,8 @@ assert_refused_401 dev-g1 "a leaf without its intermediate" "unable to get local
 st=$(register_mtls dev-g2 "$O/g2.pem" "$O/g2.key")
 assert_refused_401 dev-g2 "a certificate of another CA" "client certificate refused"
 # Expired and not yet valid certificates, from `openssl ca` with explicit dates.
-mkdir -p "$O/ca/new"
-: >"$O/ca/index.txt"
-echo 1000 >"$O/ca/serial"
-cat >"$O/ca.cnf" <<EOF
-[ca]
-default_ca = d
-[d]
-dir = $O/ca
-database = \$dir/index.txt
-new_certs_dir = \$dir/new
-serial = \$dir/serial
-default_md = sha256
-policy = p
-unique_subject = no
-[p]
-commonName = supplied
+openssl_ca "$O"
+cat >>"$O/ca.cnf" <<EOF
 [leaf]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature

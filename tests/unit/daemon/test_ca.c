@@ -23,6 +23,7 @@
 #include "ca.h"
 #include "csr.h"
 #include "pki.h"
+#include "timefmt.h"
 
 #define DAY 86400
 
@@ -519,6 +520,71 @@ static void test_load_options(void **state) {
     assert_string_equal(err, "the device certificate validity must be at most 36500 days");
     assert_int_equal(ca_load("/nonexistent", NULL, &c, err, sizeof(err)), -1);
     assert_string_equal(err, "/nonexistent/ca/issuing.pem: No such file or directory");
+}
+
+/* An issuing CA valid from nb to na (Unix times) under m's root, loaded from a data directory
+ * of its own. */
+static struct ca *load_dated(struct made *m, const char *name, int64_t nb, int64_t na) {
+    struct pki_cert_spec s = {.profile = PKI_PROFILE_ISSUING,
+                              .key = m->issuing_key,
+                              .cn = name,
+                              .issuer = m->root,
+                              .issuer_key = m->root_key,
+                              .not_before = nb,
+                              .not_after = na};
+    struct ca *c = NULL;
+    char d[128], err[512];
+    X509_free(m->issuing);
+    assert_non_null(m->issuing = pki_cert_new(&s));
+    snprintf(d, sizeof(d), "%s/%s", dir, name);
+    write_data_dir(d, m);
+    assert_int_equal(ca_load(d, NULL, &c, err, sizeof(err)), 0);
+    return c;
+}
+
+/* A CA out of its time loads (provd then serves all but certificates) but issues nothing, and
+ * says why; ca_validity gives the span it issues in. */
+static void test_out_of_time(void **state) {
+    (void)state;
+    struct made m = {0};
+    int64_t now = (int64_t)time(NULL), nb, na;
+    char err[512], want[128];
+    EVP_PKEY *key = pki_key_new();
+    make_cas(&m, PKI_KEY_P256, "dated");
+
+    struct ca *c = load_dated(&m, "expired", 1577836800 /* 2020-01-01 */, 1609459200);
+    assert_int_equal(ca_usable(c, err, sizeof(err)), -1);
+    assert_string_equal(err, "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z");
+    strcpy(err, "");
+    assert_null(ca_issue(c, key, "dev", 0, NULL, err, sizeof(err)));
+    assert_string_equal(err, "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z");
+    ca_validity(c, &nb, &na);
+    assert_int_equal(nb, 1577836800);
+    assert_int_equal(na, 1609459200);
+    ca_free(c);
+
+    c = load_dated(&m, "future", now + 2 * DAY, now + 3 * DAY);
+    assert_int_equal(ca_usable(c, err, sizeof(err)), -1);
+    assert_null(ca_issue(c, key, "dev", 0, NULL, err, sizeof(err)));
+    struct timespec ts = {.tv_sec = (time_t)(now + 2 * DAY)};
+    char when[TIME_DPS_LEN];
+    time_format_dps(&ts, when);
+    snprintf(want, sizeof(want), "provd's issuing CA is not valid until %s", when);
+    assert_string_equal(err, want);
+    ca_free(c);
+
+    /* Valid now: it issues, until the earliest end of its chain. */
+    c = load_dated(&m, "current", now - DAY, now + 2 * DAY);
+    assert_int_equal(ca_usable(c, err, sizeof(err)), 0);
+    ca_validity(c, &nb, &na);
+    assert_int_equal(nb, now - DAY);
+    assert_int_equal(na, now + 2 * DAY);
+    X509 *x = ca_issue(c, key, "dev", 0, NULL, err, sizeof(err));
+    assert_non_null(x);
+    X509_free(x);
+    ca_free(c);
+    EVP_PKEY_free(key);
+    made_free(&m);
 }
 
 static X509 *der_cert(const char *b64) {
@@ -1034,6 +1100,7 @@ int main(void) {
         cmocka_unit_test(test_serials_differ),
         cmocka_unit_test(test_p384_issuer),
         cmocka_unit_test(test_load_options),
+        cmocka_unit_test(test_out_of_time),
         cmocka_unit_test(test_chain),
         cmocka_unit_test(test_crl),
         cmocka_unit_test(test_crl_refusals),
