@@ -48,9 +48,13 @@ oj() {
 # ---- info ----
 pc_ok info info
 grep -Eq "^ID scope: +$SCOPE\$" "$WORK/out" || fail "info text lacks the ID scope: $(out)"
+grep -Eq "^CA: +CN=provd issuing CA $SCOPE\$" "$WORK/out" || fail "info text lacks the CA: $(out)"
+grep -Eq "^CA issues until: +20[0-9-]{8}T" "$WORK/out" || fail "info text lacks the CA's end: $(out)"
+! grep -q "CA cannot issue" "$WORK/out" || fail "info says a CA valid now cannot issue: $(out)"
 pc_ok "info --json" --json info
 assert_eq "$SCOPE 0 0 0" "$(oj '[.idScope, .counts.enrollments, .counts.enrollmentGroups,
     .counts.registrations] | join(" ")')" "info --json"
+assert_eq "true" "$(oj .ca.canIssue)" "info --json: the CA can issue"
 
 # The same with the connection given in full, without the data directory.
 RC=0
