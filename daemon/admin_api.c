@@ -1016,25 +1016,19 @@ static void get_webhook(struct call *c) {
     store_webhook_clear(&wh);
 }
 
-/* Creates or replaces a webhook. The secret is answered only when provd generated it, so this
- * is the one time it is shown; If-None-Match: * only creates. */
+/* Creates or replaces a webhook; a create is refused once WEBHOOK_MAX exist. The secret is
+ * answered only when provd generated it, so this is the one time it is shown; If-None-Match: *
+ * only creates. */
 static void put_webhook(struct call *c) {
     const char *inm = http_header(c->req, "If-None-Match");
-    struct store_webhook prev = {0}, wh = {0}, *hooks = NULL;
+    struct store_webhook prev = {0}, wh = {0};
     struct store_audit audit;
     char msg[MSG_MAX];
-    size_t n = 0;
     int rc, generated = 0;
     json_t *v = NULL;
 
     rc = store_webhook_get(c->w->conn, c->id, &prev);
-    if (rc == STORE_NOT_FOUND &&
-        (rc = store_webhook_list(c->w->conn, NULL, WEBHOOK_MAX, &hooks, &n)) == STORE_OK &&
-        n >= WEBHOOK_MAX) {
-        fail(c, 400010, "there are %d webhooks already, the most a server takes", WEBHOOK_MAX);
-        goto out;
-    }
-    if (rc != STORE_OK) {
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
         fail_internal(c);
         goto out;
     }
@@ -1044,9 +1038,17 @@ static void put_webhook(struct call *c) {
         goto out;
     }
     audit_init(&audit, c, "webhook.put", wh.id, 200, prev.id ? "replaced" : "created");
-    rc = store_webhook_put(c->w->conn, &wh, inm != NULL && strcmp(inm, "*") == 0, &audit);
+    /* The store counts the webhooks in the transaction of the write, so that creations racing
+     * each other on other workers cannot together pass the limit. As for every other refusal of
+     * the admin API, nothing is written for it, not even an audit record. */
+    rc = store_webhook_put(c->w->conn, &wh, inm != NULL && strcmp(inm, "*") == 0, WEBHOOK_MAX,
+                           &audit);
     if (rc == STORE_CONFLICT) {
         fail(c, 409001, "webhook %s already exists", c->id);
+        goto out;
+    }
+    if (rc == STORE_LIMIT) {
+        fail(c, 400010, "there are %d webhooks already, the most a server takes", WEBHOOK_MAX);
         goto out;
     }
     if (rc != STORE_OK) {
@@ -1064,7 +1066,6 @@ out:
     wipe_webhook_secret(c->body);
     wipe_webhook_secret(v);
     json_decref(v);
-    store_webhooks_free(hooks, n);
     store_webhook_clear(&prev);
     store_webhook_clear(&wh);
 }

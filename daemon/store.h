@@ -19,6 +19,7 @@ enum store_rc {
     STORE_CONFLICT = 2, /* If-Match version did not match the stored one */
     STORE_IN_USE = 3,   /* a delete refused: other documents still name this one */
     STORE_DANGLING = 4, /* a write refused: it names a document that does not exist */
+    STORE_LIMIT = 5,    /* a create refused: as many as may be stored are stored already */
     STORE_ERROR = -1,
 };
 
@@ -237,8 +238,11 @@ struct store_ops {
     int (*counts)(struct store_conn *c, struct store_counts *out);
 
     /* Creates or replaces wh->id (only creates when if_absent: STORE_CONFLICT when it exists)
-     * and fills version, created and updated; audit as for doc_put. */
-    int (*webhook_put)(struct store_conn *c, struct store_webhook *wh, int if_absent,
+     * and fills version, created and updated; audit as for doc_put. Creating one when max
+     * webhooks are stored already (max > 0; 0: no limit) is STORE_LIMIT, nothing written;
+     * replacing one never is. Both are decided in the transaction of the write, so writers
+     * racing each other cannot together store more than max. */
+    int (*webhook_put)(struct store_conn *c, struct store_webhook *wh, int if_absent, size_t max,
                        struct store_audit *audit);
     int (*webhook_get)(struct store_conn *c, const char *id, struct store_webhook *out);
     /* Deletes the webhook and, with it, its deliveries; STORE_NOT_FOUND when there is none. */
@@ -373,8 +377,8 @@ static inline int store_counts(struct store_conn *c, struct store_counts *out) {
     return c->ops->counts(c, out);
 }
 static inline int store_webhook_put(struct store_conn *c, struct store_webhook *wh, int if_absent,
-                                    struct store_audit *audit) {
-    return c->ops->webhook_put(c, wh, if_absent, audit);
+                                    size_t max, struct store_audit *audit) {
+    return c->ops->webhook_put(c, wh, if_absent, max, audit);
 }
 static inline int store_webhook_get(struct store_conn *c, const char *id,
                                     struct store_webhook *out) {

@@ -294,7 +294,7 @@ static const char *const sql[Q_COUNT] = {
 enum eq {
     EQ_EVENT_APPEND,
     EQ_FANOUT,
-    EQ_WEBHOOK_EXISTS,
+    EQ_WEBHOOK_CENSUS,
     EQ_WEBHOOK_UPSERT,
     EQ_WEBHOOK_GET,
     EQ_WEBHOOK_DELETE,
@@ -329,7 +329,9 @@ static const char *const event_sql[EQ_COUNT] = {
                         " (SELECT 1 FROM webhooks WHERE" SUBSCRIBED ") RETURNING seq",
     [EQ_FANOUT] = "INSERT INTO deliveries (webhook_id, event_seq, state, next_ms)"
                   " SELECT id, ?2, 'pending', ?3 FROM webhooks WHERE" SUBSCRIBED " ORDER BY id",
-    [EQ_WEBHOOK_EXISTS] = "SELECT 1 FROM webhooks WHERE id = ?1",
+    /* Whether webhook ?1 is stored, and how many webhooks are: what webhook_put decides on. */
+    [EQ_WEBHOOK_CENSUS] = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = ?1),"
+                          " (SELECT count(*) FROM webhooks)",
     [EQ_WEBHOOK_UPSERT] = "INSERT INTO webhooks (" WEBHOOK_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)"
                           " ON CONFLICT (id) DO UPDATE SET url = excluded.url,"
@@ -1530,7 +1532,28 @@ static void clear_delivery(void *p) {
     store_delivery_clear(p);
 }
 
-static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_absent,
+/* Decides inside webhook_put's transaction whether wh->id may be written: STORE_CONFLICT when
+ * it exists and if_absent, STORE_LIMIT when it does not and max (> 0) webhooks exist, else
+ * STORE_OK. The transaction holds the write lock from its BEGIN IMMEDIATE, so no other writer
+ * can add a webhook between this count and the insert. */
+static int webhook_put_check(struct sqlite_conn *c, const char *id, int if_absent, size_t max) {
+    sqlite3_stmt *st = c->eq[EQ_WEBHOOK_CENSUS];
+    int rc = run(c, st, ONE_ROW, "webhook_put census", ARGS(text(id)));
+
+    if (rc == STORE_OK) {
+        bool exists = sqlite3_column_int(st, 0) != 0;
+        sqlite3_int64 n = sqlite3_column_int64(st, 1);
+
+        if (exists && if_absent)
+            rc = STORE_CONFLICT;
+        else if (!exists && max > 0 && n >= bind_limit(max))
+            rc = STORE_LIMIT;
+    }
+    done(st);
+    return rc;
+}
+
+static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_absent, size_t max,
                        struct store_audit *audit) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN], created[TIME_DPS_LEN];
@@ -1544,16 +1567,8 @@ static int webhook_put(struct store_conn *sc, struct store_webhook *wh, int if_a
     time_now_dps(now);
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    if (if_absent) {
-        sqlite3_stmt *st = c->eq[EQ_WEBHOOK_EXISTS];
-
-        rc = run(c, st, MAYBE_ROW, "webhook_put exists", ARGS(text(wh->id)));
-        done(st);
-        if (rc == STORE_OK)
-            rc = STORE_CONFLICT;
-        if (rc != STORE_NOT_FOUND)
-            goto out;
-    }
+    if ((rc = webhook_put_check(c, wh->id, if_absent, max)) != STORE_OK)
+        goto out;
     rc = run_returning(c, c->eq[EQ_WEBHOOK_UPSERT], ONE_ROW, "webhook_put",
                        ARGS(text(wh->id), text(wh->url), text(wh->events), text(wh->secret),
                             num(wh->enabled ? 1 : 0), text(now)),

@@ -4,8 +4,9 @@
 # signatures verify with openssl; a receiver that is down gets retries and the event once it is
 # back; exhausted deliveries are kept as failed, listed by `provctl events list --failed` and sent
 # again by `provctl events retry`; pending deliveries survive a crash and a shutdown in the
-# middle of a delivery; a slow receiver never slows registrations down; and a delivery whose
-# outcome the store cannot record is sent again after a pause, not in a loop.
+# middle of a delivery; a slow receiver never slows registrations down; a delivery whose
+# outcome the store cannot record is sent again after a pause, not in a loop; and the limit of
+# 100 webhooks holds against creations racing each other on several workers.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SINK=${2:?usage: $0 BIN_DIR WEBHOOK_SINK} # used by sink_start (lib.sh)
@@ -443,6 +444,61 @@ if command -v sqlite3 >/dev/null; then
         "events stored with no webhook"
     assert_eq 0 "$(sqlite3 "$DATA/provd.db" 'SELECT count(*) FROM deliveries')" \
         "deliveries left once every webhook is removed"
+fi
+
+# ---- At most 100 webhooks, however many creations race each other ----
+# Eight creations at once on eight workers, one short of the limit: the sqlite3 shell holds the
+# write lock while all of them reach the store, so that they are written at the same time. One
+# is stored; the others are refused 400 / 400010 and leave no audit record.
+if command -v sqlite3 >/dev/null; then
+    provd_stop
+    provd_start --workers 8
+    for i in $(seq 1 99); do
+        st=$(admjson PUT "/webhooks/lim-$i" '{"url":"https://127.0.0.1:1/lim","enabled":false}')
+        assert_eq 200 "$st" "PUT webhook lim-$i: $(cat "$WORK/body")"
+    done
+    hold_write_lock
+    declare -A lim_pids
+    for i in 1 2 3 4 5 6 7 8; do
+        curl -s --cacert "$CA" -o "$WORK/lim-$i.json" -w '%{http_code}' -X PUT \
+            -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+            --data-binary '{"url":"https://127.0.0.1:1/race","enabled":false}' \
+            "$ADM/webhooks/race-$i" >"$WORK/lim-$i.status" &
+        lim_pids[$i]=$!
+    done
+    sleep 2
+    release_write_lock
+    created=0
+    for i in 1 2 3 4 5 6 7 8; do
+        wait "${lim_pids[$i]}" || fail "PUT webhook race-$i failed"
+        case $(cat "$WORK/lim-$i.status") in
+        200) created=$((created + 1)) ;;
+        400)
+            assert_eq "400010 there are 100 webhooks already, the most a server takes" \
+                "$(jq -r '"\(.errorCode) \(.message)"' "$WORK/lim-$i.json")" \
+                "PUT webhook race-$i at the limit"
+            ;;
+        *) fail "PUT webhook race-$i: $(cat "$WORK/lim-$i.status") $(cat "$WORK/lim-$i.json")" ;;
+        esac
+    done
+    assert_eq 1 "$created" "webhooks created by eight racing PUTs one short of the limit"
+    st=$(admreq GET /webhooks)
+    assert_eq "200 100" "$st $(jb length)" "GET /webhooks after the race"
+    assert_eq 1 "$(audit_all | jq -s '[.[] | select(.event == "webhook.put" and
+        (.subject | startswith("race-")))] | length')" "audit records of the racing PUTs"
+    # At the limit, a new webhook is refused and an existing one is still replaced.
+    st=$(admjson PUT /webhooks/lim-extra '{"url":"https://127.0.0.1:1/lim"}')
+    assert_error 400 400010 "$st" "PUT a new webhook at the limit"
+    st=$(admjson PUT /webhooks/lim-1 '{"url":"https://127.0.0.1:1/lim","enabled":false}' \
+        -H 'If-None-Match: *')
+    assert_error 409 409001 "$st" "PUT If-None-Match: * on an existing webhook at the limit"
+    st=$(admjson PUT /webhooks/lim-1 '{"url":"https://127.0.0.1:1/replaced","enabled":false}')
+    assert_eq "200 https://127.0.0.1:1/replaced" "$st $(jb .url)" \
+        "PUT an existing webhook at the limit"
+    st=$(admreq DELETE /webhooks/lim-2)
+    assert_eq 204 "$st" "DELETE webhook lim-2"
+    st=$(admjson PUT /webhooks/lim-extra '{"url":"https://127.0.0.1:1/lim","enabled":false}')
+    assert_eq 200 "$st" "PUT a new webhook once one was deleted"
 fi
 
 provd_stop

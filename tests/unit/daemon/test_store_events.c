@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,13 @@ static int64_t rows(const struct fx *f, const char *table) {
     return n;
 }
 
-static void add_webhook(struct fx *f, const char *id, const char *events, int enabled) {
+/* Writes webhook id subscribed to events on c, with if_absent, max and audit as
+ * store_webhook_put takes them, and returns the store's answer (w->version, when not NULL). */
+static int put_hook(struct store_conn *c, const char *id, const char *events, int enabled,
+                    int if_absent, size_t max, struct store_audit *audit, int64_t *version) {
     struct store_webhook w = {0};
     char url[64];
+    int rc;
 
     snprintf(url, sizeof(url), "https://%s.example/hook", id);
     w.id = (char *)id;
@@ -44,7 +49,14 @@ static void add_webhook(struct fx *f, const char *id, const char *events, int en
     w.events = (char *)events;
     w.secret = "secret-of-the-webhook";
     w.enabled = enabled;
-    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+    rc = store_webhook_put(c, &w, if_absent, max, audit);
+    if (version != NULL)
+        *version = w.version;
+    return rc;
+}
+
+static void add_webhook(struct fx *f, const char *id, const char *events, int enabled) {
+    assert_int_equal(put_hook(f->c, id, events, enabled, 0, 0, NULL, NULL), STORE_OK);
 }
 
 static struct store_event event_rec(const char *id, const char *type) {
@@ -238,7 +250,7 @@ static void test_due_and_update(void **state) {
     struct store_webhook w;
     assert_int_equal(store_webhook_get(f->c, "a", &w), STORE_OK);
     w.enabled = 0;
-    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+    assert_int_equal(store_webhook_put(f->c, &w, 0, 0, NULL), STORE_OK);
     store_webhook_clear(&w);
     assert_int_equal(store_delivery_next_due(f->c, &next), STORE_NOT_FOUND);
     assert_int_equal(store_delivery_due(f->c, now + 120000, 10, &again, &m), STORE_OK);
@@ -350,13 +362,13 @@ static void test_webhooks(void **state) {
     w.events = "*";
     w.secret = "first-secret-0123";
     w.enabled = 1;
-    assert_int_equal(store_webhook_put(f->c, &w, 1, NULL), STORE_OK);
+    assert_int_equal(store_webhook_put(f->c, &w, 1, 0, NULL), STORE_OK);
     assert_int_equal(w.version, 1);
     assert_string_equal(w.created, w.updated);
-    assert_int_equal(store_webhook_put(f->c, &w, 1, NULL), STORE_CONFLICT);
+    assert_int_equal(store_webhook_put(f->c, &w, 1, 0, NULL), STORE_CONFLICT);
     w.url = "https://two.example/";
     w.secret = "second-secret-0123";
-    assert_int_equal(store_webhook_put(f->c, &w, 0, NULL), STORE_OK);
+    assert_int_equal(store_webhook_put(f->c, &w, 0, 0, NULL), STORE_OK);
     assert_int_equal(w.version, 2);
     assert_int_equal(store_webhook_get(f->c, "hook", &got), STORE_OK);
     assert_string_equal(got.url, "https://two.example/");
@@ -385,6 +397,115 @@ static void test_webhooks(void **state) {
     assert_true(a.seq > 0);
     assert_int_equal(rows(f, "deliveries"), 1);
     assert_int_equal(store_webhook_delete(f->c, "hook", NULL), STORE_NOT_FOUND);
+    assert_int_equal(rows(f, "audit"), 1);
+}
+
+/* A limit on webhooks refuses a create once max are stored, in the store call itself and
+ * without writing anything (nor its audit record); a replace goes through whatever the count. */
+static void test_webhook_limit(void **state) {
+    struct fx *f = *state;
+    struct store_audit a = {0};
+    struct store_webhook got;
+    int64_t version = 0;
+
+    a.event = "webhook.put";
+    a.subject = "d";
+    a.outcome = "accepted";
+    assert_int_equal(put_hook(f->c, "a", "*", 1, 0, 3, NULL, NULL), STORE_OK);
+    assert_int_equal(put_hook(f->c, "b", "*", 1, 1, 3, NULL, NULL), STORE_OK);
+    assert_int_equal(put_hook(f->c, "c", "*", 1, 0, 3, NULL, NULL), STORE_OK);
+    assert_int_equal(put_hook(f->c, "d", "*", 1, 0, 3, &a, NULL), STORE_LIMIT);
+    assert_int_equal(put_hook(f->c, "d", "*", 1, 1, 3, &a, NULL), STORE_LIMIT);
+    assert_int_equal(a.seq, 0);
+    assert_int_equal(rows(f, "audit"), 0);
+    assert_int_equal(rows(f, "webhooks"), 3);
+    assert_int_equal(store_webhook_get(f->c, "d", &got), STORE_NOT_FOUND);
+
+    /* At the limit, and past it, a webhook that exists is replaced; If-None-Match still
+     * answers that it exists rather than that there are too many. */
+    a.subject = "b";
+    assert_int_equal(put_hook(f->c, "b", "device.refused", 0, 0, 3, &a, &version), STORE_OK);
+    assert_int_equal(version, 2);
+    assert_true(a.seq > 0);
+    assert_int_equal(rows(f, "audit"), 1);
+    assert_int_equal(put_hook(f->c, "b", "*", 1, 1, 3, NULL, NULL), STORE_CONFLICT);
+    assert_int_equal(put_hook(f->c, "a", "*", 1, 0, 2, NULL, &version), STORE_OK);
+    assert_int_equal(version, 2);
+    assert_int_equal(store_webhook_get(f->c, "b", &got), STORE_OK);
+    assert_string_equal(got.events, "device.refused");
+    assert_int_equal(got.enabled, 0);
+    store_webhook_clear(&got);
+
+    /* 0 is no limit; a delete makes room again. */
+    assert_int_equal(put_hook(f->c, "d", "*", 1, 0, 0, NULL, NULL), STORE_OK);
+    assert_int_equal(rows(f, "webhooks"), 4);
+    assert_int_equal(put_hook(f->c, "e", "*", 1, 0, 4, NULL, NULL), STORE_LIMIT);
+    assert_int_equal(store_webhook_delete(f->c, "a", NULL), STORE_OK);
+    assert_int_equal(put_hook(f->c, "e", "*", 1, 0, 4, NULL, NULL), STORE_OK);
+    assert_int_equal(put_hook(f->c, "f", "*", 1, 0, 4, NULL, NULL), STORE_LIMIT);
+    assert_int_equal(rows(f, "webhooks"), 4);
+}
+
+#define RACE_MAX     5
+#define RACE_WRITERS 8
+
+/* One of the writers of test_webhook_limit_race: its own connection, as each worker has. */
+struct racer {
+    struct store *st;
+    pthread_barrier_t *start;
+    char id[16];
+    int rc;
+};
+
+static void *race_put(void *arg) {
+    struct racer *r = arg;
+    struct store_conn *c = NULL;
+    struct store_audit a = {0};
+
+    r->rc = STORE_ERROR;
+    if (store_conn_open(r->st, &c) != STORE_OK) {
+        pthread_barrier_wait(r->start);
+        return NULL;
+    }
+    a.event = "webhook.put";
+    a.subject = r->id;
+    a.outcome = "accepted";
+    pthread_barrier_wait(r->start);
+    r->rc = put_hook(c, r->id, "*", 1, 0, RACE_MAX, &a, NULL);
+    store_conn_close(c);
+    return NULL;
+}
+
+/* Creates racing each other on their own connections, one short of the limit: exactly one is
+ * stored, with its audit record, and every other one is refused. */
+static void test_webhook_limit_race(void **state) {
+    struct fx *f = *state;
+    struct racer r[RACE_WRITERS];
+    pthread_t t[RACE_WRITERS];
+    pthread_barrier_t start;
+    int ok = 0, limited = 0;
+    char id[16];
+
+    for (int i = 0; i < RACE_MAX - 1; i++) {
+        snprintf(id, sizeof(id), "old-%d", i);
+        add_webhook(f, id, "*", 1);
+    }
+    assert_int_equal(pthread_barrier_init(&start, NULL, RACE_WRITERS), 0);
+    for (int i = 0; i < RACE_WRITERS; i++) {
+        r[i].st = f->st;
+        r[i].start = &start;
+        snprintf(r[i].id, sizeof(r[i].id), "new-%d", i);
+        assert_int_equal(pthread_create(&t[i], NULL, race_put, &r[i]), 0);
+    }
+    for (int i = 0; i < RACE_WRITERS; i++) {
+        pthread_join(t[i], NULL);
+        ok += r[i].rc == STORE_OK;
+        limited += r[i].rc == STORE_LIMIT;
+    }
+    pthread_barrier_destroy(&start);
+    assert_int_equal(ok, 1);
+    assert_int_equal(limited, RACE_WRITERS - 1);
+    assert_int_equal(rows(f, "webhooks"), RACE_MAX);
     assert_int_equal(rows(f, "audit"), 1);
 }
 
@@ -445,6 +566,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_retry, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_list_filters_and_pages, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_webhooks, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_webhook_limit, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_webhook_limit_race, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_prune, fx_open, fx_close),
         cmocka_unit_test(test_state_names),
     };
