@@ -280,16 +280,22 @@ new_key() {
 # would, and keeps it until release_write_lock: provd's commits wait meanwhile (for up to its
 # busy timeout, 10 s). Returns once the lock is held.
 hold_write_lock() {
-    rm -f "$WORK/release-lock"
-    { echo 'BEGIN IMMEDIATE;'
+    rm -f "$WORK/release-lock" "$WORK/lock-held"
+    # The shell waits for the lock while provd commits (.timeout), says it holds it by making
+    # lock-held, and gives up at the first error (-bail) rather than carrying on without it.
+    { echo '.timeout 10000'
+      echo 'BEGIN IMMEDIATE;'
+      echo ".system touch '$WORK/lock-held'"
       while [ ! -e "$WORK/release-lock" ]; do sleep 0.05; done
-      echo 'COMMIT;'; } | sqlite3 "$DATA/provd.db" &
+      echo 'COMMIT;'; } | sqlite3 -bail "$DATA/provd.db" &
     LOCK_PID=$!
     local _
-    for _ in $(seq 200); do
-        sqlite3 "$DATA/provd.db" 'BEGIN IMMEDIATE; ROLLBACK;' 2>/dev/null || return 0
+    for _ in $(seq 300); do
+        [ -e "$WORK/lock-held" ] && return 0
+        kill -0 "$LOCK_PID" 2>/dev/null || break
         sleep 0.05
     done
+    release_write_lock
     fail "the sqlite3 shell did not take the write lock"
 }
 
