@@ -52,6 +52,7 @@ void config_defaults(struct provd_config *cfg, const char *data_dir) {
     cfg->workers = n > 0 ? (int)n : 1;
     cfg->max_body_bytes = 64 * 1024;
     cfg->idle_timeout_s = 60;
+    cfg->request_timeout_s = 30;
     cfg->sas_max_lifetime_s = 365LL * 24 * 3600;
     cfg->commit_batch_max = 1024;
     cfg->event_timeout_ms = 10 * 1000;
@@ -94,6 +95,7 @@ static const struct centry entries[] = {
     MACHINE_INT("workers", workers, 1, 256),
     NUM("max_body_bytes", C_SIZE, max_body_bytes, 1024, 64LL * 1024 * 1024),
     NUM("idle_timeout_s", C_INT, idle_timeout_s, 1, 86400),
+    NUM("request_timeout_s", C_INT, request_timeout_s, 1, 86400),
     NUM("sas_max_lifetime_s", C_I64, sas_max_lifetime_s, 0, 100LL * 365 * 24 * 3600),
     NUM("commit_batch_max", C_INT, commit_batch_max, 1, 65536),
     STR("event_ca_file", event_ca_file),

@@ -18,6 +18,7 @@ struct provd_config {
     int workers;                /* event loops (threads); default: number of CPUs */
     size_t max_body_bytes;      /* default 65536 */
     int idle_timeout_s;         /* default 60 */
+    int request_timeout_s;      /* to receive a whole request, default 30 */
     int64_t sas_max_lifetime_s; /* default 31536000 (one year); 0 = unlimited */
     int commit_batch_max;       /* most registrations in one group commit, default 1024 */
     /* Webhook deliveries (docs/events.md). */

@@ -107,9 +107,7 @@ void http_set_header(struct evhttp_request *req, const char *name, const char *v
     evhttp_add_header(evhttp_request_get_output_headers(req), name, value);
 }
 
-void http_remote(struct evhttp_request *req, char *buf, size_t len) {
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    const struct sockaddr *sa = conn ? evhttp_connection_get_addr(conn) : NULL;
+void http_addr_str(const struct sockaddr *sa, char *buf, size_t len) {
     char host[INET6_ADDRSTRLEN] = "?";
     if (sa && sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
@@ -122,6 +120,11 @@ void http_remote(struct evhttp_request *req, char *buf, size_t len) {
     } else {
         snprintf(buf, len, "unknown");
     }
+}
+
+void http_remote(struct evhttp_request *req, char *buf, size_t len) {
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    http_addr_str(conn ? evhttp_connection_get_addr(conn) : NULL, buf, len);
 }
 
 /* Room first reserved for a serialised answer: registration answers fit, with the certificate

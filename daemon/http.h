@@ -39,6 +39,9 @@ const char *http_header(struct evhttp_request *req, const char *name);
 /* Writes the peer address ("127.0.0.1:5555" or "[::1]:5555") into buf. */
 void http_remote(struct evhttp_request *req, char *buf, size_t len);
 
+/* Writes sa as http_remote does, or "unknown" when sa is NULL or neither IPv4 nor IPv6. */
+void http_addr_str(const struct sockaddr *sa, char *buf, size_t len);
+
 /* Answers status with body serialised compactly, Content-Type application/json; charset=utf-8.
  * Takes the reference to body (which may be NULL for an empty answer). */
 void http_reply_json(struct evhttp_request *req, int status, json_t *body);

@@ -82,6 +82,7 @@ static const char usage_serve[] =
     "  --store URI               store (default sqlite:DIR/provd.db)\n"
     "  --max-body BYTES          largest request body accepted (default 65536)\n"
     "  --idle-timeout SECONDS    idle connection timeout (default 60)\n"
+    "  --request-timeout SECONDS time a client has to send a whole request (default 30)\n"
     "  --log-level LEVEL         error, warn, info or debug (default info)\n"
     "  --port-file FILE          write the bound ports there as JSON once listening\n"
     "  --help                    this text\n";
@@ -226,6 +227,7 @@ static int cmd_serve(int argc, char **argv) {
                                          {"store", required_argument, NULL, 'S'},
                                          {"max-body", required_argument, NULL, 'b'},
                                          {"idle-timeout", required_argument, NULL, 't'},
+                                         {"request-timeout", required_argument, NULL, 'r'},
                                          {"log-level", required_argument, NULL, 'l'},
                                          {"port-file", required_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
@@ -295,6 +297,13 @@ static int cmd_serve(int argc, char **argv) {
             goto out;
         }
         cfg->idle_timeout_s = (int)n;
+    }
+    if (val['r']) {
+        if (parse_int(val['r'], 1, 86400, &n) != 0) {
+            fprintf(stderr, "provd serve: --request-timeout must be from 1 to 86400\n");
+            goto out;
+        }
+        cfg->request_timeout_s = (int)n;
     }
     if (config_check(cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "provd serve: %s\n", err);

@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
@@ -43,6 +45,13 @@
 #define CLIENT_CHAIN_MAX   (32 * 1024)
 #define CLIENT_CHAIN_DEPTH 8
 
+/* The most TLS 1.2 sessions a listener keeps for resumption by session ID; past it the oldest
+ * goes. A session keeps the certificates its client sent, which take several times their encoded
+ * size in memory (up to CLIENT_CHAIN_MAX encoded), for as long as it may be resumed (two hours):
+ * OpenSSL's default of 20480 would let clients that never resume pin gigabytes. Tickets and
+ * TLS 1.3 sessions are kept by the clients and cost nothing here. */
+#define TLS_SESSION_CACHE_MAX 1024
+
 /* Accepts whatever certificate chain a client presents: the device listener only asks for one,
  * and the registration pipeline verifies it against the CA of the device's enrollment. */
 static int accept_any_chain(int preverify_ok, X509_STORE_CTX *ctx) {
@@ -65,7 +74,10 @@ static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
         return NULL;
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* One context, and so one session cache, for all the workers: a client resumes on
+     * whichever worker the kernel hands its next connection to. */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, TLS_SESSION_CACHE_MAX);
     /* One TLS 1.3 session ticket instead of OpenSSL's default two: a device provisions once and
      * rarely reconnects, and each ticket costs an encryption and a record on every handshake. */
     SSL_CTX_set_num_tickets(ctx, 1);
@@ -83,17 +95,6 @@ static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
         SSL_CTX_set_verify_depth(ctx, CLIENT_CHAIN_DEPTH);
     }
     return ctx;
-}
-
-static struct bufferevent *tls_bev(struct event_base *base, void *arg) {
-    SSL *ssl = SSL_new(arg);
-    if (!ssl)
-        return NULL;
-    struct bufferevent *bev = bufferevent_openssl_socket_new(
-        base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (bev)
-        bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    return bev;
 }
 
 /* Opens a listening socket on addr. *port is the port to bind (0: any); on return it is the
@@ -146,13 +147,45 @@ void worker_maybe_exit(struct worker *w) {
  * closed: an answer is queued in its connection's buffers when the handler (or the committer's
  * callback) sends it, and is written on a later turn of the loop. A stopping worker waits for
  * these, so that it does not free connections holding answers to registrations that are
- * already durable. A client that does not read its answer is bounded by the idle timeout. */
+ * already durable. A client that does not read its answer is bounded by the idle timeout.
+ * A connection has at most one at a time (evhttp reads the next request of a connection once
+ * the answer to the last one is written), so each connection has one, in its struct conn. */
 struct pending_request {
     struct worker *w;
-    struct evhttp_request *req;
-    struct evhttp_connection *evcon;
+    struct evhttp_request *req; /* NULL while the connection has no request pending */
     struct pending_request *prev, *next;
 };
+
+/* A TLS connection of a listener, from its accept until libevent frees its SSL, which holds it
+ * (ex_data at conn_index) and frees it (conn_free).
+ *
+ * Its deadline bounds how long a client may take to send a request: libevent's own timeout
+ * (evhttp_set_timeout, idle_timeout_s) bounds only the time between two reads, which a client
+ * sending a byte every few seconds resets for ever, keeping a connection and its buffers. The
+ * first request of a connection must arrive whole (request line, headers and body) within
+ * request_timeout_s of the accept, TLS handshake included; on a kept-alive connection, the
+ * next request must begin within idle_timeout_s of the last answer, and arrive whole within
+ * request_timeout_s of its first byte. Its first byte is what the TLS layer decrypts: while it
+ * waits for one, raw bytes that never make up a TLS record reset libevent's timeout but not
+ * this one. evhttp 2.1 shows a request only once it is complete (a hook on its start,
+ * evhttp_set_newreqcb, came in 2.2), so the deadline is kept here, one timer per connection,
+ * armed when a request is awaited and removed when it has arrived. A deadline that passes gives
+ * the connection the timeout event libevent's own timeout would have given, and evhttp closes
+ * the connection the same way: without an answer, as it has no request to answer yet. */
+struct conn {
+    struct worker *w;
+    struct bufferevent *bev;
+    struct event *deadline;
+    struct evbuffer_cb_entry *arrival; /* on the input: enabled while no byte has arrived */
+    int kept;      /* an answer was written: the connection waits for a request after the first */
+    int receiving; /* the awaited request has begun to arrive */
+    int expired;   /* the deadline passed: the connection is being closed */
+    int closed;    /* evhttp closed the connection */
+    struct pending_request pending;
+};
+
+/* The ex_data index of a connection's struct conn in its SSL. */
+static int conn_index = -1;
 
 static void pending_drop(struct pending_request *p) {
     if (p->prev)
@@ -161,47 +194,210 @@ static void pending_drop(struct pending_request *p) {
         p->w->pending = p->next;
     if (p->next)
         p->next->prev = p->prev;
-    free(p);
+    p->prev = p->next = NULL;
+    p->req = NULL;
 }
 
-/* The answer of the request has been written out. */
+static struct conn *conn_of(struct evhttp_connection *evcon) {
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, conn_index) : NULL;
+}
+
+static void conn_remote(struct conn *c, char *buf, size_t len) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    int known = fd >= 0 && getpeername(fd, (struct sockaddr *)&ss, &sl) == 0;
+    http_addr_str(known ? (const struct sockaddr *)&ss : NULL, buf, len);
+}
+
+static void deadline_arm(struct conn *c, int seconds) {
+    struct timeval tv = {.tv_sec = seconds, .tv_usec = 0};
+    if (event_add(c->deadline, &tv) != 0)
+        log_warn("worker %d: a connection's request deadline could not be set", c->w->index);
+}
+
+/* The first bytes of the awaited request have arrived. The first request's deadline runs from
+ * the accept; a later one's from now. */
+static void on_arrival(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
+    struct conn *c = arg;
+    if (info->n_added == 0)
+        return;
+    evbuffer_cb_clear_flags(in, c->arrival, EVBUFFER_CB_ENABLED);
+    c->receiving = 1;
+    if (c->kept)
+        deadline_arm(c, c->w->pd->cfg.request_timeout_s);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    struct conn *c = arg;
+    const struct provd_config *cfg = &c->w->pd->cfg;
+    bufferevent_event_cb eventcb = NULL;
+    char remote[64];
+
+    /* Once evhttp has freed the connection, its bufferevent (and c) live on until libevent
+     * finalises it; it has no callbacks left then, and must be sent no event. */
+    bufferevent_getcb(c->bev, NULL, NULL, &eventcb, NULL);
+    if (c->closed || !eventcb)
+        return;
+    c->expired = 1;
+    conn_remote(c, remote, sizeof(remote));
+    if (c->receiving)
+        log_info("request not received in time: connection closed worker=%d remote=%s"
+                 " request_timeout_s=%d",
+                 c->w->index, remote, cfg->request_timeout_s);
+    else
+        log_debug("no request in time: connection closed worker=%d remote=%s timeout_s=%d",
+                  c->w->index, remote, c->kept ? cfg->idle_timeout_s : cfg->request_timeout_s);
+    bufferevent_trigger_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, 0);
+}
+
+/* Frees c with its connection's SSL (the free function of conn_index), when libevent finalises
+ * the bufferevent: its timer and its input callback go first. */
+static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    struct conn *c = ptr;
+    if (!c)
+        return;
+    if (c->pending.req)
+        pending_drop(&c->pending);
+    event_free(c->deadline);
+    evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->arrival);
+    free(c);
+}
+
+/* The bufferevent of a connection a listener accepted: TLS with ctx, and a struct conn whose
+ * deadline runs from now. NULL when out of memory: evhttp then makes a bufferevent without TLS,
+ * whose requests track refuses. */
+static struct bufferevent *tls_bev(struct worker *w, SSL_CTX *ctx) {
+    SSL *ssl = SSL_new(ctx);
+    struct conn *c = calloc(1, sizeof(*c));
+    struct bufferevent *bev = NULL;
+
+    if (!ssl || !c || !(c->deadline = evtimer_new(w->base, on_deadline, c)))
+        goto fail;
+    /* On failure libevent 2.1 has not taken the SSL: it is freed below. */
+    bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                         BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (!bev)
+        goto fail;
+    c->w = c->pending.w = w;
+    c->bev = bev;
+    if (!(c->arrival = evbuffer_add_cb(bufferevent_get_input(bev), on_arrival, c)) ||
+        !SSL_set_ex_data(ssl, conn_index, c)) {
+        bufferevent_free(bev); /* and the SSL with it */
+        ssl = NULL;
+        goto fail;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    deadline_arm(c, w->pd->cfg.request_timeout_s);
+    return bev;
+fail:
+    log_warn("worker %d: out of memory for a new connection", w->index);
+    if (c && c->deadline)
+        event_free(c->deadline);
+    free(c);
+    SSL_free(ssl);
+    return NULL;
+}
+
+static struct bufferevent *device_bev(struct event_base *base, void *arg) {
+    (void)base;
+    struct worker *w = arg;
+    return tls_bev(w, w->pd->tls_device);
+}
+
+static struct bufferevent *admin_bev(struct event_base *base, void *arg) {
+    (void)base;
+    struct worker *w = arg;
+    return tls_bev(w, w->pd->tls);
+}
+
+/* Ends a connection's TLS session with a close_notify alert, which is also what keeps the session
+ * resumable: OpenSSL drops from its cache the session of an SSL freed before it sent one
+ * (SSL_free), and libevent frees the SSL of a closed connection without sending one, so that no
+ * TLS 1.2 client could resume by session ID (tickets and TLS 1.3 carry the session to the
+ * client, and did). Not during a handshake, nor after a fatal alert, whose session OpenSSL has
+ * already dropped. The connection closes next: whether the alert could be written makes no
+ * difference to the session. */
+static void tls_close(SSL *ssl) {
+    if (!ssl || !SSL_is_init_finished(ssl))
+        return;
+    SSL_shutdown(ssl);
+    ERR_clear_error();
+}
+
+/* The answer of the request has been written out. Unless evhttp closes the connection now, the
+ * connection awaits its next request, which may have begun to arrive already. */
 static void on_written(struct evhttp_request *req, void *arg) {
     (void)req;
-    struct pending_request *p = arg;
-    struct worker *w = p->w;
-    pending_drop(p);
-    worker_maybe_exit(w);
+    struct conn *c = arg;
+    const struct provd_config *cfg = &c->w->pd->cfg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+
+    pending_drop(&c->pending);
+    c->kept = 1;
+    c->receiving = evbuffer_get_length(in) > 0;
+    if (c->receiving) {
+        deadline_arm(c, cfg->request_timeout_s);
+    } else {
+        deadline_arm(c, cfg->idle_timeout_s);
+        evbuffer_cb_set_flags(in, c->arrival, EVBUFFER_CB_ENABLED);
+    }
+    worker_maybe_exit(c->w);
 }
 
-/* A connection closes: its requests that were not written out never will be. */
+/* A connection closes: the answer to its request, if it has one pending, will never be written;
+ * its TLS session ends. */
 static void on_connection_close(struct evhttp_connection *evcon, void *arg) {
-    struct worker *w = arg;
-    struct pending_request *p = w->pending, *next;
-    for (; p; p = next) {
-        next = p->next;
-        if (p->evcon == evcon) {
-            evhttp_request_set_on_complete_cb(p->req, NULL, NULL);
-            pending_drop(p);
-        }
+    (void)evcon;
+    struct conn *c = arg;
+    c->closed = 1;
+    event_del(c->deadline);
+    evbuffer_cb_clear_flags(bufferevent_get_input(c->bev), c->arrival, EVBUFFER_CB_ENABLED);
+    if (c->pending.req) {
+        evhttp_request_set_on_complete_cb(c->pending.req, NULL, NULL);
+        pending_drop(&c->pending);
     }
-    worker_maybe_exit(w);
+    tls_close(bufferevent_openssl_get_ssl(c->bev));
+    worker_maybe_exit(c->w);
 }
 
-static void track(struct worker *w, struct evhttp_request *req) {
-    struct pending_request *p = calloc(1, sizeof(*p));
-    if (!p) {
-        log_warn("worker %d: out of memory; an answer may be lost at shutdown", w->index);
-        return;
+/* The request has arrived whole: its deadline is met, and it is pending until its answer is
+ * written out. Returns 0, or -1 when it is answered here and must not be served: its deadline
+ * passed as it arrived (its connection is being closed), or its connection has no TLS (see
+ * tls_bev). */
+static int track(struct worker *w, struct evhttp_request *req) {
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct conn *c = conn_of(evcon);
+    if (!c) {
+        log_warn("worker %d: a request on a connection without TLS refused", w->index);
+        http_set_header(req, "Connection", "close");
+        http_reply_error(req, 500, 500001, NULL, "out of memory");
+        return -1;
     }
-    p->w = w;
+    event_del(c->deadline);
+    if (c->expired) {
+        evhttp_send_error(req, 408, NULL);
+        return -1;
+    }
+    struct pending_request *p = &c->pending;
     p->req = req;
-    p->evcon = evhttp_request_get_connection(req);
+    p->prev = NULL;
     p->next = w->pending;
     if (p->next)
         p->next->prev = p;
     w->pending = p;
-    evhttp_request_set_on_complete_cb(req, on_written, p);
-    evhttp_connection_set_closecb(p->evcon, on_connection_close, w);
+    evhttp_request_set_on_complete_cb(req, on_written, c);
+    evhttp_connection_set_closecb(evcon, on_connection_close, c);
+    return 0;
 }
 
 /* Whether the request's framing is one a proxy in front could read otherwise: more than one
@@ -220,14 +416,12 @@ static int ambiguous_length(struct evhttp_request *req) {
 }
 
 static void on_device_request(struct evhttp_request *req, void *arg) {
-    track(arg, req);
-    if (!ambiguous_length(req))
+    if (track(arg, req) == 0 && !ambiguous_length(req))
         device_api_handle(req, arg);
 }
 
 static void on_admin_request(struct evhttp_request *req, void *arg) {
-    track(arg, req);
-    if (!ambiguous_length(req))
+    if (track(arg, req) == 0 && !ambiguous_length(req))
         admin_api_handle(req, arg);
 }
 
@@ -305,12 +499,12 @@ static void listen_errors(struct worker *w) {
 }
 
 static struct evhttp *http_new(struct worker *w, void (*cb)(struct evhttp_request *, void *),
-                               SSL_CTX *tls) {
+                               struct bufferevent *(*bevcb)(struct event_base *, void *)) {
     const struct provd_config *cfg = &w->pd->cfg;
     struct evhttp *h = evhttp_new(w->base);
     if (!h)
         return NULL;
-    evhttp_set_bevcb(h, tls_bev, tls);
+    evhttp_set_bevcb(h, bevcb, w);
     evhttp_set_gencb(h, cb, w);
     evhttp_set_timeout(h, cfg->idle_timeout_s);
     evhttp_set_max_headers_size(h, 16 * 1024);
@@ -331,8 +525,8 @@ static int worker_init(struct worker *w, struct provd *pd, int index, int device
     w->index = index;
     pthread_mutex_init(&w->done_lock, NULL);
     if (!(w->base = event_base_new()) || store_conn_open(pd->store, &w->conn) != STORE_OK ||
-        !(w->device_http = http_new(w, on_device_request, pd->tls_device)) ||
-        !(w->admin_http = http_new(w, on_admin_request, pd->tls)) ||
+        !(w->device_http = http_new(w, on_device_request, device_bev)) ||
+        !(w->admin_http = http_new(w, on_admin_request, admin_bev)) ||
         !(w->done_ev = event_new(w->base, -1, 0, on_done, w)) ||
         !(w->stop_ev = event_new(w->base, -1, 0, on_stop, w)) ||
         !(w->device_sock = evhttp_accept_socket_with_handle(w->device_http, device_fd)) ||
@@ -484,6 +678,10 @@ int server_run(struct provd *pd) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         log_error("libcurl could not be initialised");
         return -1;
+    }
+    if (conn_index < 0 && (conn_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free)) < 0) {
+        pki_log_errors("reserving the connections' SSL ex_data");
+        goto out;
     }
     if (!(pd->tls = tls_new(cfg, 0)) || !(pd->tls_device = tls_new(cfg, 1)) || ca_init(pd) != 0)
         goto out;
