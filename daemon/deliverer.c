@@ -139,8 +139,11 @@ static int post(struct deliverer *d, const struct store_delivery *x, struct outc
     curl_easy_setopt(d->curl, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(d->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(d->curl, CURLOPT_XFERINFODATA, d);
-    if (d->ca_file)
+    /* The file replaces the system's CAs: libcurl's built-in CA directory is cleared with it. */
+    if (d->ca_file) {
         curl_easy_setopt(d->curl, CURLOPT_CAINFO, d->ca_file);
+        curl_easy_setopt(d->curl, CURLOPT_CAPATH, NULL);
+    }
     rc = curl_easy_perform(d->curl);
     curl_slist_free_all(h);
     if (rc == CURLE_ABORTED_BY_CALLBACK)

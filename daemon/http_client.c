@@ -235,7 +235,10 @@ int http_client_post(struct http_client *c, const char *url, const char *body,
         curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
-        (c->ca_file == NULL || curl_easy_setopt(r->easy, CURLOPT_CAINFO, c->ca_file) == CURLE_OK) &&
+        /* libcurl's built-in CA directory would still be trusted beside a CA file: cleared, so
+         * that the file replaces the system's CAs. */
+        (c->ca_file == NULL || (curl_easy_setopt(r->easy, CURLOPT_CAINFO, c->ca_file) == CURLE_OK &&
+                                curl_easy_setopt(r->easy, CURLOPT_CAPATH, NULL) == CURLE_OK)) &&
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK &&
         curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body) == CURLE_OK &&
         curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "provd/" PROV_VERSION) == CURLE_OK &&
