@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "utf8.h"
+
 json_t *custom_alloc_request(const struct enrollment *e, const struct custom_alloc_device *d,
                              const char *const *linked, size_t nlinked) {
     json_t *hubs = json_array(), *ctx;
@@ -67,6 +69,8 @@ long custom_alloc_answer(const char *body, size_t len, const char *const *linked
     if (p != NULL && !json_is_null(p))
         *payload = json_incref(p);
 out:
+    if (chosen < 0 && errlen > 0)
+        utf8_repair(err);
     json_decref(root);
     return chosen;
 }

@@ -39,7 +39,8 @@ json_t *custom_alloc_request(const struct enrollment *e, const struct custom_all
 /* Reads the answer body (len bytes): a JSON object with "iotHubHostName" naming one of the
  * nlinked host names of linked (without regard to case), and optionally "initialTwin" (an
  * object) and "payload" (any JSON). Returns the index of the chosen host with *twin and
- * *payload (new references, NULL when absent), or -1 with the reason in err. */
+ * *payload (new references, NULL when absent), or -1 with the reason in err (UTF-8 text, fit for
+ * a JSON answer). */
 long custom_alloc_answer(const char *body, size_t len, const char *const *linked, size_t nlinked,
                          json_t **twin, json_t **payload, char *err, size_t errlen);
 

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "regid.h"
+#include "utf8.h"
 
 #define CODE_ID_MISMATCH 400004
 #define TRUST_BUNDLE_MAX (64 * 1024)
@@ -34,27 +35,64 @@ static const char *const MEMBERS[] = {
     NULL,
 };
 
-/* Checks that pem holds only X.509 certificates, at least one. Each PEM block is read on its
- * own, so that a private key pasted in by mistake is refused rather than skipped (and never
- * echoed: the message names only the block's type). */
+/* Checks that pem (len bytes) holds only X.509 certificates, at least one, and nothing but
+ * white space around them: the bundle goes to every device of the endpoint as given, so text
+ * outside the PEM blocks (a key pasted without its BEGIN line, say) is refused rather than
+ * passed on. Each PEM block is read on its own, so that a private key pasted in by mistake is
+ * refused rather than skipped (and never echoed: the message names only the block's type). */
 static int check_trust_bundle(const char *pem, size_t len, struct verr *e) {
-    BIO *bio = BIO_new_mem_buf(pem, (int)len);
+    static const char begin[] = "-----BEGIN ";
     char *name = NULL, *header = NULL;
     unsigned char *data = NULL;
     long dlen = 0;
-    int n = 0, rc = -1;
+    size_t at = 0;
+    int n = 0;
 
-    if (bio == NULL)
-        return verr_set(e, DOCVAL_INTERNAL, "out of memory");
-    ERR_clear_error();
-    while (PEM_read_bio(bio, &name, &header, &data, &dlen) == 1) {
-        const unsigned char *p = data;
+    for (;;) {
+        const unsigned char *p;
+        const char *eol;
         X509 *x = NULL;
+        size_t line;
+        BIO *bio;
+        int got;
 
-        if (strcmp(name, "CERTIFICATE") != 0) {
+        while (at < len &&
+               (pem[at] == ' ' || pem[at] == '\t' || pem[at] == '\r' || pem[at] == '\n'))
+            at++;
+        if (at == len)
+            break;
+        if (len - at < sizeof(begin) - 1 || memcmp(pem + at, begin, sizeof(begin) - 1) != 0)
+            return verr_set(e, DOCVAL_INVALID, "%s",
+                            n == 0 && strstr(pem + at, begin) == NULL
+                                ? "trustBundle holds no PEM certificate"
+                                : "trustBundle holds text outside its PEM blocks");
+        /* PEM_read_bio would also pass over a BEGIN line that does not end in "-----" (once
+         * trailing white space and control characters are dropped, as it drops them) and skip
+         * the text up to the next BEGIN line. */
+        eol = memchr(pem + at, '\n', len - at);
+        line = eol != NULL ? (size_t)(eol - (pem + at)) : len - at;
+        while (line > 0 && (unsigned char)pem[at + line - 1] <= ' ')
+            line--;
+        if (line < sizeof(begin) - 1 + 5 || memcmp(pem + at + line - 5, "-----", 5) != 0)
+            return verr_set(e, DOCVAL_INVALID, "trustBundle holds text outside its PEM blocks");
+        /* A BIO of its own for each block, starting at its BEGIN line: PEM_read_bio would skip
+         * whatever precedes a BEGIN line, and what it consumed tells where the block ends. */
+        if ((bio = BIO_new_mem_buf(pem + at, (int)(len - at))) == NULL)
+            return verr_set(e, DOCVAL_INTERNAL, "out of memory");
+        ERR_clear_error();
+        got = PEM_read_bio(bio, &name, &header, &data, &dlen);
+        at = len - (size_t)BIO_pending(bio);
+        BIO_free(bio);
+        ERR_clear_error();
+        p = data;
+        if (got != 1) {
+            verr_set(e, DOCVAL_INVALID, "trustBundle block %d is not well-formed PEM", n + 1);
+        } else if (strcmp(name, "CERTIFICATE") != 0) {
             verr_set(e, DOCVAL_INVALID,
                      "trustBundle holds a \"%.40s\" block; only CERTIFICATE blocks belong there",
                      name);
+        } else if (header[0] != '\0') {
+            verr_set(e, DOCVAL_INVALID, "trustBundle certificate %d has PEM header lines", n + 1);
         } else if ((x = d2i_X509(NULL, &p, dlen)) == NULL || p != data + dlen) {
             verr_set(e, DOCVAL_INVALID, "trustBundle certificate %d is not valid X.509", n + 1);
         } else if (++n > TRUST_CERTS_MAX) {
@@ -62,29 +100,19 @@ static int check_trust_bundle(const char *pem, size_t len, struct verr *e) {
                      TRUST_CERTS_MAX);
         }
         X509_free(x);
-        OPENSSL_cleanse(data, (size_t)dlen);
+        if (data != NULL)
+            OPENSSL_cleanse(data, (size_t)dlen);
         OPENSSL_free(name);
         OPENSSL_free(header);
         OPENSSL_free(data);
         name = header = NULL;
         data = NULL;
         if (e->code != 0)
-            goto out;
+            return -1;
     }
-    /* The loop ends at the end of the text (no further PEM block) or at a malformed block. */
-    if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-        verr_set(e, DOCVAL_INVALID, "trustBundle block %d is not well-formed PEM", n + 1);
-        goto out;
-    }
-    if (n == 0) {
-        verr_set(e, DOCVAL_INVALID, "trustBundle holds no PEM certificate");
-        goto out;
-    }
-    rc = 0;
-out:
-    ERR_clear_error();
-    BIO_free(bio);
-    return rc;
+    if (n == 0)
+        return verr_set(e, DOCVAL_INVALID, "trustBundle holds no PEM certificate");
+    return 0;
 }
 
 static int normalize(const char *path_host, json_t *in, json_t *out, struct verr *e) {
@@ -173,6 +201,8 @@ int endpoint_normalize(const char *path_host, json_t *in, json_t **out, int *cod
         *out = doc;
     if (*out == NULL)
         json_decref(doc);
+    if (*out == NULL && err != NULL && errlen > 0)
+        utf8_repair(err);
     if (code != NULL)
         *code = *out != NULL ? 0 : e.code;
     return *out != NULL ? 0 : -1;

@@ -28,10 +28,11 @@ struct endpoint {
  * canonical document: {"hostName", "port", "protocol", "weight", "enabled", "region"?,
  * "trustBundle"?}. The protocol defaults to mqtts and the port to the protocol's usual one;
  * weight defaults to 1 and enabled to true. Unknown fields, wrong types, values out of range, a
- * hostName that differs from path_host and a trust bundle that is not PEM certificates are
- * refused. Read-only members (etag and the timestamps) are accepted and dropped.
- * Returns 0 and *out (a new reference), or -1 with a message naming the field in err and the
- * error code in *code (400004 for a hostName that differs from the path, 400006 otherwise). */
+ * hostName that differs from path_host and a trust bundle that is not PEM certificates (with
+ * nothing but white space around them) are refused. Read-only members (etag and the timestamps)
+ * are accepted and dropped. Returns 0 and *out (a new reference), or -1 with a message naming
+ * the field in err (UTF-8 text, fit for a JSON answer) and the error code in *code (400004 for a
+ * hostName that differs from the path, 400006 otherwise). */
 int endpoint_normalize(const char *path_host, json_t *in, json_t **out, int *code, char *err,
                        size_t errlen);
 

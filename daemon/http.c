@@ -20,6 +20,7 @@
 #include "rand.h"
 #include "timefmt.h"
 #include "urlenc.h"
+#include "utf8.h"
 
 /* The whole path is percent-decoded before it is split, since some device SDKs encode the
  * slashes of the path itself (0ne00AB%2fregistrations%2fdev-1). */
@@ -204,8 +205,14 @@ void http_reply_error(struct evhttp_request *req, int status, int code, const ch
     char codestr[16];
     snprintf(codestr, sizeof(codestr), "%d", code);
     http_set_header(req, "x-ms-error-code", codestr);
+    /* A message may quote what the client sent (a path segment, a member name), cut at a length
+     * that can fall inside a character: JSON holds only UTF-8. */
+    char *text = strdup(message);
+    if (text)
+        utf8_repair(text);
     json_t *body = json_pack("{s:i, s:s, s:s, s:s}", "errorCode", code, "trackingId", tracking,
-                             "message", message, "timestampUtc", ts);
+                             "message", text ? text : "internal error", "timestampUtc", ts);
+    free(text);
     http_reply_json(req, status, body);
 }
 

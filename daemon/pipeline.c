@@ -26,6 +26,7 @@
 #include "sas.h"
 #include "template.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 /* How long a worker trusts its copies of the enrollment groups and the endpoints when nothing
  * in this process changed them: other provd nodes sharing the store may have. */
@@ -376,6 +377,9 @@ static void refuse(struct reg_job *job, int status, int code, const char *fmt, .
     job->error_code = code;
     vsnprintf(job->message, sizeof(job->message), fmt, ap);
     va_end(ap);
+    /* The message goes into the JSON answer and record: a quote, or the cut at the buffer's
+     * end, may fall inside a character. */
+    utf8_repair(job->message);
     finish(job, 0);
 }
 
@@ -816,6 +820,7 @@ static void reg_fail(struct reg_state *st, int code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    utf8_repair(msg); /* as in refuse */
     fail_registration(st->job, &st->e, code, msg);
     reg_state_free(st);
 }

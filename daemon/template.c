@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define PATH_MAX_B   256
 #define VAR_NAME_MAX 256
 
@@ -38,10 +40,29 @@ static int fail(struct walk *w, const char *fmt, ...) {
     return -1;
 }
 
+/* The bytes that n bytes of s take once serialised inside a JSON string, where '"', '\\' and
+ * control characters are escaped: the budget bounds the answer the device gets, and a payload
+ * field of quotes or control characters grows up to six times there. */
+static size_t escaped_size(const char *s, size_t n) {
+    size_t size = n;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            size += 1;
+        else if (c < 0x20)
+            size += 5;
+    }
+    return size;
+}
+
 static int put(struct walk *w, struct buf *b, const char *s, size_t n) {
+    size_t size;
+
     if (b == NULL)
         return 0;
-    if (n > w->budget)
+    if ((size = escaped_size(s, n)) > w->budget)
         return fail(w, "the rendered configuration exceeds %d bytes", TEMPLATE_OUTPUT_MAX);
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
@@ -57,7 +78,7 @@ static int put(struct walk *w, struct buf *b, const char *s, size_t n) {
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
-    w->budget -= n;
+    w->budget -= size;
     return 0;
 }
 
@@ -243,11 +264,15 @@ out:
 static json_t *walk(json_t *tmpl, const struct template_vars *vars, const char *where, char *err,
                     size_t errlen) {
     struct walk w = {.vars = vars, .budget = TEMPLATE_OUTPUT_MAX, .err = err, .errlen = errlen};
+    json_t *out;
 
     snprintf(w.path, sizeof(w.path), "%s", where);
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    return walk_value(&w, tmpl);
+    out = walk_value(&w, tmpl);
+    if (out == NULL && err != NULL && errlen > 0)
+        utf8_repair(err);
+    return out;
 }
 
 int template_check(json_t *tmpl, const char *where, char *err, size_t errlen) {

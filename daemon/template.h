@@ -14,8 +14,9 @@
 
 #include <jansson.h>
 
-/* The most bytes of text one rendering may produce, so that a template that repeats a large
- * payload field cannot make a device's answer grow without bound. */
+/* The most bytes the strings of one rendering may take in the device's JSON answer (escapes
+ * counted), so that a template that repeats a large payload field cannot make a device's answer
+ * grow without bound. */
 #define TEMPLATE_OUTPUT_MAX (256 * 1024)
 
 /* What the variables stand for, for one device. */

@@ -257,6 +257,14 @@ st=$(admjson PUT /enrollments/bad-1 '{"registrationId":"bad-1",')
 assert_error 400 400002 "$st" "enrollment that is not JSON"
 st=$(admjson PUT '/enrollments/bad!1' '{'"$SK"'}')
 assert_error 400 400003 "$st" "enrollment with an invalid registration ID"
+# Refusals quoting bytes that are not UTF-8, or a name cut inside a character, are still JSON.
+st=$(admjson PUT /endpoints/%FF '{}')
+assert_error 400 400003 "$st" "endpoint whose host name is a byte that is not UTF-8"
+assert_match '^invalid ID "\?"' "$(jb .message)" "the refusal quotes the byte as ?"
+st=$(admjson PUT /enrollments/bad-1 "{\"registrationId\":\"bad-1\",$SK,\"x$(printf 'é%.0s' \
+    $(seq 41))\":1}")
+assert_error 400 400006 "$st" "enrollment with a long unknown field of two-byte characters"
+assert_match '^unknown field "xé+\?"$' "$(jb .message)" "the field name cut as valid UTF-8"
 st=$(admreq PUT /enrollments/bad-1 -H 'Content-Type: text/plain' \
     --data-binary '{"registrationId":"bad-1",'"$SK"'}')
 assert_error 415 415001 "$st" "enrollment sent as text/plain"

@@ -3,8 +3,10 @@
 # endpoints through the admin API and provctl, with the references enrollments make to them;
 # the allocation policies as devices see them; configuration templates and their precedence;
 # every reprovisioning policy with the endpoint list changed and unchanged, and the operator's
-# forced reprovisioning; the custom allocation webhook answering well, with 500, with nonsense,
-# too slowly or not at all, while provd keeps serving other devices.
+# forced reprovisioning; the custom allocation webhook answering well, with 500 or 302, with
+# nonsense (not JSON, over 64 KiB, not UTF-8, nested too deep, empty, a host it was not offered),
+# with a certificate provd does not trust, too slowly or not at all, while provd keeps serving
+# other devices; refusals quoting names cut inside a character.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SINK=${2:?usage: $0 BIN_DIR WEBHOOK_SINK}
@@ -104,6 +106,22 @@ done <<'EOF'
 {"trustBundle":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}
 {"typo":1}
 EOF
+# The trust bundle goes to every device as given: text around its certificates is refused.
+st=$(admjson PUT /endpoints/hub-x "$(jq -nc --rawfile ca "$CA" \
+    '{trustBundle: ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n" + $ca)}')")
+assert_error 400 400006 "$st" "trust bundle with text before its certificate"
+assert_eq "trustBundle holds text outside its PEM blocks" "$(jb .message)" "trust bundle message"
+# Refusals that quote a name cut inside a character are still JSON (UTF-8) answers.
+# LONG_NAME is "a" and 40 "é" (2 bytes each); CUT_N is "a", N-1 of them and '?' in place of the
+# half "é" left by a cut at 2N bytes.
+E=$'\xc3\xa9'
+LONG_NAME="a$(printf "$E%.0s" $(seq 40))"
+CUT_20="a$(printf "$E%.0s" $(seq 19))?"
+CUT_32="a$(printf "$E%.0s" $(seq 31))?"
+st=$(admjson PUT /endpoints/hub-x "$(jq -nc --arg h "$LONG_NAME" '{hostName: $h}')")
+assert_error 400 400004 "$st" "hostName of 81 bytes that differs from the path"
+assert_eq "hostName \"$CUT_32\" differs from \"hub-x\" in the path" "$(jb .message)" \
+    "hostName refusal, cut inside a character"
 st=$(admreq GET /endpoints/hub-x)
 assert_error 404 404006 "$st" "no refused endpoint was stored"
 
@@ -280,6 +298,10 @@ assert_eq 'configuration.a.b[1]: unknown variable ${deviceID}' "$(jb .message)" 
     "the refusal names the place and the variable"
 st=$(group_put bad-tmpl '{"configuration":{"a":"${deviceId"}}')
 assert_error 400 400006 "$st" "template with an unclosed variable"
+st=$(group_put bad-tmpl "$(jq -nc --arg k "$LONG_NAME" '{configuration: {($k): "${nope}"}}')")
+assert_error 400 400006 "$st" "template refusal quoting a member name cut inside a character"
+assert_eq "configuration.$CUT_20: unknown variable \${nope}" "$(jb .message)" \
+    "template refusal message"
 st=$(group_put bad-tmpl '{"configuration":"x"}')
 assert_error 400 400006 "$st" "configuration that is not an object"
 st=$(ind_put bad-ind '{"enrollmentGroupId":"no-such-group"}')
@@ -405,15 +427,21 @@ assert_eq "$HB custom-ok" "$(tail -n1 "$WORK/good.jsonl" | jq -r '.body | fromjs
     .deviceRuntimeContext | [.currentIotHubHostName, .currentDeviceId] | join(" ")')" \
     "re-registration: the webhook is told the current hub and device"
 
-for c in err:502001 bad:502002 stranger:502002 nowhere:502001; do
-    IFS=: read -r s code <<<"$c"
-    r=custom-$s
-    st=$(custom_put "$r" "$s")
-    assert_eq 200 "$st" "PUT $r"
-    st=$(reg "$r" "$IK")
-    assert_eq "200 failed - - $code" "$st $(state)" "$r: the device's answer"
-    assert_eq "device.register refused 200 $code" "$(last_audit "$r")" "$r: audit"
-done
+# custom_fails SINK:CODE...: device custom-SINK, enrolled with the webhook of sink SINK, fails
+# its registration with CODE, in its answer and its audit record.
+custom_fails() {
+    local c s code r st
+    for c in "$@"; do
+        IFS=: read -r s code <<<"$c"
+        r=custom-$s
+        st=$(custom_put "$r" "$s")
+        assert_eq 200 "$st" "PUT $r"
+        st=$(reg "$r" "$IK")
+        assert_eq "200 failed - - $code" "$st $(state)" "$r: the device's answer"
+        assert_eq "device.register refused 200 $code" "$(last_audit "$r")" "$r: audit"
+    done
+}
+custom_fails err:502001 bad:502002 stranger:502002 nowhere:502001
 assert_eq 'the custom allocation webhook answered HTTP 500' \
     "$(admreq GET '/audit?subject=custom-err' >/dev/null; jb '.records[-1].reason')" \
     "500: the audit reason"
@@ -421,6 +449,35 @@ assert_match 'not one of the linkedHubs' \
     "$(admreq GET '/audit?subject=custom-stranger' >/dev/null; jb '.records[-1].reason')" \
     "stranger: the audit reason"
 assert_eq 1 "$(wc -l <"$WORK/err.jsonl" | tr -d ' ')" "one call to the failing webhook"
+
+# Hostile or broken webhooks: each fails its device's registration with its code, and the
+# device's answer still carries the registrationState that says why.
+jq -nc --arg h "$HB" --arg pad "$(head -c 70000 /dev/zero | tr '\0' x)" \
+    '{iotHubHostName: $h, payload: $pad}' >"$WORK/huge.reply"
+printf '{"iotHubHostName":"%s","payload":"\xff"}' "$HB" >"$WORK/latin1.reply"
+{ printf '{"iotHubHostName":"%s","payload":' "$HB"
+  head -c 30000 /dev/zero | tr '\0' '['
+  head -c 30000 /dev/zero | tr '\0' ']'
+  printf '}'; } >"$WORK/deep.reply"
+jq -nc --arg h "$LONG_NAME" '{iotHubHostName: $h}' >"$WORK/longname.reply"
+: >"$WORK/empty.reply"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/self.key" \
+    -out "$WORK/self.pem" 2>/dev/null
+sink_start huge --reply-file "$WORK/huge.reply"
+sink_start latin1 --reply-file "$WORK/latin1.reply"
+sink_start deep --reply-file "$WORK/deep.reply"
+sink_start longname --reply-file "$WORK/longname.reply"
+sink_start empty --reply-file "$WORK/empty.reply"
+sink_start redirect --status 302 --reply-file "$WORK/good.reply"
+sink_start selfsigned --cert "$WORK/self.pem" --key "$WORK/self.key" --reply-file "$WORK/good.reply"
+custom_fails huge:502002 latin1:502002 deep:502002 longname:502002 empty:502002 \
+    redirect:502001 selfsigned:502001
+st=$(reg custom-longname "$IK")
+assert_eq "the webhook chose \"$CUT_32\", which is not one of the linkedHubs" \
+    "$(jb .registrationState.errorMessage)" "longname: errorMessage, cut inside a character"
+assert_eq 0 "$(wc -l <"$WORK/selfsigned.jsonl" | tr -d ' ')" \
+    "no request reached the webhook whose certificate is not trusted"
 
 # A slow webhook fails its own registration, and nobody else waits for it.
 st=$(custom_put custom-slow slow 1000)

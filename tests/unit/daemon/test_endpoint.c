@@ -1,6 +1,6 @@
 /* Unit tests of daemon/endpoint.c: validation and canonical form of endpoint documents (defaults,
- * protocols and ports, weights, regions, trust bundles), the parsed form and what a device is
- * told about its endpoint. */
+ * protocols and ports, weights, regions, trust bundles and nothing else in them, refusals that
+ * stay UTF-8), the parsed form and what a device is told about its endpoint. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -182,6 +182,109 @@ static void test_trust_bundle(void **state) {
     free(pem);
 }
 
+/* The bundle reaches every device as given: anything but white space around its certificates
+ * is refused, wherever it is. */
+static void test_trust_bundle_nothing_else(void **state) {
+    /* Text before, between and after two copies of the certificate ("-": one copy only). */
+    static const char *const refused[][3] = {
+        {"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", "-", ""}, /* a key's base64 without BEGIN line */
+        {"", "-", "# a comment\n"},
+        {"", "text", ""},
+        {"subject=CN = endpoint test CA\n", "-", ""},
+        /* A BEGIN line PEM_read_bio passes over, with the text up to the next one. */
+        {"-----BEGIN CERTIFICATE----- x\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n", "-", ""},
+    };
+    static const char *const kept[][3] = {
+        {"", "-", ""}, {"\n\n  ", "-", "\n\t\n"}, {"", "", ""}, {"   ", "  ", "\n"}};
+    char *pem = make_cert_pem(), *crlf = malloc(2 * strlen(pem) + 1), *text;
+    struct result r;
+    json_t *in;
+    size_t j = 0;
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        const char *const *t = refused[i];
+        int one = strcmp(t[1], "-") == 0;
+
+        assert_true(
+            asprintf(&text, "%s%s%s%s%s", t[0], pem, one ? "" : t[1], one ? "" : pem, t[2]) > 0);
+        in = json_pack("{s:s}", "trustBundle", text);
+        assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
+        assert_int_equal(r.code, 400006);
+        assert_string_equal(r.err, "trustBundle holds text outside its PEM blocks");
+        assert_null(r.out);
+        json_decref(in);
+        free(text);
+    }
+    /* White space around and between the blocks, CRLF line ends and indented blocks are fine. */
+    for (const char *c = pem; *c != '\0'; c++) {
+        if (*c == '\n')
+            crlf[j++] = '\r';
+        crlf[j++] = *c;
+    }
+    crlf[j] = '\0';
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        const char *const *t = kept[i];
+        int one = strcmp(t[1], "-") == 0;
+
+        assert_true(asprintf(&text, "%s%s%s%s%s", t[0], i == 2 ? crlf : pem, one ? "" : t[1],
+                             one ? "" : pem, t[2]) > 0);
+        in = json_pack("{s:s}", "trustBundle", text);
+        assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), 0);
+        assert_string_equal(json_string_value(json_object_get(r.out, "trustBundle")), text);
+        json_decref(r.out);
+        json_decref(in);
+        free(text);
+    }
+    /* Header lines inside a certificate block would reach the devices too. */
+    assert_true(asprintf(&text, "-----BEGIN CERTIFICATE-----\nComment: x\n\n%s",
+                         strchr(pem, '\n') + 1) > 0);
+    in = json_pack("{s:s}", "trustBundle", text);
+    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
+    assert_string_equal(r.err, "trustBundle certificate 1 has PEM header lines");
+    json_decref(in);
+    free(text);
+    free(crlf);
+    free(pem);
+}
+
+/* Refusals go into JSON answers: the names they quote stay UTF-8 when cut inside a character,
+ * and bytes of the path that are not text become '?'. */
+static void test_messages_stay_utf8(void **state) {
+    char name[128] = "a", want[256], doc[512];
+    struct result r;
+    json_t *s;
+    (void)state;
+
+    for (int i = 0; i < 40; i++)
+        strcat(name, "\xc3\xa9");
+    r = norm("\xff\xfehub", "{}");
+    assert_int_equal(r.rc, -1);
+    assert_string_equal(r.err, "host name \"??hub\" is invalid: forbidden character (letters, "
+                               "digits, '-' and '.' only)");
+    snprintf(doc, sizeof(doc), "{\"hostName\":\"%s\"}", name);
+    r = norm("hub", doc);
+    snprintf(want, sizeof(want), "hostName \"%.63s?\" differs from \"hub\" in the path", name);
+    assert_int_equal(r.code, 400004);
+    assert_string_equal(r.err, want);
+    assert_non_null(s = json_string(r.err));
+    json_decref(s);
+    snprintf(doc, sizeof(doc), "{\"%s\":1}", name);
+    r = norm("hub", doc);
+    snprintf(want, sizeof(want), "unknown field \"%.63s?\"", name);
+    assert_string_equal(r.err, want);
+    assert_non_null(s = json_string(r.err));
+    json_decref(s);
+    snprintf(doc, sizeof(doc),
+             "{\"trustBundle\":\"-----BEGIN %s-----\\nAAAA\\n-----END %s-----\\n\"}", name, name);
+    r = norm("hub", doc);
+    snprintf(want, sizeof(want),
+             "trustBundle holds a \"%.39s?\" block; only CERTIFICATE blocks belong there", name);
+    assert_string_equal(r.err, want);
+    assert_non_null(s = json_string(r.err));
+    json_decref(s);
+}
+
 static void test_parse_and_device_view(void **state) {
     struct store_doc d = {0};
     struct endpoint e;
@@ -229,10 +332,9 @@ static void test_parse_and_device_view(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_trust_bundle),
-        cmocka_unit_test(test_parse_and_device_view),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_trust_bundle),       cmocka_unit_test(test_trust_bundle_nothing_else),
+        cmocka_unit_test(test_messages_stay_utf8), cmocka_unit_test(test_parse_and_device_view),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,7 @@
 /* Unit tests of daemon/template.c (configuration templates: every variable, escapes, unknown
- * variables refused, payload fields, the output cap, the precedence of merged templates) and of
- * daemon/custom_alloc.c (what the custom allocation webhook is sent and how its answer is
- * read). */
+ * variables refused, payload fields, the output cap as the device's JSON counts it, the
+ * precedence of merged templates) and of daemon/custom_alloc.c (what the custom allocation
+ * webhook is sent and how its answer is read); the messages of both stay UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -181,6 +181,72 @@ static void test_output_capped(void **state) {
     free(big);
 }
 
+/* The cap is on the rendering as the device receives it, JSON: a payload field of control
+ * characters or quotes counts with its escapes ("\u0001" is six bytes there, "\"" two). */
+static void test_output_capped_as_json(void **state) {
+    struct template_vars v = VARS;
+    char *ctl = malloc(30001), *quotes = malloc(100001), err[160];
+    json_t *tmpl, *out;
+    (void)state;
+
+    memset(ctl, 1, 30000);
+    ctl[30000] = '\0';
+    memset(quotes, '"', 100000);
+    quotes[100000] = '\0';
+    v.payload = json_pack("{s:s, s:s}", "ctl", ctl, "q", quotes);
+    tmpl = parse("{\"a\":\"${payload.ctl}\"}");
+    out = template_render(tmpl, &v, err, sizeof(err));
+    assert_non_null(out);
+    json_decref(out);
+    json_decref(tmpl);
+    tmpl = parse("{\"a\":\"${payload.ctl}\",\"b\":\"${payload.ctl}\"}");
+    assert_null(template_render(tmpl, &v, err, sizeof(err)));
+    assert_string_equal(err, "configuration.b: the rendered configuration exceeds 262144 bytes");
+    json_decref(tmpl);
+    tmpl = parse("[\"${payload.q}\",\"${payload.q}\"]");
+    assert_null(template_render(tmpl, &v, err, sizeof(err)));
+    assert_string_equal(err, "configuration[1]: the rendered configuration exceeds 262144 bytes");
+    json_decref(tmpl);
+    json_decref((json_t *)v.payload);
+    free(ctl);
+    free(quotes);
+}
+
+/* Messages quote member names and variables cut short; a cut inside a character must not leave
+ * half of it, since the message goes into a JSON answer. */
+static void test_messages_stay_utf8(void **state) {
+    char err[160], key[128], text[512], want[160];
+    json_t *tmpl, *s;
+    (void)state;
+
+    /* A member name of 39 ASCII characters and then "é" (2 bytes): quoted up to 40 bytes, the
+     * cut falls inside the "é". */
+    memset(key, 'a', 39);
+    strcpy(key + 39, "\xc3\xa9\xc3\xa9");
+    snprintf(text, sizeof(text), "{\"%s\":\"${nope}\"}", key);
+    tmpl = parse(text);
+    assert_int_equal(template_check(tmpl, "configuration", err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "configuration.%.39s?: unknown variable ${nope}", key);
+    assert_string_equal(err, want);
+    assert_non_null(s = json_string(err));
+    json_decref(s);
+    json_decref(tmpl);
+    /* A long unknown variable of 3-byte characters, quoted up to 64 bytes: "xy", twenty "€"
+     * and two bytes of the next one. */
+    strcpy(text, "\"${xy");
+    for (int i = 0; i < 23; i++)
+        strcat(text, "\xe2\x82\xac");
+    strcat(text, "}\"");
+    tmpl = parse(text);
+    assert_null(template_render(tmpl, &VARS, err, sizeof(err)));
+    strcpy(want, "configuration: unknown variable ${xy");
+    for (int i = 0; i < 20; i++)
+        strcat(want, "\xe2\x82\xac");
+    strcat(want, "??}");
+    assert_string_equal(err, want);
+    json_decref(tmpl);
+}
+
 /* The precedence of templates: group < individual enrollment < webhook. Objects merge member by
  * member at every depth; anything else is replaced. */
 static void test_merge_precedence(void **state) {
@@ -314,12 +380,37 @@ static void test_custom_answer(void **state) {
     assert_null(payload);
 }
 
+/* A webhook naming a long host of two-byte characters: the message quotes its first 64 bytes,
+ * which end inside a character, and stays UTF-8 (it goes into the device's JSON answer). */
+static void test_custom_answer_message_utf8(void **state) {
+    char body[256], err[160], want[160], name[128] = "a";
+    json_t *twin, *payload, *s;
+    (void)state;
+
+    for (int i = 0; i < 40; i++)
+        strcat(name, "\xc3\xa9");
+    snprintf(body, sizeof(body), "{\"iotHubHostName\":\"%s\"}", name);
+    assert_int_equal(answer(body, &twin, &payload, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "the webhook chose \"%.63s?\", which is not one of the linkedHubs",
+             name);
+    assert_string_equal(err, want);
+    assert_non_null(s = json_string(err));
+    json_decref(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_variable), cmocka_unit_test(test_escapes_and_plain_dollars),
-        cmocka_unit_test(test_payload_fields), cmocka_unit_test(test_unknown_variables_refused),
-        cmocka_unit_test(test_output_capped),  cmocka_unit_test(test_merge_precedence),
-        cmocka_unit_test(test_custom_request), cmocka_unit_test(test_custom_answer),
+        cmocka_unit_test(test_every_variable),
+        cmocka_unit_test(test_escapes_and_plain_dollars),
+        cmocka_unit_test(test_payload_fields),
+        cmocka_unit_test(test_unknown_variables_refused),
+        cmocka_unit_test(test_output_capped),
+        cmocka_unit_test(test_merge_precedence),
+        cmocka_unit_test(test_custom_request),
+        cmocka_unit_test(test_custom_answer),
+        cmocka_unit_test(test_output_capped_as_json),
+        cmocka_unit_test(test_messages_stay_utf8),
+        cmocka_unit_test(test_custom_answer_message_utf8),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
