@@ -60,7 +60,8 @@ bench: build
 # so new inputs and crash files stay out of the source tree.
 BUILD_FUZZ   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZERS      ?= sas base64 urlenc regid enrollment config csr dps_answer state est_basic
+FUZZERS      ?= sas base64 urlenc regid enrollment config csr dps_answer state est_basic \
+                custom_alloc template endpoint
 
 .PHONY: fuzz
 # deps-test too: configuring the tree needs cmocka even though only the fuzzers are built.
