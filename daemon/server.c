@@ -277,23 +277,28 @@ static void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
  * deadline runs from now. NULL when out of memory: evhttp then makes a bufferevent without TLS,
  * whose requests track refuses. */
 static struct bufferevent *tls_bev(struct worker *w, SSL_CTX *ctx) {
-    SSL *ssl = SSL_new(ctx);
+    SSL *ssl = SSL_new(ctx), *taken;
     struct conn *c = calloc(1, sizeof(*c));
     struct bufferevent *bev = NULL;
 
     if (!ssl || !c || !(c->deadline = evtimer_new(w->base, on_deadline, c)))
         goto fail;
-    /* On failure libevent 2.1 has not taken the SSL: it is freed below. */
-    bev = bufferevent_openssl_socket_new(w->base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+    /* With BEV_OPT_CLOSE_ON_FREE the bufferevent takes the SSL, and libevent 2.1 frees it also
+     * when it fails to make the bufferevent: from here on it is never freed here. */
+    taken = ssl;
+    ssl = NULL;
+    bev = bufferevent_openssl_socket_new(w->base, -1, taken, BUFFEREVENT_SSL_ACCEPTING,
                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (!bev)
         goto fail;
     c->w = c->pending.w = w;
     c->bev = bev;
     if (!(c->arrival = evbuffer_add_cb(bufferevent_get_input(bev), on_arrival, c)) ||
-        !SSL_set_ex_data(ssl, conn_index, c)) {
-        bufferevent_free(bev); /* and the SSL with it */
-        ssl = NULL;
+        !SSL_set_ex_data(taken, conn_index, c)) {
+        /* c is freed below, before libevent finalises the bufferevent (and frees the SSL). */
+        if (c->arrival)
+            evbuffer_remove_cb_entry(bufferevent_get_input(bev), c->arrival);
+        bufferevent_free(bev);
         goto fail;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);

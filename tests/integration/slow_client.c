@@ -1,9 +1,10 @@
 /* A TLS client that sends an HTTP request as slowly as told, for the request deadline of provd's
  * listeners. It connects to 127.0.0.1:PORT and verifies the server against --ca; with --first it
- * gets one answer at full speed on the connection and waits --pause seconds; then it sends
- * GET /healthz (Connection: close, padded to --size bytes, 100 by default) one byte every
- * --interval seconds, each byte a TLS record of its own, and reads until the answer is complete or
- * the server closes the connection.
+ * gets one answer at full speed on the connection and waits --pause seconds (reading, so that a
+ * close meanwhile ends the wait); then it sends GET /healthz (Connection: close, padded to --size
+ * bytes, 100 by default) one byte every --interval seconds, each byte a TLS record of its own,
+ * reads until the answer is complete or the server closes the connection, and then waits for the
+ * close the request asked for.
  *
  * Usage: slow_client --port PORT --ca PEM --interval SECONDS [--size BYTES] [--first]
  *                    [--pause SECONDS] [--raw]
@@ -11,9 +12,12 @@
  *          sent one every --interval seconds: the server can decrypt nothing before the last.
  * It prints one line:
  *   status=CODE|none sent=N/TOTAL since_connect_ms=MS since_answer_ms=MS|- since_start_ms=MS
+ *   close=notify|eof|none
  * the times to the end of the answer or to the close: since the connection was made, since the
- * end of the --first answer, and since the first byte of the slow request was sent. Exit status
- * 0, or 1 when it could not connect or the --first answer did not come. */
+ * end of the --first answer, and since the first byte of the slow request was sent; and how the
+ * server ended the connection: with a TLS close_notify alert, without one (a TCP close or reset),
+ * or not within 15 s of the answer. Exit status 0, or 1 when it could not connect or the --first
+ * answer did not come. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -42,11 +46,20 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The milliseconds left until the time until (in now_ms's terms), for poll: never negative. */
+static int ms_left(double until) {
+    double left = until - now_ms();
+    return left > 0 ? (int)left + 1 : 0;
+}
+
+/* How the server ended the connection. */
+enum closed { OPEN, CLOSED_EOF, CLOSED_NOTIFY };
+
 /* An answer as it arrives: complete once its headers and Content-Length bytes are in. */
 struct answer {
     char buf[ANSWER_MAX + 1];
     size_t len;
-    int closed; /* the server closed the connection */
+    enum closed closed;
 };
 
 static int answer_complete(const struct answer *a) {
@@ -85,7 +98,7 @@ static int pump(SSL *ssl, int fd, struct answer *a, int wait_ms) {
         ERR_clear_error();
         if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
             return answer_complete(a);
-        a->closed = 1;
+        a->closed = err == SSL_ERROR_ZERO_RETURN ? CLOSED_NOTIFY : CLOSED_EOF;
         return 1;
     }
 }
@@ -223,7 +236,9 @@ int main(int argc, char **argv) {
         }
         t_answer = now_ms();
         memset(&a, 0, sizeof(a));
-        usleep((useconds_t)(pause * 1e6));
+        until = t_answer + pause * 1000.0;
+        while (!a.closed && now_ms() < until)
+            pump(ssl, fd, &a, ms_left(until));
     }
 
     const char *bytes = req;
@@ -235,30 +250,35 @@ int main(int argc, char **argv) {
     }
     double t_start = now_ms(), t_end;
     int done = 0;
-    while (sent < total && !done) {
+    while (sent < total && !done && !a.closed) {
         if (send_bytes(ssl, fd, bytes + sent, 1, raw) != 0) {
-            a.closed = 1;
+            a.closed = CLOSED_EOF;
             break;
         }
         sent++;
         /* Waits the interval, noticing at once an answer or a close. */
         double until = now_ms() + interval * 1000.0;
         while (!done && now_ms() < until)
-            done = pump(ssl, fd, &a, (int)(until - now_ms()) + 1);
+            done = pump(ssl, fd, &a, ms_left(until));
     }
     double until = now_ms() + READ_WAIT_MS;
     while (!a.closed && !answer_complete(&a) && now_ms() < until)
         pump(ssl, fd, &a, 100);
     t_end = now_ms();
+    until = t_end + READ_WAIT_MS;
+    while (!a.closed && now_ms() < until)
+        pump(ssl, fd, &a, 100);
 
     int status = answer_status(&a);
     char st[16] = "none", since_answer[32] = "-";
+    static const char *const closes[] = {"none", "eof", "notify"};
     if (status)
         snprintf(st, sizeof(st), "%d", status);
     if (t_answer >= 0)
         snprintf(since_answer, sizeof(since_answer), "%.0f", t_end - t_answer);
-    printf("status=%s sent=%zu/%zu since_connect_ms=%.0f since_answer_ms=%s since_start_ms=%.0f\n",
-           st, sent, total, t_end - t_connect, since_answer, t_end - t_start);
+    printf("status=%s sent=%zu/%zu since_connect_ms=%.0f since_answer_ms=%s since_start_ms=%.0f"
+           " close=%s\n",
+           st, sent, total, t_end - t_connect, since_answer, t_end - t_start, closes[a.closed]);
     free(record);
     free(req);
     SSL_free(ssl);
