@@ -70,18 +70,25 @@ provd_start() {
     ADM=https://127.0.0.1:$(jq -r .admin "$WORK/ports.json")
 }
 
-# provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it. Under valgrind, returns 1
-# after printing its report when it found a memory error.
+# provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it. Returns 1 after saying
+# why when provd stopped by SIGTERM or SIGINT did not exit 0 (a sanitizer's report at exit makes
+# it fail), or when valgrind found a memory error (its report is printed).
 provd_stop() {
     [ -n "$PROVD_PID" ] || return 0
-    kill -"${1:-TERM}" "$PROVD_PID" 2>/dev/null || true
-    wait "$PROVD_PID" 2>/dev/null || true
+    local sig=${1:-TERM} rc=0
+    kill -"$sig" "$PROVD_PID" 2>/dev/null || true
+    wait "$PROVD_PID" 2>/dev/null || rc=$?
     local log=$WORK/valgrind.$PROVD_PID.log
     PROVD_PID=
     if [ -s "$log" ]; then
         echo "--- valgrind: memory errors in provd ---" >&2
         cat "$log" >&2
         rm -f "$log"
+        return 1
+    fi
+    if [ "$rc" != 0 ] && { [ "$sig" = TERM ] || [ "$sig" = INT ]; }; then
+        echo "--- provd exited with status $rc; the end of its log: ---" >&2
+        tail -n 40 "$WORK/provd.log" >&2
         return 1
     fi
 }
