@@ -72,7 +72,8 @@ provd_start() {
 
 # provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it. Returns 1 after saying
 # why when provd stopped by SIGTERM or SIGINT did not exit 0 (a sanitizer's report at exit makes
-# it fail), or when valgrind found a memory error (its report is printed).
+# it fail), when its log holds a sanitizer's report (whatever stopped it), or when valgrind found
+# a memory error (its report is printed).
 provd_stop() {
     [ -n "$PROVD_PID" ] || return 0
     local sig=${1:-TERM} rc=0
@@ -89,6 +90,13 @@ provd_stop() {
     if [ "$rc" != 0 ] && { [ "$sig" = TERM ] || [ "$sig" = INT ]; }; then
         echo "--- provd exited with status $rc; the end of its log: ---" >&2
         tail -n 40 "$WORK/provd.log" >&2
+        return 1
+    fi
+    if grep -qE '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error' "$WORK/provd.log" \
+        2>/dev/null; then
+        echo "--- a sanitizer report in provd's log ---" >&2
+        grep -E -A 30 '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error' \
+            "$WORK/provd.log" >&2
         return 1
     fi
 }

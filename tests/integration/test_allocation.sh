@@ -536,12 +536,8 @@ for _ in $(seq 1 100); do
 done
 [ "$(wc -l <"$WORK/slow.jsonl")" -gt "$n" ] || fail "the slow webhook was not called again"
 t0=$(date +%s%N)
-kill -TERM "$PROVD_PID"
-rc=0
-wait "$PROVD_PID" || rc=$?
-PROVD_PID=
+provd_stop || fail "provd exit status after SIGTERM during a webhook call"
 stop_ms=$((($(date +%s%N) - t0) / 1000000))
-assert_eq 0 "$rc" "provd exit status after SIGTERM during a webhook call"
 [ "$stop_ms" -lt 2900 ] || fail "the stop took ${stop_ms} ms"
 wait "$stop_pid" || true
 stop_answer="$(cat "$WORK/stop.status") $(jq -r .errorCode "$WORK/stop.body" 2>/dev/null || true)"

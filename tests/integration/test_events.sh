@@ -334,11 +334,7 @@ assert_eq 204 "$st" "DELETE enrollment solo-2"
 wait_for 10 "the delivery held by the receiver" at_least a $((n0 + 1))
 ID=$(jq -r '.headers["x-provd-delivery"]' <<<"$(tail -n1 "$WORK/a.jsonl")")
 t0=$(date +%s%N)
-kill -TERM "$PROVD_PID"
-rc=0
-wait "$PROVD_PID" || rc=$?
-PROVD_PID=
-assert_eq 0 "$rc" "provd exit status after SIGTERM during a delivery"
+provd_stop || fail "provd exit status after SIGTERM during a delivery"
 ms=$((($(date +%s%N) - t0) / 1000000))
 [ "$ms" -lt 3000 ] || fail "SIGTERM took ${ms} ms with a delivery in flight"
 rm -f "$WORK/a.control"

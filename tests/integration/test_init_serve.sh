@@ -104,12 +104,7 @@ elapsed_ms=$(( (closed - start) / 1000000 ))
 [ "$elapsed_ms" -lt 3500 ] || fail "idle connection closed only after ${elapsed_ms} ms"
 
 # SIGTERM: provd exits 0 and removes its port file.
-kill -TERM "$PROVD_PID"
-set +e
-wait "$PROVD_PID"; rc=$?
-set -e
-PROVD_PID=
-assert_eq 0 "$rc" "exit status after SIGTERM"
+provd_stop || fail "exit status after SIGTERM"
 [ ! -e "$WORK/ports.json" ] || fail "port file left behind"
 grep -q "level=info stopped" "$WORK/provd.log" || fail "no 'stopped' line in the log"
 if grep -qa "$TOKEN" "$WORK/provd.log"; then fail "the admin token appears in the log"; fi

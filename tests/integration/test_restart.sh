@@ -69,11 +69,7 @@ assert_eq "${DEVICE_OF[$r]} ${HUB_OF[$r]} ${CREATED_OF[$r]}" "$(jb '[.registrati
     "$r after the restart"
 
 # SIGTERM: provd finishes and exits 0.
-kill -TERM "$PROVD_PID"
-rc=0
-wait "$PROVD_PID" || rc=$?
-PROVD_PID=
-assert_eq 0 "$rc" "provd exit status after SIGTERM"
+provd_stop || fail "provd exit status after SIGTERM"
 [ ! -e "$WORK/ports.json" ] || fail "the port file is left behind after SIGTERM"
 if command -v sqlite3 >/dev/null; then
     assert_eq ok "$(sqlite3 "$DATA/provd.db" 'PRAGMA integrity_check')" "store integrity"
@@ -90,6 +86,14 @@ assert_eq "${DEVICE_OF[dev-$N]} ${HUB_OF[dev-$N]}" "$(jb '[.deviceId, .assignedH
     "dev-$N after SIGTERM"
 
 # ---- Registrations in flight when provd stops ----
+# reap PID...: waits for each of the processes, whatever their exit status.
+reap() {
+    local pid
+    for pid in "$@"; do
+        wait "$pid" || true
+    done
+}
+
 # burst PREFIX COUNT: starts COUNT registrations at once in the background. Each leaves its
 # HTTP status in $WORK/burst/REGID.status (000 when no answer came), its answer in
 # $WORK/burst/REGID.json and curl's exit status (0: the whole answer arrived) in
@@ -160,13 +164,9 @@ burst_check() {
 
 # SIGKILL while registrations are in flight, once the first ten have been answered.
 burst kill 40
-for pid in "${BURST_PIDS[@]:0:10}"; do
-    wait "$pid" || true
-done
+reap "${BURST_PIDS[@]:0:10}"
 provd_stop KILL
-for pid in "${BURST_PIDS[@]:10}"; do
-    wait "$pid" || true
-done
+reap "${BURST_PIDS[@]:10}"
 for r in "${BURST_IDS[@]:0:10}"; do
     assert_eq "200 0" "$(cat "$WORK/burst/$r.status") $(cat "$WORK/burst/$r.rc")" \
         "register $r before SIGKILL"
@@ -177,17 +177,9 @@ burst_check "SIGKILL in flight" cut-ok
 # SIGTERM while registrations are in flight: provd exits 0, what it acknowledged is stored,
 # the rest got 503 / 503001 or no answer.
 burst term 40
-for pid in "${BURST_PIDS[@]:0:5}"; do
-    wait "$pid" || true
-done
-kill -TERM "$PROVD_PID"
-rc=0
-wait "$PROVD_PID" || rc=$?
-PROVD_PID=
-assert_eq 0 "$rc" "provd exit status after SIGTERM with registrations in flight"
-for pid in "${BURST_PIDS[@]:5}"; do
-    wait "$pid" || true
-done
+reap "${BURST_PIDS[@]:0:5}"
+provd_stop || fail "provd exit status after SIGTERM with registrations in flight"
+reap "${BURST_PIDS[@]:5}"
 provd_start
 burst_check "SIGTERM in flight" whole
 [ "$N_OK" -ge 5 ] || fail "SIGTERM in flight: only $N_OK registrations answered 200"
@@ -209,9 +201,7 @@ if command -v sqlite3 >/dev/null; then
     wait "$PROVD_PID" || rc=$?
     PROVD_PID=
     assert_eq 0 "$rc" "provd exit status after SIGTERM with commits waiting"
-    for pid in "${BURST_PIDS[@]}"; do
-        wait "$pid" || true
-    done
+    reap "${BURST_PIDS[@]}"
     for r in "${BURST_IDS[@]}"; do
         assert_eq "200 0" "$(cat "$WORK/burst/$r.status") $(cat "$WORK/burst/$r.rc")" \
             "register $r, waiting for its commit at SIGTERM"

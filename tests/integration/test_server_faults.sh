@@ -46,15 +46,6 @@ assert_eq 1 "$(grep -c "$refused" "$WORK/provd.log")" "log lines of requests ref
 # 5th: TLS.
 assert_eq 200 "$(get "$DEV")" "device listener, 5th connection"
 
-kill -TERM "$PROVD_PID"
-set +e
-wait "$PROVD_PID"
-rc=$?
-set -e
-PROVD_PID=
-assert_eq 0 "$rc" "provd's exit status"
-if grep -E 'AddressSanitizer|LeakSanitizer|runtime error' "$WORK/provd.log"; then
-    fail "sanitizer report in provd's log"
-fi
+provd_stop || fail "provd did not stop cleanly"
 
 echo "PASS: server faults"

@@ -47,20 +47,6 @@ slow() {
     CLOSE=$(field close "$line")
 }
 
-# stop_ok WHAT: SIGTERM provd and wait for it: it must exit 0, with no sanitizer report in its log
-# (nor, under PROVD_VALGRIND=1, a valgrind one).
-stop_ok() {
-    local pid=$PROVD_PID rc=0
-    kill -TERM "$pid"
-    wait "$pid" || rc=$?
-    PROVD_PID=
-    assert_eq 0 "$rc" "$1: provd's exit status"
-    if grep -E '(Address|Leak|UndefinedBehavior)Sanitizer|runtime error' "$WORK/provd.log"; then
-        fail "$1: sanitizer report in provd's log"
-    fi
-    [ ! -s "$WORK/valgrind.$pid.log" ] || fail "$1: valgrind: $(cat "$WORK/valgrind.$pid.log")"
-}
-
 # assert_cut WHAT: the last slow request was cut off: no answer, not all of it sent.
 assert_cut() {
     assert_eq none "$STATUS" "$1: answer"
@@ -145,7 +131,7 @@ grep -q "level=debug no request in time: $closed timeout_s=4\$" "$WORK/provd.log
 # commit (the store's write lock held by the sqlite3 shell). On SIGTERM provd waits for the
 # registration alone: it answers it once the commit is made, closes the others (the kept-alive
 # one with a close_notify) and exits 0 at once.
-stop_ok "the deadlines"
+provd_stop || fail "the deadlines: provd did not stop cleanly"
 jq '.request_timeout_s = 30' "$DATA/provd.json" >"$WORK/provd.json"
 cp "$WORK/provd.json" "$DATA/provd.json"
 provd_start --workers 4
@@ -183,7 +169,7 @@ start=$(date +%s%N)
 kill -TERM "$PROVD_PID"
 sleep 1
 release_write_lock
-stop_ok "shutdown with connections in every state"
+provd_stop || fail "shutdown with connections in every state: provd did not stop"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 [ "$elapsed_ms" -lt 5000 ] || fail "provd took $elapsed_ms ms to stop"
 wait "$reg" || fail "the registration waiting for its commit: $(cat "$WORK/reg.err")"
@@ -254,6 +240,6 @@ for url in "$DEV" "$ADM"; do
     resume "$url" tls13 -tls1_3
 done
 
-stop_ok "session resumption"
+provd_stop || fail "session resumption: provd did not stop cleanly"
 
 echo "PASS: server limits"

@@ -58,6 +58,37 @@ static void assert_refused(const char *host, const char *text, int code, const c
     assert_string_equal(r.err, message);
 }
 
+/* endpoint_normalize of {"trustBundle": bundle} for host "hub". */
+static struct result norm_bundle(const char *bundle) {
+    struct result r;
+    json_t *in = json_pack("{s:s}", "trustBundle", bundle);
+
+    memset(&r, 0, sizeof(r));
+    assert_non_null(in);
+    r.code = -1;
+    r.rc = endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err));
+    json_decref(in);
+    return r;
+}
+
+/* The bundle is accepted and kept exactly as given. */
+static void assert_bundle_kept(const char *bundle) {
+    struct result r = norm_bundle(bundle);
+
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(json_string_value(json_object_get(r.out, "trustBundle")), bundle);
+    json_decref(r.out);
+}
+
+static void assert_bundle_refused(const char *bundle, const char *message) {
+    struct result r = norm_bundle(bundle);
+
+    assert_int_equal(r.rc, -1);
+    assert_null(r.out);
+    assert_int_equal(r.code, 400006);
+    assert_string_equal(r.err, message);
+}
+
 /* A self-signed certificate, made here so that no fixture can expire. */
 static char *make_cert_pem(void) {
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -137,46 +168,25 @@ static void test_refusals(void **state) {
 
 static void test_trust_bundle(void **state) {
     char *pem = make_cert_pem(), *two, *text;
-    struct result r;
-    json_t *in;
     (void)state;
 
     /* One certificate, or several, are kept as given. */
-    in = json_pack("{s:s}", "trustBundle", pem);
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), 0);
-    assert_string_equal(json_string_value(json_object_get(r.out, "trustBundle")), pem);
-    json_decref(r.out);
-    json_decref(in);
+    assert_bundle_kept(pem);
     assert_true(asprintf(&two, "%s%s", pem, pem) > 0);
-    in = json_pack("{s:s}", "trustBundle", two);
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), 0);
-    json_decref(r.out);
-    json_decref(in);
+    assert_bundle_kept(two);
 
     /* A private key among them is refused, by its block name only. */
     assert_true(asprintf(&text, "%s-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
                          pem) > 0);
-    in = json_pack("{s:s}", "trustBundle", text);
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
-    assert_int_equal(r.code, 400006);
-    assert_string_equal(r.err,
-                        "trustBundle holds a \"PRIVATE KEY\" block; only CERTIFICATE blocks belong "
-                        "there");
-    assert_null(strstr(r.err, "AAAA"));
-    json_decref(in);
+    assert_bundle_refused(text, "trustBundle holds a \"PRIVATE KEY\" block; only CERTIFICATE "
+                                "blocks belong there");
     free(text);
 
     /* A certificate block whose contents are not X.509, and a block left open. */
-    in = json_pack("{s:s}", "trustBundle",
-                   "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
-    assert_string_equal(r.err, "trustBundle certificate 1 is not valid X.509");
-    json_decref(in);
+    assert_bundle_refused("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                          "trustBundle certificate 1 is not valid X.509");
     assert_true(asprintf(&text, "%s-----BEGIN CERTIFICATE-----\nAAAA\n", pem) > 0);
-    in = json_pack("{s:s}", "trustBundle", text);
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
-    assert_string_equal(r.err, "trustBundle block 2 is not well-formed PEM");
-    json_decref(in);
+    assert_bundle_refused(text, "trustBundle block 2 is not well-formed PEM");
     free(text);
     free(two);
     free(pem);
@@ -197,8 +207,6 @@ static void test_trust_bundle_nothing_else(void **state) {
     static const char *const kept[][3] = {
         {"", "-", ""}, {"\n\n  ", "-", "\n\t\n"}, {"", "", ""}, {"   ", "  ", "\n"}};
     char *pem = make_cert_pem(), *crlf = malloc(2 * strlen(pem) + 1), *text;
-    struct result r;
-    json_t *in;
     size_t j = 0;
     (void)state;
 
@@ -208,12 +216,7 @@ static void test_trust_bundle_nothing_else(void **state) {
 
         assert_true(
             asprintf(&text, "%s%s%s%s%s", t[0], pem, one ? "" : t[1], one ? "" : pem, t[2]) > 0);
-        in = json_pack("{s:s}", "trustBundle", text);
-        assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
-        assert_int_equal(r.code, 400006);
-        assert_string_equal(r.err, "trustBundle holds text outside its PEM blocks");
-        assert_null(r.out);
-        json_decref(in);
+        assert_bundle_refused(text, "trustBundle holds text outside its PEM blocks");
         free(text);
     }
     /* White space around and between the blocks, CRLF line ends and indented blocks are fine. */
@@ -229,20 +232,13 @@ static void test_trust_bundle_nothing_else(void **state) {
 
         assert_true(asprintf(&text, "%s%s%s%s%s", t[0], i == 2 ? crlf : pem, one ? "" : t[1],
                              one ? "" : pem, t[2]) > 0);
-        in = json_pack("{s:s}", "trustBundle", text);
-        assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), 0);
-        assert_string_equal(json_string_value(json_object_get(r.out, "trustBundle")), text);
-        json_decref(r.out);
-        json_decref(in);
+        assert_bundle_kept(text);
         free(text);
     }
     /* Header lines inside a certificate block would reach the devices too. */
     assert_true(asprintf(&text, "-----BEGIN CERTIFICATE-----\nComment: x\n\n%s",
                          strchr(pem, '\n') + 1) > 0);
-    in = json_pack("{s:s}", "trustBundle", text);
-    assert_int_equal(endpoint_normalize("hub", in, &r.out, &r.code, r.err, sizeof(r.err)), -1);
-    assert_string_equal(r.err, "trustBundle certificate 1 has PEM header lines");
-    json_decref(in);
+    assert_bundle_refused(text, "trustBundle certificate 1 has PEM header lines");
     free(text);
     free(crlf);
     free(pem);
