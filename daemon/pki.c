@@ -141,17 +141,13 @@ static int set_time(ASN1_TIME *t, int64_t when) {
     return ASN1_TIME_set(t, (time_t)when) != NULL;
 }
 
-/* The subject name CN = cn. The CN is set as a UTF8String directly rather than through the
- * string table, whose 64-character upper bound would refuse the 128-character registration IDs
- * DPS allows. */
-static X509_NAME *name_cn(const char *cn) {
-    X509_NAME *name = X509_NAME_new();
-    if (name && !X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-                                            (const unsigned char *)cn, (int)strlen(cn), -1, 0)) {
-        X509_NAME_free(name);
-        name = NULL;
-    }
-    return name;
+/* Sets the subject name of x to CN = cn, in place (X509_set_subject_name would copy a name
+ * through an encoding and a decoding). The CN is set as a UTF8String directly rather than
+ * through the string table, whose 64-character upper bound would refuse the 128-character
+ * registration IDs DPS allows. */
+static int set_subject_cn(X509 *x, const char *cn) {
+    return X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, V_ASN1_UTF8STRING,
+                                      (const unsigned char *)cn, (int)strlen(cn), -1, 0);
 }
 
 /* Copies a subject public key as it was encoded (a CSR's) into x. X509_set_pubkey would encode
@@ -198,12 +194,11 @@ static int copy_pubkey(X509 *x, const SPKI_DER *from) {
 X509 *pki_cert_new(const struct pki_cert_spec *s) {
     const struct profile *p = &profiles[s->profile];
     X509 *x = X509_new();
-    X509_NAME *name = name_cn(s->cn);
     X509V3_CTX ctx;
-    if (!x || !name || !X509_set_version(x, X509_VERSION_3) || set_random_serial(x) != 0 ||
+    if (!x || !X509_set_version(x, X509_VERSION_3) || set_random_serial(x) != 0 ||
         !set_time(X509_getm_notBefore(x), s->not_before) ||
-        !set_time(X509_getm_notAfter(x), s->not_after) || !X509_set_subject_name(x, name) ||
-        !X509_set_issuer_name(x, s->issuer ? X509_get_subject_name(s->issuer) : name) ||
+        !set_time(X509_getm_notAfter(x), s->not_after) || !set_subject_cn(x, s->cn) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(s->issuer ? s->issuer : x)) ||
         (s->spki ? copy_pubkey(x, s->spki) != 0 : !X509_set_pubkey(x, s->key)))
         goto fail;
     /* A self-signed certificate is its own issuer, so its authority key identifier is its own
@@ -218,11 +213,9 @@ X509 *pki_cert_new(const struct pki_cert_spec *s) {
         add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always") != 0 ||
         !X509_sign(x, s->issuer_key, pki_sign_md(s->issuer_key)))
         goto fail;
-    X509_NAME_free(name);
     return x;
 fail:
     pki_log_errors("making a certificate");
-    X509_NAME_free(name);
     X509_free(x);
     return NULL;
 }
