@@ -343,10 +343,12 @@ X509 *ca_root_cert(const struct ca *ca) {
     return sk_X509_value(ca->chain, sk_X509_num(ca->chain) - 1);
 }
 
-int ca_cert_info(X509 *cert, struct ca_cert_info *info) {
+/* ca_cert_info, with the thumbprint taken from der when it is not NULL. */
+static int cert_info(X509 *cert, const unsigned char *der, size_t len, struct ca_cert_info *info) {
     memset(info, 0, sizeof(*info));
     if (certinfo_serial(cert, info->serial) != 0 ||
-        certinfo_thumbprint(cert, info->thumbprint) != 0 ||
+        (der ? certinfo_thumbprint_der(der, len, info->thumbprint)
+             : certinfo_thumbprint(cert, info->thumbprint)) != 0 ||
         certinfo_time(X509_get0_notBefore(cert), info->not_before) != 0 ||
         certinfo_time(X509_get0_notAfter(cert), info->not_after) != 0 ||
         !(info->subject = certinfo_name(X509_get_subject_name(cert))) ||
@@ -356,6 +358,14 @@ int ca_cert_info(X509 *cert, struct ca_cert_info *info) {
         return -1;
     }
     return 0;
+}
+
+int ca_cert_info(X509 *cert, struct ca_cert_info *info) {
+    return cert_info(cert, NULL, 0, info);
+}
+
+int ca_cert_info_der(X509 *cert, const unsigned char *der, size_t len, struct ca_cert_info *info) {
+    return cert_info(cert, der, len, info);
 }
 
 void ca_cert_info_free(struct ca_cert_info *info) {
@@ -465,14 +475,15 @@ int ca_verify(const struct ca *ca, X509 *cert, char *err, size_t errlen) {
                   "the certificate does not verify");
 }
 
-int ca_chain_b64(const struct ca *ca, X509 *leaf, char ***out, size_t *n) {
+int ca_chain_b64(const struct ca *ca, const unsigned char *leaf, size_t leaf_len, char ***out,
+                 size_t *n) {
     size_t nca = (size_t)sk_X509_num(ca->chain), k = 0;
     char **v = calloc(nca + 1, sizeof(char *));
     *out = NULL;
     *n = 0;
     if (!v)
         return -1;
-    if (leaf && !(v[k++] = cert_b64(leaf)))
+    if (leaf && !(v[k++] = b64_encode(leaf, leaf_len)))
         goto fail;
     for (size_t i = 0; i < nca; i++)
         if (!(v[k++] = strdup(ca->chain_b64[i])))

@@ -96,6 +96,11 @@ struct ca_cert_info {
  * success the caller frees info with ca_cert_info_free. */
 int ca_cert_info(X509 *cert, struct ca_cert_info *info);
 
+/* As ca_cert_info, for a certificate whose DER encoding (len bytes at der) the caller holds: the
+ * thumbprint is the digest of those bytes. OpenSSL encodes a certificate it made (rather than
+ * decoded) again every time it is asked for its encoding. */
+int ca_cert_info_der(X509 *cert, const unsigned char *der, size_t len, struct ca_cert_info *info);
+
 /* Frees the strings of info (not info itself). */
 void ca_cert_info_free(struct ca_cert_info *info);
 
@@ -124,10 +129,12 @@ X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, con
  * err. */
 int ca_verify(const struct ca *ca, X509 *cert, char *err, size_t errlen);
 
-/* The chain to give a device: leaf (when not NULL), the issuing CA, any intermediates, the root,
- * each as base64 DER (the DPS issuedCertificateChain). Returns 0 with *out an array of *n strings
- * the caller frees with ca_strv_free, or -1 when out of memory. */
-int ca_chain_b64(const struct ca *ca, X509 *leaf, char ***out, size_t *n);
+/* The chain to give a device: the leaf certificate (leaf_len bytes of DER at leaf, when leaf is
+ * not NULL), the issuing CA, any intermediates, the root, each as base64 DER (the DPS
+ * issuedCertificateChain). Returns 0 with *out an array of *n strings the caller frees with
+ * ca_strv_free, or -1 when out of memory. */
+int ca_chain_b64(const struct ca *ca, const unsigned char *leaf, size_t leaf_len, char ***out,
+                 size_t *n);
 
 /* Frees the n strings of v and v. */
 void ca_strv_free(char **v, size_t n);

@@ -106,6 +106,16 @@ int certinfo_thumbprint(X509 *cert, char out[CERTINFO_THUMB_LEN]) {
     return digest_hex(cert, EVP_sha256(), out, 32);
 }
 
+int certinfo_thumbprint_der(const unsigned char *der, size_t len, char out[CERTINFO_THUMB_LEN]) {
+    unsigned char buf[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+
+    if (!EVP_Digest(der, len, buf, &n, EVP_sha256(), NULL) || n != 32)
+        return -1;
+    hex_upper(buf, n, out);
+    return 0;
+}
+
 int certinfo_thumbprint_parse(const char *s, char out[CERTINFO_THUMB_LEN]) {
     size_t k = 0;
 

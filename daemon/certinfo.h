@@ -26,6 +26,9 @@ char *certinfo_pem(X509 *cert);
 /* Writes the upper-case hex SHA-256 of cert's DER into out. Returns 0, or -1. */
 int certinfo_thumbprint(X509 *cert, char out[CERTINFO_THUMB_LEN]);
 
+/* The same from the DER encoding of a certificate (len bytes at der). Returns 0, or -1. */
+int certinfo_thumbprint_der(const unsigned char *der, size_t len, char out[CERTINFO_THUMB_LEN]);
+
 /* Checks that s is a SHA-256 thumbprint (64 hex digits, any case, optionally with a colon
  * between octets) and writes it upper-case without colons into out. Returns 0, or -1. */
 int certinfo_thumbprint_parse(const char *s, char out[CERTINFO_THUMB_LEN]);

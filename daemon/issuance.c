@@ -38,13 +38,22 @@ int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid
                    size_t errlen) {
     struct ca_cert_info info;
     struct store_cert *r = &out->rec;
+    unsigned char *der = NULL;
+    int len;
 
     memset(out, 0, sizeof(*out));
-    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id, days, &info, err, errlen)))
+    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id, days, NULL, err, errlen)))
         return -1;
-    if (ca_chain_b64(ca, out->cert, &out->chain, &out->nchain) != 0) {
-        snprintf(err, errlen, "out of memory");
+    /* Encoded once, for both the thumbprint and the chain. */
+    int ok = (len = i2d_X509(out->cert, &der)) > 0 &&
+             ca_cert_info_der(out->cert, der, (size_t)len, &info) == 0;
+    if (ok && ca_chain_b64(ca, der, (size_t)len, &out->chain, &out->nchain) != 0) {
         ca_cert_info_free(&info);
+        ok = 0;
+    }
+    OPENSSL_free(der);
+    if (!ok) {
+        snprintf(err, errlen, "out of memory");
         issuance_clear(out);
         return -1;
     }

@@ -607,8 +607,12 @@ static void test_chain(void **state) {
     X509 *want[3] = {leaf, ca_issuing_cert(ca), ca_root_cert(ca)};
     char **v = NULL;
     size_t n = 0;
+    unsigned char *leaf_der = NULL;
+    int leaf_len = i2d_X509(leaf, &leaf_der);
 
-    assert_int_equal(ca_chain_b64(ca, leaf, &v, &n), 0);
+    assert_true(leaf_len > 0);
+    assert_int_equal(ca_chain_b64(ca, leaf_der, (size_t)leaf_len, &v, &n), 0);
+    OPENSSL_free(leaf_der);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         X509 *x = der_cert(v[i]);
@@ -616,7 +620,7 @@ static void test_chain(void **state) {
         X509_free(x);
     }
     ca_strv_free(v, n);
-    assert_int_equal(ca_chain_b64(ca, NULL, &v, &n), 0);
+    assert_int_equal(ca_chain_b64(ca, NULL, 0, &v, &n), 0);
     assert_int_equal(n, 2);
     ca_strv_free(v, n);
 
