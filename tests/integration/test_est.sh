@@ -282,12 +282,12 @@ if command -v sqlite3 >/dev/null; then
             --key "$O/d7re.key" -H 'Content-Type: application/pkcs10' \
             --data-binary "@$O/d7$n.b64" "$DEV/.well-known/est/simplereenroll" \
             >"$WORK/re-$n.status" &
-        pids[n]=$!
+        pids[$n]=$!
     done
     wait_decisions $((n0 + 2)) "$decided"
     release_write_lock
     for n in a b; do
-        wait "${pids[n]}" || true
+        wait "${pids[$n]}" || true
         assert_eq 200 "$(cat "$WORK/re-$n.status")" \
             "simplereenroll $n at the same time: $(cat "$WORK/re-$n.b64")"
     done
