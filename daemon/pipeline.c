@@ -440,10 +440,8 @@ find_group(struct reg_job *job, const struct doc_cache *gc, const char *home,
     return NULL;
 }
 
-/* Reads the device's individual enrollment into e. An individual enrollment always takes
- * precedence over the groups, so a device that has one cannot be enrolled through a group by an
- * EST label. Returns STORE_OK (e filled, the caller clears it) or STORE_NOT_FOUND, or -1 after
- * refusing. */
+/* Reads the device's individual enrollment into e. Returns STORE_OK (e filled, the caller clears
+ * it) or STORE_NOT_FOUND, or -1 after refusing. */
 static int find_individual(struct reg_job *job, struct enrollment *e) {
     struct store_doc doc = {0};
     int got = store_doc_get(job->w->conn, STORE_ENROLLMENT, job->regid, &doc);
@@ -451,17 +449,30 @@ static int find_individual(struct reg_job *job, struct enrollment *e) {
     if (got == STORE_OK && enrollment_parse(STORE_ENROLLMENT, &doc, e) != 0) {
         refuse(job, 500, 500001, "%s", "stored enrollment is unreadable");
         got = -1;
-    } else if (got == STORE_OK && job->label) {
-        refuse(job, 403, 403003,
-               "%s has an individual enrollment: it cannot enroll through enrollment group %s",
-               job->regid, job->label);
-        got = -1;
     } else if (got != STORE_OK && got != STORE_NOT_FOUND) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
         got = -1;
     }
     store_doc_clear(&doc);
     return got;
+}
+
+/* An individual enrollment takes precedence over the groups, so a device that has one cannot be
+ * enrolled through a group by an EST label. That is said (403) only to a device whose credentials
+ * prove that enrollment (proven) or the label's group, by attests(job, arg, group): to anyone
+ * else a label is no way to learn which registration IDs have an individual enrollment. Returns
+ * 1 after refusing, else 0. */
+static int refuse_label(struct reg_job *job, int proven,
+                        int (*attests)(struct reg_job *, const void *, const struct enrollment *),
+                        const void *arg) {
+    struct doc_cache *gc = proven ? NULL : cache_of(job->w, STORE_GROUP);
+    const struct enrollment *g = gc ? cache_find(gc, job->label) : NULL;
+    if (!proven && !(g && attests(job, arg, g)))
+        return 0;
+    refuse(job, 403, 403003,
+           "%s has an individual enrollment: it cannot enroll through enrollment group %s",
+           job->regid, job->label);
+    return 1;
 }
 
 /* Symmetric-key attestation, by the SAS token tok or (tok NULL) the HTTP Basic password:
@@ -477,7 +488,10 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
         return -1;
     if (got == STORE_OK) {
         const char *keys[2] = {e->primary_key, e->secondary_key};
-        if (e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
+        int proven = e->attestation == ENROLLMENT_SYMMETRIC_KEY && proves_key(job, tok, keys);
+        if (job->label && refuse_label(job, proven, key_attests, tok))
+            return -1;
+        if (!job->label && e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
             refuse(job, 401, 401002,
                    "%s refused: the enrollment uses X.509 attestation (present the device"
                    " certificate in the TLS handshake)",
@@ -486,7 +500,7 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
         }
         /* Refused in the same words as a device with no enrollment, so that a refusal does
          * not tell which registration IDs have an individual enrollment. */
-        if (!proves_key(job, tok, keys)) {
+        if (!proven) {
             refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
                    tok ? "signed it" : "matches it");
             return -1;
@@ -535,35 +549,27 @@ static int authenticate_sas(struct reg_job *job, const char *home, struct enroll
 
 /* Verifies leaf, with the certificates the client sent above it, up to a signing certificate of
  * group g (a root or an intermediate CA: either is a trust anchor) for TLS client use, at the
- * current time. Returns 0, or -1 with the reason in err. */
+ * current time. Returns X509_V_OK, or the X509_V_ERR_ code of the failure with its text in
+ * err. */
 static int verify_with_group(const struct enrollment *g, X509 *leaf, STACK_OF(X509) * chain,
                              char *err, size_t errlen) {
     X509_STORE *store = X509_STORE_new();
     X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    int rc = -1;
+    int rc = X509_V_ERR_OUT_OF_MEM;
 
-    if (!store || !ctx) {
-        snprintf(err, errlen, "out of memory");
+    if (!store || !ctx)
         goto out;
-    }
-    for (int i = 0; i < 2; i++) {
-        if (g->x509_certs[i] && !X509_STORE_add_cert(store, g->x509_certs[i])) {
-            snprintf(err, errlen, "out of memory");
+    for (int i = 0; i < 2; i++)
+        if (g->x509_certs[i] && !X509_STORE_add_cert(store, g->x509_certs[i]))
             goto out;
-        }
-    }
     X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     if (!X509_STORE_CTX_init(ctx, store, leaf, chain) ||
-        !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT)) {
-        snprintf(err, errlen, "out of memory");
+        !X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT))
         goto out;
-    }
-    if (X509_verify_cert(ctx) != 1) {
-        snprintf(err, errlen, "%s", X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-        goto out;
-    }
-    rc = 0;
+    rc = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
 out:
+    if (rc != X509_V_OK)
+        snprintf(err, errlen, "%s", X509_verify_cert_error_string(rc));
     ERR_clear_error();
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
@@ -626,11 +632,31 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
     return rc;
 }
 
+/* Why no X.509 group attests a certificate: the reason of a group whose CA is among the
+ * certificate's issuers when one is, since a group of another fleet says nothing about it. */
+struct x509_why {
+    char text[X509_WHY_MAX];
+    int issuer_found; /* text is from a group whose CA is an issuer of the certificate */
+};
+
 /* Whether X.509 group g (within job->label when set) attests the device's certificate; the
- * reason it does not goes into the buffer arg (of X509_WHY_MAX bytes). */
+ * reason it does not goes into the struct x509_why arg. */
 static int x509_attests(struct reg_job *job, const void *arg, const struct enrollment *g) {
-    return g->attestation == ENROLLMENT_X509 && (!job->label || strcmp(g->id, job->label) == 0) &&
-           verify_with_group(g, job->peer, job->peer_chain, (char *)arg, X509_WHY_MAX) == 0;
+    struct x509_why *why = (struct x509_why *)arg;
+    char text[X509_WHY_MAX];
+    if (g->attestation != ENROLLMENT_X509 || (job->label && strcmp(g->id, job->label) != 0))
+        return 0;
+    int rc = verify_with_group(g, job->peer, job->peer_chain, text, sizeof(text));
+    if (rc == X509_V_OK)
+        return 1;
+    int found = rc != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY &&
+                rc != X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT &&
+                rc != X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN;
+    if (found || !why->issuer_found) {
+        memcpy(why->text, text, sizeof(text));
+        why->issuer_found = found;
+    }
+    return 0;
 }
 
 /* X.509 attestation: the device presented job->peer in the TLS handshake. It must be valid
@@ -645,7 +671,8 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
     X509 *leaf = job->peer;
     struct ca_cert_info info = {0};
     const struct enrollment *found = NULL;
-    char cn[REGID_MAX + 1], why[X509_WHY_MAX] = "no enrollment group's CA signed it";
+    char cn[REGID_MAX + 1];
+    struct x509_why why = {"no enrollment group's CA signed it", 0};
     int own = 0, rc = -1, got;
 
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
@@ -661,6 +688,12 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
     }
     if (check_issued(job, leaf, &info, &own) != 0)
         goto out;
+    /* Before the CN is read: a certificate provd issued carries the device ID as its CN. */
+    if (job->op == REG_OP_EST_REENROLL && !own) {
+        refuse(job, 403, 403002, "%s",
+               "simplereenroll needs the current certificate provd issued to this device");
+        goto out;
+    }
     if (!own && certinfo_cn(leaf, cn, sizeof(cn)) != 0) {
         refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
         goto out;
@@ -670,22 +703,21 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
                "client certificate refused: its CN \"%.64s\" is not the registration ID", cn);
         goto out;
     }
-    if (job->op == REG_OP_EST_REENROLL && !own) {
-        refuse(job, 403, 403002, "%s",
-               "simplereenroll needs the current certificate provd issued to this device");
-        goto out;
-    }
 
     got = find_individual(job, e);
     if (got < 0)
         goto out;
     if (got == STORE_OK) {
+        int proven =
+            own || (e->attestation == ENROLLMENT_X509 && matches_enrolled(e, info.thumbprint));
+        if (job->label && refuse_label(job, proven, x509_attests, &why))
+            goto out;
         if (!own && e->attestation != ENROLLMENT_X509) {
             refuse(job, 401, 401002, "%s",
                    "client certificate refused: the enrollment uses symmetric-key attestation");
             goto out;
         }
-        if (!own && !matches_enrolled(e, info.thumbprint)) {
+        if (!proven) {
             refuse(job, 401, 401002,
                    "client certificate refused: thumbprint %.16s... is not the enrolled"
                    " certificate's",
@@ -703,11 +735,15 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
         if (own && home)
             found = cache_find(gc, home);
         if (!found)
-            found = find_group(job, gc, home, x509_attests, why);
-        if (found && job->label && strcmp(found->id, job->label) != 0)
-            found = NULL;
+            found = find_group(job, gc, home, x509_attests, &why);
+        /* Only the device's own certificate finds a group the label does not name: its home. */
+        if (found && job->label && strcmp(found->id, job->label) != 0) {
+            refuse(job, 403, 403004, "%s is registered under another enrollment", job->regid);
+            goto out;
+        }
         if (!found) {
-            refuse(job, 401, 401002, "client certificate refused: %s", why);
+            refuse(job, 401, 401002, "client certificate refused: %s",
+                   own ? "the enrollment it was issued under no longer exists" : why.text);
             goto out;
         }
     }

@@ -207,6 +207,16 @@ st=$(enroll est-sym/simpleenroll d1sym -u "est-dev1:$(b64_hmac "$GK" est-dev1)")
 refused 403 "a label naming a group, for a device with an individual enrollment"
 assert_match 'individual enrollment' "$(cat "$WORK/body")" "label refusal: reason"
 audit_has est.simpleenroll est-dev1 refused
+# So is its own key; but credentials that prove nothing learn nothing: 401, as for a device
+# without any enrollment.
+st=$(enroll est-sym/simpleenroll d1sym -u "est-dev1:$KEY")
+refused 403 "a label, for a device with an individual enrollment, its own key"
+for id in est-dev1 est-nobody; do
+    st=$(enroll est-sym/simpleenroll d1sym -u "$id:$(new_key)")
+    refused 401 "a label and a wrong key for $id"
+    assert_match 'no enrollment or enrollment group key' "$(cat "$WORK/body")" \
+        "a label and a wrong key for $id: reason"
+done
 
 # ---- simplereenroll with the provd certificate ----
 csr g1re est-g1
@@ -234,6 +244,11 @@ st=$(enroll simpleenroll g1re --cert "$O/g1.pem" --key "$O/g1.key")
 refused 401 "simpleenroll with the certificate the device had before"
 st=$(enroll simplereenroll m1re --cert "$O/m1old.pem" --key "$O/m1new.key")
 refused 403 "simplereenroll with est-m1's first certificate"
+# est-g1 is registered under est-sym: the label of another group is refused for it.
+st=$(enroll est-x509/simplereenroll g1re --cert "$O/g1re.pem" --key "$O/g1re.key")
+refused 403 "simplereenroll with the label of a group the device is not registered under"
+assert_match 'registered under another enrollment' "$(cat "$WORK/body")" \
+    "simplereenroll with another group's label: reason"
 st=$(admreq POST "/certificates/$(serial g1re)/revoke" -H 'Content-Type: application/json' \
     --data-binary '{"reason":"keyCompromise"}')
 assert_eq 200 "$st" "revoke the re-enrolled certificate: $(cat "$WORK/body")"
@@ -258,6 +273,8 @@ assert_eq 200 "$st" "simplereenroll est-dev7 with CN dev-seven: $(cat "$WORK/bod
 leaf d7re
 verified d7re dev-seven
 audit_has est.simplereenroll est-dev7 accepted
+st=$(enroll simplereenroll d7re --cert "$O/d7.pem" --key "$O/d7.key")
+refused 403 "simplereenroll with the certificate est-dev7 had before"
 st=$(devreq PUT "/$SCOPE/registrations/est-dev7/register?$API" --cert "$O/d7re.pem" \
     --key "$O/d7re.key" -H 'Content-Type: application/json' \
     --data-binary '{"registrationId":"est-dev7"}')
@@ -292,6 +309,21 @@ if command -v sqlite3 >/dev/null; then
             "simplereenroll $n at the same time: $(cat "$WORK/re-$n.b64")"
     done
 fi
+# A device whose individual enrollment was deleted: its certificate no longer attests it.
+KEY8=$(new_key)
+st=$(admjson PUT /enrollments/est-dev8 "{\"registrationId\":\"est-dev8\",\"attestation\":
+    {\"type\":\"symmetricKey\",\"symmetricKey\":{\"primaryKey\":\"$KEY8\"}}}")
+assert_eq 200 "$st" "PUT enrollment est-dev8"
+csr d8 est-dev8
+st=$(enroll simpleenroll d8 -u "est-dev8:$KEY8")
+assert_eq 200 "$st" "simpleenroll est-dev8: $(cat "$WORK/body")"
+leaf d8
+st=$(admreq DELETE /enrollments/est-dev8)
+assert_eq 204 "$st" "DELETE enrollment est-dev8"
+st=$(enroll simplereenroll d8 --cert "$O/d8.pem" --key "$O/d8.key")
+refused 401 "simplereenroll after the enrollment was deleted"
+assert_match 'enrollment it was issued under no longer exists' "$(cat "$WORK/body")" \
+    "simplereenroll after the enrollment was deleted: reason"
 # Revoking by device ID is audited about the registration ID.
 st=$(admreq POST /certificates/revoke -H 'Content-Type: application/json' \
     --data-binary '{"deviceId":"dev-seven"}')

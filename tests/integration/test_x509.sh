@@ -211,6 +211,10 @@ keyUsage = critical,keyCertSign,cRLSign
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[v3server]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
 EOF
 mkca() { # NAME: a self-signed root NAME.pem / NAME.key
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/$1.key" \
@@ -250,6 +254,20 @@ st=$(register_mtls dev-g1 "$O/g1.pem" "$O/g1.key")
 assert_refused_401 dev-g1 "a leaf without its intermediate" "unable to get local issuer"
 st=$(register_mtls dev-g2 "$O/g2.pem" "$O/g2.key")
 assert_refused_401 dev-g2 "a certificate of another CA" "client certificate refused"
+# A certificate the group's CA issued for another purpose is refused for that reason, also when
+# a group of another fleet (whose CA did not issue it) is tried after grp-x.
+sign dev-g3 g3 gint v3server
+cat "$O/gint.pem" >>"$O/g3.pem"
+st=$(register_mtls dev-g3 "$O/g3.pem" "$O/g3.key")
+assert_refused_401 dev-g3 "a server certificate" "unsuitable certificate purpose"
+doc=$(jq -nc --rawfile c "$O/other.pem" '{enrollmentGroupId:"grp-z",attestation:{type:"x509",
+    x509:{signingCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollmentGroups/grp-z "$doc")
+assert_eq 200 "$st" "PUT a second x509 group: $(cat "$WORK/body")"
+st=$(register_mtls dev-g3 "$O/g3.pem" "$O/g3.key")
+assert_refused_401 dev-g3 "a server certificate, two groups" "unsuitable certificate purpose"
+st=$(admreq DELETE /enrollmentGroups/grp-z)
+assert_eq 204 "$st" "DELETE grp-z"
 # Expired and not yet valid certificates, from `openssl ca` with explicit dates.
 openssl_ca "$O"
 cat >>"$O/ca.cnf" <<EOF
