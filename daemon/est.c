@@ -271,27 +271,31 @@ static int peer_regid(struct reg_job *job, char *id, size_t size) {
 
 /* Takes the device's credentials: HTTP Basic (registration ID and key) when sent, else the
  * registration ID the client certificate names (peer_regid). Writes the reason of a refusal
- * into why and returns -1 when the device named none (answered without an audit record: nothing
- * names a device). */
-static int credentials(struct reg_job *job, struct evhttp_request *req, const char **why) {
-    const char *auth = http_header(req, "Authorization");
+ * into why (whylen bytes) and returns -1 when the device named none (answered without an audit
+ * record: nothing names a device). */
+static int credentials(struct reg_job *job, struct evhttp_request *req, char *why, size_t whylen) {
+    const char *auth = http_header(req, "Authorization"), *bad = NULL;
     char id[REGID_MAX + 1];
 
     job->peer = http_peer_cert(req, &job->peer_chain);
     if (auth && job->op != REG_OP_EST_REENROLL) {
         if (est_basic_parse(auth, id, sizeof(id), &job->password) != 0) {
-            *why = "malformed Authorization: HTTP Basic credentials expected";
+            snprintf(why, whylen, "malformed Authorization: HTTP Basic credentials expected");
             return -1;
         }
     } else if (!job->peer || peer_regid(job, id, sizeof(id)) != 0) {
-        *why = job->peer ? "the client certificate has no single text CN"
-               : job->op == REG_OP_EST_REENROLL
-                   ? "simplereenroll needs the device's current certificate in the TLS handshake"
-                   : "HTTP Basic credentials or a client certificate are required";
+        snprintf(why, whylen, "%s",
+                 job->peer ? "the client certificate has no single text CN"
+                 : job->op == REG_OP_EST_REENROLL
+                     ? "simplereenroll needs the device's current certificate in the TLS handshake"
+                     : "HTTP Basic credentials or a client certificate are required");
         return -1;
     }
-    if (regid_check(id, why) != 0)
+    if (regid_check(id, &bad) != 0) {
+        snprintf(why, whylen, "%s is not a registration ID: %s",
+                 job->password ? "the HTTP Basic user name" : "the client certificate's CN", bad);
         return -1;
+    }
     snprintf(job->regid, sizeof(job->regid), "%s", id);
     regid_lower(job->regid);
     return 0;
@@ -301,7 +305,7 @@ static int credentials(struct reg_job *job, struct evhttp_request *req, const ch
 static void enroll(struct worker *w, struct evhttp_request *req, const struct est_op *o,
                    const char *label) {
     struct reg_job *job = reg_job_new(w, o->op);
-    const char *why = NULL;
+    char why[160];
     size_t len = 0;
     int too_big = 0;
     char *body = NULL;
@@ -314,7 +318,7 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
     job->failure_as_error = 1; /* EST has no "failed" state to answer 200 with */
     job->reply = reply;
     http_remote(req, job->remote, sizeof(job->remote));
-    if (credentials(job, req, &why) != 0) {
+    if (credentials(job, req, why, sizeof(why)) != 0) {
         log_info("est.%s outcome=refused status=401 remote=%s reason=\"%s\"", o->name, job->remote,
                  why);
         if (o->op != REG_OP_EST_REENROLL)

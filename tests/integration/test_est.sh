@@ -127,6 +127,10 @@ refused 401 "no credentials"
 assert_match '^Basic realm=' "$(header www-authenticate)" "no credentials: WWW-Authenticate"
 st=$(enroll simpleenroll d1 -H 'Authorization: Basic !!!')
 refused 401 "malformed Basic"
+st=$(enroll simpleenroll d1 -u "est dev1:$KEY")
+refused 401 "a user name that is no registration ID"
+assert_match '^the HTTP Basic user name is not a registration ID: ' "$(cat "$WORK/body")" \
+    "a user name that is no registration ID: reason"
 csr wrongcn someone-else
 st=$(enroll simpleenroll wrongcn -u "est-dev1:$KEY")
 refused 400 "CSR with another CN"
