@@ -36,6 +36,7 @@
 #include "store.h"
 #include "template.h"
 #include "timefmt.h"
+#include "utf8.h"
 #include "webhook.h"
 
 #define PAGE_DEFAULT 100
@@ -1278,18 +1279,25 @@ static int read_reason(struct call *c, const char *const *members, const char **
     return 0;
 }
 
-/* Revokes the valid certificates matching f with its audit record (about subject), then
- * re-signs the CRL. Returns the store's answer with *n the number revoked. */
-static int revoke(struct call *c, const struct store_cert_filter *f, char *subject,
-                  const char *reason, int64_t *n) {
-    char why[192];
+/* Revokes the valid certificates matching f with their audit records, then re-signs the CRL.
+ * Returns the store's answer with *n the number revoked. */
+static int revoke(struct call *c, const struct store_cert_filter *f, const char *reason,
+                  int64_t *n) {
+    char why[256];
     struct store_audit audit;
     int rc;
 
-    snprintf(why, sizeof(why), "%s%s%s revoked (%s)", f->serial ? "certificate " : "",
-             f->serial ? f->serial : "certificates of ", f->serial ? "" : subject,
+    snprintf(why, sizeof(why), "%s%s revoked (%s)",
+             f->serial            ? "certificate "
+             : f->registration_id ? "certificates of "
+                                  : "certificates of device ",
+             f->serial            ? f->serial
+             : f->registration_id ? f->registration_id
+                                  : f->device_id,
              reason ? reason : "unspecified");
-    audit_init(&audit, c, "certificate.revoke", subject, 200, why);
+    utf8_repair(why); /* a long device ID may be cut inside a character */
+    /* The store records it about each registration ID the certificates were issued to. */
+    audit_init(&audit, c, "certificate.revoke", NULL, 200, why);
     rc = store_cert_revoke(c->w->conn, f, time_now_unix(), reason, &audit, n);
     if (rc == STORE_OK && crl_refresh(c->w->pd->crl, c->w->conn) != 0)
         log_error("admin: the CRL could not be re-signed after a revocation; it is retried at"
@@ -1308,7 +1316,7 @@ static void post_cert_revoke(struct call *c) {
     if (read_reason(c, members, &reason) != 0 || read_cert(c, &x) != 0)
         goto out;
     const struct store_cert_filter f = {c->id, NULL, NULL};
-    rc = revoke(c, &f, x.registration_id, reason, &n);
+    rc = revoke(c, &f, reason, &n);
     if (rc == STORE_CONFLICT || rc == STORE_NOT_FOUND)
         fail(c, 409011, "certificate %s is revoked already", c->id);
     else if (rc != STORE_OK)
@@ -1320,10 +1328,9 @@ out:
 }
 
 /* Revokes every valid certificate of the filter and answers how many. */
-static void revoke_all(struct call *c, const struct store_cert_filter *f, char *subject,
-                       const char *reason) {
+static void revoke_all(struct call *c, const struct store_cert_filter *f, const char *reason) {
     int64_t n = 0;
-    int rc = revoke(c, f, subject, reason, &n);
+    int rc = revoke(c, f, reason, &n);
 
     if (rc != STORE_OK && rc != STORE_NOT_FOUND && rc != STORE_CONFLICT)
         fail_internal(c);
@@ -1339,7 +1346,7 @@ static void post_reg_revoke(struct call *c) {
     if (read_reason(c, members, &reason) != 0)
         return;
     const struct store_cert_filter f = {NULL, c->id, NULL};
-    revoke_all(c, &f, c->id, reason);
+    revoke_all(c, &f, reason);
 }
 
 /* POST /certificates/revoke: every valid certificate of a device ID or registration ID. */
@@ -1364,22 +1371,8 @@ static void post_certs_revoke(struct call *c) {
         snprintf(reg, sizeof(reg), "%s", r);
         regid_lower(reg);
     }
-    /* The audit record is about the registration ID, as every device's is: a device ID's
-     * certificates name theirs. */
-    struct store_cert *certs = NULL;
-    size_t n = 0;
-    if (dev) {
-        const struct store_cert_filter by_dev = {NULL, NULL, dev};
-        if (store_cert_list(c->w->conn, &by_dev, NULL, 1, &certs, &n) != STORE_OK) {
-            fail_internal(c);
-            return;
-        }
-        if (n == 1)
-            snprintf(reg, sizeof(reg), "%s", certs[0].registration_id);
-        store_certs_free(certs, n);
-    }
     const struct store_cert_filter f = {NULL, r ? reg : NULL, dev};
-    revoke_all(c, &f, reg[0] ? reg : (char *)dev, reason);
+    revoke_all(c, &f, reason);
 }
 
 #define GET    EVHTTP_REQ_GET

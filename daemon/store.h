@@ -286,9 +286,10 @@ struct store_ops {
     int (*cert_list)(struct store_conn *c, const struct store_cert_filter *f, const char *after,
                      size_t limit, struct store_cert **out, size_t *n);
     /* Revokes every valid certificate matching f (at least one field set) at revoked_at with
-     * reason (NULL: unspecified) and appends audit, in one transaction; *n counts them. When
-     * none was revoked nothing is written: STORE_NOT_FOUND when nothing matches f, STORE_CONFLICT
-     * when everything that matches is revoked already. */
+     * reason (NULL: unspecified) and appends audit once for each registration ID they were
+     * issued to, with that ID as its subject (audit->subject is not used), in one transaction;
+     * *n counts them. When none was revoked nothing is written: STORE_NOT_FOUND when nothing
+     * matches f, STORE_CONFLICT when everything that matches is revoked already. */
     int (*cert_revoke)(struct store_conn *c, const struct store_cert_filter *f, int64_t revoked_at,
                        const char *reason, struct store_audit *audit, int64_t *n);
     /* Lists every revoked certificate (what a CRL lists), in serial order. */

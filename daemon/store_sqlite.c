@@ -367,7 +367,7 @@ static const char *const event_sql[EQ_COUNT] = {
  * registration ID and ?5 device ID, NULL for "any"; each query comes in one variant per leading
  * column, so that SQLite can use the primary key or an index for the column that is set. */
 enum cq_filter { CF_ALL, CF_SERIAL, CF_REG, CF_DEV, CF_COUNT };
-enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_COUNT };
+enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_REVOKE_REGS, CO_COUNT };
 enum cq { CQ_INSERT, CQ_GET, CQ_CURRENT, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
 
 #define CERT_COLS                                                                                  \
@@ -376,7 +376,8 @@ enum cq { CQ_INSERT, CQ_GET, CQ_CURRENT, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
 #define CERT_ANY_SERIAL "(?3 IS NULL OR serial = ?3)"
 #define CERT_ANY_REG    "(?4 IS NULL OR registration_id = ?4)"
 #define CERT_ANY_DEV    "(?5 IS NULL OR device_id = ?5)"
-/* List: ?1 after, ?2 limit. Revoke: ?1 revoked_at, ?2 reason. */
+/* List: ?1 after, ?2 limit. Revoke: ?1 revoked_at, ?2 reason. The registration IDs a revocation
+ * is about: no ?1 and ?2. */
 #define CERT_SQL(where)                                                                            \
     {                                                                                              \
         [CO_LIST] = "SELECT " CERT_COLS " FROM certificates WHERE " where " AND serial > ?1"       \
@@ -384,6 +385,8 @@ enum cq { CQ_INSERT, CQ_GET, CQ_CURRENT, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
         [CO_COUNT_ALL] = "SELECT count(*) FROM certificates WHERE " where,                         \
         [CO_REVOKE] = "UPDATE certificates SET status = 'revoked', revoked_at = ?1, reason = ?2"   \
                       " WHERE " where " AND status = 'valid'",                                     \
+        [CO_REVOKE_REGS] = "SELECT DISTINCT registration_id FROM certificates WHERE " where        \
+                           " AND status = 'valid' ORDER BY registration_id",                       \
     }
 
 static const char *const cert_filter_sql[CF_COUNT][CO_COUNT] = {
@@ -1727,6 +1730,14 @@ static void clear_cert(void *p) {
     store_cert_clear(p);
 }
 
+static int read_text(sqlite3_stmt *st, void *out) {
+    return col_dup(st, 0, out);
+}
+
+static void clear_text(void *p) {
+    free(*(char **)p);
+}
+
 /* The variant of the filtered queries for f: by its most selective column that is set. */
 static enum cq_filter cert_filter_of(const struct store_cert_filter *f) {
     if (f && f->serial)
@@ -1792,9 +1803,10 @@ static int cert_count(struct sqlite_conn *c, const struct store_cert_filter *f, 
 static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f, int64_t revoked_at,
                        const char *reason, struct store_audit *audit, int64_t *n) {
     struct sqlite_conn *c = sconn(sc);
-    char now[TIME_DPS_LEN];
-    int64_t matched = 0;
-    int rc = STORE_ERROR;
+    char now[TIME_DPS_LEN], **regs = NULL;
+    size_t nregs = 0;
+    int64_t matched = 0, seq = 0;
+    int rc = STORE_ERROR, written = 0;
 
     *n = 0;
     if (!f || (!f->serial && !f->registration_id && !f->device_id)) {
@@ -1804,7 +1816,11 @@ static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f,
     time_now_dps(now);
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    if (run(c, c->cfq[cert_filter_of(f)][CO_REVOKE], NO_ROW, "cert_revoke",
+    if (read_rows(c, c->cfq[cert_filter_of(f)][CO_REVOKE_REGS], "cert_revoke",
+                  ARGS(text(NULL), text(NULL), text(f->serial), text(f->registration_id),
+                       text(f->device_id)),
+                  sizeof(*regs), read_text, clear_text, (void **)&regs, &nregs) != STORE_OK ||
+        run(c, c->cfq[cert_filter_of(f)][CO_REVOKE], NO_ROW, "cert_revoke",
             ARGS(num(revoked_at), text(reason), text(f->serial), text(f->registration_id),
                  text(f->device_id))) != STORE_OK)
         goto out;
@@ -1814,14 +1830,24 @@ static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f,
             rc = matched > 0 ? STORE_CONFLICT : STORE_NOT_FOUND;
         goto out;
     }
-    if (tx_end(c, now, audit, NULL) != STORE_OK) {
-        *n = 0;
-        return STORE_ERROR;
+    /* A device ID can name the certificates of several registrations: one record for each. */
+    for (size_t i = 0; audit && i < nregs; i++) {
+        struct store_audit a = *audit;
+        a.subject = regs[i];
+        if (audit_append(c, &a, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
+            goto out;
     }
-    return STORE_OK;
+    written = 1;
 out:
-    *n = 0;
-    tx_rollback(c);
+    if (!written)
+        tx_rollback(c);
+    else if ((rc = tx_end(c, now, NULL, NULL)) == STORE_OK && audit)
+        audit_fill(audit, seq, now);
+    if (rc != STORE_OK)
+        *n = 0;
+    for (size_t i = 0; i < nregs; i++)
+        free(regs[i]);
+    free(regs);
     return rc;
 }
 

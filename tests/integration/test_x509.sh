@@ -344,6 +344,24 @@ assert_eq 200 "$st" "revokeCertificates with none left"
 assert_eq 0 "$(jb .revoked)" "revokeCertificates count"
 pc cert list
 assert_eq 2 "$(grep -c revoked "$WORK/out")" "cert list shows the revoked ones"
+# A device ID two registrations share: the revocation is audited about each of them.
+KEYS=$(new_key)
+for r in shared-a shared-b; do
+    sym_enrollment "$r" "$KEYS" ',"deviceId":"shared-device"'
+    st=$(register "$r" "$(sas_token "$KEYS" "$r")" \
+        "{\"registrationId\":\"$r\",\"csr\":\"$(csr_b64 "$r" ec:<(openssl ecparam \
+            -name prime256v1) "$O/$r")\"}")
+    assert_eq 200 "$st" "register $r with a CSR: $(cat "$WORK/body")"
+done
+pc cert revoke --device shared-device --reason superseded
+assert_eq "Revoked 2 certificate(s) of shared-device." "$(cat "$WORK/out")" \
+    "cert revoke --device for two registrations"
+for r in shared-a shared-b; do
+    rec=$(last_audit "$r")
+    assert_eq certificate.revoke "$(jq -r .event <<<"$rec")" "the revocation is audited about $r"
+    assert_eq "certificates of device shared-device revoked (superseded)" \
+        "$(jq -r .reason <<<"$rec")" "the revocation's reason for $r"
+done
 
 # ---- A client certificate chain over 32 KiB is refused in the handshake ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/junk.key" -out "$O/junk0.pem" \

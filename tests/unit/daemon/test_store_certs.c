@@ -222,6 +222,26 @@ static void test_revoke(void **state) {
     assert_int_equal(got.revoked, 0);
     store_cert_clear(&got);
 
+    /* A device ID two registrations share: one audit record about each. */
+    assert_int_equal(commit_one(f, "E1", "reg-e1", "shared"), STORE_OK);
+    assert_int_equal(commit_one(f, "E2", "reg-e2", "shared"), STORE_OK);
+    int64_t seq = a.seq;
+    const struct store_cert_filter shared = {NULL, NULL, "shared"};
+    a.subject = "ignored";
+    assert_int_equal(store_cert_revoke(f->c, &shared, 1700000003, NULL, &a, &count), STORE_OK);
+    assert_int_equal(count, 2);
+    struct store_audit *recs;
+    assert_int_equal(store_audit_list(f->c, NULL, seq, 10, &recs, &n), STORE_OK);
+    size_t found = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(recs[i].event, "certificate.revoke") != 0)
+            continue;
+        assert_string_equal(recs[i].subject, found == 0 ? "reg-e1" : "reg-e2");
+        found++;
+    }
+    assert_int_equal(found, 2);
+    store_audits_free(recs, n);
+
     const struct store_cert_filter empty = {NULL, NULL, NULL};
     assert_int_equal(store_cert_revoke(f->c, &empty, 1, NULL, NULL, &count), STORE_ERROR);
 }
