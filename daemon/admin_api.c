@@ -1527,7 +1527,9 @@ static int take_path_id(struct call *c) {
     for (int i = 0; i < 4 && c->route->pat[i] != NULL; i++) {
         if (strcmp(c->route->pat[i], "#") == 0) {
             if (cert_serial_parse(c->path.seg[i], c->id) != 0) {
-                fail(c, 400001, "invalid serial number \"%.64s\": 2 to 40 hex digits expected",
+                fail(c, 400001,
+                     "invalid serial number \"%.64s\": an even number of 2 to 40 hex digits "
+                     "expected",
                      c->path.seg[i]);
                 return -1;
             }

@@ -317,6 +317,9 @@ st=$(admreq GET /certificates/00FF)
 assert_error 404 404012 "$st" "unknown certificate"
 st=$(admreq GET /certificates/xyz)
 assert_error 400 400001 "$st" "malformed serial"
+st=$(admreq GET /certificates/ABC)
+assert_error 400 400001 "$st" "serial of an odd number of digits"
+assert_match 'an even number of 2 to 40 hex digits' "$(jb .message)" "odd serial: message"
 
 st=$(devreq GET /crl.pem)
 assert_eq 200 "$st" "GET /crl.pem"
