@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/bio.h>
@@ -117,8 +118,11 @@ int certinfo_thumbprint_der(const unsigned char *der, size_t len, char out[CERTI
 }
 
 int certinfo_thumbprint_parse(const char *s, char out[CERTINFO_THUMB_LEN]) {
+    static const char prefix[] = "sha256 Fingerprint=";
     size_t k = 0;
 
+    if (strncasecmp(s, prefix, sizeof(prefix) - 1) == 0)
+        s += sizeof(prefix) - 1;
     for (size_t i = 0; s[i] != '\0'; i++) {
         if (s[i] == ':' && k % 2 == 0 && k > 0 && s[i + 1] != '\0')
             continue;

@@ -30,7 +30,9 @@ int certinfo_thumbprint(X509 *cert, char out[CERTINFO_THUMB_LEN]);
 int certinfo_thumbprint_der(const unsigned char *der, size_t len, char out[CERTINFO_THUMB_LEN]);
 
 /* Checks that s is a SHA-256 thumbprint (64 hex digits, any case, optionally with a colon
- * between octets) and writes it upper-case without colons into out. Returns 0, or -1. */
+ * between octets, optionally after "sha256 Fingerprint=" in any case: what
+ * `openssl x509 -fingerprint -sha256` prints) and writes it upper-case without colons into out.
+ * Returns 0, or -1. */
 int certinfo_thumbprint_parse(const char *s, char out[CERTINFO_THUMB_LEN]);
 
 /* Writes cert's serial number as `openssl x509 -serial` prints it (every octet in upper-case

@@ -165,8 +165,8 @@ st=$(admjson PUT /enrollments/dev-x1 "$doc")
 assert_eq 200 "$st" "PUT an x509 enrollment: $(cat "$WORK/body")"
 assert_eq "CN=dev-x1" \
     "$(jb .attestation.x509.clientCertificates.primary.info.subjectName)" "enrolled info"
-# The thumbprint form, as `openssl x509 -fingerprint` prints it (colons, upper case).
-TP2=$(fp "$O/x2.pem" | sed 's/.*=//')
+# The thumbprint as `openssl x509 -fingerprint -sha256` prints it, the whole line.
+TP2=$(fp "$O/x2.pem")
 st=$(admjson PUT /enrollments/dev-x2 "{\"registrationId\":\"dev-x2\",\"iotHubHostName\":
     \"hub.example.com\",\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":
     {\"primary\":{\"info\":{\"sha256Thumbprint\":\"$TP2\"}}}}}}")

@@ -467,26 +467,32 @@ static void test_x509_individual(void **state) {
 }
 
 static void test_x509_thumbprint(void **state) {
-    static const char lower[] =
+    /* Lower case with colons, and the whole line `openssl x509 -fingerprint -sha256` prints. */
+    static const char *const forms[] = {
         "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:"
-        "45:67:89";
+        "45:67:89",
+        "sha256 Fingerprint=AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:"
+        "89:AB:CD:EF:01:23:45:67:89",
+    };
     char *doc;
     struct enrollment e;
     struct result r;
     (void)state;
 
-    doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
-                      "{\"primary\":{\"info\":{\"sha256Thumbprint\":@}}}}}}",
-                      lower);
-    r = norm("dev-1", doc);
-    assert_int_equal(r.rc, 0);
-    parse_canon(STORE_ENROLLMENT, r.out, &e);
-    assert_null(e.x509_certs[0]);
-    assert_string_equal(e.x509_thumbprints[0],
-                        "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
-    enrollment_clear(&e);
-    result_clear(&r);
-    free(doc);
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                          "{\"primary\":{\"info\":{\"sha256Thumbprint\":@}}}}}}",
+                          forms[i]);
+        r = norm("dev-1", doc);
+        assert_int_equal(r.rc, 0);
+        parse_canon(STORE_ENROLLMENT, r.out, &e);
+        assert_null(e.x509_certs[0]);
+        assert_string_equal(e.x509_thumbprints[0],
+                            "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+        enrollment_clear(&e);
+        result_clear(&r);
+        free(doc);
+    }
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
                                  "{\"clientCertificates\":{\"primary\":{\"info\":"
                                  "{\"sha256Thumbprint\":\"ABCD\"}}}}}}"),
