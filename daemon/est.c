@@ -391,8 +391,10 @@ void est_handle(struct worker *w, struct evhttp_request *req, const struct http_
         reply_text(req, 404, "no such EST operation");
         return;
     }
-    if (evhttp_request_get_command(req) != o->method) {
-        http_set_header(req, "Allow", o->method == EVHTTP_REQ_GET ? "GET" : "POST");
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    /* HEAD wherever GET is (RFC 9110): the same answer, which libevent sends without its body. */
+    if (method != o->method && !(method == EVHTTP_REQ_HEAD && o->method == EVHTTP_REQ_GET)) {
+        http_set_header(req, "Allow", o->method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
         reply_text(req, 405, "method not allowed on this path");
         return;
     }

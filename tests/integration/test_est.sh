@@ -82,9 +82,14 @@ attrs=$(openssl base64 -d -A -in "$WORK/body" | openssl asn1parse -inform DER)
 for want in id-ecPublicKey prime256v1 secp384r1 rsaEncryption; do
     grep -q "$want" <<<"$attrs" || fail "csrattrs lacks $want: $attrs"
 done
+for op in cacerts csrattrs; do
+    st=$(curl -sS --cacert "$CA" --head -o /dev/null -D "$WORK/headers" -w '%{http_code}' \
+        "$DEV$EST/$op")
+    assert_eq 200 "$st" "HEAD $op"
+done
 st=$(est POST cacerts)
 refused 405 "POST cacerts"
-assert_eq GET "$(header allow)" "405: Allow"
+assert_eq "GET, HEAD" "$(header allow)" "405: Allow"
 st=$(est GET nosuchop)
 refused 404 "unknown EST operation"
 
