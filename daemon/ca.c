@@ -126,6 +126,31 @@ out:
     return rc;
 }
 
+/* Whether a CA of chain (the issuing CA first, up to the root) limits the CAs below it to fewer
+ * than chain holds (its basicConstraints pathLenConstraint, which does not count self-issued
+ * certificates), with the reason in err. Verifying the issuing CA alone cannot tell: only below
+ * it, in every device certificate's path, is the limit exceeded. */
+static int path_too_long(STACK_OF(X509) * chain, char *err, size_t errlen) {
+    long below = 0;
+    for (int i = 1; i < sk_X509_num(chain); i++) {
+        X509 *under = sk_X509_value(chain, i - 1), *x = sk_X509_value(chain, i);
+        if (X509_check_issued(under, under) != X509_V_OK)
+            below++;
+        long max = X509_get_pathlen(x);
+        if (max >= 0 && max < below) {
+            char *name = certinfo_name(X509_get_subject_name(x));
+            snprintf(err, errlen,
+                     "the path length constraint of %s (pathlen:%ld) allows fewer CA "
+                     "certificates below it than the %ld of the chain: no device certificate "
+                     "would verify",
+                     name ? name : "a CA certificate of the chain", max, below);
+            free(name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* ca_check_issuer, with the validity periods left out unless check_time. */
 static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int check_time,
                         STACK_OF(X509) * *path, char *err, size_t errlen) {
@@ -133,7 +158,7 @@ static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int c
      * operators do use for CAs. */
     struct csr_policy ca_keys = {CSR_KEY_P256 | CSR_KEY_P384 | CSR_KEY_RSA, 2048, 16384};
     enum csr_key_kind kind;
-    STACK_OF(X509) *untrusted = NULL;
+    STACK_OF(X509) *untrusted = NULL, *chain = NULL;
     X509_STORE *store = NULL;
     char msg[200];
     int bits, rc = -1;
@@ -202,12 +227,19 @@ static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int c
             goto out;
         }
     }
-    rc = verify(cert, store, untrusted, 0, check_time, path, err, errlen,
+    rc = verify(cert, store, untrusted, 0, check_time, &chain, err, errlen,
                 "the CA certificate does not chain to the root");
+    if (rc == 0 && path_too_long(chain, err, errlen) != 0)
+        rc = -1;
+    if (rc == 0 && path) {
+        *path = chain;
+        chain = NULL;
+    }
 out:
     ERR_clear_error();
     X509_STORE_free(store);
     sk_X509_pop_free(untrusted, X509_free);
+    sk_X509_pop_free(chain, X509_free);
     return rc;
 }
 

@@ -183,6 +183,14 @@ refused --cert "$O/noski.pem" --key "$O/issuing.key" --chain "$O/root.pem" --for
     "no subjectKeyIdentifier"
 refused --cert "$O/serveronly.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
     "does not allow TLS clients"
+# A root allowing no CA below it: the issuing CA verifies, its device certificates would not.
+openssl req -x509 -key "$O/root.key" -out "$O/root0.pem" -subj "/O=Example/CN=Example Root 0" \
+    -days 3650 -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/root0.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 1825 -extfile "$O/ca.ext" -out "$O/under0.pem" 2>/dev/null
+refused --cert "$O/under0.pem" --key "$O/issuing.key" --chain "$O/root0.pem" --force -- \
+    "path length constraint of CN=Example Root 0,O=Example (pathlen:0) allows fewer CA"
 
 root_before=$(sha256sum "$C/root.pem" "$C/root.key")
 import --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force ||
