@@ -147,6 +147,27 @@ static int ca_set_write(const struct ca_set *s, const char *cadir, int replace) 
     return rc;
 }
 
+/* A data directory without provd.json may hold keys an init that did not finish left: they are
+ * replaced only with --force, and init stops before writing anything. tls_key is the listener
+ * key init would write, NULL for none. Returns 0 when there is none, else -1 (logged). */
+static int left_keys(const char *cadir, const char *tls_key) {
+    char *keys[3] = {join(cadir, "root.key"), join(cadir, "issuing.key"), NULL};
+    int rc = 0;
+    if (tls_key)
+        keys[2] = strdup(tls_key);
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        if (keys[i] && access(keys[i], F_OK) == 0) {
+            log_error("%s exists (left by an init that did not finish?): use --force to replace "
+                      "it",
+                      keys[i]);
+            rc = -1;
+        }
+    }
+    for (int i = 0; i < 3; i++)
+        free(keys[i]);
+    return rc;
+}
+
 static void ca_set_free(struct ca_set *s) {
     EVP_PKEY_free(s->root_key);
     EVP_PKEY_free(s->issuing_key);
@@ -235,6 +256,8 @@ int provd_init(const struct init_opts *o) {
      * the defaults, is left alone with its partner (a certificate made for the default key
      * still needs that key): provd makes neither. */
     int own_tls = strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0;
+    if (!o->force && left_keys(cadir, own_tls ? NULL : cfg.tls_key) != 0)
+        goto out;
     if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 ||
         ca_set_write(&cas, cadir, o->force) != 0)
         goto out;

@@ -29,6 +29,17 @@ grep -q 'unknown command "frobnicate"' "$WORK/err" || fail "provd ca unknown com
 "$BIN/provd" ca import --data-dir "$WORK/x" --key k 2>"$WORK/err"
 assert_eq 2 $? "ca import without --cert"
 grep -q -- "--cert is required" "$WORK/err" || fail "ca import without --cert message"
+# A key an init that did not finish left (no provd.json): init names --force, writes nothing.
+mkdir -p "$WORK/half/ca"
+echo left >"$WORK/half/ca/root.key"
+"$BIN/provd" init --data-dir "$WORK/half" >/dev/null 2>"$WORK/err"
+assert_eq 1 $? "init over a key left behind"
+grep -qF "half/ca/root.key exists (left by an init that did not finish?): use --force" \
+    "$WORK/err" || fail "init over a key left behind: $(cat "$WORK/err")"
+[ ! -e "$WORK/half/ca/issuing.key" ] && [ ! -e "$WORK/half/provd.json" ] ||
+    fail "init over a key left behind wrote files"
+"$BIN/provd" init --data-dir "$WORK/half" --force >/dev/null 2>&1
+assert_eq 0 $? "init --force over a key left behind"
 set -e
 
 # ---- provd init: the default (P-256) CA ----
