@@ -177,11 +177,9 @@ static enum csr_err to_der(const char *in, size_t len, enum csr_format fmt, unsi
         *der = (unsigned char *)in;
         *derlen = len;
         return CSR_OK;
-    case CSR_FMT_B64:
-    case CSR_FMT_B64_LENIENT: {
-        int rc = fmt == CSR_FMT_B64 ? b64_decode(in, len, der, derlen, &why)
-                                    : b64_decode_lenient(in, len, der, derlen, &why);
-        if (rc != 0)
+    case CSR_FMT_B64: {
+        /* Line breaks too: what base64 tools write by default, and EST clients send. */
+        if (b64_decode_lenient(in, len, der, derlen, &why) != 0)
             return refuse(CSR_BAD_BASE64, msg, msglen, "the CSR is not valid base64: %s",
                           why ? why : "malformed");
         *owned = 1;

@@ -42,10 +42,9 @@ const char *csr_strerror(enum csr_err e);
 
 /* How the input of csr_parse is encoded. */
 enum csr_format {
-    CSR_FMT_B64,         /* base64 of the DER, strictly: no whitespace (the DPS "csr" member) */
-    CSR_FMT_B64_LENIENT, /* base64 of the DER, line breaks and spaces allowed (EST bodies) */
-    CSR_FMT_PEM,         /* -----BEGIN CERTIFICATE REQUEST----- (or NEW CERTIFICATE REQUEST) */
-    CSR_FMT_DER,         /* the DER itself */
+    CSR_FMT_B64, /* base64 of the DER, line breaks and spaces allowed (the DPS "csr", EST bodies) */
+    CSR_FMT_PEM, /* -----BEGIN CERTIFICATE REQUEST----- (or NEW CERTIFICATE REQUEST) */
+    CSR_FMT_DER, /* the DER itself */
 };
 
 /* Key algorithms a policy may allow (a bit mask). */

@@ -117,6 +117,16 @@ grep -q "certificate issued, serial ${SERIAL#serial=}" <<<"$(last_audit dev-csr 
 pc cert show "${SERIAL,,}"
 grep -q "Registration ID: *dev-csr" "$WORK/out" || fail "cert show (lower case, serial=)"
 
+# Base64 wrapped in lines, as `openssl base64` writes it by default, is read too.
+KEYW=$(new_key)
+sym_enrollment dev-wrap "$KEYW"
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/wrap.key" \
+    -subj /CN=dev-wrap -outform DER -out "$O/wrap.der" 2>/dev/null
+st=$(register dev-wrap "$(sas_token "$KEYW" dev-wrap)" "$(jq -nc --rawfile c <(openssl base64 \
+    -in "$O/wrap.der") '{registrationId: "dev-wrap", csr: $c}')")
+assert_eq 200 "$st" "register with a CSR in lines: $(cat "$WORK/body")"
+assert_eq 3 "$(jb '.registrationState.issuedCertificateChain | length')" "chain of a CSR in lines"
+
 # ---- CSRs refused: each with its code, nothing issued or stored, the refusal audited ----
 KEYB=$(new_key)
 sym_enrollment dev-bad "$KEYB"
