@@ -603,14 +603,15 @@ static int is_current(struct reg_job *job, const char *serial) {
 
 /* What the store says about leaf when provd issued it: refuses and returns -1 when it is
  * revoked; else returns 0 with *own set when it is this device's own certificate (the current
- * one of this registration ID, verifying up to provd's root). */
-static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info,
-                        int *own) {
+ * one of this registration ID, verifying up to provd's root), *superseded when provd issued it to
+ * this registration ID but has issued a newer one since. */
+static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info, int *own,
+                        int *superseded) {
     struct store_cert rec = {0};
     char err[160];
     int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1, cur = 0;
 
-    *own = 0;
+    *own = *superseded = 0;
     if (got == STORE_NOT_FOUND || (got == STORE_OK && strcmp(rec.issuer, info->issuer) != 0)) {
         rc = 0;
     } else if (got != STORE_OK) {
@@ -620,6 +621,7 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
                info->serial, rec.reason ? " for " : "", rec.reason ? rec.reason : "");
     } else if (strcmp(rec.registration_id, job->regid) != 0 ||
                ((cur = is_current(job, info->serial)) == 0 && !job->peer_was_current)) {
+        *superseded = strcmp(rec.registration_id, job->regid) == 0;
         rc = 0;
     } else if (cur >= 0) {
         *own = ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
@@ -673,7 +675,7 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
     const struct enrollment *found = NULL;
     char cn[REGID_MAX + 1];
     struct x509_why why = {"no enrollment group's CA signed it", 0};
-    int own = 0, rc = -1, got;
+    int own = 0, superseded = 0, rc = -1, got;
 
     if (X509_cmp_current_time(X509_get0_notBefore(leaf)) >= 0 ||
         X509_cmp_current_time(X509_get0_notAfter(leaf)) <= 0) {
@@ -686,12 +688,17 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
         refuse(job, 401, 401002, "%s", "client certificate refused: it is malformed");
         return -1;
     }
-    if (check_issued(job, leaf, &info, &own) != 0)
+    if (check_issued(job, leaf, &info, &own, &superseded) != 0)
         goto out;
     /* Before the CN is read: a certificate provd issued carries the device ID as its CN. */
     if (job->op == REG_OP_EST_REENROLL && !own) {
         refuse(job, 403, 403002, "%s",
                "simplereenroll needs the current certificate provd issued to this device");
+        goto out;
+    }
+    if (superseded) {
+        refuse(job, 401, 401002, "%s",
+               "client certificate refused: provd has issued this device a newer certificate");
         goto out;
     }
     if (!own && certinfo_cn(leaf, cn, sizeof(cn)) != 0) {

@@ -126,6 +126,15 @@ st=$(register dev-wrap "$(sas_token "$KEYW" dev-wrap)" "$(jq -nc --rawfile c <(o
     -in "$O/wrap.der") '{registrationId: "dev-wrap", csr: $c}')")
 assert_eq 200 "$st" "register with a CSR in lines: $(cat "$WORK/body")"
 assert_eq 3 "$(jb '.registrationState.issuedCertificateChain | length')" "chain of a CSR in lines"
+for i in 0 1; do
+    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
+done >"$O/wrap.pem"
+# A second certificate: the first no longer attests the device, and the refusal says why.
+st=$(register dev-wrap "$(sas_token "$KEYW" dev-wrap)" "$(jq -nc --rawfile c <(openssl base64 \
+    -in "$O/wrap.der") '{registrationId: "dev-wrap", csr: $c}')")
+assert_eq 200 "$st" "register again with a CSR: $(cat "$WORK/body")"
+st=$(register_mtls dev-wrap "$O/wrap.pem" "$O/wrap.key")
+assert_refused_401 dev-wrap "the certificate before the last" "has issued this device a newer"
 
 # ---- CSRs refused: each with its code, nothing issued or stored, the refusal audited ----
 KEYB=$(new_key)
