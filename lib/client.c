@@ -247,7 +247,7 @@ prov_err prov_client_set_client_cert(prov_client *client, const char *cert_file,
         client_fail(client, 1, "a client certificate needs both a certificate and a key file");
         return PROV_ERR_INVALID_ARG;
     }
-    if ((rc = csr_check_cert_pair(cert_file, key_file, why, sizeof(why))) != PROV_OK) {
+    if ((rc = csr_check_cert_pair(cert_file, key_file, NULL, why, sizeof(why))) != PROV_OK) {
         client_fail(client, 1, "%s", why);
         return rc;
     }

@@ -90,8 +90,7 @@ static BIO *open_file(const char *path, const char *what, prov_err *rc, char *wh
     return bio;
 }
 
-prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen) {
-    const char *bad;
+prov_err csr_read_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen) {
     prov_err rc = PROV_OK;
     BIO *bio;
 
@@ -104,6 +103,15 @@ prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t w
         snprintf(why, whylen, "%s holds no unencrypted PEM private key", path);
         return PROV_ERR_CRYPTO;
     }
+    return PROV_OK;
+}
+
+prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen) {
+    const char *bad;
+    prov_err rc;
+
+    if ((rc = csr_read_key_file(path, out, why, whylen)) != PROV_OK)
+        return rc;
     if ((bad = key_unsupported(*out)) != NULL) {
         snprintf(why, whylen, "%s holds %s", path, bad);
         EVP_PKEY_free(*out);
@@ -113,13 +121,30 @@ prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t w
     return PROV_OK;
 }
 
-prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, char *why,
+prov_err prov_check_key_file(const char *path, char *errbuf, size_t errlen) {
+    char why[ERRMSG_MAX] = "";
+    EVP_PKEY *key = NULL;
+    prov_err rc = PROV_ERR_INVALID_ARG;
+
+    if (path == NULL || path[0] == '\0')
+        snprintf(why, sizeof(why), "no key file");
+    else
+        rc = csr_read_key_file(path, &key, why, sizeof(why));
+    EVP_PKEY_free(key);
+    if (errbuf != NULL && errlen > 0)
+        snprintf(errbuf, errlen, "%s", rc == PROV_OK ? "" : why);
+    return rc;
+}
+
+prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, int *mismatch, char *why,
                              size_t whylen) {
     EVP_PKEY *key = NULL;
     X509 *leaf = NULL;
     prov_err rc = PROV_OK;
     BIO *bio;
 
+    if (mismatch != NULL)
+        *mismatch = 0;
     if ((bio = open_file(cert_file, "certificate file", &rc, why, whylen)) == NULL)
         return rc;
     leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
@@ -128,11 +153,15 @@ prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, char *
         snprintf(why, whylen, "%s holds no PEM certificate", cert_file);
         return PROV_ERR_CRYPTO;
     }
-    if ((rc = csr_load_key_file(key_file, &key, why, whylen)) != PROV_OK)
+    /* The key of a client certificate is the TLS library's business, not a CSR's: any key the
+     * handshake can sign with will do. */
+    if ((rc = csr_read_key_file(key_file, &key, why, whylen)) != PROV_OK)
         goto out;
     if (X509_check_private_key(leaf, key) != 1) {
         snprintf(why, whylen, "the key of %s is not the key of the certificate in %s", key_file,
                  cert_file);
+        if (mismatch != NULL)
+            *mismatch = 1;
         rc = PROV_ERR_CRYPTO;
     }
 out:

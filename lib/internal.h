@@ -131,14 +131,22 @@ int result_payload_fields(prov_result *res, json_t *payload);
 /* A new key pair of type; NULL when generation fails or the type is unknown. */
 EVP_PKEY *csr_generate_key(prov_key_type type);
 
-/* Reads an unencrypted PEM private key of a type a CSR may carry. Returns PROV_OK with *out
+/* Reads an unencrypted PEM private key of any type OpenSSL knows. Returns PROV_OK with *out
  * (caller frees with EVP_PKEY_free), or PROV_ERR_IO / PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a
  * reason in why. */
+prov_err csr_read_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen);
+
+/* Like csr_read_key_file, for a key of a type a CSR may carry (EC P-256 or P-384, RSA of 2048
+ * bits or more, Ed25519): another key is PROV_ERR_CRYPTO. */
 prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen);
 
-/* Checks that cert_file starts with a PEM certificate whose key key_file holds. Returns PROV_OK,
- * or PROV_ERR_IO / PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a reason in why. */
-prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, char *why, size_t whylen);
+/* Checks that cert_file starts with a PEM certificate whose key key_file holds (a key of any
+ * type: the CSR policy does not apply). Returns PROV_OK, or PROV_ERR_IO / PROV_ERR_CRYPTO /
+ * PROV_ERR_NOMEM with a reason in why. PROV_ERR_CRYPTO means that a file holds no usable
+ * certificate or key, or (with *mismatch set to 1 when mismatch is not NULL) that both are
+ * usable but the certificate is for another key. */
+prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, int *mismatch, char *why,
+                             size_t whylen);
 
 /* The base64 of a DER PKCS#10 request for key with subject CN=cn, signed by key. Returns a
  * string the caller frees, or NULL with a static reason in *why. */

@@ -244,6 +244,41 @@ out:
     return rc;
 }
 
+prov_err prov_state_prepare(const char *dir, char *errbuf, size_t errlen) {
+    char *probe = NULL;
+    int dirfd = -1, fd = -1;
+    prov_err rc = PROV_ERR_IO;
+
+    set_err(errbuf, errlen, "%s", "");
+    if (dir == NULL || dir[0] == '\0') {
+        set_err(errbuf, errlen, "no state directory");
+        return PROV_ERR_INVALID_ARG;
+    }
+    if ((probe = path_in(dir, "." PROV_STATE_FILE TEMP_MARK "XXXXXX")) == NULL) {
+        set_err(errbuf, errlen, "out of memory");
+        return PROV_ERR_NOMEM;
+    }
+    if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
+        goto out;
+    /* Creating a file is what every write needs of the directory; the file stays empty and is
+     * not synced, since a crash that leaves it is cleaned up like any other temporary file. */
+    if ((fd = mkostemp(probe, O_CLOEXEC)) < 0) {
+        set_err(errbuf, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    if (unlink(probe) != 0) {
+        set_err(errbuf, errlen, "cannot remove %s: %s", probe, strerror(errno));
+        goto out;
+    }
+    rc = PROV_OK;
+out:
+    if (dirfd >= 0)
+        close(dirfd);
+    free(probe);
+    return rc;
+}
+
 /* A name write_atomic may use inside a state directory: one path component, not hidden (the
  * temporary files are), not empty. */
 static int plain_name(const char *name) {
@@ -406,6 +441,7 @@ prov_err prov_state_check_key(const char *dir, char *errbuf, size_t errlen) {
     char *paths[2] = {NULL, NULL}, why[ERRMSG_MAX];
     struct stat st;
     size_t i;
+    int mismatch = 0;
     prov_err rc = PROV_ERR_INVALID_ARG;
 
     set_err(errbuf, errlen, "%s", "");
@@ -426,10 +462,12 @@ prov_err prov_state_check_key(const char *dir, char *errbuf, size_t errlen) {
         }
     }
     why[0] = '\0';
-    rc = csr_check_cert_pair(paths[1], paths[0], why, sizeof(why));
-    /* Files that are there but hold no usable key or certificate, or a key and a certificate of
-     * two different provisionings, are a damaged state. */
-    if (rc == PROV_ERR_CRYPTO)
+    rc = csr_check_cert_pair(paths[1], paths[0], &mismatch, why, sizeof(why));
+    /* Files that are there but hold no usable key or certificate are corrupt, like a damaged
+     * identity.json. A usable key and a usable certificate of two different provisionings are
+     * a pair that does not match, PROV_ERR_CRYPTO as for prov_client_set_client_cert: the
+     * caller can tell a damaged file from files mixed up. */
+    if (rc == PROV_ERR_CRYPTO && !mismatch)
         rc = PROV_ERR_STATE_CORRUPT;
     if (rc != PROV_OK)
         set_err(errbuf, errlen, "%s", why[0] != '\0' ? why : prov_strerror(rc));

@@ -59,8 +59,9 @@ static const char usage_text[] =
     "  2  usage or configuration error\n"
     "  3  refused by the server (wrong key, unknown registration or ID scope)\n"
     "  4  no trusted answer before the deadline (unreachable, TLS, throttled, server errors)\n"
-    "  5  state error: identity.json corrupt, unreadable or not writable, or the key or\n"
-    "     certificate of --csr missing beside it or not belonging together\n"
+    "  5  state error: identity.json corrupt or unreadable, STATE_DIR not writable (found\n"
+    "     before registering), or the key or certificate of --csr missing beside\n"
+    "     identity.json, corrupt or not belonging together\n"
     "  6  registration failed (for example, the enrollment is disabled)\n"
     "  7  the server's answer was not understood (with --csr: no certificate for the key)\n"
     "\n"
@@ -185,6 +186,7 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
                      uint32_t deadline_ms) {
     const char *const *v = (const char *const *)s->value;
     enum agent_setting failed = SET_COUNT;
+    char why[512] = "";
     prov_err rc;
 
     if ((rc = prov_client_set_endpoint(c, v[SET_ENDPOINT])) != PROV_OK)
@@ -199,6 +201,11 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
     else if (v[SET_SYMMETRIC_KEY] != NULL &&
              (rc = prov_client_set_symmetric_key(c, v[SET_SYMMETRIC_KEY])) != PROV_OK)
         failed = SET_SYMMETRIC_KEY;
+    /* The key alone first, so that a key file that cannot be used is reported as the key's
+     * fault, not the certificate's. */
+    else if (v[SET_CERT] != NULL &&
+             (rc = prov_check_key_file(v[SET_KEY], why, sizeof(why))) != PROV_OK)
+        failed = SET_KEY;
     else if (v[SET_CERT] != NULL &&
              (rc = prov_client_set_client_cert(c, v[SET_CERT], v[SET_KEY])) != PROV_OK)
         failed = SET_CERT;
@@ -211,8 +218,41 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
     if (failed == SET_COUNT)
         return 0;
     fprintf(stderr, "prov-agent: %s (from the %s): %s\n", agent_setting_name(failed),
-            s->origin[failed] != NULL ? s->origin[failed] : "machine", prov_client_last_error(c));
+            s->origin[failed] != NULL ? s->origin[failed] : "machine",
+            failed == SET_KEY ? why : prov_client_last_error(c));
     return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_USAGE;
+}
+
+/* Warns when a private key file (that of --key, or the state's device.key) is open to other
+ * users, as for a configuration file that holds a key. */
+static void check_key_file_mode(const char *path) {
+    struct stat st;
+
+    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+        fprintf(stderr,
+                "prov-agent: warning: %s holds a private key and is readable by other users\n",
+                path);
+}
+
+/* Warns when what a provisioning kept is open to other users: the state directory when it is
+ * wider than 0700 (a write tightens it, but a run that finds the device provisioned writes
+ * nothing), and a key of --csr kept in it that others may read. key is the --key of this run
+ * (NULL when none), warned about already when it is that same file. */
+static void check_state_modes(const char *dir, const char *key) {
+    char path[4096];
+    struct stat st, k;
+
+    if (stat(dir, &st) == 0 && (st.st_mode & 077) != 0)
+        fprintf(stderr,
+                "prov-agent: warning: the state directory %s is accessible to other users (mode "
+                "%04o, should be 0700)\n",
+                dir, (unsigned)(st.st_mode & 07777));
+    if (snprintf(path, sizeof(path), "%s/%s", dir, PROV_STATE_KEY_FILE) >= (int)sizeof(path) ||
+        stat(path, &st) != 0)
+        return;
+    if (key != NULL && stat(key, &k) == 0 && k.st_dev == st.st_dev && k.st_ino == st.st_ino)
+        return;
+    check_key_file_mode(path);
 }
 
 /* With --csr, a provisioned state also has the key and the certificate issued for it. Returns
@@ -231,6 +271,13 @@ static int check_credentials(const char *dir) {
                 dir, PROV_STATE_FILE, why);
         return AGENT_EXIT_STATE;
     case PROV_ERR_STATE_CORRUPT:
+        /* An empty or truncated device.key or device.pem: corrupt, like such an identity.json. */
+        fprintf(stderr,
+                "prov-agent: %s\nprov-agent: the state is corrupt and is left as it is; inspect "
+                "it, then run with --force to provision again\n",
+                why);
+        return AGENT_EXIT_STATE;
+    case PROV_ERR_CRYPTO:
         /* A key beside the certificate of another would pass for provisioned and fail at the
          * endpoint: a damaged state, reported like a corrupt identity.json. */
         fprintf(stderr,
@@ -260,6 +307,7 @@ static int check_state(const struct agent_settings *s, const char *dir, const ch
     if (rc == PROV_OK && !s->force && csr && (code = check_credentials(dir)) >= 0) {
         /* check_credentials said why */
     } else if (rc == PROV_OK && !s->force) {
+        check_state_modes(dir, s->value[SET_KEY]);
         if (strcasecmp(r->registration_id, regid) != 0)
             fprintf(stderr,
                     "prov-agent: warning: %s/%s belongs to registration %s, not %s; run with "
@@ -384,15 +432,21 @@ static void clean_state(const char *dir) {
         fprintf(stderr, "prov-agent: warning: %s\n", why);
 }
 
-/* Warns when the private key of --key is readable by other users, as for a configuration file
- * that holds a key. */
-static void check_key_file_mode(const char *path) {
-    struct stat st;
+/* Makes sure the state directory can take what a registration delivers, before the server is
+ * asked for anything: a directory found unwritable only afterwards would leave the device
+ * registered, and with --csr a certificate issued for a key then thrown away. Returns -1 to go
+ * on, or the exit code after printing why. */
+static int prepare_state(const char *dir) {
+    char why[512];
+    prov_err rc = prov_state_prepare(dir, why, sizeof(why));
 
-    if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+    if (rc == PROV_OK)
+        return -1;
+    fprintf(stderr, "prov-agent: %s\n", why[0] != '\0' ? why : prov_strerror(rc));
+    if (rc == PROV_ERR_IO)
         fprintf(stderr,
-                "prov-agent: warning: %s holds a private key and is readable by other users\n",
-                path);
+                "prov-agent: %s cannot hold the device's identity: nothing was registered\n", dir);
+    return exit_code_of(rc);
 }
 
 /* Registers and keeps the result. Returns the exit code. */
@@ -510,6 +564,8 @@ int main(int argc, char **argv) {
     prov_client_set_log(c, on_log, NULL, s.verbose ? PROV_LOG_DEBUG : PROV_LOG_WARN);
     clean_state(dir);
     if ((code = check_state(&s, dir, regid, csr)) >= 0)
+        goto out;
+    if ((code = prepare_state(dir)) >= 0)
         goto out;
     code = provision(c, &s, dir, csr);
 out:

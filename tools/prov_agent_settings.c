@@ -199,10 +199,20 @@ static int read_env(char **layer, char *err, size_t errlen) {
 enum { OPT_CONFIG = 256, OPT_FORCE, OPT_JSON, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
 #define OPT_SETTING 1000
 
+/* The option of opts (ended by a NULL name) whose getopt_long value is val, or NULL. */
+static const struct option *find_option(const struct option *opts, int val) {
+    for (; opts->name != NULL; opts++) {
+        if (opts->val == val)
+            return opts;
+    }
+    return NULL;
+}
+
 /* Reads the flags into layer and s. Returns 0 or -1 with err set. */
 static int read_flags(struct agent_settings *s, char **layer, int argc, char **argv, char *err,
                       size_t errlen) {
     struct option opts[SET_COUNT + 7];
+    const struct option *o;
     int i, c;
 
     for (i = 0; i < SET_COUNT; i++)
@@ -257,12 +267,16 @@ static int read_flags(struct agent_settings *s, char **layer, int argc, char **a
             s->version = 1;
             break;
         default:
+            /* getopt_long answers '?' with the option in optopt both for a value missing and
+             * for one given to an option that takes none ("--csr=yes"); the option tells
+             * which. */
+            o = optopt >= 256 ? find_option(opts, optopt) : NULL;
             if (optopt > 0 && optopt < 256)
                 set_err(err, errlen, "unknown option -%c", optopt);
-            else if (optopt >= OPT_SETTING && optopt < OPT_SETTING + SET_COUNT)
-                set_err(err, errlen, "--%s needs a value", defs[optopt - OPT_SETTING].name);
-            else if (optopt == OPT_CONFIG)
-                set_err(err, errlen, "--config needs a value");
+            else if (o != NULL && o->has_arg == no_argument)
+                set_err(err, errlen, "--%s takes no value", o->name);
+            else if (o != NULL)
+                set_err(err, errlen, "--%s needs a value", o->name);
             else
                 set_err(err, errlen, "unknown option %s", argv[optind - 1]);
             return -1;

@@ -233,7 +233,8 @@ typedef enum prov_key_type {
 
 /* Sets the client certificate and its private key for X.509 attestation: PEM files; cert_file
  * may hold the chain after the device's certificate (leaf first). Both files are read and checked
- * now (the key must be the certificate's, unencrypted) and again by the transport at each
+ * now (the key must be the certificate's and unencrypted; any type the TLS library can sign with
+ * will do, not only those prov_client_set_csr_key_file takes) and again by the transport at each
  * connection. From then on prov_register sends no Authorization header; any symmetric or group
  * key is forgotten. NULL for both returns to no client certificate.
  * Returns PROV_ERR_INVALID_ARG when only one is NULL or a path is empty, PROV_ERR_IO when a file
@@ -241,6 +242,15 @@ typedef enum prov_key_type {
  * match, or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_client_set_client_cert(prov_client *client, const char *cert_file,
                                                  const char *key_file);
+
+/* Checks that path holds an unencrypted PEM private key (PKCS#8, or traditional EC or RSA) of
+ * any type, as prov_client_set_client_cert needs its key_file to, without keeping it: for an
+ * application that wants to tell a bad key file from a bad certificate file before setting
+ * both. On failure a human reason goes into errbuf (errlen bytes, NUL-terminated; errbuf may be
+ * NULL). Returns PROV_OK, PROV_ERR_INVALID_ARG for a NULL or empty path, PROV_ERR_IO when the
+ * file cannot be read, PROV_ERR_CRYPTO when it holds no usable private key (or an encrypted
+ * one), or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_check_key_file(const char *path, char *errbuf, size_t errlen);
 
 /* Generates a new key pair of the given type inside the client, replacing any earlier one. From
  * then on prov_register sends a CSR for it ("csr": base64 DER PKCS#10, subject CN = the
@@ -384,6 +394,15 @@ PROV_EXPORT prov_err prov_state_write_file(const char *dir, const char *name, co
 PROV_EXPORT prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
                                             size_t errlen);
 
+/* Makes sure the state functions can write into dir, before anything worth keeping exists:
+ * creates dir with mode 0700 when missing (its parent must exist, and is synced), tightens it to
+ * 0700 when it is wider, and creates and removes a temporary file in it (named as those of
+ * identity.json are, so that prov_state_clean removes it should the process die in between). An
+ * application calls it before it registers, so that a directory it could not keep the result in
+ * fails before the server issues anything. errbuf as for prov_state_save. Returns PROV_OK,
+ * PROV_ERR_INVALID_ARG for a NULL or empty dir, PROV_ERR_IO, or PROV_ERR_NOMEM. */
+PROV_EXPORT prov_err prov_state_prepare(const char *dir, char *errbuf, size_t errlen);
+
 /* Removes the temporary files (".NAME.tmp-XXXXXX") that a write of the functions here leaves in dir
  * when the process dies before its rename; they may hold a private key. Call it before using a
  * state directory, never while another process writes into it. A missing dir is not an error.
@@ -412,8 +431,9 @@ PROV_EXPORT prov_err prov_state_save_certificates(const char *dir, const prov_re
 /* Checks that DIR/device.key and DIR/device.pem belong together: the key is a usable private key
  * and the first certificate of device.pem is for it. errbuf as for prov_state_save. Returns
  * PROV_OK, PROV_ERR_STATE_NOT_FOUND when either file is missing, PROV_ERR_STATE_CORRUPT when one
- * holds no usable key or certificate or the certificate is for another key, PROV_ERR_IO when
- * one cannot be read, PROV_ERR_NOMEM. */
+ * holds no usable key or certificate (empty, truncated, not PEM), PROV_ERR_CRYPTO when both are
+ * usable but the certificate is for another key, PROV_ERR_IO when one cannot be read,
+ * PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_check_key(const char *dir, char *errbuf, size_t errlen);
 
 #ifdef __cplusplus

@@ -4,7 +4,8 @@
 # documented exit code, settings from flags, environment and file, registration IDs found on the
 # machine, the delivered configuration (endpoint-ca.pem, config.json), and retries against a
 # scripted server (stub_dps) that answers 429 and 202. Keys generated on the device (--csr) and
-# X.509 attestation (--cert/--key) run against stub_dps and against provd.
+# X.509 attestation (--cert/--key) run against stub_dps and against provd, and so does a state
+# directory that cannot be written (found before anything is registered).
 # Usage: bash test_agent.sh BIN_DIR STUB_DPS
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,11 +24,12 @@ stub_stop() {
 trap 'rc=$?; set +e; stub_stop; (exit $rc); cleanup' EXIT
 
 # agent EXPECTED_EXIT NAME ARGS...: runs prov-agent, output in $WORK/NAME.out and .err, and
-# checks its exit code.
+# checks its exit code. With RUN_AS set (a command and its arguments), prov-agent runs under it.
 agent() {
     local want=$1 name=$2 rc=0
     shift 2
-    "$AGENT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
+    # shellcheck disable=SC2086 # RUN_AS holds several words on purpose
+    ${RUN_AS:-} "$AGENT" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || rc=$?
     if [ "$rc" != "$want" ]; then
         echo "--- stdout ---" >&2
         cat "$WORK/$name.out" >&2
@@ -284,6 +286,13 @@ agent 2 bad-deadline --endpoint "$DEV" "${COMMON[@]}" --registration-id a --dead
 agent 2 bad-from --endpoint "$DEV" "${COMMON[@]}" --registration-id-from serial
 agent 2 extra-arg --endpoint "$DEV" "${COMMON[@]}" --registration-id a extra
 agent 2 no-value --endpoint
+grep -qx 'prov-agent: --endpoint needs a value' "$WORK/no-value.err" || fail "no-value: message"
+# A switch given a value on the command line: the flag takes none (yes and no are for the
+# environment and the file).
+agent 2 csr-value --endpoint "$DEV" "${COMMON[@]}" --registration-id a --csr=yes
+grep -qx 'prov-agent: --csr takes no value' "$WORK/csr-value.err" || fail "csr-value: message"
+agent 2 force-value --endpoint "$DEV" "${COMMON[@]}" --registration-id a --force=yes
+grep -qx 'prov-agent: --force takes no value' "$WORK/force-value.err" || fail "force-value: message"
 printf 'endpoint = %s\ncolour = blue\n' "$DEV" >"$WORK/bad.conf"
 agent 2 bad-conf --config "$WORK/bad.conf" "${COMMON[@]}" --registration-id a
 grep -q 'bad.conf:2: unknown setting "colour"' "$WORK/bad-conf.err" || fail "bad-conf: message"
@@ -455,6 +464,25 @@ agent 0 stub-csr-again --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --state-dir "$SCSR" --csr
 grep -q '^already provisioned' "$WORK/stub-csr-again.out" || fail "stub-csr: second run output"
 assert_eq "$key_inode" "$(stat -c %i "$SCSR/device.key")" "stub-csr: second run kept the key"
+! grep -q 'warning' "$WORK/stub-csr-again.err" || fail "stub-csr: a warning for a private state"
+# A kept key that other users can read, or a state directory they can enter, is worth a warning
+# on the runs that find the device provisioned (which write nothing, so tighten nothing).
+chmod 640 "$SCSR/device.key"
+agent 0 stub-csr-wide-key --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$SCSR" --csr
+assert_eq "prov-agent: warning: $SCSR/device.key holds a private key and is readable by other \
+users" "$(cat "$WORK/stub-csr-wide-key.err")" "stub-csr-wide-key: warning"
+grep -q '^already provisioned' "$WORK/stub-csr-wide-key.out" || fail "stub-csr-wide-key: output"
+assert_eq 640 "$(mode "$SCSR/device.key")" "stub-csr-wide-key: the mode was left as it was"
+chmod 600 "$SCSR/device.key"
+chmod 755 "$SCSR"
+agent 0 stub-csr-wide-dir --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$SCSR" --csr
+assert_eq "prov-agent: warning: the state directory $SCSR is accessible to other users (mode \
+0755, should be 0700)" "$(cat "$WORK/stub-csr-wide-dir.err")" "stub-csr-wide-dir: warning"
+chmod 700 "$SCSR"
 # identity.json without the key is an incomplete state, not a reason to register quietly.
 mv "$SCSR/device.key" "$WORK/device.key.saved"
 agent 5 stub-csr-nokey --endpoint "$STUB_URL" --id-scope "$SCOPE" \
@@ -485,6 +513,25 @@ grep -q -- '--force' "$WORK/stub-csr-mismatch.err" || fail "stub-csr-mismatch: n
     fail "stub-csr-mismatch: reported as provisioned"
 assert_eq "$(pubkey_of "$WORK/other.key")" "$(pubkey_of "$SCSR/device.key")" \
     "stub-csr-mismatch: the state was left as it was"
+cat "$WORK/device.key.good" >"$SCSR/device.key"
+# A device.key that holds no key at all (empty, cut short) is a corrupt file, not the key of
+# another certificate: said so, exit 5, the file left as it is.
+for damage in empty truncated; do
+    if [ "$damage" = empty ]; then
+        : >"$SCSR/device.key"
+    else
+        head -c 100 "$WORK/device.key.good" >"$SCSR/device.key"
+    fi
+    cp "$SCSR/device.key" "$WORK/device.key.damaged"
+    agent 5 "stub-csr-$damage-key" --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+        --registration-id agent-csr-stub --symmetric-key "$KEY" --ca-file "$CA" \
+        --state-dir "$SCSR" --csr
+    assert_eq "prov-agent: $SCSR/device.key holds no unencrypted PEM private key
+prov-agent: the state is corrupt and is left as it is; inspect it, then run with --force to \
+provision again" "$(cat "$WORK/stub-csr-$damage-key.err")" "stub-csr-$damage-key: message"
+    cmp -s "$SCSR/device.key" "$WORK/device.key.damaged" ||
+        fail "stub-csr-$damage-key: the file was changed"
+done
 cat "$WORK/device.key.good" >"$SCSR/device.key"
 # --force cut short after the new key is written (ca-chain.pem cannot be replaced): exit 5, and
 # the old identity.json is gone rather than left beside a key it has no certificate for.
@@ -546,12 +593,13 @@ grep -q 'no certificate' "$WORK/stub-csr-ignored.err" || fail "stub-csr-ignored:
 [ ! -e "$WORK/state-csr-none/device.key" ] || fail "stub-csr-ignored: key written"
 
 # ---- X.509 attestation against stub_dps: the certificate goes in the handshake, no token ----
-# x509_device REGID: DIR $WORK/x509-REGID with a P-256 key and a certificate for CN=REGID signed
-# by provd's issuing CA (device.pem holds the chain after the leaf).
+# x509_device REGID [CURVE]: DIR $WORK/x509-REGID with an EC key on CURVE (default P-256) and a
+# certificate for CN=REGID signed by provd's issuing CA (device.pem holds the chain after the
+# leaf).
 x509_device() {
     local d=$WORK/x509-$1
     mkdir -p "$d"
-    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$1" \
+    openssl req -new -newkey ec -pkeyopt "ec_paramgen_curve:${2:-P-256}" -nodes -subj "/CN=$1" \
         -keyout "$d/device.key" -out "$d/device.csr" 2>/dev/null
     printf '%s\n' basicConstraints=critical,CA:FALSE keyUsage=critical,digitalSignature \
         extendedKeyUsage=clientAuth >"$d/ext.cnf"
@@ -589,7 +637,8 @@ stub_stop
 agent 2 x509-wrong-key --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --registration-id agent-x509-stub --cert "$XS/device.pem" --key "$DATA/ca/issuing.key" \
     --ca-file "$CA" --state-dir "$XS/state-bad"
-grep -q 'not the key of the certificate' "$WORK/x509-wrong-key.err" || fail "x509-wrong-key: reason"
+grep -q '^prov-agent: cert (from the command line): the key of .* is not the key of the cert' \
+    "$WORK/x509-wrong-key.err" || fail "x509-wrong-key: reason"
 agent 2 x509-no-key --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
     --cert "$XS/device.pem" --ca-file "$CA" --state-dir "$XS/state-bad"
 agent 2 x509-no-cert --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
@@ -599,6 +648,18 @@ agent 2 x509-and-key --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-i
     --state-dir "$XS/state-bad"
 agent 2 x509-missing --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
     --cert "$WORK/none.pem" --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state-bad"
+assert_eq "prov-agent: cert (from the command line): cannot read certificate file $WORK/none.pem: \
+No such file or directory" "$(cat "$WORK/x509-missing.err")" "x509-missing: message"
+# A key file that cannot be used is the key's fault, named with where it was set.
+PROV_AGENT_KEY=$WORK/none.key agent 2 x509-missing-key --endpoint "$STUB_URL" \
+    --id-scope "$SCOPE" --registration-id a --cert "$XS/device.pem" --ca-file "$CA" \
+    --state-dir "$XS/state-bad"
+assert_eq "prov-agent: key (from the environment): cannot read key file $WORK/none.key: No such \
+file or directory" "$(cat "$WORK/x509-missing-key.err")" "x509-missing-key: message"
+agent 2 x509-not-a-key --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id a \
+    --cert "$XS/device.pem" --key "$XS/device.pem" --ca-file "$CA" --state-dir "$XS/state-bad"
+assert_eq "prov-agent: key (from the command line): $XS/device.pem holds no unencrypted PEM \
+private key" "$(cat "$WORK/x509-not-a-key.err")" "x509-not-a-key: message"
 [ ! -e "$XS/state-bad" ] || fail "x509 usage errors: state written"
 
 # ---- Against provd: CSR issuance ----
@@ -657,5 +718,109 @@ agent 3 provd-x509-other --endpoint "$DEV" --id-scope "$SCOPE" --registration-id
     --key "$WORK/x509-agent-x509-other/device.key" --ca-file "$CA" \
     --state-dir "$XP/state-other"
 [ ! -e "$XP/state-other/identity.json" ] || fail "provd-x509-other: state written"
+# The key of a client certificate needs only to be one the TLS handshake can sign with: a P-521
+# key, which a CSR of --csr may not carry, attests the device all the same.
+x509_device agent-x509-p521 P-521
+XQ=$WORK/x509-agent-x509-p521
+assert_eq "ASN1 OID: secp521r1" "$(openssl pkey -in "$XQ/device.key" -text -noout |
+    grep -o 'ASN1 OID: .*')" "provd-x509-p521: a P-521 key"
+st=$(admjson PUT /enrollments/agent-x509-p521 "$(jq -nc --rawfile c "$XQ/leaf.pem" \
+    '{registrationId: "agent-x509-p521", attestation: {type: "x509",
+      x509: {clientCertificates: {primary: {certificate: $c}}}},
+      iotHubHostName: "hub-ind.example.com"}')")
+assert_eq 200 "$st" "PUT x509 enrollment agent-x509-p521"
+agent 0 provd-x509-p521 --endpoint "$DEV" --id-scope "$SCOPE" \
+    --registration-id agent-x509-p521 --cert "$XQ/device.pem" --key "$XQ/device.key" \
+    --ca-file "$CA" --state-dir "$XQ/state"
+assert_eq "agent-x509-p521 agent-x509-p521 assigned" \
+    "$(jq -r '[.registrationId, .deviceId, .status] | join(" ")' "$XQ/state/identity.json")" \
+    "provd-x509-p521: identity.json"
+# With --csr as well: the device's own key for its new certificate is P-256 still.
+agent 0 provd-x509-p521-csr --endpoint "$DEV" --id-scope "$SCOPE" \
+    --registration-id agent-x509-p521 --cert "$XQ/device.pem" --key "$XQ/device.key" \
+    --ca-file "$CA" --state-dir "$XQ/state-csr" --csr
+check_csr_state provd-x509-p521-csr "$XQ/state-csr" agent-x509-p521 "$CA"
+
+# ---- A state directory that cannot be written: found before anything is registered ----
+# Found only once the server has answered, it would leave the device registered, and with --csr
+# a valid certificate issued for a key then thrown away, on every run. The agent must fail (exit
+# 5) before the server is asked anything: no registration, no certificate at provd.
+ROKEY=$(new_key 32)
+st=$(admjson PUT /enrollments/agent-ro "$(jq -nc --arg k "$ROKEY" \
+    '{registrationId: "agent-ro", attestation: {type: "symmetricKey",
+      symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
+assert_eq 200 "$st" "PUT enrollment agent-ro"
+certificates_issued() {
+    assert_eq 200 "$(admreq GET '/certificates?limit=1000')" "GET /certificates"
+    jb '.certificates | length'
+}
+# certificates_of REGID: how many certificates provd issued to REGID.
+certificates_of() {
+    assert_eq 200 "$(admreq GET "/certificates?registrationId=$1")" "GET /certificates of $1"
+    jb '.certificates | length'
+}
+# unwritable NAME DIR MESSAGE CA_FILE: prov-agent --csr with state directory DIR exits 5, says
+# MESSAGE (the start of a line of its standard error), and registers nothing.
+unwritable() {
+    local name=$1 dir=$2 message=$3 ca=$4 before
+    before=$(certificates_issued)
+    agent 5 "$name" --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-ro \
+        --symmetric-key "$ROKEY" --ca-file "$ca" --state-dir "$dir" --csr
+    grep -q "^prov-agent: $message" "$WORK/$name.err" || fail "$name: no '$message'"
+    grep -qxF -- "prov-agent: $dir cannot hold the device's identity: nothing was registered" \
+        "$WORK/$name.err" || fail "$name: not said that nothing was registered"
+    ! grep -q 'registered as device' "$WORK/$name.err" || fail "$name: registered first"
+    assert_eq 404 "$(admreq GET /registrations/agent-ro)" "$name: GET /registrations/agent-ro"
+    assert_eq 0 "$(certificates_of agent-ro)" "$name: certificates of agent-ro"
+    assert_eq "$before" "$(certificates_issued)" "$name: certificates issued by provd"
+    assert_eq "" "$(ls -A "$dir")" "$name: left something in the state directory"
+}
+# A directory whose path leaves no room under PATH_MAX (4096) for the name of a temporary file in
+# it, although identity.json's own path fits: nothing can be written there, whoever asks.
+deep=$WORK/deep
+while [ "${#deep}" -lt 4070 ]; do
+    n=$((4070 - ${#deep} - 1))
+    [ "$n" -ge 1 ] || n=1
+    [ "$n" -le 200 ] || n=200
+    deep=$deep/$(head -c "$n" /dev/zero | tr '\0' d)
+done
+mkdir -p "$deep"
+unwritable ro-deep "$deep" "cannot create a file in $WORK/deep/ddd" "$CA"
+# A directory the agent's user can neither make private nor write into. As root (CI), the agent
+# runs as the user nobody: in a directory of root's of mode 0755, and in one of nobody's own of
+# mode 0500 (the agent, libprov and the CA file are copied where nobody may read them).
+# Otherwise, in a directory of mode 0500.
+RO=$WORK/ro
+mkdir -p "$RO/ro-wide" "$RO/ro-nowrite"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    PUB=$WORK/pub
+    mkdir -p "$PUB"
+    cp "$AGENT" "$PUB/prov-agent"
+    cp "$(ldd "$AGENT" | awk '$1 ~ /^libprov\.so/ { print $3 }')" "$PUB/"
+    cp "$CA" "$PUB/root.pem"
+    chmod -R a+rX "$PUB"
+    chmod 711 "$WORK"
+    chmod 755 "$RO" "$RO/ro-wide"
+    chown 65534:65534 "$RO/ro-nowrite"
+    chmod 500 "$RO/ro-nowrite"
+    AS_NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH=$PUB"
+    AGENT=$PUB/prov-agent RUN_AS=$AS_NOBODY unwritable ro-wide "$RO/ro-wide" \
+        "cannot make $RO/ro-wide private (mode 0700): Operation not permitted" "$PUB/root.pem"
+    AGENT=$PUB/prov-agent RUN_AS=$AS_NOBODY unwritable ro-nowrite "$RO/ro-nowrite" \
+        "cannot create a file in $RO/ro-nowrite: Permission denied" "$PUB/root.pem"
+    chmod 700 "$WORK"
+elif [ "$(id -u)" = 0 ]; then
+    echo "note: no setpriv: the state directories of another user are not tried" >&2
+else
+    chmod 500 "$RO/ro-nowrite"
+    unwritable ro-nowrite "$RO/ro-nowrite" \
+        "cannot create a file in $RO/ro-nowrite: Permission denied" "$CA"
+fi
+chmod 700 "$RO/ro-nowrite"
+# The same directory, writable: the registration goes through.
+agent 0 ro-fixed --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-ro \
+    --symmetric-key "$ROKEY" --ca-file "$CA" --state-dir "$RO/ro-nowrite" --csr
+check_csr_state ro-fixed "$RO/ro-nowrite" agent-ro "$CA"
+assert_eq 1 "$(certificates_of agent-ro)" "ro-fixed: certificates of agent-ro"
 
 echo "PASS: prov-agent"

@@ -3,7 +3,8 @@
 # render without a single groff warning. Every command, subcommand and long option that the
 # program's --help (and the --help of each of its commands) prints must be documented in the
 # page, as the tag of a .TP item or in a .SS heading, not merely mentioned in passing; and every
-# long option a tag documents must be one the program still prints.
+# long option a tag documents must be one the program still prints. The temporary files of
+# prov-agent's state directory are named in its page and documents as libprov makes them.
 #
 # Usage: test_man_pages.sh BIN_DIR MAN_DIR
 set -euo pipefail
@@ -130,6 +131,22 @@ check provctl provctl.1 "${cmds[@]}"
 : >"$TMP/help"
 help_of prov-agent >/dev/null
 check prov-agent prov-agent.1
+
+# ---- The temporary files of a state directory, which prov-agent removes at start: named in its
+# page and in the documents as libprov makes them (lib/state.c: "." NAME TEMP_MARK "XXXXXX"). ----
+SRC=$MAN/../..
+mark=$(sed -nE 's/^#define TEMP_MARK "([^"]*)".*/\1/p' "$SRC/lib/state.c")
+[ -n "$mark" ] || problem "lib/state.c: no TEMP_MARK found"
+want=".NAME${mark}XXXXXX"
+for doc in "$MAN/prov-agent.1" "$SRC/docs/prov-agent.md" "$SRC/docs/libprov.md"; do
+    names=$(sed 's/\\-/-/g' "$doc" | grep -oE '\.NAME\.[A-Za-z.-]*X{6}' | sort -u || true)
+    [ -n "$names" ] || problem "$(basename "$doc") does not name the temporary files ($want)"
+    for n in $names; do
+        [ "$n" = "$want" ] ||
+            problem "$(basename "$doc") names the temporary files $n; libprov makes $want"
+    done
+    checks=$((checks + 1))
+done
 
 errors=$(wc -l <"$TMP/problems")
 if [ "$errors" -ne 0 ]; then

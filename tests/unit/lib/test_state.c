@@ -18,6 +18,8 @@
 #include "prov/prov.h"
 
 #define CORRUPT_DIR PROV_TEST_DATA "/state/corrupt"
+/* The length of a directory path that leaves no room for ".identity.json.tmp-XXXXXX" in it. */
+#define DEEP_LEN (4096 - 20)
 
 static char base[] = "/tmp/test_state.XXXXXX";
 
@@ -316,6 +318,61 @@ static void unwritable_places_are_io_errors(void **state) {
     assert_int_equal(prov_state_save(path, &in, err, sizeof(err)), PROV_ERR_IO);
 }
 
+/* prov_state_prepare does what a write needs of the directory, and leaves nothing behind. */
+static void prepare_makes_the_directory_writable_and_private(void **state) {
+    char dir[512], err[512], deep[4096], *end;
+
+    (void)state;
+    snprintf(dir, sizeof(dir), "%s", path_for("prepared"));
+    assert_int_equal(prov_state_prepare(dir, err, sizeof(err)), PROV_OK);
+    assert_string_equal(err, "");
+    assert_int_equal(mode_of(dir), 0700);
+    assert_int_equal(count_entries(dir), 0);
+    /* An existing, wider directory is tightened; what it holds is left alone. */
+    assert_int_equal(chmod(dir, 0755), 0);
+    write_state(dir, "{}", 2);
+    assert_int_equal(prov_state_prepare(dir, err, sizeof(err)), PROV_OK);
+    assert_int_equal(mode_of(dir), 0700);
+    assert_int_equal(count_entries(dir), 1);
+    /* Without the right to make files there (root has it anyway). */
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(dir, 0500), 0);
+        assert_int_equal(prov_state_prepare(dir, err, sizeof(err)), PROV_ERR_IO);
+        assert_non_null(strstr(err, "cannot create a file in"));
+        assert_int_equal(chmod(dir, 0700), 0);
+    }
+
+    assert_int_equal(prov_state_prepare(path_for("no/such/parent"), err, sizeof(err)), PROV_ERR_IO);
+    assert_non_null(strstr(err, "cannot create"));
+    /* A file where the directory should be. */
+    write_state(path_for("file-here"), "x", 1);
+    join(deep, sizeof(deep), path_for("file-here"), "identity.json");
+    assert_int_equal(prov_state_prepare(deep, err, sizeof(err)), PROV_ERR_IO);
+    assert_non_null(strstr(err, "cannot open"));
+    assert_int_equal(prov_state_prepare(NULL, err, sizeof(err)), PROV_ERR_INVALID_ARG);
+    assert_int_equal(prov_state_prepare("", NULL, 0), PROV_ERR_INVALID_ARG);
+
+    /* A directory that opens and is private, but where no file can be made, whoever asks: one
+     * whose path leaves no room under PATH_MAX (4096) for the name of a file in it. */
+    snprintf(deep, sizeof(deep), "%s", path_for("deep"));
+    assert_int_equal(mkdir(deep, 0700), 0);
+    end = deep + strlen(deep);
+    while ((size_t)(end - deep) + 2 <= DEEP_LEN) {
+        size_t n = DEEP_LEN - (size_t)(end - deep) - 1;
+
+        if (n > 200)
+            n = 200;
+        *end++ = '/';
+        memset(end, 'd', n);
+        end += n;
+        *end = '\0';
+        assert_int_equal(mkdir(deep, 0700), 0);
+    }
+    assert_int_equal(prov_state_prepare(deep, err, sizeof(err)), PROV_ERR_IO);
+    assert_non_null(strstr(err, "cannot create a file in"));
+    assert_int_equal(count_entries(deep), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip_keeps_every_field),
@@ -328,6 +385,7 @@ int main(void) {
         cmocka_unit_test(not_a_regular_file_is_corrupt),
         cmocka_unit_test(only_assigned_results_are_saved),
         cmocka_unit_test(unwritable_places_are_io_errors),
+        cmocka_unit_test(prepare_makes_the_directory_writable_and_private),
     };
     return cmocka_run_group_tests(tests, make_base, remove_base);
 }

@@ -598,6 +598,42 @@ static void client_certificate_errors(void **state) {
     EVP_PKEY_free(other);
 }
 
+/* A client certificate's key is what the TLS handshake signs with: a key a CSR may not carry
+ * (EC P-521 here) is good enough, while the CSR key keeps its policy. */
+static void client_certificate_keys_of_any_type(void **state) {
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-521");
+    X509 *cert;
+    prov_client *c = NULL;
+    char why[256];
+
+    (void)state;
+    assert_non_null(key);
+    cert = new_cert(key, VEC_REGID, NULL, key);
+    write_cert(path_for("p521.pem"), cert);
+    write_key(path_for("p521.key"), key, NULL);
+    assert_int_equal(prov_client_new(&c), PROV_OK);
+    assert_int_equal(prov_client_set_client_cert(c, path_for("p521.pem"), path_for("p521.key")),
+                     PROV_OK);
+    assert_int_equal(prov_client_set_csr_key_file(c, path_for("p521.key")), PROV_ERR_CRYPTO);
+    assert_non_null(strstr(prov_client_last_error(c), "curve other than P-256 and P-384"));
+
+    /* prov_check_key_file: the key alone, of any type, with the reason for a bad one. */
+    write_text(path_for("junk.key"), "not a key\n");
+    assert_int_equal(prov_check_key_file(path_for("p521.key"), why, sizeof(why)), PROV_OK);
+    assert_string_equal(why, "");
+    assert_int_equal(prov_check_key_file(path_for("p521.pem"), why, sizeof(why)), PROV_ERR_CRYPTO);
+    assert_non_null(strstr(why, "holds no unencrypted PEM private key"));
+    assert_int_equal(prov_check_key_file(path_for("junk.key"), why, sizeof(why)), PROV_ERR_CRYPTO);
+    assert_int_equal(prov_check_key_file(path_for("none.key"), why, sizeof(why)), PROV_ERR_IO);
+    assert_non_null(strstr(why, "cannot read key file"));
+    assert_int_equal(prov_check_key_file(path_for("none.key"), NULL, 0), PROV_ERR_IO);
+    assert_int_equal(prov_check_key_file("", why, sizeof(why)), PROV_ERR_INVALID_ARG);
+    assert_int_equal(prov_check_key_file(NULL, why, sizeof(why)), PROV_ERR_INVALID_ARG);
+    prov_client_free(c);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
 /* ---- State files ---- */
 
 static void assert_private_file(const char *path) {
@@ -740,16 +776,26 @@ static void key_and_certificate_must_belong_together(void **state) {
     write_cert(cert_path, cert);
     assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_OK);
     assert_string_equal(why, "");
-    /* A key of another provisioning beside the certificate is a damaged state. */
+    /* A key of another provisioning beside the certificate: two usable files that do not
+     * match. */
     write_key(key_path, other, NULL);
-    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_CRYPTO);
     assert_non_null(strstr(why, "is not the key of the certificate"));
-    /* So is a file that holds no key or no certificate. */
+    /* A file that holds no key or no certificate (empty, truncated, not PEM) is corrupt, told
+     * apart from a pair that does not match. */
     write_text(key_path, "not a key\n");
     assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_non_null(strstr(why, "holds no unencrypted PEM private key"));
+    write_text(key_path, "");
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_non_null(strstr(why, "holds no unencrypted PEM private key"));
+    write_text(key_path, "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEH\n");
+    assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_non_null(strstr(why, "holds no unencrypted PEM private key"));
     write_key(key_path, key, NULL);
     write_text(cert_path, "");
     assert_int_equal(prov_state_check_key(dirbuf, why, sizeof(why)), PROV_ERR_STATE_CORRUPT);
+    assert_non_null(strstr(why, "holds no PEM certificate"));
     assert_int_equal(prov_state_check_key(NULL, why, sizeof(why)), PROV_ERR_INVALID_ARG);
     X509_free(cert);
     EVP_PKEY_free(key);
@@ -908,6 +954,7 @@ int main(void) {
         cmocka_unit_test(a_good_chain_parses_without_a_csr),
         cmocka_unit_test(the_client_certificate_goes_to_the_transport),
         cmocka_unit_test(client_certificate_errors),
+        cmocka_unit_test(client_certificate_keys_of_any_type),
         cmocka_unit_test(key_and_certificates_are_kept_privately),
         cmocka_unit_test(files_are_replaced_atomically),
         cmocka_unit_test(key_and_certificate_must_belong_together),
