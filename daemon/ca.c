@@ -686,8 +686,11 @@ X509_CRL *ca_crl_new(struct ca *ca, const struct ca_revoked *revoked, size_t n, 
                  (unsigned long long)number, (unsigned long long)atomic_load(&ca->last_crl_number));
         goto out;
     }
-    /* No later than the CA can vouch for it. */
-    int64_t next_update = now + next_update_s < ca->not_after ? now + next_update_s : ca->not_after;
+    /* No later than the CA can vouch for it, while it can: once its chain has expired, that
+     * bound would put nextUpdate before thisUpdate, which RFC 5280 does not allow. */
+    int64_t next_update = now + next_update_s;
+    if (ca->not_after > now && ca->not_after < next_update)
+        next_update = ca->not_after;
     X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
     if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
         !X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) ||

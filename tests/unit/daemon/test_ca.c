@@ -561,6 +561,14 @@ static void test_out_of_time(void **state) {
     ca_validity(c, &nb, &na);
     assert_int_equal(nb, 1577836800);
     assert_int_equal(na, 1609459200);
+    /* Its CRL still has a nextUpdate after its thisUpdate. */
+    X509_CRL *crl = ca_crl_new(c, NULL, 0, 1, 3600, err, sizeof(err));
+    assert_non_null(crl);
+    int days = 0, secs = 0;
+    assert_true(
+        ASN1_TIME_diff(&days, &secs, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl)));
+    assert_int_equal(days * 86400 + secs, 3600);
+    X509_CRL_free(crl);
     ca_free(c);
 
     c = load_dated(&m, "future", now + 2 * DAY, now + 3 * DAY);
