@@ -1,6 +1,7 @@
 /* PKCS#10 requests: decode, then check key policy, proof of possession, name and attributes. */
 #include "csr.h"
 
+#include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -164,45 +165,57 @@ refuse(enum csr_err e, char *msg, size_t msglen, const char *fmt, ...) {
     return e;
 }
 
+/* Whether in (len bytes) is PEM: "-----BEGIN" after any white space. */
+static int is_pem(const char *in, size_t len) {
+    static const char begin[] = "-----BEGIN";
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)in[i]))
+        i++;
+    return len - i >= sizeof(begin) - 1 && memcmp(in + i, begin, sizeof(begin) - 1) == 0;
+}
+
+/* PEM (in, len bytes) into DER: *der allocated, to be freed with OPENSSL_free. */
+static enum csr_err pem_to_der(const char *in, size_t len, unsigned char **der, size_t *derlen,
+                               char *msg, size_t msglen) {
+    BIO *bio = BIO_new_mem_buf(in, (int)len);
+    char *name = NULL;
+    long n = 0;
+    int ok = bio && PEM_bytes_read_bio(der, &n, &name, PEM_STRING_X509_REQ, bio, NULL, NULL);
+    BIO_free(bio);
+    OPENSSL_free(name);
+    if (!ok)
+        return refuse(CSR_BAD_PEM, msg, msglen,
+                      "the CSR has no readable PEM CERTIFICATE REQUEST block");
+    *derlen = (size_t)n;
+    return CSR_OK;
+}
+
 /* Turns the input into DER. *der is then either borrowed from in (CSR_FMT_DER) or allocated;
  * *owned says which free function it needs (1: b64_free, 2: OPENSSL_free). */
 static enum csr_err to_der(const char *in, size_t len, enum csr_format fmt, unsigned char **der,
                            size_t *derlen, int *owned, char *msg, size_t msglen) {
     const char *why = NULL;
+    enum csr_err e;
     *der = NULL;
     *derlen = 0;
     *owned = 0;
-    switch (fmt) {
-    case CSR_FMT_DER:
+    if (fmt == CSR_FMT_DER) {
         *der = (unsigned char *)in;
         *derlen = len;
         return CSR_OK;
-    case CSR_FMT_B64: {
-        /* Line breaks too: what base64 tools write by default, and EST clients send. */
-        if (b64_decode_lenient(in, len, der, derlen, &why) != 0)
-            return refuse(CSR_BAD_BASE64, msg, msglen, "the CSR is not valid base64: %s",
-                          why ? why : "malformed");
-        *owned = 1;
-        return CSR_OK;
     }
-    case CSR_FMT_PEM: {
-        BIO *bio = BIO_new_mem_buf(in, (int)len);
-        char *name = NULL;
-        unsigned char *data = NULL;
-        long n = 0;
-        int ok = bio && PEM_bytes_read_bio(&data, &n, &name, PEM_STRING_X509_REQ, bio, NULL, NULL);
-        BIO_free(bio);
-        OPENSSL_free(name);
-        if (!ok)
-            return refuse(CSR_BAD_PEM, msg, msglen,
-                          "the CSR has no readable PEM CERTIFICATE REQUEST block");
-        *der = data;
-        *derlen = (size_t)n;
-        *owned = 2;
-        return CSR_OK;
+    /* PEM where base64 is expected: some clients send it. */
+    if (is_pem(in, len)) {
+        if ((e = pem_to_der(in, len, der, derlen, msg, msglen)) == CSR_OK)
+            *owned = 2;
+        return e;
     }
-    }
-    return refuse(CSR_BAD_DER, msg, msglen, "unknown CSR encoding");
+    /* Line breaks too: what base64 tools write by default, and EST clients send. */
+    if (b64_decode_lenient(in, len, der, derlen, &why) != 0)
+        return refuse(CSR_BAD_BASE64, msg, msglen, "the CSR is not valid base64: %s",
+                      why ? why : "malformed");
+    *owned = 1;
+    return CSR_OK;
 }
 
 /* The parameters of the key's algorithm must have the one form each kind of key has (RFC 3279,

@@ -42,8 +42,9 @@ const char *csr_strerror(enum csr_err e);
 
 /* How the input of csr_parse is encoded. */
 enum csr_format {
-    CSR_FMT_B64, /* base64 of the DER, line breaks and spaces allowed (the DPS "csr", EST bodies) */
-    CSR_FMT_PEM, /* -----BEGIN CERTIFICATE REQUEST----- (or NEW CERTIFICATE REQUEST) */
+    /* Base64 of the DER, line breaks and spaces allowed; or, when it starts with "-----BEGIN",
+     * PEM (CERTIFICATE REQUEST or NEW CERTIFICATE REQUEST): the DPS "csr" member, EST bodies. */
+    CSR_FMT_TEXT,
     CSR_FMT_DER, /* the DER itself */
 };
 

@@ -119,6 +119,10 @@ assert_eq assigned "$(jb .status)" "the registration is stored"
 # Content-Transfer-Encoding is accepted when sent.
 st=$(enroll simpleenroll d1 -u "est-dev1:$KEY" -H 'Content-Transfer-Encoding: base64')
 assert_eq 200 "$st" "simpleenroll with Content-Transfer-Encoding"
+# A PEM request, which some clients send, is taken too.
+openssl req -new -key "$O/d1.key" -subj /CN=est-dev1 -out "$O/d1pem.b64" 2>/dev/null
+st=$(enroll simpleenroll d1pem -u "est-dev1:$KEY")
+assert_eq 200 "$st" "simpleenroll with a PEM request: $(cat "$WORK/body")"
 
 # The refusals.
 st=$(enroll simpleenroll d1 -u "est-dev1:$(new_key)")

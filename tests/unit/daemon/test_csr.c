@@ -54,7 +54,7 @@ static enum csr_err parse_file(const char *name, enum csr_format fmt, const stru
 static void test_good_p256(void **state) {
     (void)state;
     struct csr *c = NULL;
-    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_TEXT, NULL, "device-0001", &c), CSR_OK);
     assert_int_equal(c->kind, CSR_KEY_P256);
     assert_int_equal(c->bits, 256);
     assert_string_equal(c->cn, "device-0001");
@@ -68,7 +68,7 @@ static void test_good_p256(void **state) {
 static void test_cn_case_insensitive(void **state) {
     (void)state;
     struct csr *c = NULL;
-    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_B64, NULL, "DEVICE-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_TEXT, NULL, "DEVICE-0001", &c), CSR_OK);
     assert_string_equal(c->cn, "device-0001");
     csr_free(c);
 }
@@ -76,7 +76,8 @@ static void test_cn_case_insensitive(void **state) {
 static void test_other_encodings(void **state) {
     (void)state;
     assert_int_equal(parse_file("good-p256.der", CSR_FMT_DER, NULL, "device-0001", NULL), CSR_OK);
-    assert_int_equal(parse_file("good-p256.pem", CSR_FMT_PEM, NULL, "device-0001", NULL), CSR_OK);
+    /* PEM where base64 is expected. */
+    assert_int_equal(parse_file("good-p256.pem", CSR_FMT_TEXT, NULL, "device-0001", NULL), CSR_OK);
 
     /* Base64 wrapped at 64 columns with CRLF, as EST clients and base64 tools write it. */
     size_t len, o = 0;
@@ -92,7 +93,7 @@ static void test_other_encodings(void **state) {
     }
     wrapped[o++] = '\n';
     struct csr *c = NULL;
-    assert_int_equal(csr_parse(wrapped, o, CSR_FMT_B64, NULL, "device-0001", &c, msg, sizeof(msg)),
+    assert_int_equal(csr_parse(wrapped, o, CSR_FMT_TEXT, NULL, "device-0001", &c, msg, sizeof(msg)),
                      CSR_OK);
     csr_free(c);
     free(wrapped);
@@ -102,11 +103,11 @@ static void test_other_encodings(void **state) {
 static void test_good_p384_and_rsa(void **state) {
     (void)state;
     struct csr *c = NULL;
-    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_TEXT, NULL, "device-0001", &c), CSR_OK);
     assert_int_equal(c->kind, CSR_KEY_P384);
     assert_int_equal(c->bits, 384);
     csr_free(c);
-    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_TEXT, NULL, "device-0001", &c), CSR_OK);
     assert_int_equal(c->kind, CSR_KEY_RSA);
     assert_int_equal(c->bits, 2048);
     csr_free(c);
@@ -114,51 +115,51 @@ static void test_good_p384_and_rsa(void **state) {
 
 static void test_bad_signature(void **state) {
     (void)state;
-    assert_int_equal(parse_file("bad-signature.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("bad-signature.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_BAD_SIGNATURE);
     assert_string_equal(msg, "the CSR's signature does not verify with its public key");
 }
 
 static void test_wrong_cn(void **state) {
     (void)state;
-    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_CN_MISMATCH);
     assert_string_equal(msg, "the CSR's common name \"other-device\" is not \"device-0001\"");
     /* Without an expected name any CN is accepted and reported. */
     struct csr *c = NULL;
-    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_B64, NULL, NULL, &c), CSR_OK);
+    assert_int_equal(parse_file("wrong-cn.b64", CSR_FMT_TEXT, NULL, NULL, &c), CSR_OK);
     assert_string_equal(c->cn, "other-device");
     csr_free(c);
 }
 
 static void test_cn_count(void **state) {
     (void)state;
-    assert_int_equal(parse_file("no-cn.b64", CSR_FMT_B64, NULL, NULL, NULL), CSR_NO_CN);
+    assert_int_equal(parse_file("no-cn.b64", CSR_FMT_TEXT, NULL, NULL, NULL), CSR_NO_CN);
     assert_string_equal(msg, "the CSR's subject has no common name (CN)");
-    assert_int_equal(parse_file("two-cn.b64", CSR_FMT_B64, NULL, NULL, NULL), CSR_NO_CN);
+    assert_int_equal(parse_file("two-cn.b64", CSR_FMT_TEXT, NULL, NULL, NULL), CSR_NO_CN);
     assert_string_equal(msg, "the CSR's subject has more than one common name (CN)");
 }
 
 static void test_weak_and_huge_rsa(void **state) {
     (void)state;
-    assert_int_equal(parse_file("rsa1024.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("rsa1024.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_KEY_TOO_SMALL);
     assert_string_equal(msg, "RSA key of 1024 bits; at least 2048 bits are required");
-    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_KEY_TOO_LARGE);
     assert_string_equal(msg, "RSA key of 8192 bits; at most 4096 bits are accepted");
     struct csr_policy p;
     csr_policy_default(&p);
     p.rsa_max_bits = 8192;
-    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_B64, &p, "device-0001", NULL), CSR_OK);
+    assert_int_equal(parse_file("rsa8192.b64", CSR_FMT_TEXT, &p, "device-0001", NULL), CSR_OK);
 }
 
 static void test_unsupported_keys(void **state) {
     (void)state;
-    assert_int_equal(parse_file("secp256k1.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("secp256k1.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_CURVE_UNSUPPORTED);
     assert_string_equal(msg, "EC key on curve secp256k1, which is not allowed here");
-    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_KEY_UNSUPPORTED);
     assert_string_equal(msg, "ED25519 keys are not allowed here");
 
@@ -169,13 +170,13 @@ static void test_unsupported_keys(void **state) {
     csr_policy_default(&p);
     assert_int_equal(csr_policy_parse("p256, ed25519", &p, err, sizeof(err)), 0);
     assert_int_equal(p.allow, CSR_KEY_P256 | CSR_KEY_ED25519);
-    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_B64, &p, "device-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("ed25519.b64", CSR_FMT_TEXT, &p, "device-0001", &c), CSR_OK);
     assert_int_equal(c->kind, CSR_KEY_ED25519);
     csr_free(c);
-    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_B64, &p, "device-0001", NULL),
+    assert_int_equal(parse_file("good-rsa2048.b64", CSR_FMT_TEXT, &p, "device-0001", NULL),
                      CSR_KEY_UNSUPPORTED);
     assert_string_equal(msg, "RSA keys are not allowed here");
-    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_B64, &p, "device-0001", NULL),
+    assert_int_equal(parse_file("good-p384.b64", CSR_FMT_TEXT, &p, "device-0001", NULL),
                      CSR_CURVE_UNSUPPORTED);
     assert_string_equal(msg, "EC key on curve secp384r1, which is not allowed here");
 }
@@ -184,7 +185,7 @@ static void test_unsupported_keys(void **state) {
  * so the signature proves nothing (tests/data/README.md). */
 static void test_point_at_infinity(void **state) {
     (void)state;
-    assert_int_equal(parse_file("p256-infinity.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("p256-infinity.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_KEY_UNSUPPORTED);
     assert_string_equal(msg, "the CSR's public key is of an unknown kind or malformed");
 }
@@ -209,41 +210,45 @@ static void test_policy_parse(void **state) {
 
 static void test_malformed(void **state) {
     (void)state;
-    assert_int_equal(parse_file("truncated.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("truncated.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_BAD_DER);
     assert_string_equal(
         msg, "the CSR is not a PKCS#10 certificate request (malformed or truncated DER)");
-    assert_int_equal(parse_file("trailing-data.b64", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("trailing-data.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_BAD_DER);
     assert_string_equal(msg, "the CSR has 2 bytes after the request");
-    assert_int_equal(parse_file("garbage.txt", CSR_FMT_B64, NULL, "device-0001", NULL),
+    assert_int_equal(parse_file("garbage.txt", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_BAD_BASE64);
     assert_string_equal(msg, "the CSR is not valid base64: bad length");
-    assert_int_equal(parse_file("garbage.txt", CSR_FMT_PEM, NULL, "device-0001", NULL),
-                     CSR_BAD_PEM);
     assert_int_equal(parse_file("garbage.txt", CSR_FMT_DER, NULL, "device-0001", NULL),
                      CSR_BAD_DER);
-    /* A certificate request's base64 given where PEM is expected has no PEM block. */
-    assert_int_equal(parse_file("good-p256.b64", CSR_FMT_PEM, NULL, "device-0001", NULL),
+    /* Text that starts as PEM but holds no certificate request block. */
+    static const char cert_pem[] =
+        "\n-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    struct csr *c = NULL;
+    assert_int_equal(csr_parse(cert_pem, sizeof(cert_pem) - 1, CSR_FMT_TEXT, NULL, "device-0001",
+                               &c, msg, sizeof(msg)),
                      CSR_BAD_PEM);
+    assert_null(c);
+    assert_string_equal(msg, "the CSR has no readable PEM CERTIFICATE REQUEST block");
 }
 
 static void test_empty_and_oversized(void **state) {
     (void)state;
     struct csr *c = (struct csr *)&c;
-    static const enum csr_format fmts[] = {CSR_FMT_B64, CSR_FMT_PEM, CSR_FMT_DER};
+    static const enum csr_format fmts[] = {CSR_FMT_TEXT, CSR_FMT_DER};
     for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
         assert_int_equal(csr_parse("", 0, fmts[i], NULL, NULL, &c, msg, sizeof(msg)), CSR_EMPTY);
         assert_null(c);
     }
     /* Whitespace only decodes to nothing. */
-    assert_int_equal(csr_parse("\r\n \n", 4, CSR_FMT_B64, NULL, NULL, &c, msg, sizeof(msg)),
+    assert_int_equal(csr_parse("\r\n \n", 4, CSR_FMT_TEXT, NULL, NULL, &c, msg, sizeof(msg)),
                      CSR_EMPTY);
     size_t n = CSR_INPUT_MAX + 1;
     char *big = malloc(n);
     assert_non_null(big);
     memset(big, 'A', n);
-    assert_int_equal(csr_parse(big, n, CSR_FMT_B64, NULL, NULL, &c, msg, sizeof(msg)),
+    assert_int_equal(csr_parse(big, n, CSR_FMT_TEXT, NULL, NULL, &c, msg, sizeof(msg)),
                      CSR_TOO_LARGE);
     assert_string_equal(msg, "the CSR is 16385 bytes; at most 16384 are accepted");
     free(big);
@@ -252,7 +257,7 @@ static void test_empty_and_oversized(void **state) {
 static void test_challenge_password(void **state) {
     (void)state;
     struct csr *c = NULL;
-    assert_int_equal(parse_file("challenge.b64", CSR_FMT_B64, NULL, "device-0001", &c), CSR_OK);
+    assert_int_equal(parse_file("challenge.b64", CSR_FMT_TEXT, NULL, "device-0001", &c), CSR_OK);
     assert_non_null(c->challenge_password);
     assert_string_equal(c->challenge_password, "tls-unique-binding-value");
     assert_int_equal(c->challenge_password_len, 24);
