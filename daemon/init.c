@@ -241,7 +241,12 @@ int provd_init(const struct init_opts *o) {
     }
     if (access(conf, F_OK) == 0)
         keep_settings(&cfg, o, conf);
-    if (make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
+    /* A listener certificate or key of the operator's own, which provd.json names in place of
+     * the defaults, is left alone with its partner (a certificate made for the default key
+     * still needs that key): provd makes neither. */
+    int own_tls = strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0;
+    if ((!o->force && left_keys(cadir, own_tls ? NULL : cfg.tls_key) != 0) ||
+        make_dir(o->data_dir) != 0 || make_dir(cadir) != 0 || make_dir(tlsdir) != 0)
         goto out;
 
     if (o->id_scope)
@@ -252,12 +257,6 @@ int provd_init(const struct init_opts *o) {
         config_set(&cfg.id_scope, scope);
     }
 
-    /* A listener certificate or key of the operator's own, which provd.json names in place of
-     * the defaults, is left alone with its partner (a certificate made for the default key
-     * still needs that key): provd makes neither. */
-    int own_tls = strcmp(cfg.tls_cert, def.tls_cert) != 0 || strcmp(cfg.tls_key, def.tls_key) != 0;
-    if (!o->force && left_keys(cadir, own_tls ? NULL : cfg.tls_key) != 0)
-        goto out;
     if (ca_set_new(&cas, o->ca_key_type, cfg.id_scope) != 0 ||
         ca_set_write(&cas, cadir, o->force) != 0)
         goto out;

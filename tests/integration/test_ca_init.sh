@@ -36,8 +36,8 @@ echo left >"$WORK/half/ca/root.key"
 assert_eq 1 $? "init over a key left behind"
 grep -qF "half/ca/root.key exists (left by an init that did not finish?): use --force" \
     "$WORK/err" || fail "init over a key left behind: $(cat "$WORK/err")"
-[ ! -e "$WORK/half/ca/issuing.key" ] && [ ! -e "$WORK/half/provd.json" ] ||
-    fail "init over a key left behind wrote files"
+assert_eq "ca" "$(ls "$WORK/half")" "init over a key left behind made nothing"
+assert_eq "root.key" "$(ls "$WORK/half/ca")" "init over a key left behind wrote no key"
 "$BIN/provd" init --data-dir "$WORK/half" --force >/dev/null 2>&1
 assert_eq 0 $? "init --force over a key left behind"
 set -e
