@@ -178,7 +178,7 @@ static void reply_text(struct evhttp_request *req, int status, const char *reaso
     http_set_header(req, "Content-Type", CT_TEXT);
     http_retry_after(req, status);
     evbuffer_add_printf(out, "%s\n", reason);
-    evhttp_send_reply(req, status, NULL, NULL);
+    http_send(req, status, NULL);
 }
 
 /* A base64 body of type ct. Takes b64 (NULL: out of memory, answered 500). */
@@ -191,7 +191,7 @@ static void reply_b64(struct evhttp_request *req, const char *ct, char *b64) {
     http_set_header(req, "Content-Transfer-Encoding", "base64");
     evbuffer_add(evhttp_request_get_output_buffer(req), b64, strlen(b64));
     free(b64);
-    evhttp_send_reply(req, 200, "OK", NULL);
+    http_send(req, 200, NULL);
 }
 
 /* serverkeygen's answer: the key made for the device and its certificate. */
@@ -218,7 +218,7 @@ static void reply_keygen(struct reg_job *job, struct evhttp_request *req) {
         reply_text(req, 500, "the answer could not be built");
     } else {
         http_set_header(req, "Content-Type", "multipart/mixed; boundary=" EST_BOUNDARY);
-        evhttp_send_reply(req, 200, "OK", body);
+        http_send(req, 200, body);
     }
     evbuffer_free(body);
     free(p7);
@@ -392,7 +392,7 @@ void est_handle(struct worker *w, struct evhttp_request *req, const struct http_
         return;
     }
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    /* HEAD wherever GET is (RFC 9110): the same answer, which libevent sends without its body. */
+    /* HEAD wherever GET is (RFC 9110): the same answer, whose body http_send leaves out. */
     if (method != o->method && !(method == EVHTTP_REQ_HEAD && o->method == EVHTTP_REQ_GET)) {
         http_set_header(req, "Allow", o->method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
         reply_text(req, 405, "method not allowed on this path");

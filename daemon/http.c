@@ -156,14 +156,25 @@ static int dump_json(json_t *body, struct evbuffer *out) {
     return -1;
 }
 
-/* Sends the answer as one TLS record where it can. evhttp queues the headers and the body as two
- * chains of the connection's output buffer, and bufferevent_openssl writes each chain as a
- * record of its own; joining them before the write (which happens later, in the event loop)
- * saves a record, a write(2) and the client a read. */
-static void send_reply(struct evhttp_request *req, int status) {
+void http_send(struct evhttp_request *req, int status, struct evbuffer *body) {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    evhttp_send_reply(req, status, NULL, NULL);
+    /* libevent 2.1 sends the body of an answer to HEAD, without a Content-Length: the next
+     * answer on the connection would be read as part of it. */
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        struct evbuffer *out = evhttp_request_get_output_buffer(req);
+        char len[32];
+        snprintf(len, sizeof(len), "%zu",
+                 evbuffer_get_length(out) + (body ? evbuffer_get_length(body) : 0));
+        http_set_header(req, "Content-Length", len);
+        evbuffer_drain(out, evbuffer_get_length(out));
+        body = NULL;
+    }
+    evhttp_send_reply(req, status, NULL, body);
+    /* evhttp queues the headers and the body as two chains of the connection's output buffer,
+     * and bufferevent_openssl writes each chain as a record of its own; joining them before the
+     * write (which happens later, in the event loop) saves a record, a write(2) and the client a
+     * read. */
     if (bev)
         evbuffer_pullup(bufferevent_get_output(bev), -1);
 }
@@ -179,11 +190,11 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body) {
         }
         json_decref(body);
     }
-    send_reply(req, status);
+    http_send(req, status, NULL);
 }
 
 void http_reply_empty(struct evhttp_request *req, int status) {
-    send_reply(req, status);
+    http_send(req, status, NULL);
 }
 
 void http_retry_after(struct evhttp_request *req, int status) {
@@ -277,6 +288,6 @@ void http_reply_ref(struct evhttp_request *req, const char *content_type, const 
         return;
     }
     http_set_header(req, "Content-Type", content_type);
-    evhttp_send_reply(req, 200, "OK", buf);
+    http_send(req, 200, buf);
     evbuffer_free(buf);
 }

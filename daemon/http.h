@@ -46,6 +46,11 @@ void http_addr_str(const struct sockaddr *sa, char *buf, size_t len);
  * Takes the reference to body (which may be NULL for an empty answer). */
 void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 
+/* Sends the answer of status: the headers set, the request's output buffer and then body (NULL
+ * for none) as its content. To HEAD, the headers only, with the Content-Length a GET would have
+ * (RFC 9110, 9.3.2). Every answer goes through here. */
+void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
+
 /* Answers status with no body (e.g. 204). */
 void http_reply_empty(struct evhttp_request *req, int status);
 

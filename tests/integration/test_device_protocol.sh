@@ -413,8 +413,14 @@ for m in "GET /$SCOPE/registrations/dev-p1/register PUT" \
     assert_error 405 405001 "$st" "$method $path"
     assert_eq "$allow" "$(header allow)" "$method $path: Allow"
 done
-st=$(curl -sS --cacert "$CA" -o /dev/null -w '%{http_code}' -I "$DEV/healthz")
-assert_eq 200 "$st" "HEAD /healthz"
+# HEAD: the headers a GET has, its Content-Length included, and no body: the next request on
+# the same connection is answered.
+crl_len=$(curl -sS --cacert "$CA" "$DEV/crl" | wc -c)
+st=$(curl -sS --cacert "$CA" -o /dev/null -o /dev/null -D "$WORK/headers" \
+    -w '%{http_code} %{num_connects} ' \
+    -I "$DEV/healthz" "$DEV/crl")
+assert_eq "200 1 200 0 " "$st" "HEAD /healthz, then HEAD /crl on the same connection"
+assert_eq "$crl_len" "$(header content-length)" "HEAD /crl: Content-Length"
 
 # Two Content-Length headers: refused, and the connection closed.
 printf 'PUT /%s/registrations/dev-p1/register?%s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 0\r\n\r\n{}' \

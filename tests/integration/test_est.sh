@@ -82,11 +82,13 @@ attrs=$(openssl base64 -d -A -in "$WORK/body" | openssl asn1parse -inform DER)
 for want in id-ecPublicKey prime256v1 secp384r1 rsaEncryption; do
     grep -q "$want" <<<"$attrs" || fail "csrattrs lacks $want: $attrs"
 done
-for op in cacerts csrattrs; do
-    st=$(curl -sS --cacert "$CA" --head -o /dev/null -D "$WORK/headers" -w '%{http_code}' \
-        "$DEV$EST/$op")
-    assert_eq 200 "$st" "HEAD $op"
-done
+# HEAD: the headers of GET with its Content-Length, and no body, so that the next request on the
+# connection is answered.
+attrs_len=$(wc -c <"$WORK/body")
+st=$(curl -sS --cacert "$CA" --head -o /dev/null -o /dev/null -D "$WORK/headers" \
+    -w '%{http_code} %{num_connects} ' "$DEV$EST/cacerts" "$DEV$EST/csrattrs")
+assert_eq "200 1 200 0 " "$st" "HEAD cacerts, then csrattrs on the same connection"
+assert_eq "$attrs_len" "$(header content-length)" "HEAD csrattrs: Content-Length"
 st=$(est POST cacerts)
 refused 405 "POST cacerts"
 assert_eq "GET, HEAD" "$(header allow)" "405: Allow"
