@@ -202,6 +202,25 @@ openssl x509 -req -in "$O/issuing.csr" -CA "$O/root0.pem" -CAkey "$O/root.key" -
     -days 1825 -extfile "$O/ca.ext" -out "$O/under0.pem" 2>/dev/null
 refused --cert "$O/under0.pem" --key "$O/issuing.key" --chain "$O/root0.pem" --force -- \
     "path length constraint of CN=Example Root 0,O=Example (pathlen:0) allows fewer CA"
+# A self-issued certificate (a root's new key, signed by its old one) does not count against a
+# path length constraint (RFC 5280, 4.2.1.9): root (pathlen:1) -> new root key -> issuing CA.
+openssl req -x509 -key "$O/root.key" -out "$O/rollroot.pem" -subj "/CN=Rollover Root" \
+    -days 3650 -addext "basicConstraints=critical,CA:TRUE,pathlen:1" \
+    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/rollnew.key" \
+    -out "$O/rollnew.csr" -subj "/CN=Rollover Root" 2>/dev/null
+printf 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign,cRLSign\n' \
+    >"$O/roll.ext"
+printf 'subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' >>"$O/roll.ext"
+openssl x509 -req -in "$O/rollnew.csr" -CA "$O/rollroot.pem" -CAkey "$O/root.key" \
+    -CAcreateserial -days 1825 -extfile "$O/roll.ext" -out "$O/rollnew.pem" 2>/dev/null
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/rollnew.pem" -CAkey "$O/rollnew.key" \
+    -CAcreateserial -days 1000 -extfile "$O/ca.ext" -out "$O/rollissuing.pem" 2>/dev/null
+cat "$O/rollnew.pem" "$O/rollroot.pem" >"$O/rollchain.pem"
+"$BIN/provd" init --data-dir "$WORK/roll" >/dev/null 2>&1
+"$BIN/provd" ca import --data-dir "$WORK/roll" --cert "$O/rollissuing.pem" \
+    --key "$O/issuing.key" --chain "$O/rollchain.pem" --force >/dev/null 2>"$WORK/err" ||
+    fail "ca import under a root whose key rolled over: $(cat "$WORK/err")"
 
 root_before=$(sha256sum "$C/root.pem" "$C/root.key")
 import --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force ||
