@@ -717,8 +717,13 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
     if (got == STORE_OK) {
         int proven =
             own || (e->attestation == ENROLLMENT_X509 && matches_enrolled(e, info.thumbprint));
-        if (job->label && refuse_label(job, proven, x509_attests, &why))
+        /* With a label, certificates that prove nothing are refused as for a device without an
+         * individual enrollment, with the verdict of the label's group. */
+        if (job->label) {
+            if (!refuse_label(job, proven, x509_attests, &why))
+                refuse(job, 401, 401002, "client certificate refused: %s", why.text);
             goto out;
+        }
         if (!own && e->attestation != ENROLLMENT_X509) {
             refuse(job, 401, 401002, "%s",
                    "client certificate refused: the enrollment uses symmetric-key attestation");

@@ -231,7 +231,17 @@ for id in est-dev1 est-nobody; do
     refused 401 "a label and a wrong key for $id"
     assert_match 'no enrollment or enrollment group key' "$(cat "$WORK/body")" \
         "a label and a wrong key for $id: reason"
+    # A certificate of the device's own making, with the label of an X.509 group.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/self-$id.key" \
+        -out "$O/self-$id.pem" -subj "/CN=$id" -days 1 2>/dev/null
+    csr "selfcsr-$id" "$id"
+    st=$(enroll est-x509/simpleenroll "selfcsr-$id" --cert "$O/self-$id.pem" \
+        --key "$O/self-$id.key")
+    refused 401 "a label and a self-made certificate for $id"
+    cp "$WORK/body" "$WORK/self-$id.reason"
 done
+assert_eq "$(cat "$WORK/self-est-nobody.reason")" "$(cat "$WORK/self-est-dev1.reason")" \
+    "a label and a self-made certificate: the same reason with or without an enrollment"
 
 # ---- simplereenroll with the provd certificate ----
 csr g1re est-g1
