@@ -67,7 +67,8 @@ static json_t *state_json(const struct reg_job *job) {
 static void reply(struct reg_job *job) {
     struct evhttp_request *req = job->ctx;
     if (job->http_status != 200) {
-        http_reply_error(req, job->http_status, job->error_code, job->tracking, job->message);
+        http_reply_error(req, job->http_status, job->error_code, job->tracking,
+                         reg_job_answer(job));
     } else if (job->op == REG_OP_STATUS) {
         http_reply_json(req, 200, state_json(job));
     } else {

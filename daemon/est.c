@@ -234,7 +234,8 @@ static void reply(struct reg_job *job) {
     if (status != 200) {
         if (status == 401 && job->op != REG_OP_EST_REENROLL)
             http_set_header(req, "WWW-Authenticate", REALM);
-        reply_text(req, status, job->message[0] ? job->message : "no certificate was issued");
+        reply_text(req, status,
+                   job->message[0] ? reg_job_answer(job) : "no certificate was issued");
     } else if (job->op == REG_OP_EST_KEYGEN) {
         reply_keygen(job, req);
     } else {
@@ -252,19 +253,25 @@ static int is_pkcs10(struct evhttp_request *req) {
 }
 
 /* The registration ID a client certificate names: the one provd issued it to, when it is one
- * of provd's (its CN is the device ID, which may differ), else its CN. The pipeline then decides
- * whether the certificate attests that device. Returns 0, or -1 when it names none. */
+ * of provd's (the store has its serial and issuer, and it verifies up to provd's root; its CN is
+ * the device ID, which may differ), else its CN. The pipeline then decides whether the
+ * certificate attests that device. Returns 0, or -1 when it names none. */
 static int peer_regid(struct reg_job *job, char *id, size_t size) {
-    char serial[CERTINFO_SERIAL_MAX];
+    char serial[CERTINFO_SERIAL_MAX], err[160];
     struct store_cert rec = {0};
+    char *issuer = NULL;
     int rc = -1;
 
     if (certinfo_serial(job->peer, serial) == 0 &&
         store_cert_get(job->w->conn, serial, &rec) == STORE_OK &&
+        (issuer = certinfo_name(X509_get_issuer_name(job->peer))) &&
+        strcmp(issuer, rec.issuer) == 0 &&
+        ca_verify(job->w->pd->ca, job->peer, err, sizeof(err)) == 0 &&
         strlen(rec.registration_id) < size) {
         snprintf(id, size, "%s", rec.registration_id);
         rc = 0;
     }
+    free(issuer);
     store_cert_clear(&rec);
     return rc == 0 ? 0 : certinfo_cn(job->peer, id, size);
 }

@@ -229,7 +229,7 @@ static void clear_outcome(struct reg_job *job) {
     EVP_PKEY_free(job->server_key); /* OpenSSL wipes private key material */
     memset(&job->commit, 0, sizeof(job->commit));
     job->http_status = job->error_code = job->group_attested = 0;
-    job->message[0] = '\0';
+    job->message[0] = job->answer[0] = '\0';
     memset(&job->audit, 0, sizeof(job->audit));
     job->reg_payload = NULL;
     job->previous_hub = NULL;
@@ -299,6 +299,7 @@ static void committed(struct commit_job *cj) {
         job->http_status = 500;
         job->error_code = 500001;
         snprintf(job->message, sizeof(job->message), "the decision could not be stored");
+        job->answer[0] = '\0';
     }
     job->reply(job);
 }
@@ -347,6 +348,7 @@ static void finish(struct reg_job *job, int accepted) {
         job->http_status = 503;
         job->error_code = 503001;
         snprintf(job->message, sizeof(job->message), "the server is shutting down");
+        job->answer[0] = '\0';
         job->reply(job);
         return;
     }
@@ -370,17 +372,33 @@ static void finish(struct reg_job *job, int accepted) {
     committer_submit(job->w->pd->committer, &job->commit);
 }
 
-static void refuse(struct reg_job *job, int status, int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
+static void vrefuse(struct reg_job *job, int status, int code, const char *fmt, va_list ap) {
     job->http_status = status;
     job->error_code = code;
     vsnprintf(job->message, sizeof(job->message), fmt, ap);
-    va_end(ap);
     /* The message goes into the JSON answer and record: a quote, or the cut at the buffer's
      * end, may fall inside a character. */
     utf8_repair(job->message);
     finish(job, 0);
+}
+
+static void refuse(struct reg_job *job, int status, int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vrefuse(job, status, code, fmt, ap);
+    va_end(ap);
+}
+
+/* A 401 the audit record and the log explain, while the device is told only answer: the words
+ * of a refusal that finds nothing, so that it does not tell which registration IDs have an
+ * individual enrollment, nor of which kind. */
+static void refuse_unsaid(struct reg_job *job, const char *answer, const char *fmt, ...) {
+    va_list ap;
+    snprintf(job->answer, sizeof(job->answer), "%s", answer);
+    utf8_repair(job->answer);
+    va_start(ap, fmt);
+    vrefuse(job, 401, 401002, fmt, ap);
+    va_end(ap);
 }
 
 void pipeline_refuse(struct reg_job *job, int status, int code, const char *message) {
@@ -475,14 +493,26 @@ static int refuse_label(struct reg_job *job, int proven,
     return 1;
 }
 
+/* Refuses a SAS token tok (NULL: an HTTP Basic password) that no key proves, in the same words
+ * whether or not the device has an individual enrollment; detail (NULL: none), what the audit
+ * record adds. */
+static void refuse_key(struct reg_job *job, const struct sas_token *tok, const char *detail) {
+    const char *what = tok ? "SAS token" : "HTTP Basic password";
+    char nothing[128];
+    snprintf(nothing, sizeof(nothing), "%s refused: no enrollment or enrollment group key %s", what,
+             tok ? "signed it" : "matches it");
+    if (detail)
+        refuse_unsaid(job, nothing, "%s refused: %s", what, detail);
+    else
+        refuse(job, 401, 401002, "%s", nothing);
+}
+
 /* Symmetric-key attestation, by the SAS token tok or (tok NULL) the HTTP Basic password:
  * against the device's individual enrollment, else the enrollment groups (only job->label's
  * when set). Arguments and result as for authenticate. */
 static int authenticate_key(struct reg_job *job, const struct sas_token *tok, const char *home,
                             struct enrollment *e, const struct enrollment **out) {
     struct worker *w = job->w;
-    const char *what = tok ? "SAS token" : "HTTP Basic password";
-
     int got = find_individual(job, e);
     if (got < 0)
         return -1;
@@ -491,18 +521,12 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
         int proven = e->attestation == ENROLLMENT_SYMMETRIC_KEY && proves_key(job, tok, keys);
         if (job->label && refuse_label(job, proven, key_attests, tok))
             return -1;
-        if (!job->label && e->attestation != ENROLLMENT_SYMMETRIC_KEY) {
-            refuse(job, 401, 401002,
-                   "%s refused: the enrollment uses X.509 attestation (present the device"
-                   " certificate in the TLS handshake)",
-                   what);
-            return -1;
-        }
-        /* Refused in the same words as a device with no enrollment, so that a refusal does
-         * not tell which registration IDs have an individual enrollment. */
         if (!proven) {
-            refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
-                   tok ? "signed it" : "matches it");
+            refuse_key(job, tok,
+                       e->attestation != ENROLLMENT_SYMMETRIC_KEY
+                           ? "the enrollment uses X.509 attestation (the device certificate goes "
+                             "in the TLS handshake)"
+                           : NULL);
             return -1;
         }
         *out = e;
@@ -515,8 +539,7 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
     }
     const struct enrollment *g = find_group(job, gc, home, key_attests, tok);
     if (!g) {
-        refuse(job, 401, 401002, "%s refused: no enrollment or enrollment group key %s", what,
-               tok ? "signed it" : "matches it");
+        refuse_key(job, tok, NULL);
         return -1;
     }
     *out = g;
@@ -601,10 +624,11 @@ static int is_current(struct reg_job *job, const char *serial) {
     return rc;
 }
 
-/* What the store says about leaf when provd issued it: refuses and returns -1 when it is
- * revoked; else returns 0 with *own set when it is this device's own certificate (the current
- * one of this registration ID, verifying up to provd's root), *superseded when provd issued it to
- * this registration ID but has issued a newer one since. */
+/* What the store says about leaf when provd issued it (its record names leaf's serial and issuer,
+ * and leaf verifies up to provd's root: a serial and an issuer name alone are easy to copy).
+ * Refuses and returns -1 when it is revoked, or was issued to another registration ID; else
+ * returns 0 with *own set when it is this device's own certificate (the current one of this
+ * registration ID), *superseded when provd has issued this registration ID a newer one since. */
 static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info, int *own,
                         int *superseded) {
     struct store_cert rec = {0};
@@ -612,22 +636,29 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
     int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1, cur = 0;
 
     *own = *superseded = 0;
-    if (got == STORE_NOT_FOUND || (got == STORE_OK && strcmp(rec.issuer, info->issuer) != 0)) {
+    if (got == STORE_OK && (strcmp(rec.issuer, info->issuer) != 0 ||
+                            ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) != 0))
+        got = STORE_NOT_FOUND;
+    if (got == STORE_NOT_FOUND) {
         rc = 0;
     } else if (got != STORE_OK) {
         refuse(job, 500, 500001, "%s", "the store could not be read");
     } else if (rec.revoked) {
         refuse(job, 401, 401002, "client certificate refused: certificate %s is revoked%s%s",
                info->serial, rec.reason ? " for " : "", rec.reason ? rec.reason : "");
-    } else if (strcmp(rec.registration_id, job->regid) != 0 ||
-               ((cur = is_current(job, info->serial)) == 0 && !job->peer_was_current)) {
-        *superseded = strcmp(rec.registration_id, job->regid) == 0;
+    } else if (strcmp(rec.registration_id, job->regid) != 0) {
+        /* Its CN is a device ID, which another registration ID may equal: provd's certificates
+         * attest only the registration they were issued to. */
+        refuse(job, 401, 401002, "%s",
+               "client certificate refused: provd issued it to another registration");
+    } else if ((cur = is_current(job, info->serial)) == 0 && !job->peer_was_current) {
+        *superseded = 1;
         rc = 0;
     } else if (cur >= 0) {
-        *own = ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
+        *own = 1;
         /* Decided again after a conflict: the certificate was current when the request came,
          * though the conflicting registration (a retry of this one) replaced it since. */
-        job->peer_was_current = *own;
+        job->peer_was_current = 1;
         rc = 0;
     }
     store_cert_clear(&rec);
@@ -724,16 +755,23 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
                 refuse(job, 401, 401002, "client certificate refused: %s", why.text);
             goto out;
         }
-        if (!own && e->attestation != ENROLLMENT_X509) {
-            refuse(job, 401, 401002, "%s",
-                   "client certificate refused: the enrollment uses symmetric-key attestation");
-            goto out;
-        }
         if (!proven) {
-            refuse(job, 401, 401002,
-                   "client certificate refused: thumbprint %.16s... is not the enrolled"
-                   " certificate's",
-                   info.thumbprint);
+            /* The device is told the groups' verdict, as a certificate of no enrollment is; the
+             * audit record says what was found. */
+            struct doc_cache *gc = cache_of(w, STORE_GROUP);
+            char answer[X509_WHY_MAX + 32];
+            if (gc)
+                find_group(job, gc, NULL, x509_attests, &why);
+            snprintf(answer, sizeof(answer), "client certificate refused: %s", why.text);
+            if (e->attestation != ENROLLMENT_X509)
+                refuse_unsaid(job, answer, "%s",
+                              "client certificate refused: the enrollment uses symmetric-key "
+                              "attestation");
+            else
+                refuse_unsaid(job, answer,
+                              "client certificate refused: thumbprint %.16s... is not the "
+                              "enrolled certificate's",
+                              info.thumbprint);
             goto out;
         }
         found = e;

@@ -71,6 +71,9 @@ struct reg_job {
     int http_status; /* 200, or the status of the refusal */
     int error_code;  /* 0, or the 6-digit code (in registrationState when 200) */
     char message[192];
+    /* When not empty, what the device is told in place of message, which the audit record and
+     * the log keep: refusals that must not give away what they found (reg_job_answer). */
+    char answer[192];
     struct store_registration reg; /* the state answered with 200 */
     /* reg.payload as the pipeline built it, when it did: the answer need not parse it again.
      * NULL when reg comes from the store. */
@@ -103,5 +106,10 @@ void pipeline_refuse(struct reg_job *job, int status, int code, const char *mess
 
 /* Releases the per-worker state of the pipeline (its enrollment group cache). */
 void pipeline_worker_free(struct worker *w);
+
+/* The reason a refusal gives the device: answer when set, else message. */
+static inline const char *reg_job_answer(const struct reg_job *job) {
+    return job->answer[0] ? job->answer : job->message;
+}
 
 #endif

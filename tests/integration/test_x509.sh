@@ -212,7 +212,29 @@ assert_eq 200 "$st" "mTLS register with a CSR"
 assert_eq 3 "$(jb '.registrationState.issuedCertificateChain | length')" "mTLS + CSR chain"
 
 st=$(register_mtls dev-x1 "$O/x1other.pem" "$O/x1other.key")
+# Credentials that prove nothing are answered in the same words whether the registration ID has
+# an individual enrollment (of either kind) or none; only the audit record says what was found.
+nothing=$(jb .message)
 assert_refused_401 dev-x1 "another certificate with the right CN" "is not the enrolled certificate"
+selfsigned dev-none "$O/none"
+st=$(register_mtls dev-none "$O/none.pem" "$O/none.key")
+assert_error 401 401002 "$st" "a self-made certificate of no enrollment"
+assert_eq "$nothing" "$(jb .message)" \
+    "the same answer: another certificate of an X.509 enrollment, and one of no enrollment"
+selfsigned dev-csr "$O/selfcsr"
+st=$(register_mtls dev-csr "$O/selfcsr.pem" "$O/selfcsr.key")
+assert_eq "$nothing" "$(jb .message)" \
+    "the same answer: a certificate for a symmetric-key enrollment, and one of no enrollment"
+assert_refused_401 dev-csr "a certificate for a symmetric-key enrollment" \
+    "the enrollment uses symmetric-key attestation"
+NOKEY=$(new_key)
+st=$(register_sas dev-none "$(sas_token "$NOKEY" dev-none)" '{"registrationId":"dev-none"}')
+assert_error 401 401002 "$st" "a SAS token of no enrollment"
+nothing=$(jb .message)
+st=$(register_sas dev-x1 "$(sas_token "$NOKEY" dev-x1)" '{"registrationId":"dev-x1"}')
+assert_eq "$nothing" "$(jb .message)" \
+    "the same answer: a SAS token for an X.509 enrollment, and one of no enrollment"
+assert_refused_401 dev-x1 "a SAS token for an X.509 enrollment" "uses X.509 attestation"
 st=$(register_mtls dev-x2 "$O/x1.pem" "$O/x1.key")
 assert_refused_401 dev-x2 "a certificate of another device" "is not the registration ID"
 st=$(devreq PUT "/$SCOPE/registrations/dev-x1/register?$API" -H 'Content-Type: application/json' \
@@ -357,6 +379,39 @@ fi
 grep -q "certificate revoked" "$WORK/verify" || fail "verify says revoked: $(cat "$WORK/verify")"
 st=$(register_mtls dev-csr "$O/chain0.pem" "$O/dev.key")
 assert_refused_401 dev-csr "mTLS with a revoked provd certificate" "is revoked"
+# A certificate of another CA carrying the revoked serial and the issuing CA's name is not
+# provd's: nothing is said about the certificate provd issued with that serial.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/fakeca.key" \
+    -out "$O/fakeca.pem" -subj "$(openssl x509 -in "$DATA/ca/issuing.pem" -noout -subject \
+    -nameopt compat | sed 's/^subject=//')" -days 30 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/fake.key" \
+    -subj /CN=dev-csr -out "$O/fake.csr" 2>/dev/null
+openssl x509 -req -in "$O/fake.csr" -CA "$O/fakeca.pem" -CAkey "$O/fakeca.key" \
+    -set_serial "0x${SERIAL#serial=}" -days 30 -out "$O/fake.pem" 2>/dev/null
+assert_eq "$(openssl x509 -in "$O/chain0.pem" -noout -serial -issuer)" \
+    "$(openssl x509 -in "$O/fake.pem" -noout -serial -issuer)" "the copy has the serial and issuer"
+st=$(register_mtls dev-csr "$O/fake.pem" "$O/fake.key")
+assert_refused_401 dev-csr "a copy of a revoked certificate's serial and issuer" \
+    "the enrollment uses symmetric-key attestation"
+# provd's certificates attest only the registration they were issued to, also where a group
+# trusts provd's own root and another registration ID equals their CN (a device ID).
+KEYA=$(new_key)
+sym_enrollment dev-alice "$KEYA" ',"deviceId":"dev-bob"'
+st=$(register dev-alice "$(sas_token "$KEYA" dev-alice)" "{\"registrationId\":\"dev-alice\",
+    \"csr\":\"$(csr_b64 dev-alice ec:<(openssl ecparam -name prime256v1) "$O/alice")\"}")
+assert_eq 200 "$st" "register dev-alice (device ID dev-bob) with a CSR: $(cat "$WORK/body")"
+for i in 0 1; do
+    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
+done >"$O/alice.pem"
+doc=$(jq -nc --rawfile c "$DATA/ca/root.pem" '{enrollmentGroupId:"grp-provd",attestation:{
+    type:"x509",x509:{signingCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollmentGroups/grp-provd "$doc")
+assert_eq 200 "$st" "PUT a group whose CA is provd's root: $(cat "$WORK/body")"
+st=$(register_mtls dev-bob "$O/alice.pem" "$O/alice.key")
+assert_refused_401 dev-bob "dev-alice's certificate (CN dev-bob) for dev-bob" \
+    "provd issued it to another registration"
+st=$(admreq DELETE /enrollmentGroups/grp-provd)
+assert_eq 204 "$st" "DELETE grp-provd"
 
 # Every certificate of a device at once: dev-x2 has one (issued over mTLS above).
 pc cert revoke --device dev-x2
