@@ -100,7 +100,7 @@ prov_err response_parse_registration(const prov_http_response *resp, prov_result
                                      enum answer_kind *kind, char *why, size_t whylen) {
     const char *opid = NULL, *status = NULL, *regid = NULL, *devid = NULL, *hub = NULL;
     const char *substatus = NULL, *created = NULL, *updated = NULL, *etag = NULL;
-    const char *group = NULL, *errmsg = NULL;
+    const char *group = NULL, *x509_group = NULL, *errmsg = NULL;
     json_t *doc, *state = NULL, *payload = NULL, *errcode = NULL, *chain = NULL;
     json_error_t jerr;
     prov_err rc = PROV_ERR_PROTOCOL;
@@ -114,12 +114,14 @@ prov_err response_parse_registration(const prov_http_response *resp, prov_result
         goto out;
     }
     if (state != NULL &&
-        json_unpack_ex(
-            state, &jerr, 0, "{s?s, s?s, s?s, s?s, s?s, s?s, s?s, s?{s?s}, s?o, s?o, s?s, s?o}",
-            "registrationId", &regid, "deviceId", &devid, "assignedHub", &hub, "substatus",
-            &substatus, "createdDateTimeUtc", &created, "lastUpdatedDateTimeUtc", &updated, "etag",
-            &etag, "symmetricKey", "enrollmentGroupId", &group, "payload", &payload, "errorCode",
-            &errcode, "errorMessage", &errmsg, "issuedCertificateChain", &chain) != 0) {
+        json_unpack_ex(state, &jerr, 0,
+                       "{s?s, s?s, s?s, s?s, s?s, s?s, s?s, s?{s?s}, s?{s?s}, s?o, s?o, s?s, s?o}",
+                       "registrationId", &regid, "deviceId", &devid, "assignedHub", &hub,
+                       "substatus", &substatus, "createdDateTimeUtc", &created,
+                       "lastUpdatedDateTimeUtc", &updated, "etag", &etag, "symmetricKey",
+                       "enrollmentGroupId", &group, "x509", "enrollmentGroupId", &x509_group,
+                       "payload", &payload, "errorCode", &errcode, "errorMessage", &errmsg,
+                       "issuedCertificateChain", &chain) != 0) {
         snprintf(why, whylen, "HTTP %d answer: registrationState: %s", resp->status, jerr.text);
         goto out;
     }
@@ -150,7 +152,8 @@ prov_err response_parse_registration(const prov_http_response *resp, prov_result
         dup_opt(&res->registration_id, regid) != 0 || dup_opt(&res->device_id, devid) != 0 ||
         dup_opt(&res->assigned_hub, hub) != 0 || dup_opt(&res->substatus, substatus) != 0 ||
         dup_opt(&res->created_at, created) != 0 || dup_opt(&res->updated_at, updated) != 0 ||
-        dup_opt(&res->etag, etag) != 0 || dup_opt(&res->enrollment_group_id, group) != 0 ||
+        dup_opt(&res->etag, etag) != 0 ||
+        dup_opt(&res->enrollment_group_id, group ? group : x509_group) != 0 ||
         dup_opt(&res->error_message, errmsg) != 0)
         goto out;
     if (payload != NULL &&

@@ -124,7 +124,8 @@ typedef struct prov_result {
     char *created_at;          /* createdDateTimeUtc, as sent (2026-11-26T01:02:03.1234567Z) */
     char *updated_at;          /* lastUpdatedDateTimeUtc, as sent */
     char *etag;                /* etag, opaque */
-    char *enrollment_group_id; /* symmetricKey.enrollmentGroupId, when a group attested it */
+    char *enrollment_group_id; /* the group that attested it, when one did (symmetricKey or
+                                * x509 enrollmentGroupId) */
     char *payload;             /* payload (the device's configuration) as compact JSON text */
     long error_code;           /* errorCode of a failed registration or an error answer, or 0 */
     char *error_message;       /* errorMessage of a failed registration, message of an error */
@@ -254,16 +255,17 @@ PROV_EXPORT prov_err prov_check_key_file(const char *path, char *errbuf, size_t 
 
 /* Generates a new key pair of the given type inside the client, replacing any earlier one. From
  * then on prov_register sends a CSR for it ("csr": base64 DER PKCS#10, subject CN = the
- * registration ID, signed with SHA-256) and requires the server to issue a certificate for it:
- * an assigned answer without issuedCertificateChain, or whose leaf does not certify this key, is
- * PROV_ERR_PROTOCOL. The key is wiped when the client is freed.
+ * registration ID, which must then be at most 64 characters; signed with SHA-256) and requires the
+ * server to issue a certificate for it: an assigned answer without issuedCertificateChain, or whose
+ * leaf does not certify this key, is PROV_ERR_PROTOCOL. The key is wiped when the client is freed.
  * Returns PROV_ERR_INVALID_ARG for an unknown type, PROV_ERR_CRYPTO when generation fails, or
  * PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_client_generate_key(prov_client *client, prov_key_type type);
 
 /* Like prov_client_generate_key, with an existing private key: an unencrypted PEM file
  * (PKCS#8, or traditional EC or RSA) of an EC P-256/P-384, RSA (2048 bits or more) or Ed25519
- * key. NULL forgets the key and stops sending CSRs.
+ * key (whose CSR is signed by Ed25519 itself, without SHA-256). NULL forgets the key and stops
+ * sending CSRs.
  * Returns PROV_ERR_INVALID_ARG for an empty path, PROV_ERR_IO when the file cannot be read,
  * PROV_ERR_CRYPTO when it holds no usable private key (or an encrypted one), PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_client_set_csr_key_file(prov_client *client, const char *path);

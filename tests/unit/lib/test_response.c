@@ -88,6 +88,22 @@ static void minimal_assigned_answer(void **state) {
     prov_result_free(r);
 }
 
+static void x509_group_is_recorded(void **state) {
+    static const struct fake_answer script[] = {
+        {PROV_OK, 200, FAKE_JSON, NULL,
+         "{\"status\":\"assigned\",\"registrationState\":{\"deviceId\":\"d\",\"assignedHub\":\"h\","
+         "\"x509\":{\"enrollmentGroupId\":\"fleet\",\"certificateInfo\":{\"subjectName\":\"CN=d\"}}"
+         "}}",
+         0},
+    };
+    prov_result *r;
+
+    (void)state;
+    r = run(script, 1, PROV_OK, 1);
+    assert_string_equal(r->enrollment_group_id, "fleet");
+    prov_result_free(r);
+}
+
 static void assigning_is_polled_until_assigned(void **state) {
     static const struct fake_answer script[] = {ASSIGNING("3"), ASSIGNING(NULL), FAKE_ASSIGNED};
     struct fake f;
@@ -320,6 +336,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(assigned_answer_fills_the_result),
         cmocka_unit_test(minimal_assigned_answer),
+        cmocka_unit_test(x509_group_is_recorded),
         cmocka_unit_test(assigning_is_polled_until_assigned),
         cmocka_unit_test(assigning_over_200_is_polled_too),
         cmocka_unit_test(failed_registration_carries_its_error),
