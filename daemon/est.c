@@ -253,25 +253,20 @@ static int is_pkcs10(struct evhttp_request *req) {
 }
 
 /* The registration ID a client certificate names: the one provd issued it to, when it is one
- * of provd's (the store has its serial and issuer, and it verifies up to provd's root; its CN is
- * the device ID, which may differ), else its CN. The pipeline then decides whether the
- * certificate attests that device. Returns 0, or -1 when it names none. */
+ * of provd's (the store has a certificate of its serial and SHA-256 thumbprint; its CN is the
+ * device ID, which may differ), else its CN. The pipeline then decides whether the certificate
+ * attests that device. Returns 0, or -1 when it names none. */
 static int peer_regid(struct reg_job *job, char *id, size_t size) {
-    char serial[CERTINFO_SERIAL_MAX], err[160];
+    char serial[CERTINFO_SERIAL_MAX], thumb[CERTINFO_THUMB_LEN];
     struct store_cert rec = {0};
-    char *issuer = NULL;
     int rc = -1;
 
-    if (certinfo_serial(job->peer, serial) == 0 &&
+    if (certinfo_serial(job->peer, serial) == 0 && certinfo_thumbprint(job->peer, thumb) == 0 &&
         store_cert_get(job->w->conn, serial, &rec) == STORE_OK &&
-        (issuer = certinfo_name(X509_get_issuer_name(job->peer))) &&
-        strcmp(issuer, rec.issuer) == 0 &&
-        ca_verify(job->w->pd->ca, job->peer, err, sizeof(err)) == 0 &&
-        strlen(rec.registration_id) < size) {
+        strcmp(rec.thumbprint, thumb) == 0 && strlen(rec.registration_id) < size) {
         snprintf(id, size, "%s", rec.registration_id);
         rc = 0;
     }
-    free(issuer);
     store_cert_clear(&rec);
     return rc == 0 ? 0 : certinfo_cn(job->peer, id, size);
 }

@@ -48,7 +48,8 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body);
 
 /* Sends the answer of status: the headers set, the request's output buffer and then body (NULL
  * for none) as its content. To HEAD, the headers only, with the Content-Length a GET would have
- * (RFC 9110, 9.3.2). Every answer goes through here. */
+ * (RFC 9110, 9.3.2). Every answer provd makes goes through here (libevent's own error pages,
+ * such as its 413 past the body limit, do not). */
 void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
 
 /* Answers status with no body (e.g. 204). */

@@ -522,6 +522,11 @@ static int authenticate_key(struct reg_job *job, const struct sas_token *tok, co
         if (job->label && refuse_label(job, proven, key_attests, tok))
             return -1;
         if (!proven) {
+            /* The groups are tried all the same, so that the time of the answer does not tell
+             * either (an individual enrollment takes precedence: none of them may attest). */
+            struct doc_cache *gc = cache_of(w, STORE_GROUP);
+            if (gc)
+                find_group(job, gc, home, key_attests, tok);
             refuse_key(job, tok,
                        e->attestation != ENROLLMENT_SYMMETRIC_KEY
                            ? "the enrollment uses X.509 attestation (the device certificate goes "
@@ -624,11 +629,12 @@ static int is_current(struct reg_job *job, const char *serial) {
     return rc;
 }
 
-/* What the store says about leaf when provd issued it (its record names leaf's serial and issuer,
- * and leaf verifies up to provd's root: a serial and an issuer name alone are easy to copy).
- * Refuses and returns -1 when it is revoked, or was issued to another registration ID; else
- * returns 0 with *own set when it is this device's own certificate (the current one of this
- * registration ID), *superseded when provd has issued this registration ID a newer one since. */
+/* What the store says about leaf when provd issued it: the record of leaf's serial is leaf's
+ * when its SHA-256 thumbprint is (a serial and an issuer name alone are easy to copy), whatever
+ * CA provd has now. Refuses and returns -1 when it is revoked, or was issued to another
+ * registration ID; else returns 0 with *own set when it is this device's own certificate (the
+ * current one of this registration ID, verifying up to provd's root), *superseded when provd has
+ * issued this registration ID a newer one since. */
 static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info, int *own,
                         int *superseded) {
     struct store_cert rec = {0};
@@ -636,8 +642,7 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
     int got = store_cert_get(job->w->conn, info->serial, &rec), rc = -1, cur = 0;
 
     *own = *superseded = 0;
-    if (got == STORE_OK && (strcmp(rec.issuer, info->issuer) != 0 ||
-                            ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) != 0))
+    if (got == STORE_OK && strcmp(rec.thumbprint, info->thumbprint) != 0)
         got = STORE_NOT_FOUND;
     if (got == STORE_NOT_FOUND) {
         rc = 0;
@@ -655,10 +660,11 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
         *superseded = 1;
         rc = 0;
     } else if (cur >= 0) {
-        *own = 1;
+        /* A certificate of a CA provd no longer has is not the device's own any more. */
+        *own = ca_verify(job->w->pd->ca, leaf, err, sizeof(err)) == 0;
         /* Decided again after a conflict: the certificate was current when the request came,
          * though the conflicting registration (a retry of this one) replaced it since. */
-        job->peer_was_current = 1;
+        job->peer_was_current = *own;
         rc = 0;
     }
     store_cert_clear(&rec);
@@ -761,7 +767,7 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
             struct doc_cache *gc = cache_of(w, STORE_GROUP);
             char answer[X509_WHY_MAX + 32];
             if (gc)
-                find_group(job, gc, NULL, x509_attests, &why);
+                find_group(job, gc, home, x509_attests, &why);
             snprintf(answer, sizeof(answer), "client certificate refused: %s", why.text);
             if (e->attestation != ENROLLMENT_X509)
                 refuse_unsaid(job, answer, "%s",

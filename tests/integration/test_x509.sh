@@ -252,6 +252,11 @@ keyUsage = critical,keyCertSign,cRLSign
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = clientAuth
+[v3issuing]
+basicConstraints = critical,CA:TRUE,pathlen:0
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
 [v3server]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
@@ -456,6 +461,43 @@ curl -sS --cacert "$CA" --cert "$O/huge-chain.pem" --key "$O/g1.key" -o /dev/nul
 st=$(curl -sS --cacert "$CA" --cert "$O/g1chain.pem" --key "$O/g1.key" -o /dev/null \
     -w '%{http_code}' "$DEV/healthz")
 assert_eq 200 "$st" "a client certificate chain of normal size"
+
+# ---- A CA replaced: the certificates of the old one keep their records ----
+# A group trusting provd's old root, and a device of a symmetric-key group whose provd
+# certificate is revoked: once provd has another issuing CA (provd ca import), that certificate
+# no longer verifies up to provd's root, but it is still the one provd revoked.
+GKR=$(new_key)
+st=$(admjson PUT /enrollmentGroups/grp-sym-r "{\"enrollmentGroupId\":\"grp-sym-r\",
+    \"iotHubHostName\":\"hub.example.com\",\"attestation\":{\"type\":\"symmetricKey\",
+    \"symmetricKey\":{\"primaryKey\":\"$GKR\"}}}")
+assert_eq 200 "$st" "PUT group grp-sym-r: $(cat "$WORK/body")"
+DKR=$(b64_hmac "$GKR" dev-r)
+st=$(register dev-r "$(sas_token "$DKR" dev-r)" "{\"registrationId\":\"dev-r\",
+    \"csr\":\"$(csr_b64 dev-r ec:<(openssl ecparam -name prime256v1) "$O/r")\"}")
+assert_eq 200 "$st" "register dev-r with a CSR: $(cat "$WORK/body")"
+for i in 0 1; do
+    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
+done >"$O/r.pem"
+st=$(admreq POST /registrations/dev-r/revokeCertificates)
+assert_eq 200 "$st" "revoke dev-r's certificate"
+st=$(admreq DELETE /registrations/dev-r)
+assert_eq 204 "$st" "DELETE the registration of dev-r"
+doc=$(jq -nc --rawfile c "$DATA/ca/root.pem" '{enrollmentGroupId:"grp-old-root",
+    iotHubHostName:"hub.example.com",attestation:{type:"x509",
+    x509:{signingCertificates:{primary:{certificate:$c}}}}}')
+st=$(admjson PUT /enrollmentGroups/grp-old-root "$doc")
+assert_eq 200 "$st" "PUT a group trusting provd's root"
+st=$(register_mtls dev-r "$O/r.pem" "$O/r.key")
+assert_refused_401 dev-r "a revoked provd certificate" "is revoked"
+provd_stop
+mkca newroot
+sign "New Issuing" newissuing newroot v3issuing
+"$BIN/provd" ca import --data-dir "$DATA" --cert "$O/newissuing.pem" --key "$O/newissuing.key" \
+    --chain "$O/newroot.pem" --force >/dev/null 2>"$WORK/err" ||
+    fail "ca import of another CA: $(cat "$WORK/err")"
+provd_start
+st=$(register_mtls dev-r "$O/r.pem" "$O/r.key")
+assert_refused_401 dev-r "a revoked certificate of the CA provd had before" "is revoked"
 
 # ---- provd refuses to start without an issuing CA, naming the fix ----
 provd_stop
