@@ -65,6 +65,18 @@ csr_b64() {
     base64 -w0 "$3.der"
 }
 
+# csr_register REGID AUTH OUT: registers REGID (Authorization AUTH) with a CSR for a new key
+# OUT.key, and writes its certificate and the issuing CA's into OUT.pem.
+csr_register() {
+    local st i
+    st=$(register "$1" "$2" "{\"registrationId\":\"$1\",\"csr\":\"$(csr_b64 "$1" \
+        ec:<(openssl ecparam -name prime256v1) "$3")\"}")
+    assert_eq 200 "$st" "register $1 with a CSR: $(cat "$WORK/body")"
+    for i in 0 1; do
+        jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
+    done >"$3.pem"
+}
+
 # cert_count REGID: how many certificates provctl lists for REGID.
 cert_count() {
     pc --json cert list --registration "$1"
@@ -402,12 +414,7 @@ assert_refused_401 dev-csr "a copy of a revoked certificate's serial and issuer"
 # trusts provd's own root and another registration ID equals their CN (a device ID).
 KEYA=$(new_key)
 sym_enrollment dev-alice "$KEYA" ',"deviceId":"dev-bob"'
-st=$(register dev-alice "$(sas_token "$KEYA" dev-alice)" "{\"registrationId\":\"dev-alice\",
-    \"csr\":\"$(csr_b64 dev-alice ec:<(openssl ecparam -name prime256v1) "$O/alice")\"}")
-assert_eq 200 "$st" "register dev-alice (device ID dev-bob) with a CSR: $(cat "$WORK/body")"
-for i in 0 1; do
-    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
-done >"$O/alice.pem"
+csr_register dev-alice "$(sas_token "$KEYA" dev-alice)" "$O/alice"
 doc=$(jq -nc --rawfile c "$DATA/ca/root.pem" '{enrollmentGroupId:"grp-provd",attestation:{
     type:"x509",x509:{signingCertificates:{primary:{certificate:$c}}}}}')
 st=$(admjson PUT /enrollmentGroups/grp-provd "$doc")
@@ -472,12 +479,7 @@ st=$(admjson PUT /enrollmentGroups/grp-sym-r "{\"enrollmentGroupId\":\"grp-sym-r
     \"symmetricKey\":{\"primaryKey\":\"$GKR\"}}}")
 assert_eq 200 "$st" "PUT group grp-sym-r: $(cat "$WORK/body")"
 DKR=$(b64_hmac "$GKR" dev-r)
-st=$(register dev-r "$(sas_token "$DKR" dev-r)" "{\"registrationId\":\"dev-r\",
-    \"csr\":\"$(csr_b64 dev-r ec:<(openssl ecparam -name prime256v1) "$O/r")\"}")
-assert_eq 200 "$st" "register dev-r with a CSR: $(cat "$WORK/body")"
-for i in 0 1; do
-    jb ".registrationState.issuedCertificateChain[$i]" | base64 -d | openssl x509 -inform DER
-done >"$O/r.pem"
+csr_register dev-r "$(sas_token "$DKR" dev-r)" "$O/r"
 st=$(admreq POST /registrations/dev-r/revokeCertificates)
 assert_eq 200 "$st" "revoke dev-r's certificate"
 st=$(admreq DELETE /registrations/dev-r)
