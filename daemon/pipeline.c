@@ -799,7 +799,11 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
         }
         if (!found) {
             refuse(job, 401, 401002, "client certificate refused: %s",
-                   own ? "the enrollment it was issued under no longer exists" : why.text);
+                   !own   ? why.text
+                   : home ? "the enrollment group the device is registered under no longer exists"
+                          : "neither an individual enrollment nor a registration through a group "
+                            "holds the device any more (a device of a group registers again with "
+                            "the group's credentials)");
             goto out;
         }
     }

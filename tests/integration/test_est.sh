@@ -347,7 +347,7 @@ st=$(admreq DELETE /enrollments/est-dev8)
 assert_eq 204 "$st" "DELETE enrollment est-dev8"
 st=$(enroll simplereenroll d8 --cert "$O/d8.pem" --key "$O/d8.key")
 refused 401 "simplereenroll after the enrollment was deleted"
-assert_match 'enrollment it was issued under no longer exists' "$(cat "$WORK/body")" \
+assert_match 'neither an individual enrollment nor a registration' "$(cat "$WORK/body")" \
     "simplereenroll after the enrollment was deleted: reason"
 # Revoking by device ID is audited about the registration ID.
 st=$(admreq POST /certificates/revoke -H 'Content-Type: application/json' \

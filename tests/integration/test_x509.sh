@@ -469,6 +469,32 @@ st=$(curl -sS --cacert "$CA" --cert "$O/g1chain.pem" --key "$O/g1.key" -o /dev/n
     -w '%{http_code}' "$DEV/healthz")
 assert_eq 200 "$st" "a client certificate chain of normal size"
 
+# A device of a group comes back with its provd certificate while its registration and the
+# group exist; without either, the refusal says which is gone.
+GKG=$(new_key)
+for g in grp-gone-a grp-gone-b; do
+    st=$(admjson PUT "/enrollmentGroups/$g" "{\"enrollmentGroupId\":\"$g\",
+        \"iotHubHostName\":\"hub.example.com\",\"attestation\":{\"type\":\"symmetricKey\",
+        \"symmetricKey\":{\"primaryKey\":\"$GKG\"}}}")
+    assert_eq 200 "$st" "PUT group $g: $(cat "$WORK/body")"
+done
+for d in dev-ga dev-gb; do
+    csr_register "$d" "$(sas_token "$(b64_hmac "$GKG" "$d")" "$d")" "$O/$d"
+    st=$(register_mtls "$d" "$O/$d.pem" "$O/$d.key")
+    assert_eq 200 "$st" "$d comes back with its provd certificate: $(cat "$WORK/body")"
+done
+# Both are registered under grp-gone-a, the first group in ID order that their keys attest.
+st=$(admreq DELETE /registrations/dev-ga)
+assert_eq 204 "$st" "DELETE the registration of dev-ga"
+st=$(register_mtls dev-ga "$O/dev-ga.pem" "$O/dev-ga.key")
+assert_refused_401 dev-ga "a group device's certificate after its registration was deleted" \
+    "registers again with the group's credentials"
+st=$(admreq DELETE /enrollmentGroups/grp-gone-a)
+assert_eq 204 "$st" "DELETE group grp-gone-a"
+st=$(register_mtls dev-gb "$O/dev-gb.pem" "$O/dev-gb.key")
+assert_refused_401 dev-gb "a group device's certificate after its group was deleted" \
+    "the enrollment group the device is registered under no longer exists"
+
 # ---- A CA replaced: the certificates of the old one keep their records ----
 # A group trusting provd's old root, and a device of a symmetric-key group whose provd
 # certificate is revoked: once provd has another issuing CA (provd ca import), that certificate
