@@ -42,10 +42,11 @@ static int which_device(const struct ctl_args *a, const char **member, const cha
 }
 
 static int cmd_list(struct ctl *ctl, const struct ctl_args *a) {
-    static const char *const hdr[] = {"SERIAL", "REGISTRATION ID", "DEVICE ID", "STATUS",
-                                      "NOT AFTER"};
-    static const char *const members[] = {"serialNumber", "registrationId", "deviceId", "status",
-                                          "notAfterUtc"};
+    /* When each was issued tells a device's current certificate from those it replaced. */
+    static const char *const hdr[] = {"SERIAL", "REGISTRATION ID", "DEVICE ID",
+                                      "STATUS", "ISSUED",          "NOT AFTER"};
+    static const char *const members[] = {"serialNumber", "registrationId",     "deviceId",
+                                          "status",       "createdDateTimeUtc", "notAfterUtc"};
     const char *member, *value;
     char *enc = NULL, path[512], next[CERT_SERIAL_MAX] = "";
     json_t *all = json_array(), *doc = NULL, *items, *it;
@@ -80,7 +81,7 @@ static int cmd_list(struct ctl *ctl, const struct ctl_args *a) {
     if (ctl->json) {
         out_json(all);
     } else {
-        struct out_table *t = out_table_new(5, hdr);
+        struct out_table *t = out_table_new(sizeof(hdr) / sizeof(hdr[0]), hdr);
 
         json_array_foreach(all, i, it) {
             out_table_add_members(t, it, members);

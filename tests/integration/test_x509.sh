@@ -433,6 +433,8 @@ assert_eq 200 "$st" "revokeCertificates with none left"
 assert_eq 0 "$(jb .revoked)" "revokeCertificates count"
 pc cert list
 assert_eq 2 "$(grep -c revoked "$WORK/out")" "cert list shows the revoked ones"
+assert_match '^SERIAL +REGISTRATION ID +DEVICE ID +STATUS +ISSUED +NOT AFTER$' \
+    "$(head -n 1 "$WORK/out")" "cert list columns"
 # A device ID two registrations share: the revocation is audited about each of them.
 KEYS=$(new_key)
 for r in shared-a shared-b; do
