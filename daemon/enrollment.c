@@ -281,7 +281,13 @@ static json_t *norm_attestation(enum store_kind kind, json_t *att, json_t *prev,
     static const char *const att_members[] = {"type", "symmetricKey", "x509", "tpm", NULL};
     static const char *const sk_members[] = {"primaryKey", "secondaryKey", NULL};
     json_t *type, *sk = NULL, *pk = NULL, *sec = NULL, *out = NULL, *keys = NULL;
+    json_t *old = json_object_get(prev, "attestation");
 
+    /* A replacement that leaves attestation out keeps the stored one: an X.509 enrollment stays
+     * one (the keys of a symmetric-key one are kept below). */
+    if (att == NULL && json_is_string(json_object_get(old, "type")) &&
+        strcasecmp(json_string_value(json_object_get(old, "type")), "x509") == 0)
+        return json_deep_copy(old);
     if (att != NULL) {
         if (check_object("attestation", att, att_members, e) != 0)
             return NULL;

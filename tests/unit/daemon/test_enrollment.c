@@ -641,6 +641,27 @@ static void test_replace_keeps_keys(void **state) {
     assert_string_equal(str_at(out, "attestation", "symmetricKey", "secondaryKey"), KEY64);
     json_decref(out);
     json_decref(in);
+
+    /* An X.509 enrollment stays one when the replacement leaves attestation out. */
+    prev.doc = "{\"registrationId\":\"dev-1\",\"attestation\":{\"type\":\"x509\",\"x509\":"
+               "{\"clientCertificates\":{\"primary\":{\"info\":{\"sha256Thumbprint\":"
+               "\"ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789\"}}}}},"
+               "\"provisioningStatus\":\"enabled\",\"allocationPolicy\":\"hashed\","
+               "\"reprovisionPolicy\":{\"updateHubAssignment\":true,\"migrateDeviceData\":true}}";
+    in = json_loads("{\"provisioningStatus\":\"disabled\"}", 0, NULL);
+    assert_int_equal(enrollment_normalize_replace(STORE_ENROLLMENT, "dev-1", in, &prev, &out, &code,
+                                                  err, sizeof(err)),
+                     0);
+    assert_string_equal(str_at(out, "attestation", "type", NULL), "x509");
+    assert_null(json_object_get(json_object_get(out, "attestation"), "symmetricKey"));
+    const char *tp = NULL;
+    assert_int_equal(json_unpack(out, "{s:{s:{s:{s:{s:{s:s}}}}}}", "attestation", "x509",
+                                 "clientCertificates", "primary", "info", "sha256Thumbprint", &tp),
+                     0);
+    assert_string_equal(tp, "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789");
+    assert_string_equal(str_at(out, "provisioningStatus", NULL, NULL), "disabled");
+    json_decref(out);
+    json_decref(in);
 }
 
 static const char CANONICAL[] =
