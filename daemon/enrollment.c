@@ -173,7 +173,7 @@ static const char *const INFO_MEMBERS[] = {
  * {"info": {"sha256Thumbprint": HEX}} alone. A group's certificates must be CAs. */
 static json_t *norm_x509_cert(enum store_kind kind, const char *field, json_t *v, struct verr *e) {
     static const char *const members[] = {"certificate", "info", NULL};
-    char msg[128], thumb[CERTINFO_THUMB_LEN], *pem = NULL;
+    char msg[128], thumb[CERTINFO_THUMB_LEN], serial[CERTINFO_SERIAL_MAX], prefix[160], *pem = NULL;
     json_t *cert, *info, *tp, *out = NULL;
     X509 *x = NULL;
 
@@ -181,7 +181,8 @@ static json_t *norm_x509_cert(enum store_kind kind, const char *field, json_t *v
         verr_set(e, CODE_INVALID, "%s must be an object", field);
         return NULL;
     }
-    if (json_check_members(v, members, "", e) != 0)
+    snprintf(prefix, sizeof(prefix), "%s.", field);
+    if (json_check_members(v, members, prefix, e) != 0)
         return NULL;
     cert = json_opt(v, "certificate");
     info = json_opt(v, "info");
@@ -213,11 +214,25 @@ static json_t *norm_x509_cert(enum store_kind kind, const char *field, json_t *v
         verr_set(e, CODE_INVALID, "%s.certificate %s", field, msg);
         return NULL;
     }
-    if (kind == STORE_GROUP && X509_check_ca(x) < 1) {
+    uint32_t flags = X509_get_extension_flags(x);
+    if (kind == STORE_GROUP && !(flags & EXFLAG_CA)) {
         verr_set(e, CODE_INVALID,
                  "%s.certificate is not a CA certificate (basicConstraints CA:TRUE is needed to"
                  " sign device certificates)",
                  field);
+        goto done;
+    }
+    if (kind == STORE_GROUP && (flags & EXFLAG_KUSAGE) &&
+        !(X509_get_key_usage(x) & KU_KEY_CERT_SIGN)) {
+        verr_set(e, CODE_INVALID,
+                 "%s.certificate's keyUsage leaves out keyCertSign, which signing device"
+                 " certificates needs",
+                 field);
+        goto done;
+    }
+    if (certinfo_serial(x, serial) != 0) {
+        verr_set(e, CODE_INVALID,
+                 "%s.certificate has a serial number over 20 octets (RFC 5280 allows 20)", field);
         goto done;
     }
     if ((pem = certinfo_pem(x)) != NULL)

@@ -355,19 +355,27 @@ static void test_refuse_attestation_types(void **state) {
 
 /* A self-signed P-256 certificate with subject CN = cn, a CA (basicConstraints CA:TRUE) or not,
  * as PEM (freed with free()). */
-static char *make_cert(const char *cn, int ca, X509 **out) {
+/* A self-signed certificate for CN cn as PEM (freed with free()), with the basicConstraints bc
+ * and the keyUsage ku (NULL: none of it) and the serial number serial (hex); *out (when out is
+ * not NULL) the certificate, which the caller frees. */
+static char *make_cert_ext(const char *cn, const char *bc, const char *ku, const char *serial,
+                           X509 **out) {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
     X509V3_CTX ctx;
-    X509_EXTENSION *bc;
+    BIGNUM *bn = NULL;
     BIO *bio = BIO_new(BIO_s_mem());
     char *data = NULL, *pem;
+    const char *vals[2] = {bc, ku};
+    const int nids[2] = {NID_basic_constraints, NID_key_usage};
     long n;
 
     assert_non_null(key);
     assert_true(X509_set_version(x, X509_VERSION_3));
-    assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), 4242));
+    assert_true(BN_hex2bn(&bn, serial) > 0);
+    assert_non_null(BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)));
+    BN_free(bn);
     assert_true(
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0));
     assert_true(X509_set_subject_name(x, name) && X509_set_issuer_name(x, name));
@@ -375,15 +383,18 @@ static char *make_cert(const char *cn, int ca, X509 **out) {
     assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
     assert_true(X509_set_pubkey(x, key));
     X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
-    bc = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
-                             ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    assert_non_null(bc);
-    assert_true(X509_add_ext(x, bc, -1));
+    for (int i = 0; i < 2; i++) {
+        if (!vals[i])
+            continue;
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nids[i], vals[i]);
+        assert_non_null(ext);
+        assert_true(X509_add_ext(x, ext, -1));
+        X509_EXTENSION_free(ext);
+    }
     assert_true(X509_sign(x, key, EVP_sha256()) > 0);
     assert_true(PEM_write_bio_X509(bio, x));
     n = BIO_get_mem_data(bio, &data);
     pem = strndup(data, (size_t)n);
-    X509_EXTENSION_free(bc);
     X509_NAME_free(name);
     EVP_PKEY_free(key);
     BIO_free(bio);
@@ -392,6 +403,10 @@ static char *make_cert(const char *cn, int ca, X509 **out) {
     else
         X509_free(x);
     return pem;
+}
+
+static char *make_cert(const char *cn, int ca, X509 **out) {
+    return make_cert_ext(cn, ca ? "critical,CA:TRUE" : "critical,CA:FALSE", NULL, "1092", out);
 }
 
 /* doc with its "@" replaced by the JSON string of s (freed with free()). */
@@ -533,10 +548,49 @@ static void test_x509_group(void **state) {
     X509_free(x);
     free(ca);
     free(leaf);
+
+    /* keyCertSign without basicConstraints is not a CA; CA:TRUE without keyCertSign cannot
+     * sign. */
+    static const struct {
+        const char *bc, *ku, *why;
+    } bad[] = {
+        {NULL, "critical,keyCertSign,cRLSign",
+         "attestation.x509.signingCertificates.primary.certificate is not a CA certificate"},
+        {"critical,CA:TRUE", "critical,digitalSignature",
+         "attestation.x509.signingCertificates.primary.certificate's keyUsage leaves out"
+         " keyCertSign"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *c = make_cert_ext("Odd CA", bad[i].bc, bad[i].ku, "1092", NULL);
+        doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"signingCertificates\":"
+                          "{\"primary\":{\"certificate\":@}}}}}",
+                          c);
+        struct result rr = norm_kind(STORE_GROUP, "fleet", doc);
+        assert_int_equal(rr.code, 400006);
+        assert_non_null(strstr(rr.err, bad[i].why));
+        result_clear(&rr);
+        free(doc);
+        free(c);
+    }
 }
 
 static void test_x509_refusals(void **state) {
     (void)state;
+    /* A serial number over 20 octets (RFC 5280) cannot be described. */
+    char *big = make_cert_ext("dev-1", "critical,CA:FALSE", NULL,
+                              "111111111111111111111111111111111111111111", NULL);
+    char *doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                            "{\"primary\":{\"certificate\":@}}}}}",
+                            big);
+    assert_refused(norm("dev-1", doc), 400006,
+                   "attestation.x509.clientCertificates.primary.certificate has a serial number"
+                   " over 20 octets (RFC 5280 allows 20)");
+    free(doc);
+    free(big);
+    /* An unknown member is named with its path. */
+    assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
+                                 "{\"clientCertificates\":{\"primary\":{\"bogus\":1}}}}}"),
+                   400006, "unknown field \"attestation.x509.clientCertificates.primary.bogus\"");
     assert_refused(norm_kind(STORE_GROUP, "fleet",
                              "{\"attestation\":{\"type\":\"x509\",\"x509\":"
                              "{\"clientCertificates\":{\"primary\":{}}}}}"),
