@@ -104,6 +104,29 @@ static void strip_keys(json_t *doc) {
 }
 
 /* Prints one record: as JSON, or as a listing. Keys are left out unless with_keys. */
+/* The certificates of an X.509 attestation (its clientCertificates or signingCertificates): the
+ * subject and SHA-256 thumbprint of each, or the thumbprint alone when only it was enrolled. */
+static void add_certificates(struct out_kv *kv, const json_t *x509) {
+    static const char *const slots[][2] = {{"primary", "Primary certificate"},
+                                           {"secondary", "Secondary certificate"}};
+    const char *set_name;
+    json_t *set;
+
+    json_object_foreach((json_t *)x509, set_name, set) {
+        for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+            json_t *info = json_object_get(json_object_get(set, slots[i][0]), "info");
+            const char *subject = json_string_value(json_object_get(info, "subjectName"));
+            const char *tp = json_string_value(json_object_get(info, "sha256Thumbprint"));
+            char line[512];
+            if (!tp)
+                continue;
+            snprintf(line, sizeof(line), "%s%sSHA-256 %s", subject ? subject : "",
+                     subject ? ", " : "", tp);
+            out_kv_add(kv, slots[i][1], line);
+        }
+    }
+}
+
 static void print_record(const struct ctl *ctl, const struct kind *k, json_t *doc, int with_keys) {
     static const struct out_member fields[] = {
         {"iotHubHostName", "IoT hub host name"},
@@ -142,7 +165,7 @@ static void print_record(const struct ctl *ctl, const struct kind *k, json_t *do
     v = out_field(json_object_get(doc, "attestation"), "type");
     out_kv_add(kv, "Attestation", v);
     free(v);
-    if (with_keys) {
+    if (with_keys && sk) {
         v = out_field(sk, "primaryKey");
         out_kv_add(kv, "Primary key", v ? v : "(not returned by the server)");
         ctl_free_secret(v);
@@ -150,6 +173,7 @@ static void print_record(const struct ctl *ctl, const struct kind *k, json_t *do
         out_kv_add(kv, "Secondary key", v);
         ctl_free_secret(v);
     }
+    add_certificates(kv, json_object_get(json_object_get(doc, "attestation"), "x509"));
     out_kv_members(kv, doc, fields, sizeof fields / sizeof fields[0]);
     out_kv_print(kv);
 }

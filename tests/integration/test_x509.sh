@@ -202,6 +202,14 @@ st=$(admjson PUT /enrollments/dev-x2 "{\"registrationId\":\"dev-x2\",\"iotHubHos
     \"hub.example.com\",\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":
     {\"primary\":{\"info\":{\"sha256Thumbprint\":\"$TP2\"}}}}}}")
 assert_eq 200 "$st" "PUT an x509 enrollment by thumbprint: $(cat "$WORK/body")"
+# provctl shows the enrolled certificate (or thumbprint), and no keys for an X.509 enrollment.
+pc enrollment show dev-x1 --show-keys
+grep -qE "^Primary certificate: +CN=dev-x1, SHA-256 $(fp "$O/x1.pem" | sed 's/.*=//; s/://g')$" \
+    "$WORK/out" || fail "enrollment show of dev-x1: $(cat "$WORK/out")"
+! grep -q "key" "$WORK/out" || fail "enrollment show of dev-x1 speaks of keys: $(cat "$WORK/out")"
+pc enrollment show dev-x2
+grep -qE "^Primary certificate: +SHA-256 $(fp "$O/x2.pem" | sed 's/.*=//; s/://g')$" \
+    "$WORK/out" || fail "enrollment show of dev-x2: $(cat "$WORK/out")"
 st=$(admjson PUT /enrollments/dev-x3 '{"registrationId":"dev-x3","attestation":{"type":"x509",
     "x509":{"clientCertificates":{"primary":{"certificate":"not a certificate"}}}}}')
 assert_error 400 400006 "$st" "x509 enrollment with a malformed certificate"
