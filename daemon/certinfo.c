@@ -28,6 +28,11 @@ X509 *certinfo_parse(const char *text, size_t len, char *err, size_t errlen) {
         snprintf(err, errlen, "must have 1 to %d characters", CERTINFO_TEXT_MAX);
         return NULL;
     }
+    /* PEM_read_bio_X509 would skip it; said rather than dropped in silence. */
+    if (memmem(text, len, "PRIVATE KEY-----", 16) != NULL) {
+        snprintf(err, errlen, "holds a private key: give the certificate alone");
+        return NULL;
+    }
     if (memmem(text, len, "-----BEGIN", 10) != NULL) {
         /* PEM_read_bio_X509 skips text before the block; what follows it is checked by hand
          * below, since a second certificate would be silently ignored. */

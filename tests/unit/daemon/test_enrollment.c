@@ -587,6 +587,19 @@ static void test_x509_refusals(void **state) {
                    " over 20 octets (RFC 5280 allows 20)");
     free(doc);
     free(big);
+    /* A private key pasted with the certificate is refused, not dropped in silence. */
+    char *cert = make_cert("dev-1", 0, NULL), *keyed = NULL;
+    assert_true(asprintf(&keyed, "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n%s",
+                         cert) > 0);
+    doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                      "{\"primary\":{\"certificate\":@}}}}}",
+                      keyed);
+    assert_refused(norm("dev-1", doc), 400006,
+                   "attestation.x509.clientCertificates.primary.certificate holds a private key:"
+                   " give the certificate alone");
+    free(doc);
+    free(keyed);
+    free(cert);
     /* An unknown member is named with its path. */
     assert_refused(norm("dev-1", "{\"attestation\":{\"type\":\"x509\",\"x509\":"
                                  "{\"clientCertificates\":{\"primary\":{\"bogus\":1}}}}}"),
