@@ -436,19 +436,17 @@ int ca_usable(const struct ca *ca, char *err, size_t errlen) {
     return -1;
 }
 
-X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
-               struct ca_cert_info *info, char *err, size_t errlen) {
-    return ca_issue_pub(ca, key, NULL, device_id, days, info, err, errlen);
+X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days, char *err,
+               size_t errlen) {
+    return ca_issue_pub(ca, key, NULL, device_id, days, err, errlen);
 }
 
 X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, const char *device_id,
-                   int days, struct ca_cert_info *info, char *err, size_t errlen) {
+                   int days, char *err, size_t errlen) {
     GENERAL_NAMES *san = NULL;
     char *enc = NULL, *uri = NULL;
     X509 *x = NULL;
     int64_t now = (int64_t)time(NULL);
-    if (info)
-        memset(info, 0, sizeof(*info));
     if (!device_id_ok(device_id)) {
         snprintf(err, errlen, "the device ID must be 1 to %d printable ASCII characters",
                  DEVICE_ID_MAX);
@@ -486,15 +484,8 @@ X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, con
      * saying so in the certificate keeps what the store records true. */
     if (s.not_after > ca->not_after)
         s.not_after = ca->not_after;
-    if (!(x = pki_cert_new(&s))) {
+    if (!(x = pki_cert_new(&s)))
         snprintf(err, errlen, "the certificate could not be made (see the log)");
-        goto out;
-    }
-    if (info && ca_cert_info(x, info) != 0) {
-        snprintf(err, errlen, "out of memory");
-        X509_free(x);
-        x = NULL;
-    }
 out:
     GENERAL_NAMES_free(san);
     free(enc);

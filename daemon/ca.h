@@ -111,18 +111,17 @@ void ca_cert_info_free(struct ca_cert_info *info);
  * clientAuth; subject and authority key identifiers; valid from 5 minutes ago (clock skew) for
  * days (0: the CA's default), but never beyond the issuing CA's own expiry; signed with SHA-256
  * (SHA-384 by a P-384 issuing CA).
- * Returns the certificate, which the caller frees with X509_free, and fills info (when not NULL;
- * freed with ca_cert_info_free); or NULL with the reason in err (ca_usable's when the CA cannot
- * issue now). */
-X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days,
-               struct ca_cert_info *info, char *err, size_t errlen);
+ * Returns the certificate, which the caller frees with X509_free (ca_cert_info_der describes
+ * it), or NULL with the reason in err (ca_usable's when the CA cannot issue now). */
+X509 *ca_issue(const struct ca *ca, EVP_PKEY *key, const char *device_id, int days, char *err,
+               size_t errlen);
 
 /* As ca_issue, with the subject public key copied as spki encodes it (a CSR's) rather than
  * encoded again from key; key still decides the profile (keyEncipherment for RSA). The
  * certificate returned holds that key only encoded (X509_get0_pubkey gives NULL): it is made to
  * be encoded and sent, and whatever needs its key decodes the encoding. */
 X509 *ca_issue_pub(const struct ca *ca, EVP_PKEY *key, const SPKI_DER *spki, const char *device_id,
-                   int days, struct ca_cert_info *info, char *err, size_t errlen);
+                   int days, char *err, size_t errlen);
 
 /* Verifies that cert was issued by this CA and chains to its root, for the purpose of TLS client
  * authentication (a device presenting its provd certificate). Returns 0, or -1 with the reason in

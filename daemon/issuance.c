@@ -42,7 +42,7 @@ int issuance_issue(const struct ca *ca, const struct csr *csr, const char *regid
     int len;
 
     memset(out, 0, sizeof(*out));
-    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id, days, NULL, err, errlen)))
+    if (!(out->cert = ca_issue_pub(ca, csr->key, csr->spki, device_id, days, err, errlen)))
         return -1;
     /* Encoded once, for both the thumbprint and the chain. */
     int ok = (len = i2d_X509(out->cert, &der)) > 0 &&

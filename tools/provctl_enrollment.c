@@ -117,12 +117,14 @@ static void add_certificates(struct out_kv *kv, const json_t *x509) {
             json_t *info = json_object_get(json_object_get(set, slots[i][0]), "info");
             const char *subject = json_string_value(json_object_get(info, "subjectName"));
             const char *tp = json_string_value(json_object_get(info, "sha256Thumbprint"));
-            char line[512];
+            char *line = NULL;
             if (!tp)
                 continue;
-            snprintf(line, sizeof(line), "%s%sSHA-256 %s", subject ? subject : "",
-                     subject ? ", " : "", tp);
-            out_kv_add(kv, slots[i][1], line);
+            if (asprintf(&line, "%s%sSHA-256 %s", subject ? subject : "", subject ? ", " : "", tp) <
+                0)
+                line = NULL;
+            out_kv_add(kv, slots[i][1], line ? line : tp);
+            free(line);
         }
     }
 }

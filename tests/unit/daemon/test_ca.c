@@ -164,9 +164,10 @@ static void test_device_profile_p256(void **state) {
     struct ca_cert_info info;
     char err[256];
     time_t t0 = time(NULL);
-    X509 *x = ca_issue(ca, key, "device-0001", 0, &info, err, sizeof(err));
+    X509 *x = ca_issue(ca, key, "device-0001", 0, err, sizeof(err));
     time_t t1 = time(NULL);
     assert_non_null(x);
+    assert_int_equal(ca_cert_info(x, &info), 0);
     X509 *issuing = ca_issuing_cert(ca);
 
     assert_int_equal(X509_get_version(x), X509_VERSION_3);
@@ -268,7 +269,7 @@ static void test_device_profile_rsa(void **state) {
     (void)state;
     EVP_PKEY *key = pki_key_new_type(PKI_KEY_RSA2048);
     char err[256];
-    X509 *x = ca_issue(ca, key, "rsa-device", 30, NULL, err, sizeof(err));
+    X509 *x = ca_issue(ca, key, "rsa-device", 30, err, sizeof(err));
     assert_non_null(x);
     assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT);
     assert_int_equal(X509_EXTENSION_get_critical(ext_of(x, NID_key_usage)), 1);
@@ -318,7 +319,7 @@ static X509 *issued_for(const unsigned char *der, int n, struct csr **c) {
     assert_int_equal(csr_parse((const char *)der, (size_t)n, CSR_FMT_DER, NULL, "device-0001", c,
                                msg, sizeof(msg)),
                      CSR_OK);
-    X509 *made = ca_issue_pub(ca, (*c)->key, (*c)->spki, "device-0001", 0, NULL, err, sizeof(err));
+    X509 *made = ca_issue_pub(ca, (*c)->key, (*c)->spki, "device-0001", 0, err, sizeof(err));
     assert_non_null(made);
     int clen = i2d_X509(made, &cert);
     const unsigned char *p = cert;
@@ -392,8 +393,9 @@ static void test_device_id_encoding(void **state) {
     EVP_PKEY *key = pki_key_new();
     struct ca_cert_info info;
     char err[256];
-    X509 *x = ca_issue(ca, key, "Dev:1,URI:evil#x?y", 0, &info, err, sizeof(err));
+    X509 *x = ca_issue(ca, key, "Dev:1,URI:evil#x?y", 0, err, sizeof(err));
     assert_non_null(x);
+    assert_int_equal(ca_cert_info(x, &info), 0);
     assert_san_uri(x, "urn:provd:device:Dev%3A1%2CURI%3Aevil%23x%3Fy");
     char cn[64];
     X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn));
@@ -406,17 +408,17 @@ static void test_device_id_encoding(void **state) {
     char long_id[130];
     memset(long_id, 'a', 128);
     long_id[128] = '\0';
-    assert_non_null(x = ca_issue(ca, key, long_id, 0, NULL, err, sizeof(err)));
+    assert_non_null(x = ca_issue(ca, key, long_id, 0, err, sizeof(err)));
     X509_free(x);
 
     static const char *const bad[] = {"", "dev ice", "dev\nice", "d\xc3\xa9vice"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        assert_null(ca_issue(ca, key, bad[i], 0, NULL, err, sizeof(err)));
+        assert_null(ca_issue(ca, key, bad[i], 0, err, sizeof(err)));
         assert_string_equal(err, "the device ID must be 1 to 128 printable ASCII characters");
     }
     strcat(long_id, "a");
-    assert_null(ca_issue(ca, key, long_id, 0, NULL, err, sizeof(err)));
-    assert_null(ca_issue(ca, key, "d", -1, NULL, err, sizeof(err)));
+    assert_null(ca_issue(ca, key, long_id, 0, err, sizeof(err)));
+    assert_null(ca_issue(ca, key, "d", -1, err, sizeof(err)));
     assert_string_equal(err, "the validity must be 1 to 36500 days");
     EVP_PKEY_free(key);
 }
@@ -426,7 +428,7 @@ static void test_validity_capped_by_issuer(void **state) {
     (void)state;
     EVP_PKEY *key = pki_key_new();
     char err[256];
-    X509 *x = ca_issue(ca, key, "long-lived", CA_DEVICE_DAYS_MAX, NULL, err, sizeof(err));
+    X509 *x = ca_issue(ca, key, "long-lived", CA_DEVICE_DAYS_MAX, err, sizeof(err));
     assert_non_null(x);
     assert_int_equal(
         ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca_issuing_cert(ca))), 0);
@@ -438,8 +440,8 @@ static void test_serials_differ(void **state) {
     (void)state;
     EVP_PKEY *key = pki_key_new();
     char err[256];
-    X509 *a = ca_issue(ca, key, "d", 0, NULL, err, sizeof(err));
-    X509 *b = ca_issue(ca, key, "d", 0, NULL, err, sizeof(err));
+    X509 *a = ca_issue(ca, key, "d", 0, err, sizeof(err));
+    X509 *b = ca_issue(ca, key, "d", 0, err, sizeof(err));
     assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(a), X509_get0_serialNumber(b)), 0);
     X509_free(a);
     X509_free(b);
@@ -462,7 +464,7 @@ static void test_validity_within_chain(void **state) {
     write_data_dir(d, &m);
     assert_int_equal(ca_load(d, NULL, &c, err, sizeof(err)), 0);
     EVP_PKEY *key = pki_key_new();
-    X509 *x = ca_issue(c, key, "dev", 365, NULL, err, sizeof(err));
+    X509 *x = ca_issue(c, key, "dev", 365, err, sizeof(err));
     assert_non_null(x);
     assert_true(ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(m.root)) <= 0);
     assert_true(ASN1_TIME_compare(X509_get0_notBefore(x), X509_get0_notBefore(m.issuing)) >= 0);
@@ -489,7 +491,7 @@ static void test_p384_issuer(void **state) {
     assert_int_equal(X509_get_signature_nid(m.issuing), NID_ecdsa_with_SHA384);
     assert_int_equal(ca_load(d, NULL, &c384, err, sizeof(err)), 0);
     EVP_PKEY *key = pki_key_new();
-    X509 *x = ca_issue(c384, key, "dev", 0, NULL, err, sizeof(err));
+    X509 *x = ca_issue(c384, key, "dev", 0, err, sizeof(err));
     assert_non_null(x);
     assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA384);
     assert_int_equal(X509_verify(x, X509_get0_pubkey(m.issuing)), 1);
@@ -507,7 +509,7 @@ static void test_load_options(void **state) {
     char err[512];
     assert_int_equal(ca_load(dir, &o, &c, err, sizeof(err)), 0);
     EVP_PKEY *key = pki_key_new();
-    X509 *x = ca_issue(c, key, "dev", 0, NULL, err, sizeof(err));
+    X509 *x = ca_issue(c, key, "dev", 0, err, sizeof(err));
     int days = 0, secs = 0;
     assert_true(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)));
     assert_int_equal(days, 90);
@@ -556,7 +558,7 @@ static void test_out_of_time(void **state) {
     assert_int_equal(ca_usable(c, err, sizeof(err)), -1);
     assert_string_equal(err, "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z");
     strcpy(err, "");
-    assert_null(ca_issue(c, key, "dev", 0, NULL, err, sizeof(err)));
+    assert_null(ca_issue(c, key, "dev", 0, err, sizeof(err)));
     assert_string_equal(err, "provd's CA chain expired at 2021-01-01T00:00:00.0000000Z");
     ca_validity(c, &nb, &na);
     assert_int_equal(nb, 1577836800);
@@ -573,7 +575,7 @@ static void test_out_of_time(void **state) {
 
     c = load_dated(&m, "future", now + 2 * DAY, now + 3 * DAY);
     assert_int_equal(ca_usable(c, err, sizeof(err)), -1);
-    assert_null(ca_issue(c, key, "dev", 0, NULL, err, sizeof(err)));
+    assert_null(ca_issue(c, key, "dev", 0, err, sizeof(err)));
     struct timespec ts = {.tv_sec = (time_t)(now + 2 * DAY)};
     char when[TIME_DPS_LEN];
     time_format_dps(&ts, when);
@@ -587,7 +589,7 @@ static void test_out_of_time(void **state) {
     ca_validity(c, &nb, &na);
     assert_int_equal(nb, now - DAY);
     assert_int_equal(na, now + 2 * DAY);
-    X509 *x = ca_issue(c, key, "dev", 0, NULL, err, sizeof(err));
+    X509 *x = ca_issue(c, key, "dev", 0, err, sizeof(err));
     assert_non_null(x);
     X509_free(x);
     ca_free(c);
@@ -611,7 +613,7 @@ static void test_chain(void **state) {
     (void)state;
     EVP_PKEY *key = pki_key_new();
     char err[256];
-    X509 *leaf = ca_issue(ca, key, "chained", 0, NULL, err, sizeof(err));
+    X509 *leaf = ca_issue(ca, key, "chained", 0, err, sizeof(err));
     X509 *want[3] = {leaf, ca_issuing_cert(ca), ca_root_cert(ca)};
     char **v = NULL;
     size_t n = 0;
@@ -684,9 +686,10 @@ static void test_crl(void **state) {
     EVP_PKEY *key = pki_key_new();
     struct ca_cert_info info;
     char err[256];
-    X509 *leaf = ca_issue(ca, key, "revoked-device", 0, &info, err, sizeof(err));
+    X509 *leaf = ca_issue(ca, key, "revoked-device", 0, err, sizeof(err));
     int error;
     assert_non_null(leaf);
+    assert_int_equal(ca_cert_info(leaf, &info), 0);
     const struct ca_revoked list[] = {
         {"0F", 1700000000, CRL_REASON_SUPERSEDED},
         {info.serial, 1700000100, CRL_REASON_KEY_COMPROMISE},
@@ -1025,7 +1028,7 @@ static void test_import(void **state) {
     assert_int_equal(X509_cmp(ca_root_cert(c), mine.root), 0);
     assert_int_equal(X509_cmp(ca_issuing_cert(c), mine.issuing), 0);
     EVP_PKEY *dk = pki_key_new();
-    X509 *leaf = ca_issue(c, dk, "imported", 0, NULL, err, sizeof(err));
+    X509 *leaf = ca_issue(c, dk, "imported", 0, err, sizeof(err));
     assert_non_null(leaf);
     assert_int_equal(X509_verify(leaf, X509_get0_pubkey(mine.issuing)), 1);
     assert_int_equal(ca_verify(c, leaf, err, sizeof(err)), 0);
@@ -1058,7 +1061,7 @@ static void *issue_many(void *arg) {
     EVP_PKEY *key = pki_key_new();
     char err[256];
     for (int i = 0; i < 25; i++) {
-        X509 *x = ca_issue(ca, key, "concurrent", 0, NULL, err, sizeof(err));
+        X509 *x = ca_issue(ca, key, "concurrent", 0, err, sizeof(err));
         if (!x || ca_verify(ca, x, err, sizeof(err)) != 0)
             (*failures)++;
         X509_free(x);
