@@ -70,7 +70,7 @@ void crl_blob_release(struct crl_blob *b) {
 }
 
 /* The store's revoked certificates as ca_crl_new takes them; the strings point into certs. */
-static struct ca_revoked *revoked_of(const struct store_cert *certs, size_t n) {
+static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n) {
     struct ca_revoked *v = calloc(n ? n : 1, sizeof(*v));
 
     for (size_t i = 0; v && i < n; i++) {
@@ -84,7 +84,7 @@ static struct ca_revoked *revoked_of(const struct store_cert *certs, size_t n) {
 }
 
 int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
-    struct store_cert *certs = NULL;
+    struct store_revoked *certs = NULL;
     struct ca_revoked *revoked = NULL;
     struct crl_blob *b = NULL, *old = NULL;
     X509_CRL *crl = NULL;
@@ -130,6 +130,6 @@ out:
         blob_free(b);
     X509_CRL_free(crl);
     free(revoked);
-    store_certs_free(certs, n);
+    store_revoked_free(certs, n);
     return rc;
 }

@@ -218,6 +218,22 @@ void store_certs_free(struct store_cert *c, size_t n) {
     free(c);
 }
 
+void store_revoked_clear(struct store_revoked *r) {
+    if (!r)
+        return;
+    free(r->serial);
+    free(r->reason);
+    memset(r, 0, sizeof(*r));
+}
+
+void store_revoked_free(struct store_revoked *r, size_t n) {
+    if (!r)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_revoked_clear(&r[i]);
+    free(r);
+}
+
 static const char *const delivery_states[] = {
     [STORE_DELIVERY_PENDING] = "pending",
     [STORE_DELIVERY_DELIVERED] = "delivered",

@@ -107,6 +107,13 @@ struct store_cert {
     char created[TIME_DPS_LEN]; /* set by the store on insert */
 };
 
+/* A revoked certificate as a CRL lists it. */
+struct store_revoked {
+    char *serial;
+    int64_t revoked_at; /* Unix time */
+    char *reason;       /* as in struct store_cert */
+};
+
 /* Which certificates a listing or a revocation is about: every field that is not NULL must
  * match (none set: every certificate). */
 struct store_cert_filter {
@@ -292,8 +299,9 @@ struct store_ops {
      * matches f, STORE_CONFLICT when everything that matches is revoked already. */
     int (*cert_revoke)(struct store_conn *c, const struct store_cert_filter *f, int64_t revoked_at,
                        const char *reason, struct store_audit *audit, int64_t *n);
-    /* Lists every revoked certificate (what a CRL lists), in serial order. */
-    int (*cert_revoked_list)(struct store_conn *c, struct store_cert **out, size_t *n);
+    /* Lists every revoked certificate (what a CRL lists), in serial order; free with
+     * store_revoked_free. */
+    int (*cert_revoked_list)(struct store_conn *c, struct store_revoked **out, size_t *n);
     /* Takes the next CRL number: 1, 2, ... kept across restarts and shared by every process
      * using the store. */
     int (*crl_number_next)(struct store_conn *c, uint64_t *number);
@@ -436,7 +444,7 @@ static inline int store_cert_revoke(struct store_conn *c, const struct store_cer
                                     struct store_audit *audit, int64_t *n) {
     return c->ops->cert_revoke(c, f, revoked_at, reason, audit, n);
 }
-static inline int store_cert_revoked_list(struct store_conn *c, struct store_cert **out,
+static inline int store_cert_revoked_list(struct store_conn *c, struct store_revoked **out,
                                           size_t *n) {
     return c->ops->cert_revoked_list(c, out, n);
 }
@@ -459,6 +467,8 @@ void store_delivery_clear(struct store_delivery *d);
 void store_deliveries_free(struct store_delivery *d, size_t n);
 void store_cert_clear(struct store_cert *c);
 void store_certs_free(struct store_cert *c, size_t n);
+void store_revoked_clear(struct store_revoked *r);
+void store_revoked_free(struct store_revoked *r, size_t n);
 
 /* The name of a delivery state ("pending", "delivered", "failed"), and back: returns 0 with
  * *out, or -1 for an unknown name. */

@@ -165,6 +165,12 @@ static const char *const migrations[] = {
     " (SELECT coalesce(max(version), 0) FROM enrollments),"
     " (SELECT coalesce(max(version), 0) FROM enrollment_groups),"
     " (SELECT coalesce(max(version), 0) FROM endpoints)) AS m);",
+    /* 7: the index of revoked certificates holds what a CRL lists of each, so that signing a CRL
+     * reads the index alone rather than also a row of the table per certificate. SQLite (3.40)
+     * counts an index as covering only when it also holds the column of its WHERE clause. */
+    "DROP INDEX certificates_revoked;"
+    "CREATE INDEX certificates_revoked ON certificates (serial, revoked_at, reason, status)"
+    " WHERE status = 'revoked';",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -404,7 +410,7 @@ static const char *const cert_sql[CQ_COUNT] = {
     /* Rows are never deleted, so the largest rowid is the last insert. */
     [CQ_CURRENT] = "SELECT " CERT_COLS " FROM certificates WHERE registration_id = ?1"
                    " ORDER BY rowid DESC LIMIT 1",
-    [CQ_REVOKED] = "SELECT " CERT_COLS " FROM certificates WHERE status = 'revoked'"
+    [CQ_REVOKED] = "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked'"
                    " ORDER BY serial",
     [CQ_CRL_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value",
 };
@@ -1851,11 +1857,27 @@ out:
     return rc;
 }
 
-static int cert_revoked_list(struct store_conn *sc, struct store_cert **out, size_t *n) {
+static int read_revoked(sqlite3_stmt *st, void *out) {
+    struct store_revoked *r = out;
+
+    memset(r, 0, sizeof(*r));
+    r->revoked_at = sqlite3_column_int64(st, 1);
+    if (col_dup(st, 0, &r->serial) != 0 || col_dup(st, 2, &r->reason) != 0) {
+        store_revoked_clear(r);
+        return -1;
+    }
+    return 0;
+}
+
+static void clear_revoked(void *p) {
+    store_revoked_clear(p);
+}
+
+static int cert_revoked_list(struct store_conn *sc, struct store_revoked **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
 
-    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", NO_ARGS, sizeof(**out), read_cert,
-                     clear_cert, (void **)out, n);
+    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", NO_ARGS, sizeof(**out),
+                     read_revoked, clear_revoked, (void **)out, n);
 }
 
 static int crl_number_next(struct store_conn *sc, uint64_t *number) {

@@ -167,7 +167,8 @@ static void test_list_filters_and_paging(void **state) {
 static void test_revoke(void **state) {
     struct fx *f = *state;
     struct store_audit a;
-    struct store_cert got, *v;
+    struct store_cert got;
+    struct store_revoked *v;
     size_t n;
     int64_t count, audits;
 
@@ -214,10 +215,13 @@ static void test_revoke(void **state) {
     assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
     assert_int_equal(n, 3);
     assert_string_equal(v[0].serial, "C1");
+    assert_int_equal(v[0].revoked_at, 1700000002);
     assert_null(v[0].reason);
     assert_string_equal(v[1].serial, "C2");
+    assert_int_equal(v[1].revoked_at, 1700000000);
+    assert_string_equal(v[1].reason, "keyCompromise");
     assert_string_equal(v[2].serial, "C3");
-    store_certs_free(v, n);
+    store_revoked_free(v, n);
     assert_int_equal(store_cert_get(f->c, "D1", &got), STORE_OK);
     assert_int_equal(got.revoked, 0);
     store_cert_clear(&got);

@@ -21,9 +21,9 @@
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
-#define SCHEMA     6
-#define SCHEMA_STR "6"
-#define NEWER_STR  "7"
+#define SCHEMA     7
+#define SCHEMA_STR "7"
+#define NEWER_STR  "8"
 
 /* Runs sql on a handle of its own and returns SQLite's result code; *msg gets the message. */
 static int raw_exec(const char *path, const char *sql, char *msg, size_t msglen) {
@@ -1125,15 +1125,15 @@ static void query_plan(const char *path, const char *sql, char *out, size_t outl
 }
 
 /* A database of schema version 4 indexed every certificate by status; version 5 indexes only
- * the revoked ones. Opening it migrates the index, the CRL's query still reads it in order, and
- * revoking still reaches it. */
-/* Migrations 5 and 6, from a version-4 database holding certificates and an endpoint. */
+ * the revoked ones and version 7 puts what the CRL lists in that index. Opening it migrates the
+ * index, the CRL's query reads the index alone and in order, and revoking still reaches it. */
+/* Migrations 5 to 7, from a version-4 database holding certificates and an endpoint. */
 static void test_migrates_from_version_4(void **state) {
-    static const char revoked_sql[] =
-        "SELECT serial FROM certificates WHERE status = 'revoked' ORDER BY serial";
+    static const char revoked_sql[] = "SELECT serial, revoked_at, reason FROM certificates"
+                                      " WHERE status = 'revoked' ORDER BY serial";
     struct fx *f = *state;
     const struct store_cert_filter v1 = {"V1", NULL, NULL};
-    struct store_cert *v = NULL;
+    struct store_revoked *v = NULL;
     char uri[160], err[256], plan[512];
     size_t n = 0;
     int64_t count = 0;
@@ -1168,22 +1168,26 @@ static void test_migrates_from_version_4(void **state) {
     assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SCHEMA);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master WHERE"
                                       " name = 'certificates_revoked'"
-                                      " AND sql LIKE '%(serial) WHERE status = ''revoked'''"),
+                                      " AND sql LIKE '%(serial, revoked_at, reason, status)"
+                                      " WHERE status = ''revoked'''"),
                      1);
     query_plan(f->path, revoked_sql, plan, sizeof(plan));
-    assert_string_equal(plan, "SCAN certificates USING INDEX certificates_revoked; ");
+    assert_string_equal(plan, "SCAN certificates USING COVERING INDEX certificates_revoked; ");
 
     assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].serial, "R1");
-    store_certs_free(v, n);
-    assert_int_equal(store_cert_revoke(f->c, &v1, 1700000001, NULL, NULL, &count), STORE_OK);
+    assert_int_equal(v[0].revoked_at, 1700000000);
+    store_revoked_free(v, n);
+    assert_int_equal(store_cert_revoke(f->c, &v1, 1700000001, "superseded", NULL, &count),
+                     STORE_OK);
     assert_int_equal(count, 1);
     assert_int_equal(store_cert_revoked_list(f->c, &v, &n), STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].serial, "R1");
     assert_string_equal(v[1].serial, "V1");
-    store_certs_free(v, n);
+    assert_string_equal(v[1].reason, "superseded");
+    store_revoked_free(v, n);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM certificates"
                                       " INDEXED BY certificates_revoked WHERE status = 'revoked'"),
                      2);
