@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -713,10 +714,10 @@ unsigned char *ca_crl_der(const X509_CRL *crl, size_t *len) {
     return n > 0 ? der : NULL;
 }
 
-char *ca_crl_pem(const X509_CRL *crl) {
+char *ca_crl_pem(const unsigned char *der, size_t len) {
     BIO *bio = BIO_new(BIO_s_mem());
     char *s = NULL;
-    if (bio && PEM_write_bio_X509_CRL(bio, crl))
+    if (bio && len <= LONG_MAX && PEM_write_bio(bio, PEM_STRING_X509_CRL, "", der, (long)len))
         s = bio_string(bio);
     BIO_free(bio);
     return s;

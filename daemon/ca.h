@@ -172,8 +172,9 @@ X509_CRL *ca_crl_new(struct ca *ca, const struct ca_revoked *revoked, size_t n, 
 /* The DER of crl. Returns a buffer of *len bytes the caller frees with OPENSSL_free, or NULL. */
 unsigned char *ca_crl_der(const X509_CRL *crl, size_t *len);
 
-/* The PEM of crl. Returns a string the caller frees with free(), or NULL. */
-char *ca_crl_pem(const X509_CRL *crl);
+/* The PEM of a CRL from its DER (which a CRL of many entries takes long to encode again).
+ * Returns a string the caller frees with free(), or NULL. */
+char *ca_crl_pem(const unsigned char *der, size_t len);
 
 struct ca_import_opts {
     const char *data_dir;

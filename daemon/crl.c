@@ -111,7 +111,7 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     b->refs = 1;
     b->number = number;
     b->next_update = time_now_unix() + cc->next_update_s;
-    if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(crl))) {
+    if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(b->der, b->der_len))) {
         log_error("crl: out of memory");
         goto out;
     }

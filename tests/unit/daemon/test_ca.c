@@ -756,12 +756,17 @@ static void test_crl(void **state) {
     assert_int_equal(X509_CRL_cmp(back, crl), 0);
     assert_int_equal(X509_CRL_verify(back, X509_get0_pubkey(ca_issuing_cert(ca))), 1);
     X509_CRL_free(back);
-    OPENSSL_free(der);
-    char *pem = ca_crl_pem(crl);
+    /* The PEM, made from the DER, holds the same bytes. */
+    char *pem = ca_crl_pem(der, len);
     assert_non_null(strstr(pem, "-----BEGIN X509 CRL-----"));
     BIO *bio = BIO_new_mem_buf(pem, -1);
     assert_non_null(back = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL));
+    unsigned char *again = NULL;
+    assert_int_equal(i2d_X509_CRL(back, &again), (int)len);
+    assert_memory_equal(again, der, len);
     assert_int_equal(crl_number(back), 1);
+    OPENSSL_free(again);
+    OPENSSL_free(der);
     X509_CRL_free(back);
     BIO_free(bio);
     free(pem);
