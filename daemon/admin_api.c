@@ -1279,8 +1279,8 @@ static int read_reason(struct call *c, const char *const *members, const char **
     return 0;
 }
 
-/* Revokes the valid certificates matching f with their audit records, then re-signs the CRL.
- * Returns the store's answer with *n the number revoked. */
+/* Revokes the valid certificates matching f with their audit records; the CRL is signed anew
+ * when it is next asked for. Returns the store's answer with *n the number revoked. */
 static int revoke(struct call *c, const struct store_cert_filter *f, const char *reason,
                   int64_t *n) {
     char why[256];
@@ -1299,9 +1299,8 @@ static int revoke(struct call *c, const struct store_cert_filter *f, const char 
     /* The store records it about each registration ID the certificates were issued to. */
     audit_init(&audit, c, "certificate.revoke", NULL, 200, why);
     rc = store_cert_revoke(c->w->conn, f, time_now_unix(), reason, &audit, n);
-    if (rc == STORE_OK && crl_refresh(c->w->pd->crl, c->w->conn) != 0)
-        log_error("admin: the CRL could not be re-signed after a revocation; it is retried at"
-                  " the next revocation and by the CRL timer");
+    if (rc == STORE_OK)
+        crl_changed(c->w->pd->crl);
     return rc;
 }
 

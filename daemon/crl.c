@@ -2,6 +2,7 @@
 #include "crl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct crl_cache {
     pthread_mutex_t lock;    /* guards current and every blob's refs */
     pthread_mutex_t refresh; /* one refresh at a time */
     struct crl_blob *current;
+    _Atomic uint64_t changes; /* revocations announced by crl_changed */
 };
 
 struct crl_cache *crl_cache_new(struct ca *ca, int64_t next_update_s) {
@@ -83,17 +85,18 @@ static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n
     return v;
 }
 
-int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
+/* crl_refresh under the refresh lock. The count of changes is read before the store, so that a
+ * revocation committed after that read is announced after it too and makes the CRL stale. */
+static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     struct store_revoked *certs = NULL;
     struct ca_revoked *revoked = NULL;
     struct crl_blob *b = NULL, *old = NULL;
     X509_CRL *crl = NULL;
     size_t n = 0;
-    uint64_t number = 0;
+    uint64_t number = 0, changes = atomic_load(&cc->changes);
     char err[256];
     int rc = -1;
 
-    pthread_mutex_lock(&cc->refresh);
     if (store_cert_revoked_list(conn, &certs, &n) != STORE_OK ||
         store_crl_number_next(conn, &number) != STORE_OK) {
         log_error("crl: the revoked certificates could not be read");
@@ -110,6 +113,7 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     b->cc = cc;
     b->refs = 1;
     b->number = number;
+    b->changes = changes;
     b->next_update = time_now_unix() + cc->next_update_s;
     if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(b->der, b->der_len))) {
         log_error("crl: out of memory");
@@ -125,11 +129,43 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     log_info("crl: signed number=%llu revoked=%zu", (unsigned long long)number, n);
     rc = 0;
 out:
-    pthread_mutex_unlock(&cc->refresh);
     if (b)
         blob_free(b);
     X509_CRL_free(crl);
     free(revoked);
     store_revoked_free(certs, n);
     return rc;
+}
+
+int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
+    pthread_mutex_lock(&cc->refresh);
+    int rc = refresh_locked(cc, conn);
+    pthread_mutex_unlock(&cc->refresh);
+    return rc;
+}
+
+void crl_changed(struct crl_cache *cc) {
+    atomic_fetch_add(&cc->changes, 1);
+}
+
+/* Whether b lists every revocation announced so far. */
+static int up_to_date(const struct crl_cache *cc, const struct crl_blob *b) {
+    return b && b->changes >= atomic_load(&cc->changes);
+}
+
+struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
+    struct crl_blob *b = crl_current(cc);
+
+    if (up_to_date(cc, b))
+        return b;
+    crl_blob_release(b);
+    /* Requests that find it stale together wait for one refresh. */
+    pthread_mutex_lock(&cc->refresh);
+    b = crl_current(cc);
+    if (!up_to_date(cc, b) && refresh_locked(cc, conn) == 0) {
+        crl_blob_release(b);
+        b = crl_current(cc);
+    }
+    pthread_mutex_unlock(&cc->refresh);
+    return b;
 }

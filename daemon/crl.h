@@ -3,8 +3,9 @@
  * The current CRL is kept signed and encoded in memory, so that serving it costs a reference
  * count: readers take a reference to the current one under a lock, and a refresh swaps in a new
  * one under that lock. A refresh lists the revoked certificates of the store, takes the next CRL
- * number from the store and signs with the issuing CA. provd refreshes at start, after every
- * revocation and before the nextUpdate of the current CRL. */
+ * number from the store and signs with the issuing CA. provd refreshes at start, before the
+ * nextUpdate of the current CRL, and when the CRL is asked for after a revocation: however many
+ * revocations come in between, one CRL is signed, and a revocation costs no signature. */
 #ifndef PROVD_CRL_H
 #define PROVD_CRL_H
 
@@ -21,6 +22,7 @@ struct crl_blob {
     char *pem;
     size_t pem_len;
     uint64_t number;      /* its cRLNumber */
+    uint64_t changes;     /* the revocations announced when it was read from the store */
     int64_t next_update;  /* Unix time */
     int refs;             /* guarded by the cache's lock */
     struct crl_cache *cc; /* the cache it belongs to */
@@ -40,9 +42,16 @@ void crl_cache_free(struct crl_cache *cc);
  * the one with the highest number. Returns 0, or -1 (logged; the previous CRL stays). */
 int crl_refresh(struct crl_cache *cc, struct store_conn *conn);
 
+/* Announces a revocation committed to the store: the CRL is stale until the next refresh. */
+void crl_changed(struct crl_cache *cc);
+
 /* The current CRL, with a reference the caller drops with crl_blob_release; NULL before the
  * first refresh. */
 struct crl_blob *crl_current(struct crl_cache *cc);
+
+/* The current CRL as crl_current, refreshed first (through conn) when a revocation was announced
+ * since it was read; when that refresh fails (logged), the CRL before it. */
+struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn);
 
 /* Drops a reference taken by crl_current. NULL is ignored. */
 void crl_blob_release(struct crl_blob *b);

@@ -142,9 +142,10 @@ static void release_crl(const void *data, size_t len, void *blob) {
     crl_blob_release(blob);
 }
 
-/* The current CRL of the issuing CA, DER (GET /crl) or PEM (GET /crl.pem), served from memory. */
+/* The current CRL of the issuing CA, DER (GET /crl) or PEM (GET /crl.pem), served from memory
+ * (signed first when a revocation came since the last one). */
 static void serve_crl(struct worker *w, struct evhttp_request *req, int pem) {
-    struct crl_blob *b = crl_current(w->pd->crl);
+    struct crl_blob *b = crl_fresh(w->pd->crl, w->conn);
 
     if (!b) {
         http_reply_error(req, 503, 503002, NULL, "the CRL is not available yet");

@@ -83,6 +83,13 @@ cert_count() {
     jq length "$WORK/out"
 }
 
+# crl_number PEM: the number of a CRL, in decimal.
+crl_number() {
+    local n
+    n=$(openssl crl -in "$1" -noout -crlnumber | sed 's/.*=//; s/^0x//')
+    echo $((16#$n))
+}
+
 # ---- A certificate from a CSR, the device attested by its symmetric key ----
 KEY=$(new_key)
 sym_enrollment dev-csr "$KEY" ',"certificateValidityDays":30'
@@ -365,7 +372,7 @@ st=$(devreq GET /crl)
 assert_eq 200 "$st" "GET /crl"
 assert_eq application/pkix-crl "$(header content-type)" "CRL content type"
 openssl crl -inform DER -in "$WORK/body" -out "$O/crl-before.pem"
-n_before=$(openssl crl -in "$O/crl-before.pem" -noout -crlnumber | sed 's/.*=//; s/^0x//')
+n_before=$(crl_number "$O/crl-before.pem")
 cat "$O/chain2.pem" "$O/chain1.pem" >"$O/cas.pem"
 assert_eq "$O/chain0.pem: OK" "$(openssl verify -crl_check -CRLfile "$O/crl-before.pem" \
     -CAfile "$O/chain2.pem" -untrusted "$O/chain1.pem" "$O/chain0.pem")" "valid before revocation"
@@ -390,8 +397,8 @@ assert_match 'an even number of 2 to 40 hex digits' "$(jb .message)" "odd serial
 st=$(devreq GET /crl.pem)
 assert_eq 200 "$st" "GET /crl.pem"
 cp "$WORK/body" "$O/crl.pem"
-n_after=$(openssl crl -in "$O/crl.pem" -noout -crlnumber | sed 's/.*=//; s/^0x//')
-[ $((16#$n_after)) -gt $((16#$n_before)) ] || fail "the CRL number grew ($n_before -> $n_after)"
+n_after=$(crl_number "$O/crl.pem")
+[ "$n_after" -gt "$n_before" ] || fail "the CRL number grew ($n_before -> $n_after)"
 openssl crl -in "$O/crl.pem" -noout -text | grep -q "Serial Number: ${SERIAL#serial=}" ||
     fail "the CRL lists the revoked serial"
 openssl crl -in "$O/crl.pem" -noout -text | grep -q "Key Compromise" || fail "CRL reason"
@@ -433,6 +440,15 @@ assert_refused_401 dev-bob "dev-alice's certificate (CN dev-bob) for dev-bob" \
 st=$(admreq DELETE /enrollmentGroups/grp-provd)
 assert_eq 204 "$st" "DELETE grp-provd"
 
+# The CRL is signed when asked for after a change, once however many revocations came.
+st=$(devreq GET /crl)
+assert_eq 200 "$st" "GET /crl"
+openssl crl -inform DER -in "$WORK/body" -out "$O/crl1.pem"
+st=$(devreq GET /crl)
+openssl crl -inform DER -in "$WORK/body" -out "$O/crl1-again.pem"
+assert_eq "$(crl_number "$O/crl1.pem")" "$(crl_number "$O/crl1-again.pem")" \
+    "no new CRL without a revocation"
+
 # Every certificate of a device at once: dev-x2 has one (issued over mTLS above).
 pc cert revoke --device dev-x2
 assert_eq "Revoked 1 certificate(s) of dev-x2." "$(cat "$WORK/out")" "cert revoke --device"
@@ -461,6 +477,14 @@ for r in shared-a shared-b; do
     assert_eq "certificates of device shared-device revoked (superseded)" \
         "$(jq -r .reason <<<"$rec")" "the revocation's reason for $r"
 done
+st=$(devreq GET /crl.pem)
+cp "$WORK/body" "$O/crl2.pem"
+assert_eq $(($(crl_number "$O/crl1.pem") + 1)) "$(crl_number "$O/crl2.pem")" \
+    "one CRL for the two revocations since the last"
+pc --json cert list
+assert_eq "$(jq -r '.[] | select(.status == "revoked") | .serialNumber' "$WORK/out" | sort)" \
+    "$(openssl crl -in "$O/crl2.pem" -noout -text | sed -n 's/ *Serial Number: //p' | sort)" \
+    "the CRL lists every revoked certificate"
 
 # ---- A client certificate chain over 32 KiB is refused in the handshake ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/junk.key" -out "$O/junk0.pem" \
