@@ -118,8 +118,6 @@ static double ecdsa_rate(int verify, double seconds) {
     return rate;
 }
 
-/* X25519 key generation plus key agreement per second: what each side of a TLS 1.3 handshake
- * does for its key share. */
 /* P-256 public keys made from their encoded SubjectPublicKeyInfo per second: by OpenSSL's
  * d2i_PUBKEY (its provider decoders), or by daemon/spki.c as provd makes the key of a CSR. */
 static double pubkey_rate(int spki, double seconds) {
@@ -152,6 +150,8 @@ static double pubkey_rate(int spki, double seconds) {
     return rate;
 }
 
+/* X25519 key generation plus key agreement per second: what each side of a TLS 1.3 handshake
+ * does for its key share. */
 static double x25519_rate(double seconds) {
     EVP_PKEY *peer = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
     if (!peer)
