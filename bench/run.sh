@@ -8,6 +8,8 @@
 #   CSR        keep-alive concurrency levels with a CSR in every registration ["64 256"]; provbench
 #              makes keys and requests for at most 20000 devices before the run and cycles
 #              through those, so runs longer than that many issuances re-register devices
+#   REVOKED    certificates issued by the CSR levels that are marked revoked before the CRL is
+#              timed [40000]
 #   DEVICES    simulated devices per level; each level has its own prefix, so that every
 #              registration is a device's first one unless a level cycles through [1000000]
 #   WORKERS    provd worker threads [nproc]
@@ -24,11 +26,12 @@ DURATION=${DURATION:-10}
 KEEPALIVE=${KEEPALIVE:-"16 64 256"}
 NEWCONN=${NEWCONN:-"16 64 256"}
 CSR=${CSR:-"64 256"}
+REVOKED=${REVOKED:-40000}
 DEVICES=${DEVICES:-1000000}
 WORKERS=${WORKERS:-$(nproc)}
 RESULTS=${RESULTS:-}
 PERF_DIR=${PERF_DIR:-}
-for tool in jq openssl curl awk; do
+for tool in jq openssl curl awk sqlite3; do
     command -v $tool >/dev/null || {
         echo "bench: $tool is needed (scripts/deps.sh --bench)" >&2
         exit 1
@@ -260,6 +263,30 @@ for c in $CSR; do
         "$c (${KA_US[$c]} us of provd and provbench CPU) would reach $ceiling/s on $CORES cores" \
         "= $(pct "$ceiling" $((CRYPTO_RATE * CORES))) of the crypto-only bound"
 done
+
+echo "== revocation and the CRL"
+# The certificates issued above, up to REVOKED of them, are marked revoked in the store directly
+# (sqlite3, no audit records: a set-up, not what is measured); then one revocation through the
+# admin API, the CRL request that signs the CRL listing them all, and a request served from memory.
+sqlite3 "$WORK/data/provd.db" "PRAGMA busy_timeout = 10000; UPDATE certificates SET
+    status = 'revoked', revoked_at = strftime('%s', 'now'), reason = 'keyCompromise' WHERE rowid IN
+    (SELECT rowid FROM certificates WHERE status = 'valid' LIMIT $REVOKED - 1);" >/dev/null
+last=$(sqlite3 "$WORK/data/provd.db" "SELECT serial FROM certificates WHERE status = 'valid' LIMIT 1")
+if [ -z "$last" ]; then
+    echo "  no certificate left to revoke (CSR=\"$CSR\" issued none?)"
+else
+    t_revoke=$(curl -sSf --cacert "$CA" -o /dev/null -w '%{time_total}' -X POST \
+        -H 'Content-Type: application/json' -d '{"reason": "keyCompromise"}' \
+        -H "Authorization: Bearer $(cat "$WORK/data/admin.token")" \
+        "$ADM/certificates/$last/revoke") || failed=1
+    t_sign=$(curl -sSf --cacert "$CA" -o "$WORK/crl.der" -w '%{time_total}' "$DEV/crl") || failed=1
+    t_mem=$(curl -sSf --cacert "$CA" -o /dev/null -w '%{time_total}' "$DEV/crl") || failed=1
+    entries=$(openssl crl -inform DER -in "$WORK/crl.der" -noout -text | grep -c 'Serial Number')
+    echo "  $entries revoked certificates: a revocation answered in $(div "$t_revoke" 0.001 1) ms;" \
+        "the next GET /crl, which signs the CRL ($(($(stat -c %s "$WORK/crl.der") / 1024)) KiB)," \
+        "$(div "$t_sign" 0.001 1) ms; the one after (from memory) $(div "$t_mem" 0.001 1) ms" \
+        "(curl's total time, TLS handshake included)"
+fi
 
 echo "== new-connection registrations (a new TLS connection and full handshake per device)"
 BEST_NC=0

@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libjansson-dev li
       libpq-dev libcurl4-openssl-dev openssl curl)
 case "${1:-}" in
     --test) pkgs+=(libcmocka-dev sqlite3 jq groff-base valgrind clang-format) ;;
-    --bench) pkgs+=(jq) ;;
+    --bench) pkgs+=(jq sqlite3) ;;
     --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 
