@@ -55,6 +55,21 @@ static void defang(char *s, size_t len) {
     }
 }
 
+const char *log_quoted(const char *s, char *out, size_t cap) {
+    size_t o = 0;
+
+    for (; *s; s++) {
+        int escape = *s == '"' || *s == '\\';
+        if (o + (size_t)escape + 1 >= cap)
+            break;
+        if (escape)
+            out[o++] = '\\';
+        out[o++] = *s;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 void log_write(enum log_level lvl, const char *fmt, ...) {
     static const char cut[] = "...";
     int saved_errno = errno;

@@ -4,6 +4,8 @@
 #ifndef PROV_COMMON_LOG_H
 #define PROV_COMMON_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 extern enum log_level log_threshold;
@@ -13,6 +15,11 @@ extern enum log_level log_threshold;
 int log_set_level_name(const char *name);
 
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The text of a value logged between double quotes (key="%s"): s with a backslash before each
+ * '"' and '\\', so that a value quoting what a device sent cannot end its field and forge others.
+ * Written into out (cap bytes, at least 1), cut short rather than overflowing. Returns out. */
+const char *log_quoted(const char *s, char *out, size_t cap);
 
 #define log_at(lvl, ...)                                                                           \
     do {                                                                                           \

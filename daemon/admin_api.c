@@ -74,7 +74,7 @@ static void fail(struct call *c, int code, const char *fmt, ...)
 /* Answers an error of docs/errors.md; the status is the code's first three digits. The tracking
  * ID goes into the log line too, so an operator can match the answer to it. */
 static void fail(struct call *c, int code, const char *fmt, ...) {
-    char msg[MSG_MAX], tracking[UUID_STR_LEN];
+    char msg[MSG_MAX], quoted[2 * MSG_MAX], tracking[UUID_STR_LEN];
     int status = code / 1000;
     va_list ap;
 
@@ -83,15 +83,16 @@ static void fail(struct call *c, int code, const char *fmt, ...) {
     va_end(ap);
     if (uuid_v4(tracking) != 0)
         tracking[0] = '\0';
+    log_quoted(msg, quoted, sizeof(quoted));
     if (status >= 500)
         log_error("admin request failed code=%d tracking=%s remote=%s reason=\"%s\"", code,
-                  tracking, c->remote, msg);
+                  tracking, c->remote, quoted);
     else if (status == 401)
         log_info("admin request refused code=%d tracking=%s remote=%s reason=\"%s\"", code,
-                 tracking, c->remote, msg);
+                 tracking, c->remote, quoted);
     else
         log_debug("admin request refused code=%d tracking=%s remote=%s reason=\"%s\"", code,
-                  tracking, c->remote, msg);
+                  tracking, c->remote, quoted);
     http_reply_error(c->req, status, code, tracking[0] != '\0' ? tracking : NULL, msg);
 }
 

@@ -321,8 +321,9 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
     job->reply = reply;
     http_remote(req, job->remote, sizeof(job->remote));
     if (credentials(job, req, why, sizeof(why)) != 0) {
+        char quoted[2 * sizeof(why)];
         log_info("est.%s outcome=refused status=401 remote=%s reason=\"%s\"", o->name, job->remote,
-                 why);
+                 log_quoted(why, quoted, sizeof(quoted)));
         if (o->op != REG_OP_EST_REENROLL)
             http_set_header(req, "WWW-Authenticate", REALM);
         reply_text(req, 401, why);

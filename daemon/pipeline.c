@@ -361,9 +361,10 @@ static void finish(struct reg_job *job, int accepted) {
     a->reason = strdup(job->message);
     a->remote = strdup(job->remote);
     a->tracking = strdup(job->tracking);
+    char quoted[2 * sizeof(job->message)];
     log_info("%s subject=%s outcome=%s status=%d code=%d tracking=%s remote=%s reason=\"%s\"",
              a->event, job->regid, a->outcome, job->http_status, job->error_code, job->tracking,
-             job->remote, job->message);
+             job->remote, log_quoted(job->message, quoted, sizeof(quoted)));
     job->commit.w = job->w;
     job->commit.write.audit = a;
     if (reg_op_registers(job->op))

@@ -264,6 +264,13 @@ assert_eq "$nothing" "$(jb .message)" \
 assert_refused_401 dev-x1 "a SAS token for an X.509 enrollment" "uses X.509 attestation"
 st=$(register_mtls dev-x2 "$O/x1.pem" "$O/x1.key")
 assert_refused_401 dev-x2 "a certificate of another device" "is not the registration ID"
+# A CN quoted in the log cannot end its field there and add others.
+selfsigned 'x" outcome=accepted reason="ok' "$O/quote"
+st=$(register_mtls dev-x2 "$O/quote.pem" "$O/quote.key")
+assert_refused_401 dev-x2 "a CN with quotes" "is not the registration ID"
+grep -F 'subject=dev-x2 outcome=refused' "$WORK/provd.log" | tail -n 1 | grep -qF \
+    'its CN \"x\" outcome=accepted reason=\"ok\" is not the registration ID"' ||
+    fail "the quotes of a CN are escaped in the log: $(grep -F dev-x2 "$WORK/provd.log" | tail -n 1)"
 st=$(devreq PUT "/$SCOPE/registrations/dev-x1/register?$API" -H 'Content-Type: application/json' \
     --data-binary '{"registrationId":"dev-x1"}')
 assert_refused_401 dev-x1 "neither token nor certificate" "missing SAS token or client certificate"

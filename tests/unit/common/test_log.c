@@ -190,6 +190,21 @@ static void test_control_characters_defanged(void **state) {
     free(out);
 }
 
+/* A quoted value cannot end its field: its quotes and backslashes are escaped, and a value that
+ * does not fit is cut between characters, never inside an escape. */
+static void test_quoted_values(void **state) {
+    char out[32], small[5];
+    (void)state;
+
+    assert_string_equal(log_quoted("x\" outcome=accepted \\", out, sizeof(out)),
+                        "x\\\" outcome=accepted \\\\");
+    assert_string_equal(log_quoted("plain", out, sizeof(out)), "plain");
+    assert_string_equal(log_quoted("", out, sizeof(out)), "");
+    assert_string_equal(log_quoted("ab\"cd", small, sizeof(small)), "ab\\\"");
+    assert_string_equal(log_quoted("abc\"d", small, sizeof(small)), "abc");
+    assert_string_equal(log_quoted("a\"bc", small, sizeof(small)), "a\\\"b");
+}
+
 static void test_long_lines(void **state) {
     char *msg = malloc(20001), *out;
     size_t len;
@@ -292,6 +307,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_set_level_name, reset_threshold, restore_stderr),
         cmocka_unit_test_setup_teardown(test_control_characters_defanged, reset_threshold,
                                         restore_stderr),
+        cmocka_unit_test(test_quoted_values),
         cmocka_unit_test_setup_teardown(test_long_lines, reset_threshold, restore_stderr),
         cmocka_unit_test_setup_teardown(test_errno_preserved, reset_threshold, restore_stderr),
         cmocka_unit_test_setup_teardown(test_threads_do_not_interleave, reset_threshold,
