@@ -185,6 +185,14 @@ assert_error 400 400002 "$st" "csr that is not a string"
 assert_eq 0 "$(cert_count dev-bad)" "no certificate stored for refused CSRs"
 st=$(admreq GET /registrations/dev-bad)
 assert_error 404 404004 "$st" "no registration stored for refused CSRs"
+# A disabled enrollment answers as disabled whatever the CSR.
+KEYD=$(new_key)
+sym_enrollment dev-off "$KEYD" ',"provisioningStatus":"disabled"'
+st=$(register_sas dev-off "$(sas_token "$KEYD" dev-off)" \
+    '{"registrationId":"dev-off","csr":"not*base64"}')
+assert_eq 200 "$st" "a bad CSR for a disabled enrollment: $(cat "$WORK/body")"
+assert_eq failed "$(jb .status)" "a bad CSR for a disabled enrollment: status"
+assert_eq 403001 "$(jb .registrationState.errorCode)" "a bad CSR for a disabled enrollment: code"
 # tpm is still refused.
 st=$(register_sas dev-bad "$TOK" '{"registrationId":"dev-bad","tpm":{}}')
 assert_error 400 400001 "$st" "tpm registration"
