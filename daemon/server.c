@@ -88,6 +88,11 @@ static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
         SSL_CTX_set_session_id_context(ctx, sid_admin, sizeof(sid_admin) - 1);
     if (device) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_chain);
+        /* A session ticket holds the client's certificate but not its intermediates, so a
+         * device whose chain reaches its group's CA through them was refused on any connection
+         * resuming from a ticket. Sessions stay in the server's cache instead (TLS 1.3 tickets
+         * then only name them), where the whole chain is kept. */
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         /* A device's certificate with its intermediates fits in a few KiB; OpenSSL's default of
          * 100 KiB let any client make each handshake parse, and each connection keep, a chain
          * of dozens of certificates. */

@@ -337,6 +337,17 @@ assert_eq 200 "$st" "mTLS register with a chain to the group's CA: $(cat "$WORK/
 assert_eq grp-x "$(jb .registrationState.x509.enrollmentGroupId)" "attesting group"
 st=$(admjson POST /registrations/grp-x/query '{"query":"*"}')
 assert_eq dev-g1 "$(jb '.[0].registrationId')" "the group's registrations"
+# A resumed TLS session still has the intermediates: curl resumes the first connection's session
+# for the second (TLS 1.3, and TLS 1.2 where a ticket would hold the leaf alone).
+for tls in "--tlsv1.3" "--tlsv1.2 --tls-max 1.2"; do
+    # shellcheck disable=SC2086 # two words of options
+    codes=$(curl -sS --cacert "$CA" $tls --cert "$O/g1chain.pem" --key "$O/g1.key" -X PUT \
+        -H 'Content-Type: application/json' -H 'Connection: close' \
+        --data-binary '{"registrationId":"dev-g1"}' -o /dev/null -o /dev/null -w '%{http_code} ' \
+        "$DEV/$SCOPE/registrations/dev-g1/register?$API" \
+        "$DEV/$SCOPE/registrations/dev-g1/register?$API")
+    assert_eq "200 200 " "$codes" "mTLS register on a new connection resuming the session ($tls)"
+done
 # Without the intermediate the chain does not reach the group's root.
 st=$(register_mtls dev-g1 "$O/g1.pem" "$O/g1.key")
 assert_refused_401 dev-g1 "a leaf without its intermediate" "unable to get local issuer"
