@@ -218,7 +218,7 @@ static void reply_keygen(struct reg_job *job, struct evhttp_request *req) {
         reply_text(req, 500, "the answer could not be built");
     } else {
         http_set_header(req, "Content-Type", "multipart/mixed; boundary=" EST_BOUNDARY);
-        http_send(req, 200, body);
+        http_send_secret(req, 200, body);
     }
     evbuffer_free(body);
     free(p7);

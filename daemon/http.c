@@ -156,7 +156,8 @@ static int dump_json(json_t *body, struct evbuffer *out) {
     return -1;
 }
 
-void http_send(struct evhttp_request *req, int status, struct evbuffer *body) {
+/* http_send, joining the chains of the connection's output buffer when join is set. */
+static void send_reply(struct evhttp_request *req, int status, struct evbuffer *body, int join) {
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
     /* libevent 2.1 sends the body of an answer to HEAD, without a Content-Length: the next
@@ -175,8 +176,16 @@ void http_send(struct evhttp_request *req, int status, struct evbuffer *body) {
      * and bufferevent_openssl writes each chain as a record of its own; joining them before the
      * write (which happens later, in the event loop) saves a record, a write(2) and the client a
      * read. */
-    if (bev)
+    if (bev && join)
         evbuffer_pullup(bufferevent_get_output(bev), -1);
+}
+
+void http_send(struct evhttp_request *req, int status, struct evbuffer *body) {
+    send_reply(req, status, body, 1);
+}
+
+void http_send_secret(struct evhttp_request *req, int status, struct evbuffer *body) {
+    send_reply(req, status, body, 0);
 }
 
 void http_reply_json(struct evhttp_request *req, int status, json_t *body) {

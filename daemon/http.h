@@ -52,6 +52,11 @@ void http_reply_json(struct evhttp_request *req, int status, json_t *body);
  * such as its 413 past the body limit, do not). */
 void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
 
+/* http_send for a body holding a secret in chains that wipe it as they are freed
+ * (evbuffer_add_reference): its chains are sent as they are, since joining them, as http_send
+ * does to save a TLS record, would copy the secret into memory freed without a wipe. */
+void http_send_secret(struct evhttp_request *req, int status, struct evbuffer *body);
+
 /* Answers status with no body (e.g. 204). */
 void http_reply_empty(struct evhttp_request *req, int status);
 

@@ -389,6 +389,34 @@ assert_eq "$(openssl pkey -in "$O/k1srv.pem" -pubout)" \
 [ "$(openssl pkey -in "$O/k1.key" -pubout)" != "$(openssl x509 -in "$O/k1.pem" -noout -pubkey)" ] ||
     fail "serverkeygen certified the CSR's key"
 audit_has est.serverkeygen est-dev2 accepted
+# mem_count PID TEXT: the lines of process PID's writable memory holding TEXT (mappings over
+# 256 MiB, such as a sanitizer's shadow memory, are left out).
+mem_count() {
+    local n=0 c range perms lo hi
+    while read -r range perms _; do
+        [[ $perms == rw* ]] || continue
+        lo=$((16#${range%-*}))
+        hi=$((16#${range#*-}))
+        [ $((hi - lo)) -le $((256 << 20)) ] || continue
+        c=$(dd if="/proc/$1/mem" bs=4096 skip=$((lo / 4096)) count=$(((hi - lo) / 4096)) \
+            2>/dev/null | grep -a -c -F -- "$2") || true
+        n=$((n + c))
+    done <"/proc/$1/maps"
+    echo "$n"
+}
+# provd keeps no copy of the key it made once the answer is sent and the connection closed.
+if [ -r "/proc/$PROVD_PID/mem" ]; then
+    # Characters of the private key itself: those before are the same for every P-256 key.
+    needle=$(openssl base64 -A -in "$O/k1srv.der" | cut -c 61-108)
+    [ ${#needle} -eq 48 ] || fail "serverkeygen: no key to look for ($needle)"
+    for _ in $(seq 30); do
+        [ "$(mem_count "$PROVD_PID" "$needle")" -eq 0 ] && break
+        sleep 0.1
+    done
+    assert_eq 0 "$(mem_count "$PROVD_PID" "$needle")" "serverkeygen: the key left in provd's memory"
+else
+    echo "note: provd's memory cannot be read here; the serverkeygen wipe is not checked"
+fi
 st=$(admreq GET "/certificates?registrationId=est-dev2")
 assert_eq "$(serial k1)" "$(jb '.certificates[0].serialNumber')" "serverkeygen: stored"
 st=$(enroll serverkeygen wrongcn -u "est-dev2:$KEY2")
