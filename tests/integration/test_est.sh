@@ -57,8 +57,8 @@ refused() {
 
 # audit_has EVENT SUBJECT OUTCOME: an audit record with that event, subject and outcome exists.
 audit_has() {
-    audit_all "&subject=$2" | jq -e --arg e "$1" --arg o "$3" \
-        'select(.event == $e and .outcome == $o)' >/dev/null ||
+    audit_all "&subject=$2" | jq -e -s --arg e "$1" --arg o "$3" \
+        'any(.[]; .event == $e and .outcome == $o)' >/dev/null ||
         fail "no audit record $1 $2 $3"
 }
 
