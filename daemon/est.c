@@ -394,13 +394,7 @@ void est_handle(struct worker *w, struct evhttp_request *req, const struct http_
         reply_text(req, 404, "no such EST operation");
         return;
     }
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    /* HEAD wherever GET is (RFC 9110): the same answer, whose body http_send leaves out. */
-    if (method != o->method && !(method == EVHTTP_REQ_HEAD && o->method == EVHTTP_REQ_GET)) {
-        http_set_header(req, "Allow", o->method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
-        reply_text(req, 405, "method not allowed on this path");
-        return;
-    }
+    /* A path with an unknown label names nothing, whatever the method. */
     if (p->nseg == 4) {
         if (!(label = strdup(p->seg[2]))) {
             reply_text(req, 500, "out of memory");
@@ -408,6 +402,13 @@ void est_handle(struct worker *w, struct evhttp_request *req, const struct http_
         }
         if (check_label(w, req, label) != 0)
             goto out;
+    }
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    /* HEAD wherever GET is (RFC 9110): the same answer, whose body http_send leaves out. */
+    if (method != o->method && !(method == EVHTTP_REQ_HEAD && o->method == EVHTTP_REQ_GET)) {
+        http_set_header(req, "Allow", o->method == EVHTTP_REQ_GET ? "GET, HEAD" : "POST");
+        reply_text(req, 405, "method not allowed on this path");
+        goto out;
     }
     if (strcmp(o->name, "cacerts") == 0)
         reply_b64(req, CT_PKCS7, ca_pkcs7_b64(w->pd->ca, NULL));

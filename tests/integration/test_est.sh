@@ -168,6 +168,8 @@ st=$(enroll nosuchgroup/simpleenroll d1 -u "est-dev1:$KEY")
 refused 404 "unknown label"
 st=$(est GET nosuchgroup/cacerts)
 refused 404 "unknown label (cacerts)"
+st=$(est POST nosuchgroup/cacerts)
+refused 404 "unknown label, with a method its operation does not take"
 
 # ---- simpleenroll by HTTP Basic with a group-derived key, the label naming the group ----
 GK=$(new_key)
