@@ -128,6 +128,7 @@ static int read_register_body(struct reg_job *job, struct evhttp_request *req, s
     } else if (json_is_string(csr) && !(job->csr = strdup(json_string_value(csr)))) {
         refuse(job, 500, 500001, "out of memory");
     } else {
+        job->csr_len = job->csr ? strlen(job->csr) : 0; /* JSON strings hold no NUL here */
         job->csr_format = CSR_FMT_TEXT;
         job->payload = json_incref(json_object_get(doc, "payload"));
         rc = 0;

@@ -341,6 +341,7 @@ static void enroll(struct worker *w, struct evhttp_request *req, const struct es
                                 : "the request has no CSR");
     } else {
         job->csr = body;
+        job->csr_len = len;
         job->csr_format = CSR_FMT_TEXT;
         body = NULL;
         pipeline_run(job);

@@ -1029,7 +1029,7 @@ static int check_csr(struct reg_job *job) {
         refuse(job, 503, 503004, "%s", msg);
         return -1;
     }
-    e = csr_parse(job->csr, strlen(job->csr), job->csr_format, &job->w->pd->csr_policy, cn,
+    e = csr_parse(job->csr, job->csr_len, job->csr_format, &job->w->pd->csr_policy, cn,
                   &job->csr_req, msg, sizeof(msg));
 
     if (e != CSR_OK) {

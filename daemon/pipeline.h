@@ -49,10 +49,12 @@ struct reg_job {
      * group attests it. NULL: any individual enrollment or group may. */
     char *label;
     json_t *payload; /* the device's payload, or NULL */
-    /* A CSR to issue a certificate for, or NULL: the text as received, which
-     * the pipeline checks (csr_parse with the server's key policy, the registration ID as the
-     * expected CN) once the device is authenticated, and signs at the decision. */
+    /* A CSR to issue a certificate for, or NULL: the csr_len bytes of text as received (a NUL
+     * among them is refused), which the pipeline checks (csr_parse with the server's key policy,
+     * the registration ID as the expected CN) once the device is authenticated, and signs at
+     * the decision. */
     char *csr;
+    size_t csr_len;
     enum csr_format csr_format;
     /* The certificate the client presented in the TLS handshake and the certificates it sent
      * above it (references the job holds), or NULL. Without an authorization they attest the

@@ -108,6 +108,11 @@ assert_eq "application/pkcs7-mime; smime-type=certs-only" "$(header content-type
     "simpleenroll: Content-Type"
 leaf d1
 verified d1 est-dev1
+# Text after a NUL is not ignored: the body is not valid base64.
+{ cat "$O/d1.b64"; printf '\0junk'; } >"$O/d1nul.b64"
+st=$(enroll simpleenroll d1nul -u "est-dev1:$KEY")
+refused 400 "a CSR followed by a NUL and more"
+grep -q "not valid base64" "$WORK/body" || fail "a NUL in the CSR: $(cat "$WORK/body")"
 # The certificate is for the CSR's key.
 assert_eq "$(openssl pkey -in "$O/d1.key" -pubout)" "$(openssl x509 -in "$O/d1.pem" -noout -pubkey)" \
     "simpleenroll: the certificate holds the CSR's key"
