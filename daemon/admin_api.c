@@ -1357,8 +1357,16 @@ static void post_certs_revoke(struct call *c) {
 
     if (read_reason(c, members, &reason) != 0)
         return;
-    dev = json_string_value(json_object_get(c->body, "deviceId"));
-    r = json_string_value(json_object_get(c->body, "registrationId"));
+    json_t *jdev = json_object_get(c->body, "deviceId"),
+           *jr = json_object_get(c->body, "registrationId");
+    /* A member of another type is a mistake, not an absent one: revocations cannot be undone. */
+    if ((jdev && !json_is_null(jdev) && !json_is_string(jdev)) ||
+        (jr && !json_is_null(jr) && !json_is_string(jr))) {
+        fail(c, 400001, "deviceId and registrationId must be strings");
+        return;
+    }
+    dev = json_string_value(jdev);
+    r = json_string_value(jr);
     if ((dev == NULL) == (r == NULL)) {
         fail(c, 400001, "give exactly one of deviceId and registrationId (strings)");
         return;

@@ -475,7 +475,14 @@ openssl crl -inform DER -in "$WORK/body" -out "$O/crl1-again.pem"
 assert_eq "$(crl_number "$O/crl1.pem")" "$(crl_number "$O/crl1-again.pem")" \
     "no new CRL without a revocation"
 
-# Every certificate of a device at once: dev-x2 has one (issued over mTLS above).
+# Every certificate of a device at once: dev-x2 has one (issued over mTLS above). A member of
+# another type than a string is refused, not taken as absent.
+for body in '{"deviceId":5,"registrationId":"dev-x2"}' '{"registrationId":"dev-x2","deviceId":{}}'; do
+    st=$(admjson POST /certificates/revoke "$body")
+    assert_error 400 400001 "$st" "bulk revocation with $body"
+done
+assert_eq 1 "$(cert_count dev-x2)" "dev-x2's certificate"
+assert_eq valid "$(jq -r '.[0].status' "$WORK/out")" "dev-x2's certificate after refused revocations"
 pc cert revoke --device dev-x2
 assert_eq "Revoked 1 certificate(s) of dev-x2." "$(cat "$WORK/out")" "cert revoke --device"
 st=$(admreq POST /registrations/dev-x2/revokeCertificates)
