@@ -1,6 +1,6 @@
 /* Device certificates issued by provd's CA: listing them, showing one, and revoking them (the
- * server re-signs its CRL at once). Serial numbers are taken as `openssl x509 -serial` prints
- * them, with or without "serial=", in any case. */
+ * CRL the server serves lists a revocation from then on). Serial numbers are taken as `openssl x509
+ * -serial` prints them, with or without "serial=", in any case. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,7 +196,8 @@ const struct ctl_cmd ctl_cert_cmds[] = {
      cmd_show, NULL},
     {"cert revoke", "SERIAL | --device ID | --registration ID [--reason R]",
      "Revoke a certificate, or every valid certificate of a device",
-     "The server re-signs its CRL at once (GET /crl on the device listener). Reasons: "
+     "The CRL the server serves (GET /crl on the device listener) lists the revocation from "
+     "then on. Reasons: "
      "unspecified (default), keyCompromise, cACompromise, affiliationChanged, superseded, "
      "cessationOfOperation, certificateHold, privilegeWithdrawn or aACompromise.",
      0, 1, revoke_opts, cmd_revoke, NULL},
