@@ -152,6 +152,60 @@ static int path_too_long(STACK_OF(X509) * chain, char *err, size_t errlen) {
     return 0;
 }
 
+/* Whether each certificate of chain (the issuing CA first, up to the root) allows TLS clients
+ * in its extendedKeyUsage, as ca_verify checks device certificates: a CA whose extendedKeyUsage
+ * leaves clientAuth out, or one above it that does, would issue certificates nothing accepts. */
+static int chain_allows_clients(STACK_OF(X509) * chain, char *err, size_t errlen) {
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        if (X509_check_purpose(sk_X509_value(chain, i), X509_PURPOSE_SSL_CLIENT, 1) != 1) {
+            snprintf(err, errlen,
+                     "%s extendedKeyUsage does not allow TLS clients (clientAuth), which "
+                     "device certificates are for",
+                     i == 0 ? "the CA certificate's" : "the chain above has a certificate whose");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Whether a certificate of the device profile that cert (with key) signs verifies as a TLS
+ * client's up to a root of store: the checks above name the usual reasons it would not, this
+ * catches the others (a name constraint a device's names break, a policy constraint). */
+static int issues_verifiable(X509 *cert, EVP_PKEY *key, X509_STORE *store,
+                             STACK_OF(X509) * untrusted, int check_time, char *err, size_t errlen) {
+    EVP_PKEY *leaf_key = EVP_EC_gen("P-256");
+    GENERAL_NAMES *san = GENERAL_NAMES_new();
+    STACK_OF(X509) *up = sk_X509_dup(untrusted);
+    X509 *leaf = NULL;
+    int64_t now = (int64_t)time(NULL);
+    int rc = -1;
+    if (!leaf_key || !san || !up || !sk_X509_push(up, cert) ||
+        pki_san_add(san, GEN_URI, CA_DEVICE_URN_PREFIX "device-1") != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    struct pki_cert_spec s = {.profile = PKI_PROFILE_DEVICE,
+                              .key = leaf_key,
+                              .cn = "device-1",
+                              .issuer = cert,
+                              .issuer_key = key,
+                              .san = san,
+                              .not_before = now - 300,
+                              .not_after = now + 3600};
+    if (!(leaf = pki_cert_new(&s))) {
+        pki_errf(err, errlen, "making a device certificate with the CA");
+        goto out;
+    }
+    rc = verify(leaf, store, up, X509_PURPOSE_SSL_CLIENT, check_time, NULL, err, errlen,
+                "a device certificate the CA issues would not verify");
+out:
+    X509_free(leaf);
+    sk_X509_free(up);
+    GENERAL_NAMES_free(san);
+    EVP_PKEY_free(leaf_key);
+    return rc;
+}
+
 /* ca_check_issuer, with the validity periods left out unless check_time. */
 static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int check_time,
                         STACK_OF(X509) * *path, char *err, size_t errlen) {
@@ -175,6 +229,12 @@ static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int c
         snprintf(err, errlen,
                  "the CA key cannot be used: %s (P-256, P-384 or RSA of at least 2048 bits are)",
                  msg);
+        goto out;
+    }
+    if (X509_NAME_entry_count(X509_get_subject_name(cert)) == 0) {
+        snprintf(err, errlen,
+                 "the CA certificate's subject is empty: device certificates and CRLs name their "
+                 "issuer by it (RFC 5280, 4.1.2.4)");
         goto out;
     }
     uint32_t flags = X509_get_extension_flags(cert);
@@ -215,22 +275,12 @@ static int check_issuer(X509 *cert, EVP_PKEY *key, STACK_OF(X509) * above, int c
                  "above the issuing CA up to and including the root");
         goto out;
     }
-    /* Device certificates are for TLS clients, as ca_verify checks them: a CA whose
-     * extendedKeyUsage leaves clientAuth out, or one above it that does, would issue
-     * certificates nothing accepts. */
-    for (int i = -1; i < sk_X509_num(above); i++) {
-        if (X509_check_purpose(i < 0 ? cert : sk_X509_value(above, i), X509_PURPOSE_SSL_CLIENT,
-                               1) != 1) {
-            snprintf(err, errlen,
-                     "%s extendedKeyUsage does not allow TLS clients (clientAuth), which "
-                     "device certificates are for",
-                     i < 0 ? "the CA certificate's" : "the chain above has a certificate whose");
-            goto out;
-        }
-    }
     rc = verify(cert, store, untrusted, 0, check_time, &chain, err, errlen,
                 "the CA certificate does not chain to the root");
-    if (rc == 0 && path_too_long(chain, err, errlen) != 0)
+    /* Only the certificates of the path count: a bundle may hold others. */
+    if (rc == 0 &&
+        (chain_allows_clients(chain, err, errlen) != 0 || path_too_long(chain, err, errlen) != 0 ||
+         issues_verifiable(cert, key, store, untrusted, check_time, err, errlen) != 0))
         rc = -1;
     if (rc == 0 && path) {
         *path = chain;

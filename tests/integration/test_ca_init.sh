@@ -194,6 +194,20 @@ refused --cert "$O/noski.pem" --key "$O/issuing.key" --chain "$O/root.pem" --for
     "no subjectKeyIdentifier"
 refused --cert "$O/serveronly.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
     "does not allow TLS clients"
+# An issuing CA without a subject: device certificates and CRLs would have no issuer name.
+openssl req -new -key "$O/issuing.key" -subj / -out "$O/nosubject.csr" 2>/dev/null
+openssl x509 -req -in "$O/nosubject.csr" -CA "$O/root.pem" -CAkey "$O/root.key" \
+    -CAcreateserial -days 1825 -extfile "$O/ca.ext" -out "$O/nosubject.pem" 2>/dev/null
+refused --cert "$O/nosubject.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "the CA certificate's subject is empty"
+# Name constraints a device certificate's names (its urn:provd:device: URI) break: the CA
+# verifies, the certificates it would issue would not.
+cp "$O/ca.ext" "$O/nc.ext"
+echo "nameConstraints = critical, permitted;URI:.example.com" >>"$O/nc.ext"
+openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
+    -days 1825 -extfile "$O/nc.ext" -out "$O/nc.pem" 2>/dev/null
+refused --cert "$O/nc.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
+    "a device certificate the CA issues would not verify"
 # A root allowing no CA below it: the issuing CA verifies, its device certificates would not.
 openssl req -x509 -key "$O/root.key" -out "$O/root0.pem" -subj "/O=Example/CN=Example Root 0" \
     -days 3650 -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
@@ -237,6 +251,14 @@ assert_eq "$(fingerprint "$O/root.pem")" "$(fingerprint "$WORK/second.pem")" "im
 # provd's own root, which signs the TLS certificate, is kept.
 assert_eq "$root_before" "$(sha256sum "$C/root.pem" "$C/root.key")" "root.pem after an import"
 
+# A chain file may hold certificates outside the path, whatever their extendedKeyUsage.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/srvroot.key" \
+    -out "$O/srvroot.pem" -subj "/CN=Some Server Root" -days 30 \
+    -addext "extendedKeyUsage=serverAuth" 2>/dev/null
+cat "$O/root.pem" "$O/srvroot.pem" >"$O/withother.pem"
+import --cert "$O/issuing.pem" --key "$O/issuing.key" --chain "$O/withother.pem" --force ||
+    fail "ca import with a certificate outside the path: $(cat "$WORK/err")"
+assert_eq 2 "$(grep -c 'BEGIN CERTIFICATE' "$C/chain.pem")" "chain.pem holds the path only"
 # The chain may also follow the certificate in the --cert file.
 cat "$O/issuing.pem" "$O/root.pem" >"$O/bundle.pem"
 import --cert "$O/bundle.pem" --key "$O/issuing.key" --force ||
