@@ -21,7 +21,6 @@
 #include "ca.h"
 #include "certinfo.h"
 #include "certserial.h"
-#include "crl.h"
 #include "deliverer.h"
 #include "endpoint.h"
 #include "enrollment.h"
@@ -1281,12 +1280,11 @@ static int read_reason(struct call *c, const char *const *members, const char **
 }
 
 /* Revokes the valid certificates matching f with their audit records; the CRL is signed anew
- * when it is next asked for. Returns the store's answer with *n the number revoked. */
+ * when it is next asked for (crl_fresh). Returns the store's answer with *n the number revoked. */
 static int revoke(struct call *c, const struct store_cert_filter *f, const char *reason,
                   int64_t *n) {
     char why[256];
     struct store_audit audit;
-    int rc;
 
     snprintf(why, sizeof(why), "%s%s revoked (%s)",
              f->serial            ? "certificate "
@@ -1299,10 +1297,7 @@ static int revoke(struct call *c, const struct store_cert_filter *f, const char 
     utf8_repair(why); /* a long device ID may be cut inside a character */
     /* The store records it about each registration ID the certificates were issued to. */
     audit_init(&audit, c, "certificate.revoke", NULL, 200, why);
-    rc = store_cert_revoke(c->w->conn, f, time_now_unix(), reason, &audit, n);
-    if (rc == STORE_OK)
-        crl_changed(c->w->pd->crl);
-    return rc;
+    return store_cert_revoke(c->w->conn, f, time_now_unix(), reason, &audit, n);
 }
 
 /* POST /certificates/{serial}/revoke: answers the revoked certificate. */

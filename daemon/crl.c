@@ -2,7 +2,6 @@
 #include "crl.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +16,6 @@ struct crl_cache {
     pthread_mutex_t lock;    /* guards current and every blob's refs */
     pthread_mutex_t refresh; /* one refresh at a time */
     struct crl_blob *current;
-    _Atomic uint64_t changes; /* revocations announced by crl_changed */
 };
 
 struct crl_cache *crl_cache_new(struct ca *ca, int64_t next_update_s) {
@@ -85,19 +83,20 @@ static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n
     return v;
 }
 
-/* crl_refresh under the refresh lock. The count of changes is read before the store, so that a
- * revocation committed after that read is announced after it too and makes the CRL stale. */
+/* crl_refresh under the refresh lock. The store's count of revocations is read before the list,
+ * so that a revocation committed after that read makes the CRL stale. */
 static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     struct store_revoked *certs = NULL;
     struct ca_revoked *revoked = NULL;
     struct crl_blob *b = NULL, *old = NULL;
     X509_CRL *crl = NULL;
     size_t n = 0;
-    uint64_t number = 0, changes = atomic_load(&cc->changes);
+    uint64_t number = 0, revocations = 0;
     char err[256];
     int rc = -1;
 
-    if (store_cert_revoked_list(conn, &certs, &n) != STORE_OK ||
+    if (store_cert_revocations(conn, &revocations) != STORE_OK ||
+        store_cert_revoked_list(conn, &certs, &n) != STORE_OK ||
         store_crl_number_next(conn, &number) != STORE_OK) {
         log_error("crl: the revoked certificates could not be read");
         goto out;
@@ -113,7 +112,7 @@ static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     b->cc = cc;
     b->refs = 1;
     b->number = number;
-    b->changes = changes;
+    b->revocations = revocations;
     b->next_update = time_now_unix() + cc->next_update_s;
     if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(b->der, b->der_len))) {
         log_error("crl: out of memory");
@@ -144,25 +143,23 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     return rc;
 }
 
-void crl_changed(struct crl_cache *cc) {
-    atomic_fetch_add(&cc->changes, 1);
-}
-
-/* Whether b lists every revocation announced so far. */
-static int up_to_date(const struct crl_cache *cc, const struct crl_blob *b) {
-    return b && b->changes >= atomic_load(&cc->changes);
+/* Whether b lists every revocation of a store that has seen n. */
+static int up_to_date(const struct crl_blob *b, uint64_t n) {
+    return b && b->revocations >= n;
 }
 
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
     struct crl_blob *b = crl_current(cc);
+    uint64_t n;
 
-    if (up_to_date(cc, b))
+    /* When the store cannot say (logged), the CRL there is is served. */
+    if (store_cert_revocations(conn, &n) != STORE_OK || up_to_date(b, n))
         return b;
     crl_blob_release(b);
     /* Requests that find it stale together wait for one refresh. */
     pthread_mutex_lock(&cc->refresh);
     b = crl_current(cc);
-    if (!up_to_date(cc, b) && refresh_locked(cc, conn) == 0) {
+    if (!up_to_date(b, n) && refresh_locked(cc, conn) == 0) {
         crl_blob_release(b);
         b = crl_current(cc);
     }

@@ -5,7 +5,9 @@
  * one under that lock. A refresh lists the revoked certificates of the store, takes the next CRL
  * number from the store and signs with the issuing CA. provd refreshes at start, before the
  * nextUpdate of the current CRL, and when the CRL is asked for after a revocation: however many
- * revocations come in between, one CRL is signed, and a revocation costs no signature. */
+ * revocations come in between, one CRL is signed, and a revocation costs no signature. The
+ * store counts revocations, so a revocation made through another process sharing the store
+ * makes the CRL stale too. */
 #ifndef PROVD_CRL_H
 #define PROVD_CRL_H
 
@@ -22,7 +24,7 @@ struct crl_blob {
     char *pem;
     size_t pem_len;
     uint64_t number;      /* its cRLNumber */
-    uint64_t changes;     /* the revocations announced when it was read from the store */
+    uint64_t revocations; /* the store's count of revocations when it was read */
     int64_t next_update;  /* Unix time */
     int refs;             /* guarded by the cache's lock */
     struct crl_cache *cc; /* the cache it belongs to */
@@ -42,15 +44,13 @@ void crl_cache_free(struct crl_cache *cc);
  * the one with the highest number. Returns 0, or -1 (logged; the previous CRL stays). */
 int crl_refresh(struct crl_cache *cc, struct store_conn *conn);
 
-/* Announces a revocation committed to the store: the CRL is stale until the next refresh. */
-void crl_changed(struct crl_cache *cc);
-
 /* The current CRL, with a reference the caller drops with crl_blob_release; NULL before the
  * first refresh. */
 struct crl_blob *crl_current(struct crl_cache *cc);
 
-/* The current CRL as crl_current, refreshed first (through conn) when a revocation was announced
- * since it was read; when that refresh fails (logged), the CRL before it. */
+/* The current CRL as crl_current, refreshed first (through conn) when the store has seen a
+ * revocation since it was read, whichever process made it; when that refresh fails (logged),
+ * the CRL before it. */
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn);
 
 /* Drops a reference taken by crl_current. NULL is ignored. */

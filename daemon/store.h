@@ -302,6 +302,9 @@ struct store_ops {
     /* Lists every revoked certificate (what a CRL lists), in serial order; free with
      * store_revoked_free. */
     int (*cert_revoked_list)(struct store_conn *c, struct store_revoked **out, size_t *n);
+    /* How many cert_revoke calls revoked something, ever: what tells any process serving the
+     * store that a CRL signed before is stale. */
+    int (*cert_revocations)(struct store_conn *c, uint64_t *n);
     /* Takes the next CRL number: 1, 2, ... kept across restarts and shared by every process
      * using the store. */
     int (*crl_number_next)(struct store_conn *c, uint64_t *number);
@@ -447,6 +450,9 @@ static inline int store_cert_revoke(struct store_conn *c, const struct store_cer
 static inline int store_cert_revoked_list(struct store_conn *c, struct store_revoked **out,
                                           size_t *n) {
     return c->ops->cert_revoked_list(c, out, n);
+}
+static inline int store_cert_revocations(struct store_conn *c, uint64_t *n) {
+    return c->ops->cert_revocations(c, n);
 }
 static inline int store_crl_number_next(struct store_conn *c, uint64_t *number) {
     return c->ops->crl_number_next(c, number);

@@ -171,6 +171,9 @@ static const char *const migrations[] = {
     "DROP INDEX certificates_revoked;"
     "CREATE INDEX certificates_revoked ON certificates (serial, revoked_at, reason, status)"
     " WHERE status = 'revoked';",
+    /* 8: how many revocations the store has seen, which each process serving it compares with
+     * the count its CRL was signed after. */
+    "INSERT INTO meta (key, value) VALUES ('revocations', 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -374,7 +377,16 @@ static const char *const event_sql[EQ_COUNT] = {
  * column, so that SQLite can use the primary key or an index for the column that is set. */
 enum cq_filter { CF_ALL, CF_SERIAL, CF_REG, CF_DEV, CF_COUNT };
 enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_REVOKE_REGS, CO_COUNT };
-enum cq { CQ_INSERT, CQ_GET, CQ_CURRENT, CQ_REVOKED, CQ_CRL_NEXT, CQ_COUNT };
+enum cq {
+    CQ_INSERT,
+    CQ_GET,
+    CQ_CURRENT,
+    CQ_REVOKED,
+    CQ_CRL_NEXT,
+    CQ_REVOCATION,
+    CQ_REVOCATIONS,
+    CQ_COUNT
+};
 
 #define CERT_COLS                                                                                  \
     "serial, registration_id, device_id, subject, issuer, thumbprint, not_before, not_after,"      \
@@ -413,6 +425,8 @@ static const char *const cert_sql[CQ_COUNT] = {
     [CQ_REVOKED] = "SELECT serial, revoked_at, reason FROM certificates WHERE status = 'revoked'"
                    " ORDER BY serial",
     [CQ_CRL_NEXT] = "UPDATE meta SET value = value + 1 WHERE key = 'crl_number' RETURNING value",
+    [CQ_REVOCATION] = "UPDATE meta SET value = value + 1 WHERE key = 'revocations'",
+    [CQ_REVOCATIONS] = "SELECT value FROM meta WHERE key = 'revocations'",
 };
 
 struct store_sqlite {
@@ -1843,6 +1857,8 @@ static int cert_revoke(struct store_conn *sc, const struct store_cert_filter *f,
         if (audit_append(c, &a, audit->ts[0] ? audit->ts : now, &seq) != STORE_OK)
             goto out;
     }
+    if (run(c, c->cq[CQ_REVOCATION], NO_ROW, "cert_revoke", NO_ARGS) != STORE_OK)
+        goto out;
     written = 1;
 out:
     if (!written)
@@ -1878,6 +1894,17 @@ static int cert_revoked_list(struct store_conn *sc, struct store_revoked **out, 
 
     return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", NO_ARGS, sizeof(**out),
                      read_revoked, clear_revoked, (void **)out, n);
+}
+
+static int cert_revocations(struct store_conn *sc, uint64_t *n) {
+    struct sqlite_conn *c = sconn(sc);
+    sqlite3_stmt *st = c->cq[CQ_REVOCATIONS];
+    int rc = run(c, st, ONE_ROW, "cert_revocations", NO_ARGS);
+
+    if (rc == STORE_OK)
+        *n = (uint64_t)sqlite3_column_int64(st, 0);
+    done(st);
+    return rc == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
 static int crl_number_next(struct store_conn *sc, uint64_t *number) {
@@ -1934,5 +1961,6 @@ const struct store_ops store_sqlite_ops = {
     .cert_list = cert_list,
     .cert_revoke = cert_revoke,
     .cert_revoked_list = cert_revoked_list,
+    .cert_revocations = cert_revocations,
     .crl_number_next = crl_number_next,
 };

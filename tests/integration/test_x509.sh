@@ -466,6 +466,18 @@ assert_refused_401 dev-bob "dev-alice's certificate (CN dev-bob) for dev-bob" \
 st=$(admreq DELETE /enrollmentGroups/grp-provd)
 assert_eq 204 "$st" "DELETE grp-provd"
 
+# A second provd serving the same store: the CRL it serves lists a revocation made through the
+# first one.
+SECOND=
+trap 'rc=$?; [ -z "$SECOND" ] || kill "$SECOND" 2>/dev/null || true; (exit $rc); cleanup' EXIT
+"$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    --port-file "$WORK/ports2.json" --log-level warn 2>"$WORK/provd2.log" &
+SECOND=$!
+for _ in $(seq 100); do [ -s "$WORK/ports2.json" ] && break; sleep 0.1; done
+DEV2=https://127.0.0.1:$(jq -r .device "$WORK/ports2.json")
+curl -sSf --cacert "$CA" -o "$O/crl-second-before.pem" "$DEV2/crl.pem" ||
+    fail "GET /crl.pem from a second provd: $(cat "$WORK/provd2.log")"
+
 # The CRL is signed when asked for after a change, once however many revocations came.
 st=$(devreq GET /crl)
 assert_eq 200 "$st" "GET /crl"
@@ -512,12 +524,23 @@ for r in shared-a shared-b; do
 done
 st=$(devreq GET /crl.pem)
 cp "$WORK/body" "$O/crl2.pem"
-assert_eq $(($(crl_number "$O/crl1.pem") + 1)) "$(crl_number "$O/crl2.pem")" \
+# CRL numbers come from the store: the second provd took one as it started.
+last=$(crl_number "$O/crl1.pem")
+[ "$(crl_number "$O/crl-second-before.pem")" -lt "$last" ] ||
+    last=$(crl_number "$O/crl-second-before.pem")
+assert_eq $((last + 1)) "$(crl_number "$O/crl2.pem")" \
     "one CRL for the two revocations since the last"
 pc --json cert list
 assert_eq "$(jq -r '.[] | select(.status == "revoked") | .serialNumber' "$WORK/out" | sort)" \
     "$(openssl crl -in "$O/crl2.pem" -noout -text | sed -n 's/ *Serial Number: //p' | sort)" \
     "the CRL lists every revoked certificate"
+curl -sSf --cacert "$CA" -o "$O/crl-second.pem" "$DEV2/crl.pem" || fail "GET /crl.pem (second)"
+assert_eq "$(jq -r '.[] | select(.status == "revoked") | .serialNumber' "$WORK/out" | sort)" \
+    "$(openssl crl -in "$O/crl-second.pem" -noout -text | sed -n 's/ *Serial Number: //p' |
+        sort)" "the second provd's CRL lists the revocations made through the first"
+kill "$SECOND"
+wait "$SECOND" || fail "the second provd did not stop cleanly: $(cat "$WORK/provd2.log")"
+SECOND=
 
 # ---- A client certificate chain over 32 KiB is refused in the handshake ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/junk.key" -out "$O/junk0.pem" \

@@ -179,6 +179,9 @@ static void test_revoke(void **state) {
     audits = audit_count(f);
 
     const struct store_cert_filter one = {"C2", NULL, NULL};
+    uint64_t revocations = 1;
+    assert_int_equal(store_cert_revocations(f->c, &revocations), STORE_OK);
+    assert_int_equal(revocations, 0);
     memset(&a, 0, sizeof(a));
     a.event = "certificate.revoke";
     a.subject = "dev-c";
@@ -188,6 +191,8 @@ static void test_revoke(void **state) {
     assert_int_equal(count, 1);
     assert_true(a.seq > 0);
     assert_int_equal(audit_count(f), audits + 1);
+    assert_int_equal(store_cert_revocations(f->c, &revocations), STORE_OK);
+    assert_int_equal(revocations, 1);
     assert_int_equal(store_cert_get(f->c, "C2", &got), STORE_OK);
     assert_int_equal(got.revoked, 1);
     assert_int_equal(got.revoked_at, 1700000000);
@@ -203,11 +208,15 @@ static void test_revoke(void **state) {
     const struct store_cert_filter none = {"EE", NULL, NULL};
     assert_int_equal(store_cert_revoke(f->c, &none, 1, NULL, &a, &count), STORE_NOT_FOUND);
     assert_int_equal(audit_count(f), audits + 1);
+    assert_int_equal(store_cert_revocations(f->c, &revocations), STORE_OK);
+    assert_int_equal(revocations, 1); /* nothing was revoked */
 
     /* Every valid certificate of a device: C1 and C3; C2 keeps its first revocation. */
     const struct store_cert_filter dev = {NULL, NULL, "dev-c"};
     assert_int_equal(store_cert_revoke(f->c, &dev, 1700000002, NULL, &a, &count), STORE_OK);
     assert_int_equal(count, 2);
+    assert_int_equal(store_cert_revocations(f->c, &revocations), STORE_OK);
+    assert_int_equal(revocations, 2); /* one revocation, of two certificates */
     assert_int_equal(store_cert_get(f->c, "C2", &got), STORE_OK);
     assert_int_equal(got.revoked_at, 1700000000);
     store_cert_clear(&got);

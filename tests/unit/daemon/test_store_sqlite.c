@@ -21,9 +21,9 @@
 #include "timefmt.h"
 
 /* The schema version the store writes: the number of its migration steps. */
-#define SCHEMA     7
-#define SCHEMA_STR "7"
-#define NEWER_STR  "8"
+#define SCHEMA     8
+#define SCHEMA_STR "8"
+#define NEWER_STR  "9"
 
 /* Runs sql on a handle of its own and returns SQLite's result code; *msg gets the message. */
 static int raw_exec(const char *path, const char *sql, char *msg, size_t msglen) {
@@ -1127,7 +1127,7 @@ static void query_plan(const char *path, const char *sql, char *out, size_t outl
 /* A database of schema version 4 indexed every certificate by status; version 5 indexes only
  * the revoked ones and version 7 puts what the CRL lists in that index. Opening it migrates the
  * index, the CRL's query reads the index alone and in order, and revoking still reaches it. */
-/* Migrations 5 to 7, from a version-4 database holding certificates and an endpoint. */
+/* Migrations 5 to 8, from a version-4 database holding certificates and an endpoint. */
 static void test_migrates_from_version_4(void **state) {
     static const char revoked_sql[] = "SELECT serial, revoked_at, reason FROM certificates"
                                       " WHERE status = 'revoked' ORDER BY serial";
@@ -1152,7 +1152,7 @@ static void test_migrates_from_version_4(void **state) {
                  " '2027-01-01T00:00:00Z', 'revoked', 1700000000, '2026-01-01T00:00:00Z'),"
                  " ('V1', 'dev-2', 'dev-2', 'CN=dev-2', 'CN=ca', 'CD', '2026-01-01T00:00:00Z',"
                  " '2027-01-01T00:00:00Z', 'valid', NULL, '2026-01-01T00:00:00Z');"
-                 "DELETE FROM meta WHERE key = 'doc_version';"
+                 "DELETE FROM meta WHERE key IN ('doc_version', 'revocations');"
                  "INSERT INTO endpoints (id, doc, version, created, updated) VALUES"
                  " ('hub-7', '{}', 7, '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
                  "PRAGMA user_version = 4;",
@@ -1188,6 +1188,10 @@ static void test_migrates_from_version_4(void **state) {
     assert_string_equal(v[1].serial, "V1");
     assert_string_equal(v[1].reason, "superseded");
     store_revoked_free(v, n);
+    /* Migration 8: revocations are counted from then on. */
+    uint64_t revocations = 0;
+    assert_int_equal(store_cert_revocations(f->c, &revocations), STORE_OK);
+    assert_int_equal(revocations, 1);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM certificates"
                                       " INDEXED BY certificates_revoked WHERE status = 'revoked'"),
                      2);
