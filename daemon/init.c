@@ -115,10 +115,26 @@ struct ca_set {
     X509 *root, *issuing;
 };
 
+/* A CA's CN, "WHAT SCOPE" within the 64 characters of a CN (RFC 5280's ub-common-name). A
+ * scope too long for it is cut and ends with 8 hex digits of its SHA-256, so that scopes alike
+ * in their first characters still give different names. */
+#define CA_CN_MAX 64
+static void ca_cn(char out[CA_CN_MAX + 1], const char *what, const char *scope) {
+    size_t room = CA_CN_MAX - strlen(what) - 1, len = strlen(scope);
+    unsigned char h[EVP_MAX_MD_SIZE];
+
+    if (len <= room || !EVP_Digest(scope, len, h, NULL, EVP_sha256(), NULL)) {
+        snprintf(out, CA_CN_MAX + 1, "%s %s", what, scope);
+        return;
+    }
+    snprintf(out, CA_CN_MAX + 1, "%s %.*s-%02x%02x%02x%02x", what, (int)(room - 9), scope, h[0],
+             h[1], h[2], h[3]);
+}
+
 static int ca_set_new(struct ca_set *s, enum pki_key_type type, const char *scope) {
-    char root_cn[64], issuing_cn[64];
-    snprintf(root_cn, sizeof(root_cn), "provd root CA %s", scope);
-    snprintf(issuing_cn, sizeof(issuing_cn), "provd issuing CA %s", scope);
+    char root_cn[CA_CN_MAX + 1], issuing_cn[CA_CN_MAX + 1];
+    ca_cn(root_cn, "provd root CA", scope);
+    ca_cn(issuing_cn, "provd issuing CA", scope);
     if (!(s->root_key = pki_key_new_type(type)) ||
         !(s->root = pki_root_new(s->root_key, root_cn, ROOT_DAYS)) ||
         !(s->issuing_key = pki_key_new_type(type)) ||

@@ -66,6 +66,20 @@ assert_eq "subject=CN = provd issuing CA 0ne00CA0001" \
     "$(openssl x509 -in "$C/issuing.pem" -noout -subject)" "issuing subject"
 assert_eq "issuer=CN = provd root CA 0ne00CA0001" \
     "$(openssl x509 -in "$C/issuing.pem" -noout -issuer)" "issuing issuer"
+# Long ID scopes alike in their first 60 characters still name different CAs.
+long=0ne-fleet-production-europe-west-datacenter-frankfurt-region
+for s in A B; do
+    "$BIN/provd" init --data-dir "$WORK/long$s" --id-scope "$long-$s" >/dev/null 2>&1 ||
+        fail "init with a long ID scope"
+done
+for ca in root issuing; do
+    a=$(openssl x509 -in "$WORK/longA/ca/$ca.pem" -noout -subject)
+    b=$(openssl x509 -in "$WORK/longB/ca/$ca.pem" -noout -subject)
+    [ "$a" != "$b" ] || fail "two long ID scopes give the $ca CA the same name: $a"
+    assert_match "^subject=CN = provd $ca CA 0ne-fleet-production-europe-west-[a-z-]*-[0-9a-f]{8}\$" \
+        "$a" "the $ca CA of a long ID scope"
+    [ ${#a} -le $((64 + 13)) ] || fail "the $ca CA's CN is over 64 characters: $a"
+done
 # Random 128-bit serials: 32 hex digits.
 openssl x509 -in "$C/issuing.pem" -noout -serial | grep -Eq '^serial=[0-9A-F]{32}$' ||
     fail "issuing serial is not 128 bits"
