@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/asn1t.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -66,7 +67,7 @@ ASN1_SEQUENCE(CSR_DER) = {
                     [CSR_BAD_BASE64] = "the CSR is not valid base64",
                     [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
                     [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
-                    [CSR_KEY_UNSUPPORTED] = "the CSR's key algorithm is not allowed",
+                    [CSR_KEY_UNSUPPORTED] = "the CSR's key is malformed or not allowed",
                     [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
                     [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
                     [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
@@ -218,10 +219,11 @@ static enum csr_err to_der(const char *in, size_t len, enum csr_format fmt, unsi
     return CSR_OK;
 }
 
-/* The parameters of the key's algorithm must have the one form each kind of key has (RFC 3279,
- * RFC 5480, RFC 8410), since they are copied into the certificate as they are: for RSA NULL (or
- * none), for EC a named curve, for Ed25519 none. OpenSSL decodes an RSA key whatever they are,
- * and an EC key with explicit parameters equal to a named curve's as that curve. */
+/* The key's algorithm must be rsaEncryption, id-ecPublicKey or id-Ed25519, and its parameters
+ * must have the one form each has (RFC 3279, RFC 5480, RFC 8410), since they are copied into the
+ * certificate as they are: for RSA NULL (or none), for EC a named curve, for Ed25519 none. OpenSSL
+ * decodes an RSA key whatever they are, and an EC key with explicit parameters equal to a named
+ * curve's as that curve. */
 static enum csr_err check_key_params(const SPKI_DER *s, char *msg, size_t msglen) {
     const ASN1_OBJECT *oid = NULL;
     const void *param = NULL;
@@ -242,8 +244,15 @@ static enum csr_err check_key_params(const SPKI_DER *s, char *msg, size_t msglen
         if (ptype != V_ASN1_UNDEF)
             return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "Ed25519 key with parameters");
         break;
-    default:
-        break; /* refused by csr_key_check once decoded */
+    default: {
+        /* Only the identifiers above: OpenSSL decodes others as keys it knows (2.5.8.1.1 as RSA),
+         * and the certificate would carry the identifier as it was sent. */
+        char text[64] = "";
+        if (OBJ_obj2txt(text, sizeof(text), oid, 1) <= 0)
+            snprintf(text, sizeof(text), "(unreadable)");
+        return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "key algorithm %s is not allowed here",
+                      text);
+    }
     }
     return CSR_OK;
 }
@@ -294,6 +303,79 @@ enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum
     const char *type = EVP_PKEY_get0_type_name(key);
     return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "%s keys are not allowed here",
                   type ? type : "this kind of");
+}
+
+/* The checks of SP 800-89's partial public-key validation of RSA (section 5.3.3) that cost
+ * nothing: an odd modulus, and an odd exponent above 2^16 and below 2^256, as FIPS 186-5 and
+ * OpenSSL's FIPS provider require (its default provider takes any odd exponent above 1). A small
+ * exponent is a legacy choice no device needs, and with e = 1 the "signature" of a request is its
+ * padded digest, which anyone can write. */
+static enum csr_err check_rsa_numbers(const EVP_PKEY *key, char *msg, size_t msglen) {
+    BIGNUM *n = NULL, *e = NULL;
+    int got = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+              EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1;
+    int n_ok = got && BN_is_odd(n);
+    int e_ok = got && BN_is_odd(e) && BN_num_bits(e) > 16 && BN_num_bits(e) <= 256;
+    BN_free(n);
+    BN_free(e);
+    if (!n_ok)
+        return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "RSA key whose modulus is even");
+    if (!e_ok)
+        return refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
+                      "RSA key whose public exponent is not odd, above 2^16 and below 2^256");
+    return CSR_OK;
+}
+
+/* The Ed25519 points of order 1, 2, 4 and 8, as libsodium lists their encodings: y = 0, 1 and
+ * p - 1, the two y of the points of order 8, and p and p + 1 (0 and 1 unreduced). They are
+ * compared without the sign bit of x (byte 31's top bit), which gives the other point of each y.
+ * With such a key, R of small order and S = 0 make a signature of many messages (of every one
+ * with the identity), and OpenSSL 3.0 verifies it. */
+static const unsigned char ed25519_small_order[][32] = {
+    {0x00}, /* y = 0: order 4 */
+    {0x01}, /* y = 1: the identity */
+    {0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4,
+     0x89, 0xf2, 0xef, 0x98, 0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6,
+     0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05},
+    {0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b,
+     0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39,
+     0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a},
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+    {0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f},
+};
+
+static enum csr_err check_ed25519_point(const EVP_PKEY *key, char *msg, size_t msglen) {
+    unsigned char pub[32];
+    size_t len = sizeof(pub);
+    if (EVP_PKEY_get_raw_public_key(key, pub, &len) != 1 || len != sizeof(pub))
+        return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "Ed25519 key that cannot be read");
+    pub[31] &= 0x7f;
+    for (size_t i = 0; i < sizeof(ed25519_small_order) / sizeof(ed25519_small_order[0]); i++)
+        if (memcmp(pub, ed25519_small_order[i], sizeof(pub)) == 0)
+            return refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "Ed25519 key of small order");
+    return CSR_OK;
+}
+
+/* The checks of a key's value that cost next to nothing, made before its signature is verified:
+ * with these keys a signature proves nothing. An EC point was checked to be on its curve as it
+ * was decoded (spki.c), which for P-256 and P-384 (cofactor 1) makes it a valid public key.
+ * OpenSSL's full check of an RSA modulus (no prime, no power of one, no small factor) is left
+ * out: its Miller-Rabin test costs about 2.3 ms for RSA-2048 (14 ms for RSA-4096), a hundred
+ * times the rest of an issuance, for any authenticated device to make provd spend, against keys
+ * only their own holder could have chosen. */
+static enum csr_err check_key_value(const struct csr *c, char *msg, size_t msglen) {
+    if (c->kind == CSR_KEY_RSA)
+        return check_rsa_numbers(c->key, msg, msglen);
+    if (c->kind == CSR_KEY_ED25519)
+        return check_ed25519_point(c->key, msg, msglen);
+    return CSR_OK;
 }
 
 /* Converts an ASN.1 string to NUL-terminated UTF-8 of 1 to max bytes without NUL inside.
@@ -429,13 +511,13 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
     if ((e = check_key_params(c->spki, msg, msglen)) != CSR_OK)
         goto out;
     if (!(c->key = spki_key(c->spki))) {
-        e = refuse(CSR_KEY_UNSUPPORTED, msg, msglen,
-                   "the CSR's public key is of an unknown kind or malformed");
+        e = refuse(CSR_KEY_UNSUPPORTED, msg, msglen, "the CSR's public key is malformed");
         goto out;
     }
     /* The key is checked before its signature is, so that no time goes into verifying with a
      * key that would be refused anyway. */
-    if ((e = csr_key_check(c->key, p, &c->kind, &c->bits, msg, msglen)) != CSR_OK)
+    if ((e = csr_key_check(c->key, p, &c->kind, &c->bits, msg, msglen)) != CSR_OK ||
+        (e = check_key_value(c, msg, msglen)) != CSR_OK)
         goto out;
     if (ASN1_item_verify(ASN1_ITEM_rptr(CSR_INFO), c->der->sig_alg, c->der->signature, info,
                          c->key) != 1) {

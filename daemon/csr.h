@@ -26,7 +26,8 @@ enum csr_err {
     CSR_BAD_BASE64,        /* not valid base64 (strict: no whitespace; lenient: whitespace ok) */
     CSR_BAD_PEM,           /* no CERTIFICATE REQUEST block could be read */
     CSR_BAD_DER,           /* not a DER PKCS#10 request: truncated, trailing data, bad version */
-    CSR_KEY_UNSUPPORTED,   /* a key algorithm the policy does not allow (DSA, Ed25519, ...) */
+    CSR_KEY_UNSUPPORTED,   /* a key algorithm the policy does not allow (DSA, Ed25519, ...), or
+                            * a malformed key, or one with which a signature proves nothing */
     CSR_CURVE_UNSUPPORTED, /* an EC key on a curve the policy does not allow */
     CSR_KEY_TOO_SMALL,     /* an RSA key shorter than the policy's minimum */
     CSR_KEY_TOO_LARGE,     /* an RSA key longer than the policy's maximum */
@@ -84,7 +85,9 @@ struct csr {
 };
 
 /* Decodes the len bytes of in as fmt, then checks in this order: a DER PKCS#10 request of
- * version 1 and nothing after it; a key p allows (NULL: the default policy); the request's
+ * version 1 and nothing after it; a key p allows (NULL: the default policy), encoded as a
+ * certificate may carry it, and valid: for RSA an odd modulus and an odd exponent above 2^16 and
+ * below 2^256, for EC a point on the curve, for Ed25519 a point not of small order; the request's
  * signature with its own key (proof of possession); exactly one subject CN of 1 to CSR_CN_MAX
  * bytes of UTF-8 without NUL; when expected_cn is not NULL, that the CN equals it ignoring ASCII
  * case (registration IDs are case-insensitive); at most one single-valued challengePassword.

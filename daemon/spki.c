@@ -6,7 +6,14 @@
  * sign of an issuance together. The keys devices send are on a named curve, P-256 or P-384; such a
  * key is made here as a copy of a key holding only the curve, made once, with the point set into
  * it (about 4 us; the point is checked to be on the curve as it is set). bench/physics times
- * both ways. Every other key goes through d2i_PUBKEY. */
+ * both ways. Every other key goes through d2i_PUBKEY.
+ *
+ * The key goes into the certificate as it was received (pki.c copy_pubkey), so both ways take
+ * only the encodings a certificate may carry, where OpenSSL's decoder is more lenient: whole
+ * octets of key; an EC point in uncompressed or compressed form (RFC 5480 section 2.2), not
+ * hybrid; any other key exactly as OpenSSL encodes the key it decoded from it, so nothing after
+ * the key inside its BIT STRING, no padded INTEGER, no algorithm identifier OpenSSL takes for
+ * another (2.5.8.1.1 for rsaEncryption). */
 #include "spki.h"
 
 #include <pthread.h>
@@ -63,19 +70,45 @@ static const EVP_PKEY *short_path(const SPKI_DER *s) {
     return NULL;
 }
 
-/* The point at infinity (a single zero byte), which no private key has, is refused here; a point
- * of the wrong size or off the curve is refused as it is set. */
-static EVP_PKEY *curve_key(const EVP_PKEY *curve, const ASN1_BIT_STRING *bits) {
+/* Whether the first byte of an EC point is a form RFC 5480 allows: 0x04 (uncompressed), 0x02 or
+ * 0x03 (compressed). This leaves out the point at infinity (a single zero byte), which no private
+ * key has, and the hybrid forms 0x06 and 0x07, which OpenSSL decodes. */
+static int point_form_ok(const ASN1_BIT_STRING *bits) {
     const unsigned char *point = ASN1_STRING_get0_data(bits);
-    int len = ASN1_STRING_length(bits);
-    if (len < 2 || point[0] == 0)
-        return NULL;
+    return ASN1_STRING_length(bits) >= 2 &&
+           (point[0] == 0x02 || point[0] == 0x03 || point[0] == 0x04);
+}
+
+/* A point of the wrong size or off the curve is refused as it is set. */
+static EVP_PKEY *curve_key(const EVP_PKEY *curve, const ASN1_BIT_STRING *bits) {
     EVP_PKEY *key = EVP_PKEY_dup((EVP_PKEY *)curve);
-    if (key && EVP_PKEY_set1_encoded_public_key(key, point, (size_t)len) != 1) {
+    if (key && EVP_PKEY_set1_encoded_public_key(key, ASN1_STRING_get0_data(bits),
+                                                (size_t)ASN1_STRING_length(bits)) != 1) {
         EVP_PKEY_free(key);
         key = NULL;
     }
     return key;
+}
+
+/* Whether OpenSSL encodes key with the algorithm and the key bits of s: what it decoded leniently
+ * encodes otherwise. The parameters are left to the caller (csr.c), which takes RSA's absent NULL
+ * and refuses every other form a key does not have. */
+static int encodes_as(const EVP_PKEY *key, const SPKI_DER *s) {
+    unsigned char *der = NULL;
+    int len = i2d_PUBKEY(key, &der);
+    const unsigned char *p = der;
+    SPKI_DER *own =
+        len > 0 ? (SPKI_DER *)ASN1_item_d2i(NULL, &p, len, ASN1_ITEM_rptr(SPKI_DER)) : NULL;
+    const ASN1_OBJECT *alg = NULL, *own_alg = NULL;
+    int same = 0;
+    if (own) {
+        X509_ALGOR_get0(&alg, NULL, NULL, s->alg);
+        X509_ALGOR_get0(&own_alg, NULL, NULL, own->alg);
+        same = OBJ_cmp(alg, own_alg) == 0 && ASN1_STRING_cmp(s->key, own->key) == 0;
+    }
+    ASN1_item_free((ASN1_VALUE *)own, ASN1_ITEM_rptr(SPKI_DER));
+    OPENSSL_free(der);
+    return same;
 }
 
 static EVP_PKEY *decoded_key(const SPKI_DER *s) {
@@ -83,7 +116,7 @@ static EVP_PKEY *decoded_key(const SPKI_DER *s) {
     int len = ASN1_item_i2d((const ASN1_VALUE *)s, &der, ASN1_ITEM_rptr(SPKI_DER));
     const unsigned char *p = der;
     EVP_PKEY *key = len > 0 ? d2i_PUBKEY(NULL, &p, len) : NULL;
-    if (key && p != der + len) {
+    if (key && (p != der + len || !encodes_as(key, s))) {
         EVP_PKEY_free(key);
         key = NULL;
     }
@@ -91,7 +124,22 @@ static EVP_PKEY *decoded_key(const SPKI_DER *s) {
     return key;
 }
 
+/* Whether a key's BIT STRING has no unused bits: every key is whole octets, and the certificate
+ * gets the octets alone. */
+static int whole_octets(const ASN1_BIT_STRING *bits) {
+    return !(bits->flags & ASN1_STRING_FLAG_BITS_LEFT) || (bits->flags & 0x07) == 0;
+}
+
+/* Whether s names the EC public key algorithm. */
+static int is_ec(const SPKI_DER *s) {
+    const ASN1_OBJECT *oid = NULL;
+    X509_ALGOR_get0(&oid, NULL, NULL, s->alg);
+    return OBJ_obj2nid(oid) == NID_X9_62_id_ecPublicKey;
+}
+
 EVP_PKEY *spki_key(const SPKI_DER *s) {
+    if (!whole_octets(s->key) || (is_ec(s) && !point_form_ok(s->key)))
+        return NULL;
     const EVP_PKEY *curve = short_path(s);
     EVP_PKEY *key = curve ? curve_key(curve, s->key) : decoded_key(s);
     if (!key)

@@ -14,8 +14,10 @@ typedef struct spki_der_st {
 } SPKI_DER;
 DECLARE_ASN1_ITEM(SPKI_DER)
 
-/* The public key s encodes, or NULL when it is malformed or of a kind OpenSSL does not know.
- * The caller frees it with EVP_PKEY_free. Thread-safe. */
+/* The public key s encodes, or NULL when it is malformed, of a kind OpenSSL does not know, or
+ * encoded otherwise than a certificate may carry it (spki.c): s can then be copied into a
+ * certificate as it is. The algorithm's parameters are not checked. The caller frees the key
+ * with EVP_PKEY_free. Thread-safe. */
 EVP_PKEY *spki_key(const SPKI_DER *s);
 
 #endif

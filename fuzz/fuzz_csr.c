@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
@@ -119,11 +121,38 @@ static void check_rewrapped(const uint8_t *der, size_t size, const struct outcom
     free(b64);
 }
 
+/* Whether the request carries key as OpenSSL writes it, and key is one csr_parse takes among the
+ * valid keys the policy allows: an EC point not in the hybrid form (RFC 5480), an RSA exponent
+ * odd, above 2^16 and below 2^256 (FIPS 186-5). OpenSSL decodes other encodings (bytes after an
+ * RSA key, another algorithm identifier for RSA), which csr_parse refuses, since the key is
+ * copied into the certificate as it was sent. */
+static int as_certificates_carry(X509_REQ *req, const EVP_PKEY *key) {
+    unsigned char *sent = NULL, *own = NULL;
+    int sent_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &sent);
+    int own_len = i2d_PUBKEY(key, &own);
+    int ok = sent_len > 0 && sent_len == own_len && memcmp(sent, own, (size_t)own_len) == 0;
+    char form[16] = "";
+    BIGNUM *e = NULL;
+
+    if (ok && EVP_PKEY_is_a(key, "EC"))
+        ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, form,
+                                            sizeof(form), NULL) == 1 &&
+             strcmp(form, "hybrid") != 0;
+    if (ok && EVP_PKEY_is_a(key, "RSA"))
+        ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) &&
+             BN_num_bits(e) > 16 && BN_num_bits(e) <= 256;
+    BN_free(e);
+    OPENSSL_free(sent);
+    OPENSSL_free(own);
+    return ok;
+}
+
 /* What csr_parse accepts as DER, OpenSSL decodes as a whole X509_REQ to the same key, with a
  * verifying signature. What OpenSSL decodes as a whole, with a verifying signature by a valid key
- * the policy allows, csr_parse does not refuse as malformed, of an unknown key or badly signed.
- * (OpenSSL 3.0 also decodes keys that are not valid, like the point at infinity, with which a
- * signature is easy to forge; csr_parse refuses those.) */
+ * the policy allows, carried as a certificate may carry it, csr_parse does not refuse as
+ * malformed, of an unknown key or badly signed. (OpenSSL 3.0 also decodes keys that are not
+ * valid, like the point at infinity, with which a signature is easy to forge; csr_parse refuses
+ * those.) */
 static void check_openssl(const uint8_t *der, size_t size) {
     const unsigned char *p = der;
     X509_REQ *req = d2i_X509_REQ(NULL, &p, (long)size);
@@ -135,7 +164,7 @@ static void check_openssl(const uint8_t *der, size_t size) {
                  csr_key_check(key, NULL, &kind, &bits, msg, sizeof(msg)) == CSR_OK &&
                  X509_REQ_verify(req, key) == 1;
     EVP_PKEY_CTX *check = theirs ? EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL) : NULL;
-    int valid = check && EVP_PKEY_public_check(check) == 1;
+    int valid = check && EVP_PKEY_public_check(check) == 1 && as_certificates_carry(req, key);
     struct csr *c = NULL;
     enum csr_err rc =
         csr_parse((const char *)der, size, CSR_FMT_DER, NULL, NULL, &c, msg, sizeof(msg));

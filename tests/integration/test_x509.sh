@@ -180,6 +180,17 @@ byte=$(od -An -tu1 -j "$last" -N1 "$O/sig.der" | tr -d ' ')
 printf "$(printf '\\%03o' $(((byte + 1) % 256)))" |
     dd of="$O/sig.der" bs=1 seek="$last" conv=notrunc 2>/dev/null
 refuse_csr "$(base64 -w0 "$O/sig.der")" 400029 "CSR with a bad signature"
+# Keys with which a signature proves nothing, or encoded otherwise than a certificate carries them
+# (tests/data/csr/bad-keys.py): refused as malformed, before their CN (device-0001) is looked at.
+while read -r f why; do
+    refuse_csr "$(cat "$(dirname "$0")/../data/csr/$f.b64")" 400025 "CSR $f"
+    grep -qF "$why" <<<"$(last_audit dev-bad | jq -r .reason)" || fail "CSR $f: reason"
+done <<'EOF'
+rsa-e1 RSA key whose public exponent is not odd, above 2^16 and below 2^256
+rsa-key-trailing the CSR's public key is malformed
+rsa-x500-oid key algorithm 2.5.8.1.1 is not allowed here
+p256-hybrid the CSR's public key is malformed
+EOF
 st=$(register_sas dev-bad "$TOK" '{"registrationId":"dev-bad","csr":42}')
 assert_error 400 400002 "$st" "csr that is not a string"
 assert_eq 0 "$(cert_count dev-bad)" "no certificate stored for refused CSRs"

@@ -9,8 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "csr.h"
@@ -187,7 +190,7 @@ static void test_point_at_infinity(void **state) {
     (void)state;
     assert_int_equal(parse_file("p256-infinity.b64", CSR_FMT_TEXT, NULL, "device-0001", NULL),
                      CSR_KEY_UNSUPPORTED);
-    assert_string_equal(msg, "the CSR's public key is of an unknown kind or malformed");
+    assert_string_equal(msg, "the CSR's public key is malformed");
 }
 
 static void test_policy_parse(void **state) {
@@ -356,6 +359,130 @@ static void test_key_params(void **state) {
     OPENSSL_free(der);
 }
 
+/* Requests whose key makes their signature prove nothing, or is encoded otherwise than a
+ * certificate may carry it, each signed so that OpenSSL 3.0 verifies its signature where it can
+ * (tests/data/csr/bad-keys.py): refused as malformed. */
+static void test_invalid_keys(void **state) {
+    (void)state;
+    static const char exponent[] =
+        "RSA key whose public exponent is not odd, above 2^16 and below 2^256";
+    static const struct {
+        const char *file;
+        const char *msg;
+    } cases[] = {
+        {"rsa-e1.b64", exponent},
+        {"rsa-e3.b64", exponent},
+        {"rsa-even-modulus.b64", "RSA key whose modulus is even"},
+        {"rsa-key-trailing.b64", "the CSR's public key is malformed"},
+        {"rsa-x500-oid.b64", "key algorithm 2.5.8.1.1 is not allowed here"},
+        {"p256-hybrid.b64", "the CSR's public key is malformed"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(parse_file(cases[i].file, CSR_FMT_TEXT, NULL, "device-0001", NULL),
+                         CSR_KEY_UNSUPPORTED);
+        assert_string_equal(msg, cases[i].msg);
+    }
+    struct csr_policy p;
+    char err[128];
+    csr_policy_default(&p);
+    assert_int_equal(csr_policy_parse("p256,ed25519", &p, err, sizeof(err)), 0);
+    assert_int_equal(parse_file("ed25519-identity.b64", CSR_FMT_TEXT, &p, "device-0001", NULL),
+                     CSR_KEY_UNSUPPORTED);
+    assert_string_equal(msg, "Ed25519 key of small order");
+}
+
+/* Parses a request for key signed by another key (so that its signature does not verify) with
+ * policy p; returns the error. */
+static enum csr_err parse_foreign(EVP_PKEY *key, const struct csr_policy *p) {
+    EVP_PKEY *signer = EVP_EC_gen("P-256");
+    assert_non_null(signer);
+    X509_REQ *req = make_req("device-0001", 11, key);
+    int len;
+    unsigned char *der = sign_req(req, signer, &len);
+    struct csr *c = NULL;
+    enum csr_err e = csr_parse((const char *)der, (size_t)len, CSR_FMT_DER, p, "device-0001", &c,
+                               msg, sizeof(msg));
+    assert_null(c);
+    OPENSSL_free(der);
+    return e;
+}
+
+/* The RSA exponents taken are odd, above 2^16 and below 2^256; an exponent taken gets as far as
+ * the signature. */
+static void test_rsa_exponents(void **state) {
+    (void)state;
+    static const struct {
+        const char *e; /* in hex */
+        enum csr_err want;
+    } cases[] = {
+        {"3", CSR_KEY_UNSUPPORTED},
+        {"FFFF", CSR_KEY_UNSUPPORTED},
+        {"10000", CSR_KEY_UNSUPPORTED},
+        {"10001", CSR_BAD_SIGNATURE},
+        {"FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", CSR_BAD_SIGNATURE},
+        {"10000000000000000000000000000000000000000000000000000000000000001", CSR_KEY_UNSUPPORTED},
+    };
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    BIGNUM *n = NULL;
+    assert_non_null(rsa);
+    assert_int_equal(EVP_PKEY_get_bn_param(rsa, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        BIGNUM *e = NULL;
+        assert_true(BN_hex2bn(&e, cases[i].e) > 0);
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e), 1);
+        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        EVP_PKEY *key = NULL;
+        assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params), 1);
+        assert_int_equal(parse_foreign(key, NULL), cases[i].want);
+        EVP_PKEY_free(key);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(e);
+    }
+    BN_free(n);
+    EVP_PKEY_free(rsa);
+}
+
+/* Ed25519 keys of small order are refused in any spelling (with the sign bit of x, with y
+ * unreduced); another key gets as far as the signature. */
+static void test_ed25519_small_order(void **state) {
+    (void)state;
+    /* y = 0 (order 4), y = 1 (the identity) with the sign bit, y = p + 1, y of order 8. */
+    static const char *const small[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000080",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    };
+    struct csr_policy p;
+    char err[128];
+    csr_policy_default(&p);
+    assert_int_equal(csr_policy_parse("ed25519", &p, err, sizeof(err)), 0);
+    for (size_t i = 0; i < sizeof(small) / sizeof(small[0]); i++) {
+        unsigned char pub[32];
+        long len = 0;
+        unsigned char *bytes = OPENSSL_hexstr2buf(small[i], &len);
+        assert_non_null(bytes);
+        assert_int_equal(len, 32);
+        memcpy(pub, bytes, sizeof(pub));
+        OPENSSL_free(bytes);
+        EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, sizeof(pub));
+        assert_non_null(key);
+        assert_int_equal(parse_foreign(key, &p), CSR_KEY_UNSUPPORTED);
+        assert_string_equal(msg, "Ed25519 key of small order");
+        EVP_PKEY_free(key);
+    }
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(key);
+    assert_int_equal(parse_foreign(key, &p), CSR_BAD_SIGNATURE);
+    EVP_PKEY_free(key);
+}
+
 static unsigned char *make_csr(const char *cn, size_t cnlen, int *len) {
     return make_csr_attrs(cn, cnlen, 0, 0, NULL, len);
 }
@@ -434,15 +561,27 @@ static void test_strerror(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_p256),          cmocka_unit_test(test_cn_case_insensitive),
-        cmocka_unit_test(test_other_encodings),    cmocka_unit_test(test_good_p384_and_rsa),
-        cmocka_unit_test(test_bad_signature),      cmocka_unit_test(test_wrong_cn),
-        cmocka_unit_test(test_cn_count),           cmocka_unit_test(test_weak_and_huge_rsa),
-        cmocka_unit_test(test_unsupported_keys),   cmocka_unit_test(test_policy_parse),
-        cmocka_unit_test(test_malformed),          cmocka_unit_test(test_empty_and_oversized),
-        cmocka_unit_test(test_challenge_password), cmocka_unit_test(test_challenge_malformed),
-        cmocka_unit_test(test_cn_content),         cmocka_unit_test(test_strerror),
-        cmocka_unit_test(test_point_at_infinity),  cmocka_unit_test(test_key_params),
+        cmocka_unit_test(test_good_p256),
+        cmocka_unit_test(test_cn_case_insensitive),
+        cmocka_unit_test(test_other_encodings),
+        cmocka_unit_test(test_good_p384_and_rsa),
+        cmocka_unit_test(test_bad_signature),
+        cmocka_unit_test(test_wrong_cn),
+        cmocka_unit_test(test_cn_count),
+        cmocka_unit_test(test_weak_and_huge_rsa),
+        cmocka_unit_test(test_unsupported_keys),
+        cmocka_unit_test(test_policy_parse),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_empty_and_oversized),
+        cmocka_unit_test(test_challenge_password),
+        cmocka_unit_test(test_challenge_malformed),
+        cmocka_unit_test(test_cn_content),
+        cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_point_at_infinity),
+        cmocka_unit_test(test_key_params),
+        cmocka_unit_test(test_invalid_keys),
+        cmocka_unit_test(test_rsa_exponents),
+        cmocka_unit_test(test_ed25519_small_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
