@@ -334,6 +334,9 @@ prov_err prov_client_set_payload(prov_client *client, const char *json) {
 }
 
 prov_err prov_client_set_ca_file(prov_client *client, const char *path) {
+    char why[ERRMSG_MAX];
+    prov_err rc;
+
     BEGIN(client);
     if (path == NULL) {
         free(client->ca_file);
@@ -343,6 +346,12 @@ prov_err prov_client_set_ca_file(prov_client *client, const char *path) {
     if (path[0] == '\0') {
         client_fail(client, 1, "CA file path is empty");
         return PROV_ERR_INVALID_ARG;
+    }
+    /* Found now, a missing or wrong file is a setting to correct; found at the first
+     * connection, it would pass for a server that cannot be trusted. */
+    if ((rc = csr_check_ca_file(path, why, sizeof(why))) != PROV_OK) {
+        client_fail(client, 1, "%s", why);
+        return rc;
     }
     return set_copy(&client->ca_file, path);
 }

@@ -1,15 +1,21 @@
-/* The device's keys and certificates: generating a key pair, building the PKCS#10 CSR sent with a
- * registration, reading the issuedCertificateChain of the answer, and checking the client
- * certificate of X.509 attestation. Private keys live in EVP_PKEY objects, and their PEM text
- * only in OpenSSL's secure memory or in buffers that are wiped when freed. */
+/* The device's keys and certificates: generating a key pair, reading key files, building the
+ * PKCS#10 CSR sent with a registration, reading the issuedCertificateChain of the answer, and
+ * checking the client certificate of X.509 attestation and the CA file. Private keys live in
+ * EVP_PKEY objects, and their PEM text only in OpenSSL's secure memory or in buffers that are
+ * wiped when freed: key files are read with read(2) and decoded by OpenSSL's PEM reader in its
+ * secure-memory mode, since stdio and its usual buffers free what they read without wiping it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/decoder.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -19,10 +25,12 @@
 #include "base64.h"
 
 /* A CN is at most 64 characters (RFC 5280, ub-common-name). */
-#define CN_MAX 64
+#define CN_MAX PROV_CSR_REGID_MAX
 /* More certificates than this in one chain is not an answer worth reading. */
 #define CHAIN_MAX    16
 #define RSA_MIN_BITS 2048
+/* Larger than any key file: the PEM of a 16384-bit RSA key is under 13 KB. */
+#define KEY_FILE_MAX (64 * 1024)
 
 EVP_PKEY *csr_generate_key(prov_key_type type) {
     switch (type) {
@@ -71,7 +79,8 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u) {
     return 0;
 }
 
-/* Opens path for reading as a BIO. Returns NULL with why and *rc set. */
+/* Opens path, a file that holds no secret (certificates), for reading as a BIO. Returns NULL
+ * with why and *rc set. */
 static BIO *open_file(const char *path, const char *what, prov_err *rc, char *why, size_t whylen) {
     FILE *f = fopen(path, "re");
     BIO *bio;
@@ -90,15 +99,114 @@ static BIO *open_file(const char *path, const char *what, prov_err *rc, char *wh
     return bio;
 }
 
+/* Reads the key file at path whole into secure memory, with read(2): stdio would keep the text
+ * in a buffer of its own, and free it unwiped. Returns PROV_OK with *text (*len bytes, freed
+ * by the caller with OPENSSL_secure_clear_free(*text, KEY_FILE_MAX)), or an error with why. */
+static prov_err read_key_text(const char *path, char **text, size_t *len, char *why,
+                              size_t whylen) {
+    char *buf = OPENSSL_secure_malloc(KEY_FILE_MAX);
+    size_t got = 0;
+    prov_err rc = PROV_ERR_IO;
+    int fd = -1;
+
+    if (buf == NULL) {
+        snprintf(why, whylen, "out of memory");
+        return PROV_ERR_NOMEM;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        goto fail;
+    /* Read to the end rather than by st_size, so that a pipe does as well as a file. */
+    while (got < KEY_FILE_MAX) {
+        ssize_t n = read(fd, buf + got, KEY_FILE_MAX - got);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (got == KEY_FILE_MAX) {
+        snprintf(why, whylen, "%s is larger than a key file can be", path);
+        OPENSSL_secure_clear_free(buf, KEY_FILE_MAX);
+        return PROV_ERR_CRYPTO;
+    }
+    *text = buf;
+    *len = got;
+    return PROV_OK;
+fail:
+    snprintf(why, whylen, "cannot read key file %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    OPENSSL_secure_clear_free(buf, KEY_FILE_MAX);
+    return rc;
+}
+
+/* Decodes a DER private key of any type (PKCS#8 PrivateKeyInfo, or a traditional EC or RSA
+ * key); NULL when der holds none. */
+static EVP_PKEY *der_key(const unsigned char *der, size_t len) {
+    EVP_PKEY *key = NULL;
+    size_t left = len;
+    OSSL_DECODER_CTX *dctx =
+        OSSL_DECODER_CTX_new_for_pkey(&key, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
+
+    if (dctx != NULL && OSSL_DECODER_from_data(dctx, &der, &left) != 1) {
+        EVP_PKEY_free(key);
+        key = NULL;
+    }
+    OSSL_DECODER_CTX_free(dctx);
+    return key;
+}
+
+prov_err csr_read_key_der(const char *path, unsigned char **der, size_t *len, char *why,
+                          size_t whylen) {
+    char *text = NULL;
+    size_t textlen = 0;
+    unsigned char *data = NULL;
+    long datalen = 0;
+    prov_err rc;
+
+    *der = NULL;
+    *len = 0;
+    if ((rc = read_key_text(path, &text, &textlen, why, whylen)) != PROV_OK)
+        return rc;
+    /* OpenSSL's PEM reader, with its buffers and the DER in secure memory (its usual buffers are
+     * freed unwiped). It passes over blocks of other kinds, and refuses encrypted PEM headers
+     * (no passphrase); an encrypted PKCS#8 key is refused as it is decoded. */
+    BIO *bio = BIO_new_mem_buf(text, (int)textlen);
+    if (bio == NULL ||
+        PEM_bytes_read_bio_secmem(&data, &datalen, NULL, PEM_STRING_EVP_PKEY, bio, no_passphrase,
+                                  NULL) != 1 ||
+        datalen <= 0) {
+        snprintf(why, whylen, "%s holds no unencrypted PEM private key", path);
+        rc = PROV_ERR_CRYPTO;
+        OPENSSL_secure_clear_free(data, datalen > 0 ? (size_t)datalen : 0);
+    } else {
+        *der = data;
+        *len = (size_t)datalen;
+    }
+    BIO_free(bio);
+    ERR_clear_error();
+    OPENSSL_secure_clear_free(text, KEY_FILE_MAX);
+    return rc;
+}
+
+void csr_key_der_free(unsigned char *der, size_t len) {
+    OPENSSL_secure_clear_free(der, len);
+}
+
 prov_err csr_read_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen) {
-    prov_err rc = PROV_OK;
-    BIO *bio;
+    unsigned char *der = NULL;
+    size_t len = 0;
+    prov_err rc;
 
     *out = NULL;
-    if ((bio = open_file(path, "key file", &rc, why, whylen)) == NULL)
+    if ((rc = csr_read_key_der(path, &der, &len, why, whylen)) != PROV_OK)
         return rc;
-    *out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-    BIO_free(bio);
+    *out = der_key(der, len);
+    csr_key_der_free(der, len);
     if (*out == NULL) {
         snprintf(why, whylen, "%s holds no unencrypted PEM private key", path);
         return PROV_ERR_CRYPTO;
@@ -168,6 +276,25 @@ out:
     EVP_PKEY_free(key);
     X509_free(leaf);
     return rc;
+}
+
+prov_err csr_check_ca_file(const char *path, char *why, size_t whylen) {
+    prov_err rc = PROV_OK;
+    X509 *cert;
+    BIO *bio;
+
+    if ((bio = open_file(path, "CA file", &rc, why, whylen)) == NULL)
+        return rc;
+    /* The _AUX reader takes "TRUSTED CERTIFICATE" blocks too, as the TLS library's CA file
+     * loading does. */
+    cert = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
+    BIO_free(bio);
+    if (cert == NULL) {
+        snprintf(why, whylen, "%s holds no PEM certificate", path);
+        return PROV_ERR_CRYPTO;
+    }
+    X509_free(cert);
+    return PROV_OK;
 }
 
 char *csr_build_b64(EVP_PKEY *key, const char *cn, const char **why) {

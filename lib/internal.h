@@ -131,9 +131,19 @@ int result_payload_fields(prov_result *res, json_t *payload);
 /* A new key pair of type; NULL when generation fails or the type is unknown. */
 EVP_PKEY *csr_generate_key(prov_key_type type);
 
-/* Reads an unencrypted PEM private key of any type OpenSSL knows. Returns PROV_OK with *out
- * (caller frees with EVP_PKEY_free), or PROV_ERR_IO / PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a
- * reason in why. */
+/* Reads the first unencrypted private key of a PEM file (blocks of another kind are passed
+ * over) as DER, without leaving the file's text in memory freed unwiped. Returns PROV_OK with
+ * *der (*len bytes, a secret the caller frees with csr_key_der_free), or PROV_ERR_IO /
+ * PROV_ERR_CRYPTO / PROV_ERR_NOMEM with a reason in why. */
+prov_err csr_read_key_der(const char *path, unsigned char **der, size_t *len, char *why,
+                          size_t whylen);
+
+/* Wipes and frees what csr_read_key_der read. NULL is ignored. */
+void csr_key_der_free(unsigned char *der, size_t len);
+
+/* Reads an unencrypted PEM private key of any type OpenSSL knows, as csr_read_key_der does.
+ * Returns PROV_OK with *out (caller frees with EVP_PKEY_free), or PROV_ERR_IO / PROV_ERR_CRYPTO
+ * / PROV_ERR_NOMEM with a reason in why. */
 prov_err csr_read_key_file(const char *path, EVP_PKEY **out, char *why, size_t whylen);
 
 /* Like csr_read_key_file, for a key of a type a CSR may carry (EC P-256 or P-384, RSA of 2048
@@ -147,6 +157,11 @@ prov_err csr_load_key_file(const char *path, EVP_PKEY **out, char *why, size_t w
  * usable but the certificate is for another key. */
 prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, int *mismatch, char *why,
                              size_t whylen);
+
+/* Checks that path can be read and holds a PEM certificate (the first of a CA file is enough:
+ * the TLS library reads the rest). Returns PROV_OK, or PROV_ERR_IO / PROV_ERR_CRYPTO with a
+ * reason in why. */
+prov_err csr_check_ca_file(const char *path, char *why, size_t whylen);
 
 /* The base64 of a DER PKCS#10 request for key with subject CN=cn, signed by key. Returns a
  * string the caller frees, or NULL with a static reason in *why. */

@@ -75,8 +75,55 @@ static int sync_parent(const char *dir, char *errbuf, size_t errlen) {
     return rc;
 }
 
-/* Creates dir (mode 0700) when missing and opens it; tightens a wider mode to 0700. Returns the
- * directory's descriptor or -1 with errbuf set. */
+/* Opens dir, which must exist, as a state directory may be opened: not through a symbolic link
+ * in its last component, and only when it belongs to this process's effective user. Another
+ * user who owns the directory, or who can replace the link, could swap the files written there
+ * (a CA chain, a key) or read them. Returns the directory's descriptor, or -1 with errbuf set
+ * and errno that of the failed open (ENOENT for a missing directory). */
+static int open_own_dir(const char *dir, char *errbuf, size_t errlen) {
+    char *path = strdup(dir), *end;
+    struct stat st;
+    int fd = -1, err;
+
+    if (path == NULL) {
+        set_err(errbuf, errlen, "out of memory");
+        errno = ENOMEM;
+        return -1;
+    }
+    /* "link/" would be followed whatever the flags say: the last component is what precedes
+     * the trailing slashes. */
+    for (end = path + strlen(path); end > path + 1 && end[-1] == '/'; end--)
+        end[-1] = '\0';
+    fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            set_err(errbuf, errlen,
+                    "%s is a symbolic link: a state directory must be a directory itself", dir);
+        else
+            set_err(errbuf, errlen, "cannot open %s: %s", dir, strerror(err));
+        errno = err;
+    } else if (fstat(fd, &st) != 0) {
+        err = errno;
+        set_err(errbuf, errlen, "cannot stat %s: %s", dir, strerror(err));
+        close(fd);
+        fd = -1;
+        errno = err;
+    } else if (st.st_uid != geteuid()) {
+        set_err(errbuf, errlen,
+                "%s belongs to another user (uid %lu, not %lu): a state directory must be its "
+                "user's own",
+                dir, (unsigned long)st.st_uid, (unsigned long)geteuid());
+        close(fd);
+        fd = -1;
+        errno = EPERM;
+    }
+    free(path);
+    return fd;
+}
+
+/* Creates dir (mode 0700) when missing and opens it (open_own_dir); tightens a wider mode to
+ * 0700. Returns the directory's descriptor or -1 with errbuf set. */
 static int open_state_dir(const char *dir, char *errbuf, size_t errlen) {
     struct stat st;
     int fd;
@@ -88,11 +135,8 @@ static int open_state_dir(const char *dir, char *errbuf, size_t errlen) {
         set_err(errbuf, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        set_err(errbuf, errlen, "cannot open %s: %s", dir, strerror(errno));
+    if ((fd = open_own_dir(dir, errbuf, errlen)) < 0)
         return -1;
-    }
     if (fstat(fd, &st) != 0 || ((st.st_mode & 077) != 0 && fchmod(fd, 0700) != 0)) {
         set_err(errbuf, errlen, "cannot make %s private (mode 0700): %s", dir, strerror(errno));
         close(fd);
@@ -394,7 +438,7 @@ prov_err prov_state_clean(const char *dir, char *errbuf, size_t errlen) {
     struct dirent *e;
     struct stat st;
     DIR *d = NULL;
-    int removed = 0;
+    int removed = 0, fd;
     prov_err rc = PROV_ERR_IO;
 
     set_err(errbuf, errlen, "%s", "");
@@ -402,10 +446,17 @@ prov_err prov_state_clean(const char *dir, char *errbuf, size_t errlen) {
         set_err(errbuf, errlen, "no state directory");
         return PROV_ERR_INVALID_ARG;
     }
-    if ((d = opendir(dir)) == NULL) {
-        if (errno == ENOENT)
-            return PROV_OK;
+    /* A directory reached through a link, or another user's, is not the state's: what looks
+     * like a temporary file of ours there is someone else's file. */
+    if ((fd = open_own_dir(dir, errbuf, errlen)) < 0) {
+        if (errno != ENOENT)
+            return errno == ENOMEM ? PROV_ERR_NOMEM : PROV_ERR_IO;
+        set_err(errbuf, errlen, "%s", "");
+        return PROV_OK;
+    }
+    if ((d = fdopendir(fd)) == NULL) {
         set_err(errbuf, errlen, "cannot open %s: %s", dir, strerror(errno));
+        close(fd);
         return PROV_ERR_IO;
     }
     for (;;) {
@@ -486,7 +537,9 @@ static prov_err read_file(const char *path, char **data, size_t *len, char *errb
     int fd;
     prov_err rc = PROV_ERR_IO;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in place of the file must fail the check below, not wait for a
+     * writer. A regular file reads the same with it. */
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         set_err(errbuf, errlen, "cannot open %s: %s", path, strerror(errno));
         return errno == ENOENT ? PROV_ERR_STATE_NOT_FOUND : PROV_ERR_IO;

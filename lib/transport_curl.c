@@ -112,7 +112,11 @@ prov_err curl_transport_perform(void *ctx, const struct prov_http_request *req,
     CURL *easy = t->easy;
     struct curl_slist *headers = NULL, *h;
     struct transfer tr = {resp, PROV_OK};
-    char errbuf[CURL_ERROR_SIZE] = "";
+    char errbuf[CURL_ERROR_SIZE] = "", why[ERRMSG_MAX] = "";
+    struct curl_blob key = {NULL, 0, CURL_BLOB_NOCOPY};
+    unsigned char *key_der = NULL;
+    size_t key_len = 0;
+    prov_err key_err = PROV_OK;
     CURLcode cc = CURLE_OK;
     long status = 0;
     prov_err rc;
@@ -153,15 +157,27 @@ prov_err curl_transport_perform(void *ctx, const struct prov_http_request *req,
 #endif
     SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
     SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
-    if (req->ca_file != NULL)
+    /* A CA file replaces the system's trust store rather than adding to it: libcurl would
+     * otherwise keep its built-in CA directory (CURLOPT_CAPATH) beside the file, and a server
+     * any system CA vouches for would pass. */
+    if (req->ca_file != NULL) {
         SETOPT(CURLOPT_CAINFO, req->ca_file);
+        SETOPT(CURLOPT_CAPATH, (char *)NULL);
+    }
     /* X.509 attestation. With OpenSSL, libcurl reads a PEM certificate file as a chain, so the
-     * intermediates the device holds go out with its certificate. */
+     * intermediates the device holds go out with its certificate. The key is read here and
+     * handed over as DER that libcurl uses without copying: read by libcurl from the file, its
+     * text would stay behind in freed stdio and PEM buffers. */
     if (req->client_cert_file != NULL && req->client_key_file != NULL) {
+        key_err = csr_read_key_der(req->client_key_file, &key_der, &key_len, why, sizeof(why));
+        if (key_err != PROV_OK)
+            goto done;
+        key.data = key_der;
+        key.len = key_len;
         SETOPT(CURLOPT_SSLCERT, req->client_cert_file);
         SETOPT(CURLOPT_SSLCERTTYPE, "PEM");
-        SETOPT(CURLOPT_SSLKEY, req->client_key_file);
-        SETOPT(CURLOPT_SSLKEYTYPE, "PEM");
+        SETOPT(CURLOPT_SSLKEY_BLOB, &key);
+        SETOPT(CURLOPT_SSLKEYTYPE, "DER");
     }
     SETOPT(CURLOPT_NOSIGNAL, 1L);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)req->timeout_ms);
@@ -187,7 +203,12 @@ done:
     for (h = headers; h != NULL; h = h->next)
         OPENSSL_cleanse(h->data, strlen(h->data));
     curl_slist_free_all(headers);
-    if (tr.body_err != PROV_OK) {
+    if (key_err != PROV_OK) {
+        /* The transport cannot present the certificate: connecting without it would only be
+         * refused. */
+        rc = key_err == PROV_ERR_NOMEM ? PROV_ERR_NOMEM : PROV_ERR_TLS;
+        prov_http_response_set_error(resp, why);
+    } else if (tr.body_err != PROV_OK) {
         rc = tr.body_err;
         prov_http_response_set_error(resp, rc == PROV_ERR_PROTOCOL
                                                ? "answer larger than the library accepts"
@@ -205,5 +226,6 @@ done:
     /* The handle must not keep pointers to this call's stack and headers. A reset handle keeps
      * its connection cache, so the next request of the client reuses the connection. */
     curl_easy_reset(easy);
+    csr_key_der_free(key_der, key_len);
     return rc;
 }

@@ -59,7 +59,8 @@ typedef enum prov_err {
      * reset, one request timed out. prov_register retries these until its deadline. */
     PROV_ERR_NETWORK = 4,
     /* No trusted TLS connection: the server's certificate did not verify against the CA file
-     * or the system trust store, or the CA file could not be used. Never retried. */
+     * or the system trust store, or, when connecting, the CA file or the key file of the client
+     * certificate could no longer be used. Never retried. */
     PROV_ERR_TLS = 5,
     /* The overall deadline of prov_register passed without a final answer (the server was
      * unreachable, throttled with 429 or failed with 5xx on every attempt). */
@@ -78,7 +79,8 @@ typedef enum prov_err {
     /* prov_state_load: the state file exists but is empty, truncated, not JSON, or lacks a
      * field or has one of the wrong type. It is never treated as absent. */
     PROV_ERR_STATE_CORRUPT = 11,
-    /* A file or directory operation failed (permissions, disk full, ...). */
+    /* A file or directory operation failed (permissions, disk full, a state directory that is
+     * a symbolic link or another user's, ...). */
     PROV_ERR_IO = 12,
 } prov_err;
 
@@ -224,6 +226,10 @@ PROV_EXPORT prov_err prov_client_set_payload(prov_client *client, const char *js
  * attestation. The private key stays inside the client until the application asks for it
  * (prov_client_get_key_pem) or has it written to the state directory (prov_state_save_key). */
 
+/* The longest registration ID of a client that sends a CSR: the ID is the CSR's CN, which
+ * RFC 5280 limits to 64 characters (ub-common-name). */
+#define PROV_CSR_REGID_MAX 64
+
 /* Key types for prov_client_generate_key. */
 typedef enum prov_key_type {
     PROV_KEY_EC_P256 = 0, /* ECDSA on P-256 (prime256v1), the default choice */
@@ -255,7 +261,8 @@ PROV_EXPORT prov_err prov_check_key_file(const char *path, char *errbuf, size_t 
 
 /* Generates a new key pair of the given type inside the client, replacing any earlier one. From
  * then on prov_register sends a CSR for it ("csr": base64 DER PKCS#10, subject CN = the
- * registration ID, which must then be at most 64 characters; signed with SHA-256) and requires the
+ * registration ID, which must then be at most PROV_CSR_REGID_MAX characters; signed with SHA-256)
+ * and requires the
  * server to issue a certificate for it: an assigned answer without issuedCertificateChain, or whose
  * leaf does not certify this key, is PROV_ERR_PROTOCOL. The key is wiped when the client is freed.
  * Returns PROV_ERR_INVALID_ARG for an unknown type, PROV_ERR_CRYPTO when generation fails, or
@@ -277,8 +284,13 @@ PROV_EXPORT prov_err prov_client_set_csr_key_file(prov_client *client, const cha
 PROV_EXPORT prov_err prov_client_get_key_pem(const prov_client *client, char **pem);
 
 /* Sets the PEM file of CA certificates the server's certificate must chain to, or NULL for the
- * system trust store. The server's certificate and host name are always verified. Returns
- * PROV_ERR_INVALID_ARG when path is empty, or PROV_ERR_NOMEM. */
+ * system trust store. The file replaces the system trust store rather than adding to it. It is
+ * read now, and must hold at least one PEM certificate, so that a wrong path is reported here
+ * instead of as an untrusted server at the first connection; the transport reads it again at
+ * each connection. The server's certificate and host name are always verified. Returns
+ * PROV_ERR_INVALID_ARG when path is empty, PROV_ERR_IO when the file cannot be read,
+ * PROV_ERR_CRYPTO when it holds no PEM certificate, or PROV_ERR_NOMEM; on failure the earlier
+ * setting stays. */
 PROV_EXPORT prov_err prov_client_set_ca_file(prov_client *client, const char *path);
 
 /* Sets the overall deadline of prov_register in milliseconds: no retry, poll or request runs
@@ -369,17 +381,23 @@ PROV_EXPORT prov_err prov_derive_device_key(const char *group_key_b64, const cha
  * "version": 1), atomically: a temporary file in dir, fsync, rename over identity.json, fsync
  * of dir. A reader sees the old file or the new one, never a mixture. dir is created with mode
  * 0700 when missing (its parent must exist, and is synced) and tightened to 0700 when it is
- * wider; the file gets mode 0600. On failure a human reason goes into errbuf (errlen bytes,
- * NUL-terminated; errbuf may be NULL). Returns PROV_ERR_INVALID_ARG when result is not an assigned
- * result with registration_id, device_id and assigned_hub, PROV_ERR_IO, or PROV_ERR_NOMEM. */
+ * wider; the file gets mode 0600. A dir that is a symbolic link (trailing slashes or not), or
+ * that belongs to another user than the process's effective user, is refused with PROV_ERR_IO
+ * even when the process could write there: whoever can replace the link, or owns the
+ * directory, could change what is kept in it. The other functions that write or remove files
+ * in a state directory check it the same way. On failure a human reason goes into errbuf
+ * (errlen bytes, NUL-terminated; errbuf may be NULL). Returns PROV_ERR_INVALID_ARG when result
+ * is not an assigned result with registration_id, device_id and assigned_hub, PROV_ERR_IO, or
+ * PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_save(const char *dir, const prov_result *result, char *errbuf,
                                      size_t errlen);
 
 /* Reads and validates DIR/identity.json. On PROV_OK, *result is the stored result (http_status
  * 0), freed by the caller with prov_result_free; otherwise *result is NULL and errbuf holds
  * the reason. Returns PROV_ERR_STATE_NOT_FOUND when there is no such file,
- * PROV_ERR_STATE_CORRUPT when it is empty, truncated, not JSON, of an unknown version, or lacks
- * a field or has one of the wrong type, PROV_ERR_IO when it cannot be read, PROV_ERR_NOMEM. */
+ * PROV_ERR_STATE_CORRUPT when it is not a regular file (a FIFO is not waited on), empty,
+ * truncated, not JSON, of an unknown version, or lacks a field or has one of the wrong type,
+ * PROV_ERR_IO when it cannot be read, PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_load(const char *dir, prov_result **result, char *errbuf,
                                      size_t errlen);
 
@@ -397,8 +415,9 @@ PROV_EXPORT prov_err prov_state_remove_file(const char *dir, const char *name, c
                                             size_t errlen);
 
 /* Makes sure the state functions can write into dir, before anything worth keeping exists:
- * creates dir with mode 0700 when missing (its parent must exist, and is synced), tightens it to
- * 0700 when it is wider, and creates and removes a temporary file in it (named as those of
+ * creates dir with mode 0700 when missing (its parent must exist, and is synced), refuses it when
+ * it is a symbolic link or another user's (as prov_state_save does), tightens it to 0700 when it
+ * is wider, and creates and removes a temporary file in it (named as those of
  * identity.json are, so that prov_state_clean removes it should the process die in between). An
  * application calls it before it registers, so that a directory it could not keep the result in
  * fails before the server issues anything. errbuf as for prov_state_save. Returns PROV_OK,
@@ -407,8 +426,9 @@ PROV_EXPORT prov_err prov_state_prepare(const char *dir, char *errbuf, size_t er
 
 /* Removes the temporary files (".NAME.tmp-XXXXXX") that a write of the functions here leaves in dir
  * when the process dies before its rename; they may hold a private key. Call it before using a
- * state directory, never while another process writes into it. A missing dir is not an error.
- * errbuf as for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
+ * state directory, never while another process writes into it. A missing dir is not an error; one
+ * that is a symbolic link or another user's is PROV_ERR_IO, and nothing in it is removed. errbuf
+ * as for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_clean(const char *dir, char *errbuf, size_t errlen);
 
 /* Names of the files the helpers below write inside a state directory. */

@@ -32,7 +32,9 @@ struct prov_http_request {
     const char *body; /* NULL when there is none */
     size_t body_len;
     /* PEM file of the CA certificates the server's certificate must chain to, or NULL for the
-     * platform's trust store. The transport must verify the certificate and the host name. */
+     * platform's trust store. A CA file is the whole trust store: the transport must not trust
+     * the platform's CAs beside it. The transport must verify the certificate and the host
+     * name. */
     const char *ca_file;
     uint32_t timeout_ms; /* the whole exchange, connecting included, must end within this */
 

@@ -170,8 +170,8 @@ static void ca_file_reaches_the_transport(void **state) {
     (void)state;
     fake_init(&f, script, 1);
     c = fake_client(&f);
-    assert_int_equal(prov_client_set_ca_file(c, "/etc/prov/root.pem"), PROV_OK);
-    assert_string_equal(register_once(&f, c)->ca_file, "/etc/prov/root.pem");
+    assert_int_equal(prov_client_set_ca_file(c, PROV_TEST_DATA "/ca/root.pem"), PROV_OK);
+    assert_string_equal(register_once(&f, c)->ca_file, PROV_TEST_DATA "/ca/root.pem");
     prov_client_free(c);
     fake_free(&f);
 }

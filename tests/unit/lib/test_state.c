@@ -278,6 +278,100 @@ static void not_a_regular_file_is_corrupt(void **state) {
     assert_non_null(strstr(err, "not a regular file"));
 }
 
+/* A FIFO where identity.json should be is not a state file: said so at once, rather than
+ * waiting for a writer that may never come. */
+static void a_fifo_is_corrupt_at_once(void **state) {
+    char err[512], path[512];
+    prov_result *out = NULL;
+
+    (void)state;
+    assert_int_equal(mkdir(path_for("fifo-state"), 0700), 0);
+    join(path, sizeof(path), path_for("fifo-state"), "identity.json");
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* A read that waits for a writer ends the test here. */
+    alarm(10);
+    assert_int_equal(prov_state_load(path_for("fifo-state"), &out, err, sizeof(err)),
+                     PROV_ERR_STATE_CORRUPT);
+    alarm(0);
+    assert_null(out);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
+/* A state directory reached through a symbolic link is refused by every function that writes
+ * or removes there, trailing slash or not, and nothing is written where the link points. */
+static void a_symbolic_link_is_not_a_state_directory(void **state) {
+    char err[512], link[512], slash[520], want[600], target[512], tmp[600];
+    prov_result in;
+    FILE *f;
+
+    (void)state;
+    assigned(&in);
+    snprintf(target, sizeof(target), "%s", path_for("link-target"));
+    assert_int_equal(mkdir(target, 0755), 0);
+    assert_int_equal(chmod(target, 0755), 0);
+    join(link, sizeof(link), base, "link");
+    assert_int_equal(symlink("link-target", link), 0);
+    snprintf(slash, sizeof(slash), "%s/", link);
+    snprintf(want, sizeof(want),
+             "%s is a symbolic link: a state directory must be a directory itself", link);
+    assert_int_equal(prov_state_prepare(link, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    assert_int_equal(prov_state_save(link, &in, err, sizeof(err)), PROV_ERR_IO);
+    assert_int_equal(prov_state_write_file(link, "config.json", "{}", 2, err, sizeof(err)),
+                     PROV_ERR_IO);
+    assert_int_equal(prov_state_save(slash, &in, err, sizeof(err)), PROV_ERR_IO);
+    assert_non_null(strstr(err, "is a symbolic link"));
+    assert_int_equal(prov_state_prepare(slash, err, sizeof(err)), PROV_ERR_IO);
+    assert_int_equal(count_entries(target), 0);
+    assert_int_equal(mode_of(target), 0755);
+
+    /* prov_state_clean removes nothing there either: not even what looks like a temporary file
+     * of its own. */
+    join(tmp, sizeof(tmp), target, ".identity.json.tmp-Ab12Cd");
+    f = fopen(tmp, "w");
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(prov_state_clean(link, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    assert_int_equal(count_entries(target), 1);
+    /* The directory itself, named by its own path, is fine. */
+    assert_int_equal(prov_state_clean(target, err, sizeof(err)), PROV_OK);
+    assert_int_equal(count_entries(target), 0);
+}
+
+/* A directory of another user's is not made private and written into, even by root, who could:
+ * its owner could change the files written there afterwards. Without root, no other user's
+ * directory can be made, and /tmp (root's) stands in for one. */
+static void another_users_directory_is_refused(void **state) {
+    char err[512], want[1024];
+    const char *dir = geteuid() == 0 ? path_for("others") : "/tmp";
+    struct stat before, after;
+    prov_result in;
+
+    (void)state;
+    assigned(&in);
+    if (geteuid() == 0) {
+        assert_int_equal(mkdir(dir, 0777), 0);
+        assert_int_equal(chmod(dir, 0777), 0);
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+    }
+    assert_int_equal(stat(dir, &before), 0);
+    assert_true(before.st_uid != geteuid());
+    snprintf(want, sizeof(want),
+             "%s belongs to another user (uid %lu, not %lu): a state directory must be its "
+             "user's own",
+             dir, (unsigned long)before.st_uid, (unsigned long)geteuid());
+    assert_int_equal(prov_state_prepare(dir, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    assert_int_equal(prov_state_save(dir, &in, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    assert_int_equal(prov_state_clean(dir, err, sizeof(err)), PROV_ERR_IO);
+    assert_int_equal(stat(dir, &after), 0);
+    assert_int_equal(after.st_mode, before.st_mode);
+    if (geteuid() == 0)
+        assert_int_equal(count_entries(dir), 0);
+}
+
 static void only_assigned_results_are_saved(void **state) {
     const char *dir = path_for("refused");
     char err[512];
@@ -383,6 +477,9 @@ int main(void) {
         cmocka_unit_test(absent_state_is_not_found),
         cmocka_unit_test(every_corrupt_fixture_is_corrupt),
         cmocka_unit_test(not_a_regular_file_is_corrupt),
+        cmocka_unit_test(a_fifo_is_corrupt_at_once),
+        cmocka_unit_test(a_symbolic_link_is_not_a_state_directory),
+        cmocka_unit_test(another_users_directory_is_refused),
         cmocka_unit_test(only_assigned_results_are_saved),
         cmocka_unit_test(unwritable_places_are_io_errors),
         cmocka_unit_test(prepare_makes_the_directory_writable_and_private),

@@ -310,18 +310,41 @@ static void every_key_type_makes_a_valid_csr(void **state) {
     assert_null(csr_generate_key((prov_key_type)99));
 }
 
+/* A CN of 64 characters, the most RFC 5280 allows, is sent whole; one more is refused. */
 static void a_cn_longer_than_64_is_refused(void **state) {
     EVP_PKEY *key = new_key();
     const char *why = NULL;
-    char cn[66];
+    char cn[PROV_CSR_REGID_MAX + 2], got[PROV_CSR_REGID_MAX + 2], *b64;
+    unsigned char *der = NULL;
+    const unsigned char *p;
+    size_t len = 0;
+    X509_REQ *req;
 
     (void)state;
+    assert_int_equal(PROV_CSR_REGID_MAX, 64);
     memset(cn, 'a', 65);
     cn[65] = '\0';
     assert_null(csr_build_b64(key, cn, &why));
-    assert_non_null(strstr(why, "64"));
+    assert_string_equal(why, "the registration ID is longer than a certificate's CN may be (64 "
+                             "characters)");
     cn[64] = '\0';
-    free(csr_build_b64(key, cn, &why));
+    why = NULL;
+    b64 = csr_build_b64(key, cn, &why);
+    assert_non_null(b64);
+    assert_int_equal(b64_decode(b64, strlen(b64), &der, &len, NULL), 0);
+    p = der;
+    req = d2i_X509_REQ(NULL, &p, (long)len);
+    assert_non_null(req);
+    assert_ptr_equal(p, der + len);
+    assert_int_equal(
+        X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, got, sizeof(got)),
+        64);
+    assert_string_equal(got, cn);
+    assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key), 1);
+    X509_REQ_free(req);
+    b64_free(der, len);
+    free(b64);
     EVP_PKEY_free(key);
 }
 
@@ -384,6 +407,163 @@ static void unusable_key_files_are_refused(void **state) {
     prov_client_free(c);
     EVP_PKEY_free(key);
     EVP_PKEY_free(small);
+}
+
+/* key as traditional PEM ("EC PRIVATE KEY"), encrypted with a passphrase when enc is set. */
+static char *traditional_pem(EVP_PKEY *key, const EVP_CIPHER *enc) {
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data = NULL, *pem;
+    long len;
+
+    assert_non_null(bio);
+    assert_int_equal(PEM_write_bio_PrivateKey_traditional(bio, key, enc,
+                                                          (unsigned char *)(enc ? "pw" : NULL),
+                                                          enc ? 2 : 0, NULL, NULL),
+                     1);
+    len = BIO_get_mem_data(bio, &data);
+    pem = strndup(data, (size_t)len);
+    BIO_free(bio);
+    assert_non_null(pem);
+    return pem;
+}
+
+/* text with every "\n" made "\r\n"; freed by the caller. */
+static char *crlf(const char *text) {
+    char *out = malloc(strlen(text) * 2 + 1), *o = out;
+
+    assert_non_null(out);
+    for (; *text != '\0'; text++) {
+        if (*text == '\n')
+            *o++ = '\r';
+        *o++ = *text;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The key files are read by the library itself (into memory it wipes) rather than by OpenSSL's
+ * PEM reader: every form that reader takes is taken, the first private key of a file counts,
+ * and an encrypted key is refused in either of its forms. */
+static void key_files_of_every_pem_form(void **state) {
+    EVP_PKEY *key = new_key(), *got;
+    X509 *cert = new_cert(key, VEC_REGID, NULL, key);
+    char *trad = traditional_pem(key, NULL), *enc = traditional_pem(key, EVP_aes_128_cbc());
+    char *cert_text = cert_pem(cert), *pkcs8, *text, why[256];
+    prov_client *c = NULL;
+    BIO *bio = BIO_new(BIO_s_mem());
+    long len;
+
+    (void)state;
+    assert_int_equal(PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL), 1);
+    len = BIO_get_mem_data(bio, &text);
+    pkcs8 = strndup(text, (size_t)len);
+    BIO_free(bio);
+    assert_non_null(strstr(trad, "-----BEGIN EC PRIVATE KEY-----"));
+    assert_non_null(strstr(enc, "Proc-Type: 4,ENCRYPTED"));
+    assert_int_equal(prov_client_new(&c), PROV_OK);
+
+    /* Traditional EC, and PKCS#8 with CRLF line ends. */
+    write_text(path_for("trad.key"), trad);
+    assert_int_equal(prov_client_set_csr_key_file(c, path_for("trad.key")), PROV_OK);
+    got = client_key(c);
+    assert_int_equal(EVP_PKEY_eq(got, key), 1);
+    EVP_PKEY_free(got);
+    text = crlf(pkcs8);
+    write_text(path_for("crlf.key"), text);
+    free(text);
+    assert_int_equal(prov_check_key_file(path_for("crlf.key"), why, sizeof(why)), PROV_OK);
+    /* The certificate and its key in one file, either way round, with text before them. */
+    assert_true(asprintf(&text, "Bag Attributes: none\n%s%s", cert_text, trad) > 0);
+    write_text(path_for("both.pem"), text);
+    free(text);
+    assert_int_equal(prov_client_set_client_cert(c, path_for("both.pem"), path_for("both.pem")),
+                     PROV_OK);
+    assert_true(asprintf(&text, "%s%s", pkcs8, cert_text) > 0);
+    write_text(path_for("both2.pem"), text);
+    free(text);
+    assert_int_equal(prov_client_set_client_cert(c, path_for("both2.pem"), path_for("both2.pem")),
+                     PROV_OK);
+
+    /* Encrypted, traditionally (a Proc-Type header) and as PKCS#8. */
+    write_text(path_for("enc-trad.key"), enc);
+    assert_int_equal(prov_check_key_file(path_for("enc-trad.key"), why, sizeof(why)),
+                     PROV_ERR_CRYPTO);
+    assert_non_null(strstr(why, "holds no unencrypted PEM private key"));
+    write_key(path_for("enc8.key"), key, EVP_aes_128_cbc());
+    assert_int_equal(prov_check_key_file(path_for("enc8.key"), why, sizeof(why)), PROV_ERR_CRYPTO);
+    /* A key block that is not base64, one without its end, and a certificate alone. */
+    assert_true(asprintf(&text, "-----BEGIN PRIVATE KEY-----\nnot base64!\n"
+                                "-----END PRIVATE KEY-----\n") > 0);
+    write_text(path_for("bad64.key"), text);
+    free(text);
+    assert_int_equal(prov_check_key_file(path_for("bad64.key"), why, sizeof(why)), PROV_ERR_CRYPTO);
+    write_text(path_for("cut.key"), "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n");
+    assert_int_equal(prov_check_key_file(path_for("cut.key"), why, sizeof(why)), PROV_ERR_CRYPTO);
+    write_text(path_for("cert-only.pem"), cert_text);
+    assert_int_equal(prov_check_key_file(path_for("cert-only.pem"), why, sizeof(why)),
+                     PROV_ERR_CRYPTO);
+    /* A directory is a file that cannot be read. */
+    assert_int_equal(prov_check_key_file(base, why, sizeof(why)), PROV_ERR_IO);
+    assert_non_null(strstr(why, "cannot read key file"));
+
+    prov_client_free(c);
+    free(pkcs8);
+    free(trad);
+    free(enc);
+    free(cert_text);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+}
+
+/* ---- The CA file ---- */
+
+/* A CA file is read when it is set: one that cannot be read or holds no certificate is the
+ * setting's fault, said at once, not a server that cannot be trusted at the first connection. */
+static void a_ca_file_is_checked_when_set(void **state) {
+    static const struct fake_answer script[] = {FAKE_ASSIGNED};
+    EVP_PKEY *key = new_key();
+    X509 *ca = new_cert(key, "test root", NULL, key);
+    char want[600], *text, *ca_text = cert_pem(ca);
+    prov_result *r = NULL;
+    struct fake f;
+    prov_client *c;
+
+    (void)state;
+    fake_init(&f, script, 1);
+    c = fake_client(&f);
+    write_cert(path_for("ca.pem"), ca);
+    write_key(path_for("ca.key"), key, NULL);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("ca.pem")), PROV_OK);
+    assert_string_equal(prov_client_last_error(c), "");
+
+    assert_int_equal(prov_client_set_ca_file(c, path_for("none.pem")), PROV_ERR_IO);
+    snprintf(want, sizeof(want), "cannot read CA file %s: No such file or directory",
+             path_for("none.pem"));
+    assert_string_equal(prov_client_last_error(c), want);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("ca.key")), PROV_ERR_CRYPTO);
+    snprintf(want, sizeof(want), "%s holds no PEM certificate", path_for("ca.key"));
+    assert_string_equal(prov_client_last_error(c), want);
+    /* A certificate request is not a certificate. */
+    assert_int_equal(prov_client_set_ca_file(c, PROV_TEST_DATA "/csr/good-p256.pem"),
+                     PROV_ERR_CRYPTO);
+    write_text(path_for("empty.pem"), "");
+    assert_int_equal(prov_client_set_ca_file(c, path_for("empty.pem")), PROV_ERR_CRYPTO);
+    /* A refused file leaves the one set before. */
+    assert_int_equal(prov_register(c, &r), PROV_OK);
+    assert_string_equal(f.reqs[0].ca_file, path_for("ca.pem"));
+    prov_result_free(r);
+
+    /* Other PEM blocks before the certificate are passed over. */
+    assert_true(asprintf(&text, "%s%s", "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+                         ca_text) > 0);
+    write_text(path_for("with-crl.pem"), text);
+    free(text);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("with-crl.pem")), PROV_OK);
+    prov_client_free(c);
+    fake_free(&f);
+    free(ca_text);
+    X509_free(ca);
+    EVP_PKEY_free(key);
 }
 
 /* ---- The chain in the answer ---- */
@@ -948,6 +1128,8 @@ int main(void) {
         cmocka_unit_test(a_cn_longer_than_64_is_refused),
         cmocka_unit_test(an_existing_key_file_is_used),
         cmocka_unit_test(unusable_key_files_are_refused),
+        cmocka_unit_test(key_files_of_every_pem_form),
+        cmocka_unit_test(a_ca_file_is_checked_when_set),
         cmocka_unit_test(a_missing_chain_fails_a_csr_registration),
         cmocka_unit_test(a_chain_for_another_key_fails),
         cmocka_unit_test(malformed_chains_are_protocol_errors),
