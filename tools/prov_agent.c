@@ -39,7 +39,8 @@ static const char usage_text[] =
     "  --csr                       generate a P-256 key on the device (STATE_DIR/device.key) and\n"
     "                              have the server certify it (STATE_DIR/device.pem, "
     "ca-chain.pem)\n"
-    "  --ca-file FILE              CA certificates (PEM) of the server (default: system store)\n"
+    "  --ca-file FILE              CA certificates (PEM) of the server, trusted in place of\n"
+    "                              the system store (default: system store)\n"
     "  --state-dir DIR             where identity.json, endpoint-ca.pem and config.json are\n"
     "                              kept (default " DEFAULT_STATE_DIR ")\n"
     "  --payload JSON              JSON sent to the server with the registration\n"
@@ -59,9 +60,10 @@ static const char usage_text[] =
     "  2  usage or configuration error\n"
     "  3  refused by the server (wrong key, unknown registration or ID scope)\n"
     "  4  no trusted answer before the deadline (unreachable, TLS, throttled, server errors)\n"
-    "  5  state error: identity.json corrupt or unreadable, STATE_DIR not writable (found\n"
-    "     before registering), or the key or certificate of --csr missing beside\n"
-    "     identity.json, corrupt or not belonging together\n"
+    "  5  state error: identity.json corrupt or unreadable, STATE_DIR not writable, a\n"
+    "     symbolic link or another user's (found before registering), or the key or\n"
+    "     certificate of --csr missing beside identity.json, corrupt or not belonging\n"
+    "     together\n"
     "  6  registration failed (for example, the enrollment is disabled)\n"
     "  7  the server's answer was not understood (with --csr: no certificate for the key)\n"
     "\n"
@@ -221,6 +223,53 @@ static int configure(prov_client *c, const struct agent_settings *s, const char 
             s->origin[failed] != NULL ? s->origin[failed] : "machine",
             failed == SET_KEY ? why : prov_client_last_error(c));
     return rc == PROV_ERR_NOMEM ? AGENT_EXIT_INTERNAL : AGENT_EXIT_USAGE;
+}
+
+/* Whether path and dir/name are the same file (as stat finds them: links followed). */
+static int same_file(const char *path, const char *dir, const char *name) {
+    char other[4096];
+    struct stat a, b;
+
+    return snprintf(other, sizeof(other), "%s/%s", dir, name) < (int)sizeof(other) &&
+           stat(path, &a) == 0 && stat(other, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* What --csr asks of the other settings, checked before the state directory is touched. The
+ * registration ID is the CN of the certificate requested. And --cert and --key must not be
+ * files a --csr run replaces: the new key is written before the certificate issued for it, so a
+ * run cut short in between would leave the device attesting with a key that is not its
+ * certificate's, which no run could then repair. Returns 0, or the exit code after printing
+ * why. */
+static int check_csr_settings(const struct agent_settings *s, const char *dir, const char *regid) {
+    static const char *const replaced[] = {PROV_STATE_KEY_FILE, PROV_STATE_CERT_FILE,
+                                           PROV_STATE_CHAIN_FILE};
+    static const enum agent_setting files[] = {SET_CERT, SET_KEY};
+    enum agent_setting id =
+        s->value[SET_REGISTRATION_ID] != NULL ? SET_REGISTRATION_ID : SET_REGISTRATION_ID_FROM;
+    size_t i, j;
+
+    if (strlen(regid) > PROV_CSR_REGID_MAX) {
+        fprintf(stderr,
+                "prov-agent: %s (from the %s): the registration ID has %zu characters; with --csr "
+                "it is the CN of the device's certificate, which holds at most %d\n",
+                agent_setting_name(id), s->origin[id], strlen(regid), PROV_CSR_REGID_MAX);
+        return AGENT_EXIT_USAGE;
+    }
+    for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        for (j = 0; s->value[files[i]] != NULL && j < sizeof(replaced) / sizeof(replaced[0]); j++) {
+            if (!same_file(s->value[files[i]], dir, replaced[j]))
+                continue;
+            fprintf(stderr,
+                    "prov-agent: %s (from the %s): %s is the %s of the state directory %s, which "
+                    "--csr replaces; with --csr, --cert and --key must be files other than its "
+                    "%s, %s and %s\n",
+                    agent_setting_name(files[i]), s->origin[files[i]], s->value[files[i]],
+                    replaced[j], dir, replaced[1], replaced[0], replaced[2]);
+            return AGENT_EXIT_USAGE;
+        }
+    }
+    return 0;
 }
 
 /* Warns when a private key file (that of --key, or the state's device.key) is open to other
@@ -557,7 +606,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "prov-agent: out of memory\n");
         goto out;
     }
-    if ((code = configure(c, &s, regid, deadline_ms)) != 0)
+    if ((code = configure(c, &s, regid, deadline_ms)) != 0 ||
+        (csr && (code = check_csr_settings(&s, dir, regid)) != 0))
         goto out;
     if (s.value[SET_KEY] != NULL)
         check_key_file_mode(s.value[SET_KEY]);

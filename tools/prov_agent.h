@@ -13,8 +13,9 @@ enum agent_exit {
     AGENT_EXIT_REFUSED = 3,     /* the server refused the device (HTTP 4xx other than 429) */
     AGENT_EXIT_UNREACHABLE = 4, /* no trusted answer before the deadline: network, TLS, 429, 5xx */
     AGENT_EXIT_STATE = 5,       /* identity.json corrupt or unreadable, the state directory
-                                 * not writable; with --csr, key or certificate missing, corrupt
-                                 * or not belonging together */
+                                 * not writable, a symbolic link or another user's; with --csr,
+                                 * key or certificate missing, corrupt or not belonging
+                                 * together */
     AGENT_EXIT_FAILED = 6,      /* the registration ended "failed" or "disabled" */
     AGENT_EXIT_PROTOCOL = 7,    /* the server's answer was not understood */
 };

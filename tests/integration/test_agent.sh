@@ -5,12 +5,15 @@
 # machine, the delivered configuration (endpoint-ca.pem, config.json), and retries against a
 # scripted server (stub_dps) that answers 429 and 202. Keys generated on the device (--csr) and
 # X.509 attestation (--cert/--key) run against stub_dps and against provd, and so does a state
-# directory that cannot be written (found before anything is registered).
-# Usage: bash test_agent.sh BIN_DIR STUB_DPS
+# directory that cannot be written, or is not the agent's own (found before anything is
+# registered). --ca-file is the whole trust store. With KEY_SCAN (tests/key_scan.so, "none" to
+# skip), no private key's text is left in the memory prov-agent frees.
+# Usage: bash test_agent.sh BIN_DIR STUB_DPS [KEY_SCAN]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-STUB=${2:?usage: $0 BIN_DIR STUB_DPS}
+STUB=${2:?usage: $0 BIN_DIR STUB_DPS [KEY_SCAN]}
+KEY_SCAN=${3:-none}
 AGENT=$BIN/prov-agent
 STUB_PID=
 
@@ -272,6 +275,57 @@ elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 [ "$elapsed_ms" -lt 5000 ] || fail "untrusted: took ${elapsed_ms} ms: a TLS failure was retried"
 grep -qi 'certificate' "$WORK/untrusted.err" || fail "untrusted: no word of the certificate"
 
+# ---- --ca-file: checked with the other settings, and the whole trust store ----
+# A CA file that cannot be used is a setting to correct (2), not an unreachable server (4, which
+# the systemd unit retries), and it is found on a run that finds the device provisioned too.
+agent 2 ca-missing --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-ind \
+    --symmetric-key "$KEY" --ca-file "$WORK/none.pem" --state-dir "$WORK/state-ca-missing"
+assert_eq "prov-agent: ca-file (from the command line): cannot read CA file $WORK/none.pem: No \
+such file or directory" "$(cat "$WORK/ca-missing.err")" "ca-missing: message"
+[ ! -e "$WORK/state-ca-missing" ] || fail "ca-missing: the state directory was made"
+PROV_AGENT_CA_FILE=$CONF agent 2 ca-no-cert --endpoint "$DEV" --id-scope "$SCOPE" \
+    --registration-id agent-ind --symmetric-key "$KEY" --state-dir "$WORK/state-ca-missing"
+assert_eq "prov-agent: ca-file (from the environment): $CONF holds no PEM certificate" \
+    "$(cat "$WORK/ca-no-cert.err")" "ca-no-cert: message"
+cp -p "$ID" "$WORK/ind-before.json"
+agent 2 ca-missing-provisioned --endpoint "$DEV" --id-scope "$SCOPE" \
+    --registration-id agent-ind --symmetric-key "$KEY" --ca-file "$WORK/none.pem" \
+    --state-dir "$S1"
+grep -q 'cannot read CA file' "$WORK/ca-missing-provisioned.err" ||
+    fail "ca-missing-provisioned: reason"
+cmp -s "$ID" "$WORK/ind-before.json" || fail "ca-missing-provisioned: identity.json changed"
+# libcurl's default CA directory must not be trusted beside --ca-file. In a mount namespace of
+# its own (root only), /etc/ssl/certs becomes a directory that trusts provd's root, as a system
+# that trusts it everywhere would; a --ca-file without provd's root must still fail.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+    SYS=$WORK/system-certs
+    mkdir -p "$SYS"
+    cp "$CA" "$SYS/provd-root.pem"
+    cp "$CA" "$SYS/ca-certificates.crt"
+    ln -s provd-root.pem "$SYS/$(openssl x509 -hash -noout -in "$CA").0"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null \
+        -subj "/CN=another root" -days 1 -out "$WORK/other-root.pem" 2>/dev/null
+    printf '%s\n' '#!/bin/sh' 'mount --bind "$1" /etc/ssl/certs && shift && exec "$@"' \
+        >"$WORK/with-certs.sh"
+    CAPKEY=$(new_key 32)
+    st=$(admjson PUT /enrollments/agent-capath "$(jq -nc --arg k "$CAPKEY" \
+        '{registrationId: "agent-capath", attestation: {type: "symmetricKey",
+          symmetricKey: {primaryKey: $k}}, iotHubHostName: "hub-ind.example.com"}')")
+    assert_eq 200 "$st" "PUT enrollment agent-capath"
+    # The namespace's system store trusts provd: without --ca-file, the device provisions.
+    RUN_AS="unshare -m sh $WORK/with-certs.sh $SYS" agent 0 capath-system --endpoint "$DEV" \
+        --id-scope "$SCOPE" --registration-id agent-capath --symmetric-key "$CAPKEY" \
+        --state-dir "$WORK/state-capath-system"
+    RUN_AS="unshare -m sh $WORK/with-certs.sh $SYS" agent 4 capath-ca-file --endpoint "$DEV" \
+        --id-scope "$SCOPE" --registration-id agent-capath --symmetric-key "$CAPKEY" \
+        --ca-file "$WORK/other-root.pem" --state-dir "$WORK/state-capath-ca-file"
+    grep -qi 'certificate' "$WORK/capath-ca-file.err" || fail "capath-ca-file: reason"
+    [ ! -e "$WORK/state-capath-ca-file/identity.json" ] || fail "capath-ca-file: state written"
+else
+    echo "note: not root, or no mount namespace: --ca-file against a system store that trusts" \
+        "provd is not tried" >&2
+fi
+
 # ---- Usage and configuration errors ----
 COMMON=(--id-scope "$SCOPE" --symmetric-key "$KEY" --ca-file "$CA" --state-dir "$S3")
 agent 2 no-endpoint "${COMMON[@]}" --registration-id a
@@ -283,6 +337,15 @@ agent 2 bad-payload --endpoint "$DEV" "${COMMON[@]}" --registration-id a --paylo
 agent 2 bad-key --endpoint "$DEV" --id-scope "$SCOPE" --symmetric-key 'not base64' \
     --registration-id a --state-dir "$S3"
 agent 2 bad-deadline --endpoint "$DEV" "${COMMON[@]}" --registration-id a --deadline 0
+# With --csr the registration ID is the certificate's CN: 64 characters at most, checked before
+# the state directory is made.
+LONG_ID=$(printf 'b%.0s' $(seq 1 65))
+agent 2 csr-long-id --endpoint "$DEV" --id-scope "$SCOPE" --symmetric-key "$KEY" --ca-file "$CA" \
+    --state-dir "$WORK/state-long-id" --registration-id "$LONG_ID" --csr
+assert_eq "prov-agent: registration-id (from the command line): the registration ID has 65 \
+characters; with --csr it is the CN of the device's certificate, which holds at most 64" \
+    "$(cat "$WORK/csr-long-id.err")" "csr-long-id: message"
+[ ! -e "$WORK/state-long-id" ] || fail "csr-long-id: the state directory was made"
 agent 2 bad-from --endpoint "$DEV" "${COMMON[@]}" --registration-id-from serial
 agent 2 extra-arg --endpoint "$DEV" "${COMMON[@]}" --registration-id a extra
 agent 2 no-value --endpoint
@@ -567,6 +630,31 @@ agent 0 stub-own-cert --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --cert "$SCSR/device.pem" --key "$SCSR/device.key" --force
 cmp -s "$SCSR/device.key" "$WORK/kept.key" || fail "stub-own-cert: the key in use was removed"
 [ -s "$SCSR/device.pem" ] || fail "stub-own-cert: the certificate in use was removed"
+# But not with --csr: it writes a new device.key before the certificate issued for it, and a run
+# cut short in between would leave the device attesting with a key that is not its
+# certificate's. Refused before anything is asked or touched, whatever path names the files.
+cp -p "$SCSR/identity.json" "$WORK/own-cert-identity.json"
+cp "$SCSR/device.pem" "$WORK/own.pem"
+ln -sf "$SCSR/device.key" "$WORK/own-link.key"
+requests=$(wc -l <"$WORK/stub.log")
+agent 2 stub-own-cert-csr --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --ca-file "$CA" --state-dir "$SCSR" \
+    --cert "$SCSR/device.pem" --key "$SCSR/device.key" --csr --force
+assert_eq "prov-agent: cert (from the command line): $SCSR/device.pem is the device.pem of the \
+state directory $SCSR, which --csr replaces; with --csr, --cert and --key must be files other \
+than its device.pem, device.key and ca-chain.pem" "$(cat "$WORK/stub-own-cert-csr.err")" \
+    "stub-own-cert-csr: message"
+agent 2 stub-own-key-csr --endpoint "$STUB_URL" --id-scope "$SCOPE" \
+    --registration-id agent-csr-stub --ca-file "$CA" --state-dir "$SCSR" \
+    --cert "$WORK/own.pem" --key "$WORK/own-link.key" --csr
+grep -qF "prov-agent: key (from the command line): $WORK/own-link.key is the device.key of the \
+state directory $SCSR, which --csr replaces" "$WORK/stub-own-key-csr.err" ||
+    fail "stub-own-key-csr: message"
+assert_eq "$requests" "$(wc -l <"$WORK/stub.log")" "stub-own-cert-csr: requests sent"
+cmp -s "$SCSR/device.key" "$WORK/kept.key" || fail "stub-own-cert-csr: the key was changed"
+cmp -s "$SCSR/device.pem" "$WORK/own.pem" || fail "stub-own-cert-csr: the certificate was changed"
+cmp -s "$SCSR/identity.json" "$WORK/own-cert-identity.json" ||
+    fail "stub-own-cert-csr: identity.json was changed"
 # Provisioned again without --csr: the key and certificates of the --csr provisioning go with
 # the rest of it.
 agent 0 stub-nocsr-force --endpoint "$STUB_URL" --id-scope "$SCOPE" \
@@ -633,6 +721,33 @@ assert_eq "auth=no cn=agent-x509-stub csr=yes" "$(awk '{ print $5, $6, $7 }' "$W
     "stub-x509-csr: request"
 check_csr_state stub-x509-csr "$XS/state-csr" agent-x509-stub "$CA"
 stub_stop
+# ---- No private key's text in the memory prov-agent frees ----
+# key_scan reports each heap block freed while it holds text of the key of KEY_SCAN_FILE. It
+# sees what OpenSSL's own reading of a key file leaves behind; it must see nothing of
+# prov-agent's: its reading of --key at start, the TLS handshake that presents that key, the key
+# --csr makes and keeps, and its reading back on the next run.
+if [ "$KEY_SCAN" != none ]; then
+    KEY_SCAN_FILE=$XS/device.key LD_PRELOAD=$KEY_SCAN \
+        openssl pkey -in "$XS/device.key" -pubout -out /dev/null 2>"$WORK/key-scan-openssl.err"
+    grep -q '^key_scan: ' "$WORK/key-scan-openssl.err" ||
+        fail "key_scan did not see what OpenSSL's reading of a key file leaves"
+    stub_start 200 "${ISSUER[@]}"
+    KEY_SCAN_FILE=$XS/device.key LD_PRELOAD=$KEY_SCAN agent 0 key-scan --endpoint "$STUB_URL" \
+        --id-scope "$SCOPE" --registration-id agent-x509-stub --cert "$XS/device.pem" \
+        --key "$XS/device.key" --ca-file "$CA" --state-dir "$XS/state-scan" --csr
+    assert_eq "auth=no cn=agent-x509-stub csr=yes" "$(awk '{ print $5, $6, $7 }' "$WORK/stub.log")" \
+        "key-scan: the certificate was presented"
+    assert_eq 0 "$(grep -c '^key_scan: ' "$WORK/key-scan.err" || true)" \
+        "key-scan: blocks freed with text of --key"
+    KEY_SCAN_FILE=$XS/state-scan/device.key LD_PRELOAD=$KEY_SCAN agent 0 key-scan-again \
+        --endpoint "$STUB_URL" --id-scope "$SCOPE" --registration-id agent-x509-stub \
+        --cert "$XS/device.pem" --key "$XS/device.key" --ca-file "$CA" \
+        --state-dir "$XS/state-scan" --csr
+    grep -q '^already provisioned' "$WORK/key-scan-again.out" || fail "key-scan-again: output"
+    assert_eq 0 "$(grep -c '^key_scan: ' "$WORK/key-scan-again.err" || true)" \
+        "key-scan-again: blocks freed with text of device.key"
+    stub_stop
+fi
 # Usage errors: a key that is not the certificate's, one without the other.
 agent 2 x509-wrong-key --endpoint "$STUB_URL" --id-scope "$SCOPE" \
     --registration-id agent-x509-stub --cert "$XS/device.pem" --key "$DATA/ca/issuing.key" \
@@ -805,7 +920,8 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
     chmod 500 "$RO/ro-nowrite"
     AS_NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups env LD_LIBRARY_PATH=$PUB"
     AGENT=$PUB/prov-agent RUN_AS=$AS_NOBODY unwritable ro-wide "$RO/ro-wide" \
-        "cannot make $RO/ro-wide private (mode 0700): Operation not permitted" "$PUB/root.pem"
+        "$RO/ro-wide belongs to another user (uid 0, not 65534): a state directory must be its \
+user's own" "$PUB/root.pem"
     AGENT=$PUB/prov-agent RUN_AS=$AS_NOBODY unwritable ro-nowrite "$RO/ro-nowrite" \
         "cannot create a file in $RO/ro-nowrite: Permission denied" "$PUB/root.pem"
     chmod 700 "$WORK"
@@ -817,7 +933,27 @@ else
         "cannot create a file in $RO/ro-nowrite: Permission denied" "$CA"
 fi
 chmod 700 "$RO/ro-nowrite"
-# The same directory, writable: the registration goes through.
+chown "$(id -u):$(id -g)" "$RO/ro-nowrite"
+# A state directory reached through a symbolic link, or (as root) one of another user's: whoever
+# can replace the link, or owns the directory, could change what the device keeps there (its CA
+# chain, its key) behind its back. Refused before anything is registered, even by root, who could
+# write there, and the directory is left as it was.
+mkdir -p "$RO/link-target"
+ln -s link-target "$RO/linked"
+unwritable ro-link "$RO/linked" \
+    "$RO/linked is a symbolic link: a state directory must be a directory itself" "$CA"
+unwritable ro-link-slash "$RO/linked/" \
+    "$RO/linked/ is a symbolic link: a state directory must be a directory itself" "$CA"
+assert_eq 755 "$(mode "$RO/link-target")" "ro-link: the directory's mode"
+if [ "$(id -u)" = 0 ]; then
+    mkdir "$RO/others"
+    chown 65534:65534 "$RO/others"
+    chmod 777 "$RO/others"
+    unwritable ro-others "$RO/others" "$RO/others belongs to another user (uid 65534, not 0): a \
+state directory must be its user's own" "$CA"
+    assert_eq 777 "$(mode "$RO/others")" "ro-others: the directory's mode"
+fi
+# The same directory, writable and the agent's own: the registration goes through.
 agent 0 ro-fixed --endpoint "$DEV" --id-scope "$SCOPE" --registration-id agent-ro \
     --symmetric-key "$ROKEY" --ca-file "$CA" --state-dir "$RO/ro-nowrite" --csr
 check_csr_state ro-fixed "$RO/ro-nowrite" agent-ro "$CA"
