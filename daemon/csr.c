@@ -432,6 +432,30 @@ static enum csr_err check_cn(struct csr *c, const char *expected, char *msg, siz
     return CSR_OK;
 }
 
+int csr_san_matches(const struct csr *c, const X509 *cert) {
+    const STACK_OF(X509_ATTRIBUTE) *attrs = c->der->info->attributes;
+    int i = X509at_get_attr_by_NID(attrs, NID_ext_req, -1);
+    if (i < 0)
+        return 1;
+    ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(X509at_get_attr(attrs, i), 0);
+    if (X509at_get_attr_by_NID(attrs, NID_ext_req, i) >= 0 || !t ||
+        ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
+        return 0;
+    const unsigned char *p = t->value.sequence->data;
+    STACK_OF(X509_EXTENSION) *exts = (STACK_OF(X509_EXTENSION) *)ASN1_item_d2i(
+        NULL, &p, t->value.sequence->length, ASN1_ITEM_rptr(X509_EXTENSIONS));
+    int asked = exts ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
+    int has = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
+    int same =
+        exts &&
+        (asked < 0 ||
+         (has >= 0 && ASN1_STRING_cmp(X509_EXTENSION_get_data(X509v3_get_ext(exts, asked)),
+                                      X509_EXTENSION_get_data(X509_get_ext(cert, has))) == 0));
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    ERR_clear_error();
+    return same;
+}
+
 static enum csr_err get_challenge(struct csr *c, char *msg, size_t msglen) {
     const STACK_OF(X509_ATTRIBUTE) *attrs = c->der->info->attributes;
     int nid = NID_pkcs9_challengePassword;

@@ -105,6 +105,13 @@ enum csr_err csr_parse(const char *in, size_t len, enum csr_format fmt, const st
 enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum csr_key_kind *kind,
                            int *bits, char *msg, size_t msglen);
 
+/* Whether the subjectAltName c requests (in its extensionRequest attribute) is cert's, byte
+ * for byte, or c requests none: RFC 7030 section 4.2.2 wants a re-enrollment's to be identical
+ * to the current certificate's. A request whose extensionRequest cannot be read does not match.
+ * (provd sets the certificate's names itself; this only keeps a request from asking for
+ * others.) */
+int csr_san_matches(const struct csr *c, const X509 *cert);
+
 /* Replaces the key of c with key (owned by c from now on: a public key, made by the caller),
  * for a certificate of a key other than the one that signed the request (EST serverkeygen). */
 void csr_set_key(struct csr *c, EVP_PKEY *key);

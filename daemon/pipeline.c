@@ -1043,6 +1043,11 @@ static int check_csr(struct reg_job *job) {
                "CSR refused: its subject is not the one of the current certificate");
         return -1;
     }
+    if (job->op == REG_OP_EST_REENROLL && !csr_san_matches(job->csr_req, job->peer)) {
+        refuse(job, 400, 400034, "%s",
+               "CSR refused: its subjectAltName is not the one of the current certificate");
+        return -1;
+    }
     if (job->op == REG_OP_EST_KEYGEN &&
         issuance_server_key(job->csr_req, &job->server_key, msg, sizeof(msg)) != 0) {
         refuse(job, 500, 500001, "%s", msg);

@@ -261,6 +261,15 @@ audit_has est.simplereenroll est-g1 accepted
 csr g1other est-g1 "/CN=est-g1/O=Other"
 st=$(enroll simplereenroll g1other --cert "$O/g1re.pem" --key "$O/g1re.key")
 refused 400 "simplereenroll with another subject"
+# The same subject, other names: RFC 7030 (4.2.2) wants the subjectAltName kept too.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/g1san.key" \
+    -subj /CN=est-g1 -addext "subjectAltName=URI:urn:provd:device:someone-else" -outform DER \
+    -out "$O/g1san.der" 2>/dev/null
+openssl base64 -in "$O/g1san.der" -out "$O/g1san.b64"
+st=$(enroll simplereenroll g1san --cert "$O/g1re.pem" --key "$O/g1re.key")
+refused 400 "simplereenroll with another subjectAltName"
+grep -q "subjectAltName is not the one of the current certificate" "$WORK/body" ||
+    fail "simplereenroll with another subjectAltName: $(cat "$WORK/body")"
 st=$(enroll simplereenroll g1re --cert "$O/m1new.pem" --key "$O/m1new.key")
 refused 400 "simplereenroll with the CSR of another device"
 csr m1re est-m1

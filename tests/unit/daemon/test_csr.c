@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "csr.h"
 
@@ -309,6 +310,67 @@ static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchalleng
     return sign_req(req, key, len);
 }
 
+/* A signed request for device-0001 asking for the subjectAltName san (text as openssl's
+ * config takes it), or for none when san is NULL, parsed. */
+static struct csr *req_with_san(const char *san) {
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    assert_non_null(key);
+    X509_REQ *req = make_req("device-0001", 11, key);
+    if (san) {
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
+        assert_non_null(ext);
+        assert_true(sk_X509_EXTENSION_push(exts, ext));
+        assert_true(X509_REQ_add_extensions(req, exts));
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    }
+    int len;
+    unsigned char *der = sign_req(req, key, &len);
+    struct csr *c = NULL;
+    assert_int_equal(
+        csr_parse((const char *)der, (size_t)len, CSR_FMT_DER, NULL, "device-0001", &c, NULL, 0),
+        CSR_OK);
+    OPENSSL_free(der);
+    return c;
+}
+
+/* A re-enrollment's request asks for the current certificate's subjectAltName, or none. */
+static void test_san_matches(void **state) {
+    (void)state;
+    X509 *cert = X509_new();
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "URI:urn:provd:device:device-0001");
+    assert_non_null(ext);
+    assert_true(X509_add_ext(cert, ext, -1));
+    X509_EXTENSION_free(ext);
+    static const struct {
+        const char *san;
+        int matches;
+    } cases[] = {
+        {NULL, 1},
+        {"URI:urn:provd:device:device-0001", 1},
+        {"URI:urn:provd:device:someone-else", 0},
+        {"URI:urn:provd:device:device-0001,DNS:other.example.com", 0},
+        {"DNS:device-0001", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct csr *c = req_with_san(cases[i].san);
+        if (csr_san_matches(c, cert) != cases[i].matches)
+            fail_msg("%s: expected %d", cases[i].san ? cases[i].san : "(none)", cases[i].matches);
+        csr_free(c);
+    }
+    /* A certificate without one matches only a request that asks for none. */
+    X509 *bare = X509_new();
+    struct csr *c = req_with_san("URI:urn:provd:device:device-0001");
+    assert_int_equal(csr_san_matches(c, bare), 0);
+    csr_free(c);
+    c = req_with_san(NULL);
+    assert_int_equal(csr_san_matches(c, bare), 1);
+    csr_free(c);
+    X509_free(bare);
+    X509_free(cert);
+}
+
 /* Key algorithm parameters of another form than the key's (copied into the certificate as they
  * are, they once crashed the signing of it): refused. RSA's absent NULL is taken. */
 static void test_key_params(void **state) {
@@ -582,6 +644,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_keys),
         cmocka_unit_test(test_rsa_exponents),
         cmocka_unit_test(test_ed25519_small_order),
+        cmocka_unit_test(test_san_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
