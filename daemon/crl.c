@@ -113,7 +113,7 @@ static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     b->refs = 1;
     b->number = number;
     b->revocations = revocations;
-    b->next_update = time_now_unix() + cc->next_update_s;
+    b->signed_at = time_now_unix();
     if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(b->der, b->der_len))) {
         log_error("crl: out of memory");
         goto out;
@@ -143,9 +143,10 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     return rc;
 }
 
-/* Whether b lists every revocation of a store that has seen n. */
-static int up_to_date(const struct crl_blob *b, uint64_t n) {
-    return b && b->revocations >= n;
+/* Whether b lists every revocation of a store that has seen n, and is in the first half of its
+ * validity. */
+static int up_to_date(const struct crl_cache *cc, const struct crl_blob *b, uint64_t n) {
+    return b && b->revocations >= n && time_now_unix() - b->signed_at < cc->next_update_s / 2;
 }
 
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
@@ -153,13 +154,13 @@ struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
     uint64_t n;
 
     /* When the store cannot say (logged), the CRL there is is served. */
-    if (store_cert_revocations(conn, &n) != STORE_OK || up_to_date(b, n))
+    if (store_cert_revocations(conn, &n) != STORE_OK || up_to_date(cc, b, n))
         return b;
     crl_blob_release(b);
     /* Requests that find it stale together wait for one refresh. */
     pthread_mutex_lock(&cc->refresh);
     b = crl_current(cc);
-    if (!up_to_date(b, n) && refresh_locked(cc, conn) == 0) {
+    if (!up_to_date(cc, b, n) && refresh_locked(cc, conn) == 0) {
         crl_blob_release(b);
         b = crl_current(cc);
     }

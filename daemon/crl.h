@@ -3,11 +3,12 @@
  * The current CRL is kept signed and encoded in memory, so that serving it costs a reference
  * count: readers take a reference to the current one under a lock, and a refresh swaps in a new
  * one under that lock. A refresh lists the revoked certificates of the store, takes the next CRL
- * number from the store and signs with the issuing CA. provd refreshes at start, before the
- * nextUpdate of the current CRL, and when the CRL is asked for after a revocation: however many
- * revocations come in between, one CRL is signed, and a revocation costs no signature. The
- * store counts revocations, so a revocation made through another process sharing the store
- * makes the CRL stale too. */
+ * number from the store and signs with the issuing CA. provd refreshes at start, and when the
+ * CRL is asked for after a revocation or once half of its validity has passed (so that a client
+ * holding one fetches it again before its nextUpdate): however many revocations come in between,
+ * one CRL is signed, a revocation costs no signature, and a refresh that failed is tried again
+ * at the next request. The store counts revocations, so a revocation made through another
+ * process sharing the store makes the CRL stale too. */
 #ifndef PROVD_CRL_H
 #define PROVD_CRL_H
 
@@ -25,7 +26,7 @@ struct crl_blob {
     size_t pem_len;
     uint64_t number;      /* its cRLNumber */
     uint64_t revocations; /* the store's count of revocations when it was read */
-    int64_t next_update;  /* Unix time */
+    int64_t signed_at;    /* Unix time: its thisUpdate */
     int refs;             /* guarded by the cache's lock */
     struct crl_cache *cc; /* the cache it belongs to */
 };
@@ -49,8 +50,8 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn);
 struct crl_blob *crl_current(struct crl_cache *cc);
 
 /* The current CRL as crl_current, refreshed first (through conn) when the store has seen a
- * revocation since it was read, whichever process made it; when that refresh fails (logged),
- * the CRL before it. */
+ * revocation since it was read, whichever process made it, or when half its validity has
+ * passed; when that refresh fails (logged), the CRL before it. */
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn);
 
 /* Drops a reference taken by crl_current. NULL is ignored. */

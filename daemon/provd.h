@@ -54,7 +54,6 @@ struct worker {
     int stopping;            /* this worker stopped accepting and exits once idle */
     struct event *done_ev;   /* activated by the committer when replies are ready */
     struct event *stop_ev;   /* activated by the main thread at shutdown */
-    struct event *crl_ev;    /* the first worker's: re-signs the CRL before its nextUpdate */
     struct event *accept_ev; /* resumes accepting after the process ran out of descriptors */
     pthread_mutex_t done_lock;
     struct commit_job *done_head, *done_tail; /* committed jobs waiting for their reply */

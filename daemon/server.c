@@ -558,8 +558,6 @@ static void worker_free(struct worker *w) {
         event_free(w->done_ev);
     if (w->stop_ev)
         event_free(w->stop_ev);
-    if (w->crl_ev)
-        event_free(w->crl_ev);
     if (w->accept_ev)
         event_free(w->accept_ev);
     while (w->pending) /* requests of connections evhttp_free did not close */
@@ -569,20 +567,6 @@ static void worker_free(struct worker *w) {
     if (w->base)
         event_base_free(w->base);
     pthread_mutex_destroy(&w->done_lock);
-}
-
-/* How often the first worker re-signs the CRL: halfway to the current CRL's nextUpdate, so a
- * client caching it never holds one past its nextUpdate while provd runs. */
-static struct timeval crl_interval(const struct provd_config *cfg) {
-    struct timeval tv = {.tv_sec = (time_t)(cfg->crl_next_update_s / 2), .tv_usec = 0};
-    return tv;
-}
-
-static void on_crl_timer(evutil_socket_t fd, short what, void *arg) {
-    (void)fd;
-    (void)what;
-    struct worker *w = arg;
-    crl_refresh(w->pd->crl, w->conn);
 }
 
 /* Loads the issuing CA that signs device certificates and the CSR key policy. A data directory
@@ -607,20 +591,12 @@ static int ca_init(struct provd *pd) {
     return 0;
 }
 
-/* Signs the first CRL with the first worker's store connection, which then keeps it fresh. */
+/* Signs the first CRL with the first worker's store connection: a CA that cannot sign one stops
+ * provd at start. Requests for the CRL keep it fresh (crl_fresh). */
 static int crl_init(struct provd *pd) {
-    const struct provd_config *cfg = &pd->cfg;
-    struct worker *w = &pd->workers[0];
-
-    if (!(pd->crl = crl_cache_new(pd->ca, cfg->crl_next_update_s)) ||
-        crl_refresh(pd->crl, w->conn) != 0)
+    if (!(pd->crl = crl_cache_new(pd->ca, pd->cfg.crl_next_update_s)) ||
+        crl_refresh(pd->crl, pd->workers[0].conn) != 0)
         return -1;
-    struct timeval tv = crl_interval(cfg);
-    if (!(w->crl_ev = event_new(w->base, -1, EV_PERSIST, on_crl_timer, w)) ||
-        event_add(w->crl_ev, &tv) != 0) {
-        log_error("the CRL timer could not be set");
-        return -1;
-    }
     return 0;
 }
 
