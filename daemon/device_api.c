@@ -144,7 +144,7 @@ static void release_crl(const void *data, size_t len, void *blob) {
 }
 
 /* The current CRL of the issuing CA, DER (GET /crl) or PEM (GET /crl.pem), served from memory
- * (signed first when a revocation came since the last one). */
+ * (signed anew first when it is stale: crl_fresh). */
 static void serve_crl(struct worker *w, struct evhttp_request *req, int pem) {
     struct crl_blob *b = crl_fresh(w->pd->crl, w->conn);
 
