@@ -297,6 +297,7 @@ void http_reply_ref(struct evhttp_request *req, const char *content_type, const 
         return;
     }
     http_set_header(req, "Content-Type", content_type);
-    http_send(req, 200, buf);
+    /* Not joined: that would copy the body (a CRL of megabytes) into a chain of its own. */
+    send_reply(req, 200, buf, 0);
     evbuffer_free(buf);
 }

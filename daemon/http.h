@@ -54,7 +54,8 @@ void http_send(struct evhttp_request *req, int status, struct evbuffer *body);
 
 /* http_send for a body holding a secret in chains that wipe it as they are freed
  * (evbuffer_add_reference): its chains are sent as they are, since joining them, as http_send
- * does to save a TLS record, would copy the secret into memory freed without a wipe. */
+ * does to save a TLS record, would copy the secret into memory freed without a wipe (as
+ * http_reply_ref sends its body, which joining would copy). */
 void http_send_secret(struct evhttp_request *req, int status, struct evbuffer *body);
 
 /* Answers status with no body (e.g. 204). */
