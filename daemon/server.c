@@ -45,11 +45,12 @@
 #define CLIENT_CHAIN_MAX   (32 * 1024)
 #define CLIENT_CHAIN_DEPTH 8
 
-/* The most TLS 1.2 sessions a listener keeps for resumption by session ID; past it the oldest
- * goes. A session keeps the certificates its client sent, which take several times their encoded
- * size in memory (up to CLIENT_CHAIN_MAX encoded), for as long as it may be resumed (two hours):
- * OpenSSL's default of 20480 would let clients that never resume pin gigabytes. Tickets and
- * TLS 1.3 sessions are kept by the clients and cost nothing here. */
+/* The most sessions a listener keeps for resumption (TLS 1.2 session IDs; on the device
+ * listener, which issues no session tickets, TLS 1.3 sessions too); past it the oldest goes. A
+ * session keeps the certificates its client sent, which take several times their encoded size in
+ * memory (up to CLIENT_CHAIN_MAX encoded), for as long as it may be resumed (two hours):
+ * OpenSSL's default of 20480 would let clients that never resume pin gigabytes. The admin
+ * listener's TLS 1.3 sessions and tickets are kept by its clients and cost nothing here. */
 #define TLS_SESSION_CACHE_MAX 1024
 
 /* Accepts whatever certificate chain a client presents: the device listener only asks for one,
