@@ -143,18 +143,24 @@ int crl_refresh(struct crl_cache *cc, struct store_conn *conn) {
     return rc;
 }
 
-/* Whether b lists every revocation of a store that has seen n, and is in the first half of its
- * validity. */
+/* Whether b was read from the store when it had seen n revocations (a count that differs,
+ * lower too after a store was restored, makes it stale). */
+static int lists_all(const struct crl_blob *b, uint64_t n) {
+    return b && b->revocations == n;
+}
+
+/* Whether b lists what the store holds and is in the first half of its validity. */
 static int up_to_date(const struct crl_cache *cc, const struct crl_blob *b, uint64_t n) {
-    return b && b->revocations >= n && time_now_unix() - b->signed_at < cc->next_update_s / 2;
+    return lists_all(b, n) && time_now_unix() - b->signed_at < cc->next_update_s / 2;
 }
 
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
-    struct crl_blob *b = crl_current(cc);
+    struct crl_blob *b = NULL;
     uint64_t n;
 
-    /* When the store cannot say (logged), the CRL there is is served. */
-    if (store_cert_revocations(conn, &n) != STORE_OK || up_to_date(cc, b, n))
+    if (store_cert_revocations(conn, &n) != STORE_OK)
+        return NULL; /* logged by the store */
+    if (up_to_date(cc, b = crl_current(cc), n))
         return b;
     crl_blob_release(b);
     /* Requests that find it stale together wait for one refresh. */
@@ -165,5 +171,11 @@ struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
         b = crl_current(cc);
     }
     pthread_mutex_unlock(&cc->refresh);
+    /* When the refresh failed (logged), one past the first half of its validity is still
+     * valid, but one lacking a revocation answered before this request is not served. */
+    if (b && b->revocations < n) {
+        crl_blob_release(b);
+        return NULL;
+    }
     return b;
 }

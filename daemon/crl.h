@@ -51,7 +51,8 @@ struct crl_blob *crl_current(struct crl_cache *cc);
 
 /* The current CRL as crl_current, refreshed first (through conn) when the store has seen a
  * revocation since it was read, whichever process made it, or when half its validity has
- * passed; when that refresh fails (logged), the CRL before it. */
+ * passed. When that refresh fails (logged), the CRL before it, unless it lacks a revocation:
+ * then, or when the store cannot be read, NULL. */
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn);
 
 /* Drops a reference taken by crl_current. NULL is ignored. */

@@ -149,7 +149,8 @@ static void serve_crl(struct worker *w, struct evhttp_request *req, int pem) {
     struct crl_blob *b = crl_fresh(w->pd->crl, w->conn);
 
     if (!b) {
-        http_reply_error(req, 503, 503002, NULL, "the CRL is not available yet");
+        http_reply_error(req, 503, 503002, NULL,
+                         "the current CRL is not available: it could not be signed (try again)");
         return;
     }
     http_set_header(req, "Cache-Control", "max-age=60");

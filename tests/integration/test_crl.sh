@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The CRL as time passes (docs/device-api.md, "GET /crl"): with crl_next_update_s at its least,
-# 60 seconds, a CRL asked for again within half of that is the same one, served from memory;
-# asked for past half of it, a new one is signed, so that a client holding one never has to keep
-# it past its nextUpdate. (Revocations and the CRL are covered by test_x509.sh.)
+# The CRL over time (docs/device-api.md, "GET /crl"): a CRL that cannot list a revocation already
+# answered is not served (503, with Retry-After) while it cannot be signed; with
+# crl_next_update_s at its least, 60 seconds, a CRL asked for again within half of that is the
+# same one, and past half of it a new one is signed, so that a client holding one never has to
+# keep it past its nextUpdate. (Revocations and the CRL are covered by test_x509.sh too.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -14,19 +15,41 @@ provd_start
 # crl_field FIELD: a field of the CRL just fetched (openssl crl -FIELD), its value only.
 crl_field() { openssl crl -inform DER -in "$WORK/body" -noout "-$1" | sed 's/^[^=]*=//'; }
 epoch() { date -u -d "$1" +%s; }
+hex() { echo $((16#${1#0x})); }
 
-assert_eq 200 "$(devreq GET /crl)" "GET /crl"
+# ---- A revocation the CRL cannot be signed for ----
+# A certificate of the store's (set up directly), revoked through the admin API while another
+# program holds the store's write lock past provd's busy timeout (10 s): the CRL that does not
+# list it is not served. Once the lock is gone, the next request gets one that does.
+sqlite3 "$DATA/provd.db" "INSERT INTO certificates (serial, registration_id, device_id, subject,
+    issuer, thumbprint, not_before, not_after, status, created) VALUES ('0A1B2C3D', 'dev-1',
+    'dev-1', 'CN=dev-1', 'CN=ca', 'AB', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'valid',
+    '2026-01-01T00:00:00Z')"
+assert_eq 200 "$(admjson POST /certificates/0A1B2C3D/revoke '{}')" "revoke: $(cat "$WORK/body")"
+printf 'BEGIN EXCLUSIVE;\n.shell sleep 13\nCOMMIT;\n' | sqlite3 "$DATA/provd.db" &
+LOCKER=$!
+sleep 1
+st=$(devreq GET /crl)
+assert_eq 503 "$st" "GET /crl while no CRL listing the revocation can be signed"
+assert_eq 503002 "$(jq -r .errorCode "$WORK/body")" "the CRL not available: code"
+[ -n "$(header retry-after)" ] || fail "503 without Retry-After"
+wait "$LOCKER"
+assert_eq 200 "$(devreq GET /crl)" "GET /crl once the store can be written again"
+openssl crl -inform DER -in "$WORK/body" -noout -text | grep -q 'Serial Number: 0A1B2C3D' ||
+    fail "the CRL lists the revocation"
+
+# ---- The same CRL within half its validity, a new one past it ----
 first=$(crl_field crlnumber)
 this=$(epoch "$(crl_field lastupdate)")
 assert_eq 60 $(($(epoch "$(crl_field nextupdate)") - this)) "nextUpdate 60 s after thisUpdate"
 assert_eq 200 "$(devreq GET /crl)" "GET /crl again"
 assert_eq "$first" "$(crl_field crlnumber)" "the same CRL within half its validity"
-
-# Past half of the first CRL's validity (thisUpdate + 30 s, to the second).
-sleep $((this + 31 - $(date -u +%s)))
+# Past half of its validity (thisUpdate + 30 s, to the second).
+wait_s=$((this + 31 - $(date -u +%s)))
+[ "$wait_s" -le 0 ] || sleep "$wait_s"
 assert_eq 200 "$(devreq GET /crl)" "GET /crl past half its validity"
 second=$(crl_field crlnumber)
-[ $((16#${second#0x})) -gt $((16#${first#0x})) ] ||
+[ "$(hex "$second")" -gt "$(hex "$first")" ] ||
     fail "a new CRL past half the validity of the first ($first, then $second)"
 [ "$(epoch "$(crl_field lastupdate)")" -ge $((this + 30)) ] ||
     fail "the new CRL's thisUpdate is its own"
