@@ -13,6 +13,8 @@
 
 #include "internal.h"
 
+#include "rand.h"
+
 /* What marks the temporary file of an atomic write: ".NAME" TEMP_MARK "XXXXXX". */
 #define TEMP_MARK ".tmp-"
 
@@ -81,7 +83,7 @@ static int sync_parent(const char *dir, char *errbuf, size_t errlen) {
  * (a CA chain, a key) or read them. Returns the directory's descriptor, or -1 with errbuf set
  * and errno that of the failed open (ENOENT for a missing directory). */
 static int open_own_dir(const char *dir, char *errbuf, size_t errlen) {
-    char *path = strdup(dir), *end;
+    char *path = strdup(dir), *end, *base;
     struct stat st;
     int fd = -1, err;
 
@@ -90,10 +92,22 @@ static int open_own_dir(const char *dir, char *errbuf, size_t errlen) {
         errno = ENOMEM;
         return -1;
     }
-    /* "link/" would be followed whatever the flags say: the last component is what precedes
-     * the trailing slashes. */
-    for (end = path + strlen(path); end > path + 1 && end[-1] == '/'; end--)
-        end[-1] = '\0';
+    /* "link/", "link/." and "link/./" would be followed whatever the flags say: the last
+     * component is what precedes the trailing slashes and "." components. */
+    for (end = path + strlen(path); end > path + 1;) {
+        if (end[-1] == '/' || (end[-1] == '.' && end[-2] == '/'))
+            *--end = '\0';
+        else
+            break;
+    }
+    /* "x/.." is the parent of whatever x is, a link's target as well. */
+    base = strrchr(path, '/');
+    if (strcmp(base != NULL ? base + 1 : path, "..") == 0) {
+        set_err(errbuf, errlen, "%s ends in \"..\": a state directory must be named itself", dir);
+        free(path);
+        errno = EINVAL;
+        return -1;
+    }
     fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         err = errno;
@@ -189,82 +203,109 @@ static char *state_text(const prov_result *r, prov_err *err) {
     return text;
 }
 
-/* Removes dir/name when it is there, then syncs dir so that the removal survives a crash.
- * Returns PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
-static prov_err remove_synced(const char *dir, const char *name, char *errbuf, size_t errlen) {
-    char *path = path_in(dir, name);
-    int fd = -1;
-    prov_err rc = PROV_ERR_IO;
-
-    if (path == NULL) {
-        set_err(errbuf, errlen, "out of memory");
-        return PROV_ERR_NOMEM;
-    }
-    if (unlink(path) != 0) {
-        /* No file, or no directory at all: nothing to remove and nothing to sync. */
+/* Removes name from the directory open as dirfd (named dir in errors) when it is there, then
+ * syncs the directory so that the removal survives a crash. Returns PROV_OK or PROV_ERR_IO with
+ * errbuf set. */
+static prov_err remove_at(int dirfd, const char *dir, const char *name, char *errbuf,
+                          size_t errlen) {
+    if (unlinkat(dirfd, name, 0) != 0) {
         if (errno == ENOENT)
-            rc = PROV_OK;
-        else
-            set_err(errbuf, errlen, "cannot remove %s: %s", path, strerror(errno));
-        goto out;
+            return PROV_OK;
+        set_err(errbuf, errlen, "cannot remove %s/%s: %s", dir, name, strerror(errno));
+        return PROV_ERR_IO;
     }
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) {
+    if (fsync(dirfd) != 0) {
         set_err(errbuf, errlen, "cannot sync %s after removing %s: %s", dir, name, strerror(errno));
-        goto out;
+        return PROV_ERR_IO;
     }
-    rc = PROV_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    free(path);
+    return PROV_OK;
+}
+
+/* Removes dir/name when it is there (remove_at), dir being opened as a state directory is
+ * (open_own_dir). Returns PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
+static prov_err remove_synced(const char *dir, const char *name, char *errbuf, size_t errlen) {
+    prov_err rc;
+    int dirfd;
+
+    if ((dirfd = open_own_dir(dir, errbuf, errlen)) < 0) {
+        if (errno != ENOENT)
+            return errno == ENOMEM ? PROV_ERR_NOMEM : PROV_ERR_IO;
+        /* No directory at all: nothing to remove and nothing to sync. */
+        set_err(errbuf, errlen, "%s", "");
+        return PROV_OK;
+    }
+    rc = remove_at(dirfd, dir, name, errbuf, errlen);
+    close(dirfd);
     return rc;
+}
+
+/* Creates a new temporary file for name in the directory open as dirfd: ".NAME" TEMP_MARK and
+ * six random letters or digits, mode 0600, never through a link. Returns its descriptor with
+ * the name in tmpname (tmplen bytes), or -1 with errno set. */
+static int create_temporary(int dirfd, const char *name, char *tmpname, size_t tmplen) {
+    static const char chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    unsigned char r[6];
+    char suffix[7];
+    int tries, fd = -1, i;
+
+    /* A name another process took meanwhile is passed over, as mkstemp does. */
+    for (tries = 0; tries < 100 && fd < 0; tries++) {
+        if (rand_bytes(r, sizeof(r)) != 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        for (i = 0; i < 6; i++)
+            suffix[i] = chars[r[i] % (sizeof(chars) - 1)];
+        suffix[6] = '\0';
+        if ((size_t)snprintf(tmpname, tmplen, ".%s" TEMP_MARK "%s", name, suffix) >= tmplen) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        fd = openat(dirfd, tmpname, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            return -1;
+    }
+    return fd;
 }
 
 static int nonempty(const char *s) {
     return s != NULL && s[0] != '\0';
 }
 
-/* Writes len bytes of data as dir/name (mode 0600) atomically. The new file is complete and on
- * disk before its name replaces the old one, and the rename is on disk before success is
- * reported: a crash leaves the old file or the new, at worst with a stray temporary file beside
- * it. Returns PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
-static prov_err write_atomic(const char *dir, const char *name, const void *data, size_t len,
-                             char *errbuf, size_t errlen) {
-    char *tmp = NULL, *final = NULL, *tmpname = NULL;
-    int dirfd = -1, fd = -1, created = 0;
-    prov_err rc = PROV_ERR_NOMEM;
-    size_t tlen = strlen(name) + sizeof(TEMP_MARK "XXXXXX") + 1;
+/* Writes len bytes of data as name (mode 0600) atomically in the directory open as dirfd
+ * (named dir in errors). The new file is complete and on disk before its name replaces the old
+ * one, and the rename is on disk before success is reported: a crash leaves the old file or the
+ * new, at worst with a stray temporary file beside it. Every step acts on the directory's
+ * descriptor, so that what was checked of the directory is where the file goes. Returns
+ * PROV_OK, PROV_ERR_IO or PROV_ERR_NOMEM with errbuf set. */
+static prov_err write_at(int dirfd, const char *dir, const char *name, const void *data, size_t len,
+                         char *errbuf, size_t errlen) {
+    size_t tlen = strlen(name) + sizeof("." TEMP_MARK "XXXXXX");
+    char *tmp = malloc(tlen);
+    int fd = -1, created = 0;
+    prov_err rc = PROV_ERR_IO;
 
-    if ((tmpname = malloc(tlen)) == NULL)
-        goto out;
-    snprintf(tmpname, tlen, ".%s" TEMP_MARK "XXXXXX", name);
-    tmp = path_in(dir, tmpname);
-    final = path_in(dir, name);
-    if (tmp == NULL || final == NULL)
-        goto out;
-
-    rc = PROV_ERR_IO;
-    if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
-        goto out;
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
+    if (tmp == NULL) {
+        set_err(errbuf, errlen, "out of memory");
+        return PROV_ERR_NOMEM;
+    }
+    if ((fd = create_temporary(dirfd, name, tmp, tlen)) < 0) {
         set_err(errbuf, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
         goto out;
     }
     created = 1;
-    if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        set_err(errbuf, errlen, "cannot write %s/%s: %s", dir, tmp, strerror(errno));
         goto out;
     }
     if (close(fd) != 0) {
         fd = -1;
-        set_err(errbuf, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        set_err(errbuf, errlen, "cannot write %s/%s: %s", dir, tmp, strerror(errno));
         goto out;
     }
     fd = -1;
-    if (rename(tmp, final) != 0) {
-        set_err(errbuf, errlen, "cannot rename %s to %s: %s", tmp, final, strerror(errno));
+    if (renameat(dirfd, tmp, dirfd, name) != 0) {
+        set_err(errbuf, errlen, "cannot rename %s/%s to %s: %s", dir, tmp, name, strerror(errno));
         goto out;
     }
     created = 0; /* renamed: nothing left to remove */
@@ -277,19 +318,26 @@ out:
     if (fd >= 0)
         close(fd);
     if (created)
-        unlink(tmp);
-    if (dirfd >= 0)
-        close(dirfd);
-    if (rc == PROV_ERR_NOMEM)
-        set_err(errbuf, errlen, "out of memory");
-    free(tmpname);
+        unlinkat(dirfd, tmp, 0);
     free(tmp);
-    free(final);
+    return rc;
+}
+
+/* write_at in dir, created when missing and opened as a state directory (open_state_dir). */
+static prov_err write_atomic(const char *dir, const char *name, const void *data, size_t len,
+                             char *errbuf, size_t errlen) {
+    prov_err rc;
+    int dirfd;
+
+    if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
+        return PROV_ERR_IO;
+    rc = write_at(dirfd, dir, name, data, len, errbuf, errlen);
+    close(dirfd);
     return rc;
 }
 
 prov_err prov_state_prepare(const char *dir, char *errbuf, size_t errlen) {
-    char *probe = NULL;
+    char probe[sizeof("." PROV_STATE_FILE TEMP_MARK "XXXXXX")];
     int dirfd = -1, fd = -1;
     prov_err rc = PROV_ERR_IO;
 
@@ -298,28 +346,22 @@ prov_err prov_state_prepare(const char *dir, char *errbuf, size_t errlen) {
         set_err(errbuf, errlen, "no state directory");
         return PROV_ERR_INVALID_ARG;
     }
-    if ((probe = path_in(dir, "." PROV_STATE_FILE TEMP_MARK "XXXXXX")) == NULL) {
-        set_err(errbuf, errlen, "out of memory");
-        return PROV_ERR_NOMEM;
-    }
     if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
-        goto out;
+        return PROV_ERR_IO;
     /* Creating a file is what every write needs of the directory; the file stays empty and is
      * not synced, since a crash that leaves it is cleaned up like any other temporary file. */
-    if ((fd = mkostemp(probe, O_CLOEXEC)) < 0) {
+    if ((fd = create_temporary(dirfd, PROV_STATE_FILE, probe, sizeof(probe))) < 0) {
         set_err(errbuf, errlen, "cannot create a file in %s: %s", dir, strerror(errno));
         goto out;
     }
     close(fd);
-    if (unlink(probe) != 0) {
-        set_err(errbuf, errlen, "cannot remove %s: %s", probe, strerror(errno));
+    if (unlinkat(dirfd, probe, 0) != 0) {
+        set_err(errbuf, errlen, "cannot remove %s/%s: %s", dir, probe, strerror(errno));
         goto out;
     }
     rc = PROV_OK;
 out:
-    if (dirfd >= 0)
-        close(dirfd);
-    free(probe);
+    close(dirfd);
     return rc;
 }
 
@@ -390,22 +432,27 @@ prov_err prov_state_save_key(const char *dir, const prov_client *client, char *e
 prov_err prov_state_save_certificates(const char *dir, const prov_result *result, char *errbuf,
                                       size_t errlen) {
     prov_err rc;
+    int dirfd;
 
     set_err(errbuf, errlen, "%s", "");
     if (dir == NULL || dir[0] == '\0' || result == NULL || result->issued_chain_pem == NULL) {
         set_err(errbuf, errlen, "no state directory or no issued certificate");
         return PROV_ERR_INVALID_ARG;
     }
+    /* The directory is checked once, before anything is removed or written there. */
+    if ((dirfd = open_state_dir(dir, errbuf, errlen)) < 0)
+        return PROV_ERR_IO;
     /* The chain file first: device.pem is what names the device's certificate, and it is never
      * beside a chain file of another issue for long. */
     if (result->issued_ca_pem != NULL)
-        rc = write_atomic(dir, PROV_STATE_CHAIN_FILE, result->issued_ca_pem,
-                          strlen(result->issued_ca_pem), errbuf, errlen);
+        rc = write_at(dirfd, dir, PROV_STATE_CHAIN_FILE, result->issued_ca_pem,
+                      strlen(result->issued_ca_pem), errbuf, errlen);
     else
-        rc = remove_synced(dir, PROV_STATE_CHAIN_FILE, errbuf, errlen);
+        rc = remove_at(dirfd, dir, PROV_STATE_CHAIN_FILE, errbuf, errlen);
     if (rc == PROV_OK)
-        rc = write_atomic(dir, PROV_STATE_CERT_FILE, result->issued_chain_pem,
-                          strlen(result->issued_chain_pem), errbuf, errlen);
+        rc = write_at(dirfd, dir, PROV_STATE_CERT_FILE, result->issued_chain_pem,
+                      strlen(result->issued_chain_pem), errbuf, errlen);
+    close(dirfd);
     return rc;
 }
 
@@ -419,7 +466,7 @@ prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
 }
 
 /* 1 when name is one of write_atomic's temporary files: "." + a plain name + TEMP_MARK + the six
- * characters mkostemp puts in place of XXXXXX (the mark keeps an operator's ".x.backup" out). */
+ * random letters or digits of create_temporary (the mark keeps an operator's ".x.backup" out). */
 static int temporary_name(const char *name) {
     size_t len = strlen(name), i, mark = sizeof(TEMP_MARK) - 1;
 

@@ -49,6 +49,14 @@ static const char *path_for(const char *name) {
     return path;
 }
 
+/* dir + "/" + name, in a buffer of its own that the next call reuses. */
+static const char *path_in_target(const char *dir, const char *name) {
+    static char path[600];
+
+    join(path, sizeof(path), dir, name);
+    return path;
+}
+
 static void assigned(prov_result *r) {
     memset(r, 0, sizeof(*r));
     r->http_status = 200;
@@ -322,8 +330,25 @@ static void a_symbolic_link_is_not_a_state_directory(void **state) {
     assert_int_equal(prov_state_save(slash, &in, err, sizeof(err)), PROV_ERR_IO);
     assert_non_null(strstr(err, "is a symbolic link"));
     assert_int_equal(prov_state_prepare(slash, err, sizeof(err)), PROV_ERR_IO);
+    /* "link/." and "link/./" name the link's target just as well. */
+    snprintf(slash, sizeof(slash), "%s/.", link);
+    assert_int_equal(prov_state_prepare(slash, err, sizeof(err)), PROV_ERR_IO);
+    assert_non_null(strstr(err, "is a symbolic link"));
+    assert_int_equal(prov_state_save(slash, &in, err, sizeof(err)), PROV_ERR_IO);
+    snprintf(slash, sizeof(slash), "%s/./", link);
+    assert_int_equal(prov_state_write_file(slash, "config.json", "{}", 2, err, sizeof(err)),
+                     PROV_ERR_IO);
+    assert_non_null(strstr(err, "is a symbolic link"));
+    /* "link/sub/.." is the link's target too, whatever sub is. */
+    snprintf(slash, sizeof(slash), "%s/sub/..", link);
+    assert_int_equal(prov_state_clean(slash, err, sizeof(err)), PROV_ERR_IO);
+    snprintf(want, sizeof(want), "%s ends in \"..\": a state directory must be named itself",
+             slash);
+    assert_string_equal(err, want);
     assert_int_equal(count_entries(target), 0);
     assert_int_equal(mode_of(target), 0755);
+    snprintf(want, sizeof(want),
+             "%s is a symbolic link: a state directory must be a directory itself", link);
 
     /* prov_state_clean removes nothing there either: not even what looks like a temporary file
      * of its own. */
@@ -334,6 +359,16 @@ static void a_symbolic_link_is_not_a_state_directory(void **state) {
     assert_int_equal(prov_state_clean(link, err, sizeof(err)), PROV_ERR_IO);
     assert_string_equal(err, want);
     assert_int_equal(count_entries(target), 1);
+    /* Nor does removing a file, or saving certificates without a chain file. */
+    assert_int_equal(rename(tmp, path_in_target(target, "ca-chain.pem")), 0);
+    assert_int_equal(prov_state_remove_file(link, "ca-chain.pem", err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    in.issued_chain_pem = "-----BEGIN CERTIFICATE-----\n";
+    assert_int_equal(prov_state_save_certificates(link, &in, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    assert_int_equal(count_entries(target), 1);
+    assert_int_equal(access(path_in_target(target, "ca-chain.pem"), F_OK), 0);
+    assert_int_equal(rename(path_in_target(target, "ca-chain.pem"), tmp), 0);
     /* The directory itself, named by its own path, is fine. */
     assert_int_equal(prov_state_clean(target, err, sizeof(err)), PROV_OK);
     assert_int_equal(count_entries(target), 0);
@@ -366,6 +401,20 @@ static void another_users_directory_is_refused(void **state) {
     assert_int_equal(prov_state_save(dir, &in, err, sizeof(err)), PROV_ERR_IO);
     assert_string_equal(err, want);
     assert_int_equal(prov_state_clean(dir, err, sizeof(err)), PROV_ERR_IO);
+    /* Nothing is removed there: a file of the owner's stands for what would be. */
+    if (geteuid() == 0) {
+        write_state(dir, "{}", 2);
+        assert_int_equal(chown(path_in_target(dir, "identity.json"), 65534, 65534), 0);
+    }
+    assert_int_equal(prov_state_remove_file(dir, "identity.json", err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    in.issued_chain_pem = "-----BEGIN CERTIFICATE-----\n";
+    assert_int_equal(prov_state_save_certificates(dir, &in, err, sizeof(err)), PROV_ERR_IO);
+    assert_string_equal(err, want);
+    if (geteuid() == 0) {
+        assert_int_equal(access(path_in_target(dir, "identity.json"), F_OK), 0);
+        assert_int_equal(unlink(path_in_target(dir, "identity.json")), 0);
+    }
     assert_int_equal(stat(dir, &after), 0);
     assert_int_equal(after.st_mode, before.st_mode);
     if (geteuid() == 0)
@@ -446,8 +495,9 @@ static void prepare_makes_the_directory_writable_and_private(void **state) {
     assert_int_equal(prov_state_prepare(NULL, err, sizeof(err)), PROV_ERR_INVALID_ARG);
     assert_int_equal(prov_state_prepare("", NULL, 0), PROV_ERR_INVALID_ARG);
 
-    /* A directory that opens and is private, but where no file can be made, whoever asks: one
-     * whose path leaves no room under PATH_MAX (4096) for the name of a file in it. */
+    /* Files are made relative to the directory once it is open and checked, never through its
+     * path again: a directory whose path leaves no room under PATH_MAX (4096) for the name of a
+     * file in it is as good as any. */
     snprintf(deep, sizeof(deep), "%s", path_for("deep"));
     assert_int_equal(mkdir(deep, 0700), 0);
     end = deep + strlen(deep);
@@ -462,8 +512,12 @@ static void prepare_makes_the_directory_writable_and_private(void **state) {
         *end = '\0';
         assert_int_equal(mkdir(deep, 0700), 0);
     }
-    assert_int_equal(prov_state_prepare(deep, err, sizeof(err)), PROV_ERR_IO);
-    assert_non_null(strstr(err, "cannot create a file in"));
+    assert_int_equal(prov_state_prepare(deep, err, sizeof(err)), PROV_OK);
+    assert_int_equal(count_entries(deep), 0);
+    assert_int_equal(prov_state_write_file(deep, "config.json", "{}", 2, err, sizeof(err)),
+                     PROV_OK);
+    assert_int_equal(count_entries(deep), 1);
+    assert_int_equal(prov_state_remove_file(deep, "config.json", err, sizeof(err)), PROV_OK);
     assert_int_equal(count_entries(deep), 0);
 }
 
