@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -99,25 +100,48 @@ static BIO *open_file(const char *path, const char *what, prov_err *rc, char *wh
     return bio;
 }
 
-/* Reads the key file at path whole into secure memory, with read(2): stdio would keep the text
- * in a buffer of its own, and free it unwiped. Returns PROV_OK with *text (*len bytes, freed
- * by the caller with OPENSSL_secure_clear_free(*text, KEY_FILE_MAX)), or an error with why. */
-static prov_err read_key_text(const char *path, char **text, size_t *len, char *why,
-                              size_t whylen) {
-    char *buf = OPENSSL_secure_malloc(KEY_FILE_MAX);
-    size_t got = 0;
-    prov_err rc = PROV_ERR_IO;
-    int fd = -1;
+/* Memory for the text of a key file: OpenSSL's secure heap when the application set one up and
+ * it has room, else the ordinary heap (what OPENSSL_secure_malloc gives without a secure heap).
+ * Either is wiped and freed by OPENSSL_secure_clear_free, which tells them apart. */
+static char *key_text_alloc(size_t size) {
+    char *buf = OPENSSL_secure_malloc(size);
 
-    if (buf == NULL) {
-        snprintf(why, whylen, "out of memory");
-        return PROV_ERR_NOMEM;
-    }
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    return buf != NULL ? buf : OPENSSL_malloc(size);
+}
+
+/* Reads the key file at path whole with read(2): stdio would keep the text in a buffer of its
+ * own, and free it unwiped. Only a regular file is read, opened without blocking, so that a FIFO
+ * in its place is refused rather than waited on. Returns PROV_OK with *text (*len bytes, freed by
+ * the caller with OPENSSL_secure_clear_free(*text, *size)), or an error with why. */
+static prov_err read_key_text(const char *path, char **text, size_t *len, size_t *size, char *why,
+                              size_t whylen) {
+    char *buf = NULL;
+    size_t got = 0, cap = 0;
+    struct stat st;
+    prov_err rc = PROV_ERR_IO;
+    int fd;
+
+    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0)
         goto fail;
-    /* Read to the end rather than by st_size, so that a pipe does as well as a file. */
-    while (got < KEY_FILE_MAX) {
-        ssize_t n = read(fd, buf + got, KEY_FILE_MAX - got);
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "cannot read key file %s: not a regular file", path);
+        goto out;
+    }
+    rc = PROV_ERR_CRYPTO;
+    if (st.st_size >= KEY_FILE_MAX) {
+        snprintf(why, whylen, "%s is larger than a key file can be", path);
+        goto out;
+    }
+    /* One byte more than the file holds, to notice a file that grows as it is read. */
+    cap = (size_t)st.st_size + 1;
+    if ((buf = key_text_alloc(cap)) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        rc = PROV_ERR_NOMEM;
+        goto out;
+    }
+    rc = PROV_ERR_IO;
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
 
         if (n < 0 && errno == EINTR)
             continue;
@@ -127,20 +151,22 @@ static prov_err read_key_text(const char *path, char **text, size_t *len, char *
             break;
         got += (size_t)n;
     }
-    close(fd);
-    if (got == KEY_FILE_MAX) {
-        snprintf(why, whylen, "%s is larger than a key file can be", path);
-        OPENSSL_secure_clear_free(buf, KEY_FILE_MAX);
-        return PROV_ERR_CRYPTO;
+    if (got == cap) {
+        snprintf(why, whylen, "%s changed while it was read", path);
+        goto out;
     }
     *text = buf;
     *len = got;
-    return PROV_OK;
+    *size = cap;
+    buf = NULL;
+    rc = PROV_OK;
+    goto out;
 fail:
     snprintf(why, whylen, "cannot read key file %s: %s", path, strerror(errno));
+out:
     if (fd >= 0)
         close(fd);
-    OPENSSL_secure_clear_free(buf, KEY_FILE_MAX);
+    OPENSSL_secure_clear_free(buf, cap);
     return rc;
 }
 
@@ -149,29 +175,36 @@ fail:
 static EVP_PKEY *der_key(const unsigned char *der, size_t len) {
     EVP_PKEY *key = NULL;
     size_t left = len;
-    OSSL_DECODER_CTX *dctx =
-        OSSL_DECODER_CTX_new_for_pkey(&key, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
+    OSSL_DECODER_CTX *dctx;
 
+    /* The decoder's errors say only that der held no key, which the caller reports itself; the
+     * application's own errors on the queue stay. */
+    ERR_set_mark();
+    dctx = OSSL_DECODER_CTX_new_for_pkey(&key, "DER", NULL, NULL, EVP_PKEY_KEYPAIR, NULL, NULL);
     if (dctx != NULL && OSSL_DECODER_from_data(dctx, &der, &left) != 1) {
         EVP_PKEY_free(key);
         key = NULL;
     }
     OSSL_DECODER_CTX_free(dctx);
+    ERR_pop_to_mark();
     return key;
 }
 
 prov_err csr_read_key_der(const char *path, unsigned char **der, size_t *len, char *why,
                           size_t whylen) {
     char *text = NULL;
-    size_t textlen = 0;
+    size_t textlen = 0, textsize = 0;
     unsigned char *data = NULL;
     long datalen = 0;
     prov_err rc;
 
     *der = NULL;
     *len = 0;
-    if ((rc = read_key_text(path, &text, &textlen, why, whylen)) != PROV_OK)
+    if ((rc = read_key_text(path, &text, &textlen, &textsize, why, whylen)) != PROV_OK)
         return rc;
+    /* What the PEM reader pushes on OpenSSL's error queue is said in why; the application's own
+     * errors there stay. */
+    ERR_set_mark();
     /* OpenSSL's PEM reader, with its buffers and the DER in secure memory (its usual buffers are
      * freed unwiped). It passes over blocks of other kinds, and refuses encrypted PEM headers
      * (no passphrase); an encrypted PKCS#8 key is refused as it is decoded. */
@@ -188,8 +221,8 @@ prov_err csr_read_key_der(const char *path, unsigned char **der, size_t *len, ch
         *len = (size_t)datalen;
     }
     BIO_free(bio);
-    ERR_clear_error();
-    OPENSSL_secure_clear_free(text, KEY_FILE_MAX);
+    ERR_pop_to_mark();
+    OPENSSL_secure_clear_free(text, textsize);
     return rc;
 }
 
@@ -278,23 +311,51 @@ out:
     return rc;
 }
 
+/* 1 when store holds a certificate, not only CRLs. */
+static int store_has_cert(X509_STORE *store) {
+    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
+    int i;
+
+    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+        if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
+            return 1;
+    }
+    return 0;
+}
+
 prov_err csr_check_ca_file(const char *path, char *why, size_t whylen) {
+    X509_STORE *store = NULL;
     prov_err rc = PROV_OK;
-    X509 *cert;
     BIO *bio;
 
+    /* Opened first for the reason a file that cannot be read gives. */
     if ((bio = open_file(path, "CA file", &rc, why, whylen)) == NULL)
         return rc;
-    /* The _AUX reader takes "TRUSTED CERTIFICATE" blocks too, as the TLS library's CA file
-     * loading does. */
-    cert = PEM_read_bio_X509_AUX(bio, NULL, no_passphrase, NULL);
     BIO_free(bio);
-    if (cert == NULL) {
-        snprintf(why, whylen, "%s holds no PEM certificate", path);
-        return PROV_ERR_CRYPTO;
+    /* Loaded as libcurl has OpenSSL load a CA file (X509_STORE_load_file): every block is read,
+     * certificates ("TRUSTED CERTIFICATE" too) and CRLs, and one it cannot read fails the whole
+     * file, as each connection would. */
+    ERR_set_mark();
+    rc = PROV_ERR_NOMEM;
+    if ((store = X509_STORE_new()) == NULL) {
+        snprintf(why, whylen, "out of memory");
+        goto out;
     }
-    X509_free(cert);
-    return PROV_OK;
+    rc = PROV_ERR_CRYPTO;
+    if (X509_STORE_load_file(store, path) != 1 &&
+        ERR_GET_REASON(ERR_peek_last_error()) != X509_R_NO_CERTIFICATE_OR_CRL_FOUND) {
+        snprintf(why, whylen, "%s holds a PEM block that is not a valid certificate or CRL", path);
+        goto out;
+    }
+    if (!store_has_cert(store)) {
+        snprintf(why, whylen, "%s holds no PEM certificate", path);
+        goto out;
+    }
+    rc = PROV_OK;
+out:
+    X509_STORE_free(store);
+    ERR_pop_to_mark();
+    return rc;
 }
 
 char *csr_build_b64(EVP_PKEY *key, const char *cn, const char **why) {

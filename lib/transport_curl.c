@@ -1,5 +1,6 @@
 /* The built-in transport: libcurl with OpenSSL, one easy handle per client so that the polls of
- * a registration reuse the connection of the PUT. TLS verification is always on; there is no
+ * a registration reuse the connection of the PUT. A libcurl on another TLS library serves every
+ * request but those with a client certificate. TLS verification is always on; there is no
  * setting that turns it off. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,11 @@
 
 struct curl_transport {
     CURL *easy;
+    /* libcurl's TLS library ("OpenSSL/3.0.11"), and whether it is OpenSSL: only with OpenSSL does
+     * libcurl use a client key given in memory (CURLOPT_SSLKEY_BLOB); GnuTLS, for one, ignores
+     * it, and the handshake would fail as if the network had. */
+    char tls[64];
+    int openssl;
 };
 
 /* What the callbacks of one transfer share. */
@@ -19,6 +25,15 @@ struct transfer {
     prov_http_response *resp;
     prov_err body_err; /* why the write callback stopped the transfer */
 };
+
+/* Finds out which TLS library libcurl uses (curl_transport's tls and openssl). */
+static void tls_backend(struct curl_transport *t) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    const char *name = v != NULL && v->ssl_version != NULL ? v->ssl_version : "no TLS library";
+
+    snprintf(t->tls, sizeof(t->tls), "%s", name);
+    t->openssl = strncmp(name, "OpenSSL/", 8) == 0;
+}
 
 prov_err curl_transport_new(struct curl_transport **out) {
     struct curl_transport *t;
@@ -34,6 +49,7 @@ prov_err curl_transport_new(struct curl_transport **out) {
         curl_global_cleanup();
         return PROV_ERR_NOMEM;
     }
+    tls_backend(t);
     *out = t;
     return PROV_OK;
 }
@@ -164,11 +180,24 @@ prov_err curl_transport_perform(void *ctx, const struct prov_http_request *req,
         SETOPT(CURLOPT_CAINFO, req->ca_file);
         SETOPT(CURLOPT_CAPATH, (char *)NULL);
     }
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* libcurl 7.87 and later would keep the trust store it built for a day and use it for new
+     * connections: a CA file replaced or removed meanwhile would still be trusted. */
+    SETOPT(CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
     /* X.509 attestation. With OpenSSL, libcurl reads a PEM certificate file as a chain, so the
      * intermediates the device holds go out with its certificate. The key is read here and
      * handed over as DER that libcurl uses without copying: read by libcurl from the file, its
      * text would stay behind in freed stdio and PEM buffers. */
     if (req->client_cert_file != NULL && req->client_key_file != NULL) {
+        if (!t->openssl) {
+            key_err = PROV_ERR_TLS;
+            snprintf(why, sizeof(why),
+                     "libcurl uses %s, not OpenSSL: the built-in transport cannot present a "
+                     "client certificate with it",
+                     t->tls);
+            goto done;
+        }
         key_err = csr_read_key_der(req->client_key_file, &key_der, &key_len, why, sizeof(why));
         if (key_err != PROV_OK)
             goto done;

@@ -242,8 +242,9 @@ typedef enum prov_key_type {
  * may hold the chain after the device's certificate (leaf first). Both files are read and checked
  * now (the key must be the certificate's and unencrypted; any type the TLS library can sign with
  * will do, not only those prov_client_set_csr_key_file takes) and again by the transport at each
- * connection. From then on prov_register sends no Authorization header; any symmetric or group
- * key is forgotten. NULL for both returns to no client certificate.
+ * connection; the built-in transport needs libcurl built on OpenSSL for it (PROV_ERR_TLS at
+ * prov_register otherwise). From then on prov_register sends no Authorization header; any
+ * symmetric or group key is forgotten. NULL for both returns to no client certificate.
  * Returns PROV_ERR_INVALID_ARG when only one is NULL or a path is empty, PROV_ERR_IO when a file
  * cannot be read, PROV_ERR_CRYPTO when it holds no usable certificate or key or they do not
  * match, or PROV_ERR_NOMEM. */
@@ -285,12 +286,12 @@ PROV_EXPORT prov_err prov_client_get_key_pem(const prov_client *client, char **p
 
 /* Sets the PEM file of CA certificates the server's certificate must chain to, or NULL for the
  * system trust store. The file replaces the system trust store rather than adding to it. It is
- * read now, and must hold at least one PEM certificate, so that a wrong path is reported here
- * instead of as an untrusted server at the first connection; the transport reads it again at
- * each connection. The server's certificate and host name are always verified. Returns
- * PROV_ERR_INVALID_ARG when path is empty, PROV_ERR_IO when the file cannot be read,
- * PROV_ERR_CRYPTO when it holds no PEM certificate, or PROV_ERR_NOMEM; on failure the earlier
- * setting stays. */
+ * read now, whole, as the TLS library loads it, and must hold at least one PEM certificate, so
+ * that a wrong path is reported here instead of as an untrusted server at the first connection;
+ * the transport reads it again at each new connection. The server's certificate and host name
+ * are always verified. Returns PROV_ERR_INVALID_ARG when path is empty, PROV_ERR_IO when the file
+ * cannot be read, PROV_ERR_CRYPTO when it holds no PEM certificate or a certificate or CRL block
+ * that cannot be read, or PROV_ERR_NOMEM; on failure the earlier setting stays. */
 PROV_EXPORT prov_err prov_client_set_ca_file(prov_client *client, const char *path);
 
 /* Sets the overall deadline of prov_register in milliseconds: no retry, poll or request runs
@@ -381,11 +382,12 @@ PROV_EXPORT prov_err prov_derive_device_key(const char *group_key_b64, const cha
  * "version": 1), atomically: a temporary file in dir, fsync, rename over identity.json, fsync
  * of dir. A reader sees the old file or the new one, never a mixture. dir is created with mode
  * 0700 when missing (its parent must exist, and is synced) and tightened to 0700 when it is
- * wider; the file gets mode 0600. A dir that is a symbolic link (trailing slashes or not), or
- * that belongs to another user than the process's effective user, is refused with PROV_ERR_IO
- * even when the process could write there: whoever can replace the link, or owns the
- * directory, could change what is kept in it. The other functions that write or remove files
- * in a state directory check it the same way. On failure a human reason goes into errbuf
+ * wider; the file gets mode 0600. A dir that is a symbolic link (trailing slashes and "."
+ * components or not), that ends in "..", or that belongs to another user than the process's
+ * effective user, is refused with PROV_ERR_IO even when the process could write there: whoever
+ * can replace the link, or owns the directory, could change what is kept in it. The other
+ * functions that write or remove files in a state directory check it the same way, and then
+ * act only relative to the directory they opened. On failure a human reason goes into errbuf
  * (errlen bytes, NUL-terminated; errbuf may be NULL). Returns PROV_ERR_INVALID_ARG when result
  * is not an assigned result with registration_id, device_id and assigned_hub, PROV_ERR_IO, or
  * PROV_ERR_NOMEM. */
@@ -409,8 +411,10 @@ PROV_EXPORT prov_err prov_state_write_file(const char *dir, const char *name, co
                                            size_t len, char *errbuf, size_t errlen);
 
 /* Removes DIR/name (a plain name, as for prov_state_write_file) when it exists, then fsyncs dir
- * so that the removal survives a crash. A missing file or directory is not an error. errbuf as
- * for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or PROV_ERR_NOMEM. */
+ * so that the removal survives a crash. A missing file or directory is not an error; a dir that
+ * is a symbolic link or another user's is PROV_ERR_IO (as for prov_state_save), and nothing in it
+ * is removed. errbuf as for prov_state_save. Returns PROV_ERR_INVALID_ARG, PROV_ERR_IO or
+ * PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_remove_file(const char *dir, const char *name, char *errbuf,
                                             size_t errlen);
 
@@ -445,8 +449,9 @@ PROV_EXPORT prov_err prov_state_save_key(const char *dir, const prov_client *cli
 
 /* Writes result->issued_chain_pem as DIR/device.pem and result->issued_ca_pem as
  * DIR/ca-chain.pem (removing an older ca-chain.pem, synced, when the server sent the leaf alone),
- * each atomically with mode 0600. Returns PROV_ERR_INVALID_ARG when the result holds no issued
- * certificate, PROV_ERR_IO or PROV_ERR_NOMEM. */
+ * each atomically with mode 0600. dir is checked as for prov_state_save before anything in it is
+ * removed or written. Returns PROV_ERR_INVALID_ARG when the result holds no issued certificate,
+ * PROV_ERR_IO or PROV_ERR_NOMEM. */
 PROV_EXPORT prov_err prov_state_save_certificates(const char *dir, const prov_result *result,
                                                   char *errbuf, size_t errlen);
 

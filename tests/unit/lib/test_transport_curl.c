@@ -38,7 +38,28 @@ static struct {
     unsigned blob_flags;
     size_t blob_len;
     char keytype[16];
+    long ca_cache_timeout; /* CURLOPT_CA_CACHE_TIMEOUT, -1 when not set */
 } seen;
+
+/* The TLS library libcurl is said to use, or NULL for the one it does use. */
+static const char *fake_tls;
+
+/* Like libcurl's, but with fake_tls as its TLS library when set. */
+curl_version_info_data *curl_version_info(CURLversion age) {
+    static curl_version_info_data *(*real)(CURLversion);
+    static curl_version_info_data copy;
+    curl_version_info_data *v;
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "curl_version_info");
+    assert_non_null(real);
+    v = real(age);
+    if (fake_tls == NULL || v == NULL)
+        return v;
+    copy = *v;
+    copy.ssl_version = fake_tls;
+    return &copy;
+}
 
 CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
     static CURLcode (*real)(CURL *, CURLoption, ...);
@@ -51,7 +72,13 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
     va_start(ap, option);
     /* An option's number says the type of its value (curl.h, CURLOPTTYPE_*). */
     if (option < CURLOPTTYPE_OBJECTPOINT) {
-        cc = real(curl, option, va_arg(ap, long));
+        long v = va_arg(ap, long);
+
+#if LIBCURL_VERSION_NUM >= 0x075700
+        if (option == CURLOPT_CA_CACHE_TIMEOUT)
+            seen.ca_cache_timeout = v;
+#endif
+        cc = real(curl, option, v);
     } else if (option < CURLOPTTYPE_FUNCTIONPOINT || option >= CURLOPTTYPE_BLOB) {
         void *v = va_arg(ap, void *);
 
@@ -111,6 +138,7 @@ static prov_err perform(struct prov_http_request *req, char *error, size_t errle
     req->timeout_ms = 5000;
     memset(&resp, 0, sizeof(resp));
     memset(&seen, 0, sizeof(seen));
+    seen.ca_cache_timeout = -1;
     assert_int_equal(curl_transport_new(&t), PROV_OK);
     rc = curl_transport_perform(t, req, &resp);
     snprintf(error, errlen, "%s", resp.error);
@@ -131,6 +159,10 @@ static void a_ca_file_replaces_the_system_store(void **state) {
     assert_string_equal(seen.cainfo, CA_FILE);
     assert_int_equal(seen.capath_null, 1);
     assert_int_equal(seen.capath_other, 0);
+#if LIBCURL_VERSION_NUM >= 0x075700
+    /* Read again for each new connection, not kept from an older one. */
+    assert_int_equal(seen.ca_cache_timeout, 0);
+#endif
 }
 
 /* Without a CA file, libcurl's defaults (the system's trust store) stay as they are. */
@@ -182,6 +214,23 @@ static void the_client_key_is_handed_over_in_memory(void **state) {
     assert_int_equal(perform(&req, error, sizeof(error)), PROV_ERR_TLS);
     assert_non_null(strstr(error, "cannot read key file"));
     assert_int_equal(seen.sslkey_blob, 0);
+
+    /* A libcurl on another TLS library would not use the key it is given: the request fails as
+     * TLS does, without reading the key or connecting. */
+    f = fopen(key_path, "w");
+    assert_non_null(f);
+    assert_int_equal(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL), 1);
+    assert_int_equal(fclose(f), 0);
+    fake_tls = "GnuTLS/3.7.9";
+    assert_int_equal(perform(&req, error, sizeof(error)), PROV_ERR_TLS);
+    assert_string_equal(error, "libcurl uses GnuTLS/3.7.9, not OpenSSL: the built-in transport "
+                               "cannot present a client certificate with it");
+    assert_int_equal(seen.sslkey_blob + seen.sslkey_file, 0);
+    /* Requests without a client certificate go out as before. */
+    req.client_cert_file = NULL;
+    req.client_key_file = NULL;
+    assert_int_equal(perform(&req, error, sizeof(error)), PROV_ERR_NETWORK);
+    fake_tls = NULL;
 
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     assert_int_equal(system(cmd), 0);

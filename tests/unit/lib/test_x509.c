@@ -13,10 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -448,7 +450,7 @@ static void key_files_of_every_pem_form(void **state) {
     EVP_PKEY *key = new_key(), *got;
     X509 *cert = new_cert(key, VEC_REGID, NULL, key);
     char *trad = traditional_pem(key, NULL), *enc = traditional_pem(key, EVP_aes_128_cbc());
-    char *cert_text = cert_pem(cert), *pkcs8, *text, why[256];
+    char *cert_text = cert_pem(cert), *pkcs8, *text, why[256], text_why[600];
     prov_client *c = NULL;
     BIO *bio = BIO_new(BIO_s_mem());
     long len;
@@ -502,9 +504,14 @@ static void key_files_of_every_pem_form(void **state) {
     write_text(path_for("cert-only.pem"), cert_text);
     assert_int_equal(prov_check_key_file(path_for("cert-only.pem"), why, sizeof(why)),
                      PROV_ERR_CRYPTO);
-    /* A directory is a file that cannot be read. */
+    /* A directory is a file that cannot be read; so is a FIFO, at once, without a writer. */
     assert_int_equal(prov_check_key_file(base, why, sizeof(why)), PROV_ERR_IO);
     assert_non_null(strstr(why, "cannot read key file"));
+    assert_int_equal(mkfifo(path_for("fifo.key"), 0600), 0);
+    assert_int_equal(prov_check_key_file(path_for("fifo.key"), why, sizeof(why)), PROV_ERR_IO);
+    snprintf(text_why, sizeof(text_why), "cannot read key file %s: not a regular file",
+             path_for("fifo.key"));
+    assert_string_equal(why, text_why);
 
     prov_client_free(c);
     free(pkcs8);
@@ -517,13 +524,38 @@ static void key_files_of_every_pem_form(void **state) {
 
 /* ---- The CA file ---- */
 
+/* An empty CRL of ca's, signed with ca_key, as PEM text (freed by the caller). */
+static char *crl_pem(X509 *ca, EVP_PKEY *ca_key) {
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL));
+    BIO *bio = BIO_new(BIO_s_mem());
+    char *data, *text;
+    long len;
+
+    assert_non_null(crl);
+    assert_non_null(now);
+    assert_non_null(bio);
+    assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+    assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), 1);
+    assert_int_equal(X509_CRL_set1_lastUpdate(crl, now), 1);
+    assert_true(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0);
+    assert_int_equal(PEM_write_bio_X509_CRL(bio, crl), 1);
+    len = BIO_get_mem_data(bio, &data);
+    text = strndup(data, (size_t)len);
+    assert_non_null(text);
+    BIO_free(bio);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
+    return text;
+}
+
 /* A CA file is read when it is set: one that cannot be read or holds no certificate is the
  * setting's fault, said at once, not a server that cannot be trusted at the first connection. */
 static void a_ca_file_is_checked_when_set(void **state) {
     static const struct fake_answer script[] = {FAKE_ASSIGNED};
     EVP_PKEY *key = new_key();
     X509 *ca = new_cert(key, "test root", NULL, key);
-    char want[600], *text, *ca_text = cert_pem(ca);
+    char want[600], *text, *crl_text, *ca_text = cert_pem(ca);
     prov_result *r = NULL;
     struct fake f;
     prov_client *c;
@@ -553,17 +585,64 @@ static void a_ca_file_is_checked_when_set(void **state) {
     assert_string_equal(f.reqs[0].ca_file, path_for("ca.pem"));
     prov_result_free(r);
 
-    /* Other PEM blocks before the certificate are passed over. */
-    assert_true(asprintf(&text, "%s%s", "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
-                         ca_text) > 0);
+    /* A CRL beside the certificate is loaded with it, as the TLS library loads the file... */
+    crl_text = crl_pem(ca, key);
+    assert_true(asprintf(&text, "%s%s", crl_text, ca_text) > 0);
     write_text(path_for("with-crl.pem"), text);
     free(text);
     assert_int_equal(prov_client_set_ca_file(c, path_for("with-crl.pem")), PROV_OK);
+    write_text(path_for("crl-only.pem"), crl_text);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("crl-only.pem")), PROV_ERR_CRYPTO);
+    snprintf(want, sizeof(want), "%s holds no PEM certificate", path_for("crl-only.pem"));
+    assert_string_equal(prov_client_last_error(c), want);
+    /* ...but a block it cannot read fails the whole file at every connection, wherever the
+     * block is: the file is refused at once. */
+    assert_true(asprintf(&text, "%s%s", "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+                         ca_text) > 0);
+    write_text(path_for("bad-crl.pem"), text);
+    free(text);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("bad-crl.pem")), PROV_ERR_CRYPTO);
+    snprintf(want, sizeof(want), "%s holds a PEM block that is not a valid certificate or CRL",
+             path_for("bad-crl.pem"));
+    assert_string_equal(prov_client_last_error(c), want);
+    assert_true(asprintf(&text, "%s%s", ca_text,
+                         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n") > 0);
+    write_text(path_for("bad-tail.pem"), text);
+    free(text);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("bad-tail.pem")), PROV_ERR_CRYPTO);
+    free(crl_text);
     prov_client_free(c);
     fake_free(&f);
     free(ca_text);
     X509_free(ca);
     EVP_PKEY_free(key);
+}
+
+/* Checking a key file or a CA file leaves OpenSSL's error queue as the application left it: its
+ * own errors stay, and none of the library's reading is added. */
+static void the_error_queue_is_the_applications(void **state) {
+    prov_client *c = NULL;
+    char why[256];
+
+    (void)state;
+    write_text(path_for("queue-junk.pem"),
+               "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    write_text(path_for("queue-bad-ca.pem"),
+               "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    assert_int_equal(prov_client_new(&c), PROV_OK);
+    ERR_clear_error();
+    ERR_raise_data(ERR_LIB_USER, 42, "the application's");
+    assert_int_equal(prov_check_key_file(path_for("queue-junk.pem"), why, sizeof(why)),
+                     PROV_ERR_CRYPTO);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("queue-bad-ca.pem")), PROV_ERR_CRYPTO);
+    assert_int_equal(prov_client_set_ca_file(c, PROV_TEST_DATA "/csr/good-p256.pem"),
+                     PROV_ERR_CRYPTO);
+    assert_int_equal(prov_client_set_csr_key_file(c, PROV_TEST_DATA "/csr/good-p256.pem"),
+                     PROV_ERR_CRYPTO);
+    assert_int_equal(ERR_GET_LIB(ERR_peek_last_error()), ERR_LIB_USER);
+    assert_int_equal(ERR_GET_REASON(ERR_get_error()), 42);
+    assert_int_equal(ERR_get_error(), 0);
+    prov_client_free(c);
 }
 
 /* ---- The chain in the answer ---- */
@@ -1130,6 +1209,7 @@ int main(void) {
         cmocka_unit_test(unusable_key_files_are_refused),
         cmocka_unit_test(key_files_of_every_pem_form),
         cmocka_unit_test(a_ca_file_is_checked_when_set),
+        cmocka_unit_test(the_error_queue_is_the_applications),
         cmocka_unit_test(a_missing_chain_fails_a_csr_registration),
         cmocka_unit_test(a_chain_for_another_key_fails),
         cmocka_unit_test(malformed_chains_are_protocol_errors),
