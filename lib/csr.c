@@ -83,11 +83,22 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u) {
 /* Opens path, a file that holds no secret (certificates), for reading as a BIO. Returns NULL
  * with why and *rc set. */
 static BIO *open_file(const char *path, const char *what, prov_err *rc, char *why, size_t whylen) {
-    FILE *f = fopen(path, "re");
+    /* O_NONBLOCK: a FIFO must be refused below, not waited on for a writer. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    FILE *f = NULL;
     BIO *bio;
 
-    if (f == NULL) {
+    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(why, whylen, "cannot read %s %s: not a regular file", what, path);
+        *rc = PROV_ERR_IO;
+        return NULL;
+    }
+    if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
         snprintf(why, whylen, "cannot read %s %s: %s", what, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
         *rc = PROV_ERR_IO;
         return NULL;
     }

@@ -572,6 +572,11 @@ static void a_ca_file_is_checked_when_set(void **state) {
     snprintf(want, sizeof(want), "cannot read CA file %s: No such file or directory",
              path_for("none.pem"));
     assert_string_equal(prov_client_last_error(c), want);
+    /* A FIFO is refused at once rather than waited on for a writer. */
+    assert_int_equal(mkfifo(path_for("ca.fifo"), 0600), 0);
+    assert_int_equal(prov_client_set_ca_file(c, path_for("ca.fifo")), PROV_ERR_IO);
+    snprintf(want, sizeof(want), "cannot read CA file %s: not a regular file", path_for("ca.fifo"));
+    assert_string_equal(prov_client_last_error(c), want);
     assert_int_equal(prov_client_set_ca_file(c, path_for("ca.key")), PROV_ERR_CRYPTO);
     snprintf(want, sizeof(want), "%s holds no PEM certificate", path_for("ca.key"));
     assert_string_equal(prov_client_last_error(c), want);
