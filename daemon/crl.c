@@ -83,8 +83,9 @@ static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n
     return v;
 }
 
-/* crl_refresh under the refresh lock. The store's count of revocations is read before the list,
- * so that a revocation committed after that read makes the CRL stale. */
+/* crl_refresh under the refresh lock. The CRL number, the count of revocations and the list are
+ * read together (store_crl_take), so that CRL numbers follow the order of what the CRLs list,
+ * also between processes sharing the store. */
 static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     struct store_revoked *certs = NULL;
     struct ca_revoked *revoked = NULL;
@@ -95,9 +96,7 @@ static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     char err[256];
     int rc = -1;
 
-    if (store_cert_revocations(conn, &revocations) != STORE_OK ||
-        store_cert_revoked_list(conn, &certs, &n) != STORE_OK ||
-        store_crl_number_next(conn, &number) != STORE_OK) {
+    if (store_crl_take(conn, &number, &revocations, &certs, &n) != STORE_OK) {
         log_error("crl: the revoked certificates could not be read");
         goto out;
     }

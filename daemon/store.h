@@ -299,15 +299,16 @@ struct store_ops {
      * matches f, STORE_CONFLICT when everything that matches is revoked already. */
     int (*cert_revoke)(struct store_conn *c, const struct store_cert_filter *f, int64_t revoked_at,
                        const char *reason, struct store_audit *audit, int64_t *n);
-    /* Lists every revoked certificate (what a CRL lists), in serial order; free with
-     * store_revoked_free. */
-    int (*cert_revoked_list)(struct store_conn *c, struct store_revoked **out, size_t *n);
     /* How many cert_revoke calls revoked something, ever: what tells any process serving the
      * store that a CRL signed before is stale. */
     int (*cert_revocations)(struct store_conn *c, uint64_t *n);
-    /* Takes the next CRL number: 1, 2, ... kept across restarts and shared by every process
-     * using the store. */
-    int (*crl_number_next)(struct store_conn *c, uint64_t *number);
+    /* What a new CRL is made of, read in one transaction: the next CRL number (1, 2, ... kept
+     * across restarts and shared by every process using the store), the count of revocations
+     * (cert_revocations) and every revoked certificate in serial order (free with
+     * store_revoked_free). A CRL of a higher number so lists every certificate one of a lower
+     * number lists, whichever process signed each. */
+    int (*crl_take)(struct store_conn *c, uint64_t *number, uint64_t *revocations,
+                    struct store_revoked **out, size_t *n);
 };
 
 /* Every store and connection starts with its ops, so the wrappers below can dispatch. */
@@ -447,15 +448,12 @@ static inline int store_cert_revoke(struct store_conn *c, const struct store_cer
                                     struct store_audit *audit, int64_t *n) {
     return c->ops->cert_revoke(c, f, revoked_at, reason, audit, n);
 }
-static inline int store_cert_revoked_list(struct store_conn *c, struct store_revoked **out,
-                                          size_t *n) {
-    return c->ops->cert_revoked_list(c, out, n);
-}
 static inline int store_cert_revocations(struct store_conn *c, uint64_t *n) {
     return c->ops->cert_revocations(c, n);
 }
-static inline int store_crl_number_next(struct store_conn *c, uint64_t *number) {
-    return c->ops->crl_number_next(c, number);
+static inline int store_crl_take(struct store_conn *c, uint64_t *number, uint64_t *revocations,
+                                 struct store_revoked **out, size_t *n) {
+    return c->ops->crl_take(c, number, revocations, out, n);
 }
 
 /* Release what the store allocated. All accept NULL. The doc text may hold keys: it is wiped. */

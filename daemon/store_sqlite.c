@@ -1889,13 +1889,6 @@ static void clear_revoked(void *p) {
     store_revoked_clear(p);
 }
 
-static int cert_revoked_list(struct store_conn *sc, struct store_revoked **out, size_t *n) {
-    struct sqlite_conn *c = sconn(sc);
-
-    return read_rows(c, c->cq[CQ_REVOKED], "cert_revoked_list", NO_ARGS, sizeof(**out),
-                     read_revoked, clear_revoked, (void **)out, n);
-}
-
 static int cert_revocations(struct store_conn *sc, uint64_t *n) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->cq[CQ_REVOCATIONS];
@@ -1907,22 +1900,38 @@ static int cert_revocations(struct store_conn *sc, uint64_t *n) {
     return rc == STORE_OK ? STORE_OK : STORE_ERROR;
 }
 
-static int crl_number_next(struct store_conn *sc, uint64_t *number) {
+/* The number is taken first: BEGIN IMMEDIATE holds the write lock from the start, so no
+ * revocation commits between it and the list, in this process or another. */
+static int crl_take(struct store_conn *sc, uint64_t *number, uint64_t *revocations,
+                    struct store_revoked **out, size_t *n) {
     struct sqlite_conn *c = sconn(sc);
     sqlite3_stmt *st = c->cq[CQ_CRL_NEXT];
     int rc;
 
+    *out = NULL;
+    *n = 0;
     if (tx_begin(c) != 0)
         return STORE_ERROR;
-    rc = run(c, st, ONE_ROW, "crl_number_next", NO_ARGS);
+    rc = run(c, st, ONE_ROW, "crl_take", NO_ARGS);
     if (rc == STORE_OK)
         *number = (uint64_t)sqlite3_column_int64(st, 0);
     done(st);
+    if (rc == STORE_OK)
+        rc = cert_revocations(sc, revocations);
+    if (rc == STORE_OK)
+        rc = read_rows(c, c->cq[CQ_REVOKED], "crl_take", NO_ARGS, sizeof(**out), read_revoked,
+                       clear_revoked, (void **)out, n);
     if (rc != STORE_OK) {
         tx_rollback(c);
         return STORE_ERROR;
     }
-    return tx_commit(c) == 0 ? STORE_OK : STORE_ERROR;
+    if (tx_commit(c) != 0) {
+        store_revoked_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+        return STORE_ERROR;
+    }
+    return STORE_OK;
 }
 
 const struct store_ops store_sqlite_ops = {
@@ -1960,7 +1969,6 @@ const struct store_ops store_sqlite_ops = {
     .cert_current = cert_current,
     .cert_list = cert_list,
     .cert_revoke = cert_revoke,
-    .cert_revoked_list = cert_revoked_list,
     .cert_revocations = cert_revocations,
-    .crl_number_next = crl_number_next,
+    .crl_take = crl_take,
 };

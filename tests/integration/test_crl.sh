@@ -3,7 +3,8 @@
 # answered is not served (503, with Retry-After) while it cannot be signed; with
 # crl_next_update_s at its least, 60 seconds, a CRL asked for again within half of that is the
 # same one, and past half of it a new one is signed, so that a client holding one never has to
-# keep it past its nextUpdate. (Revocations and the CRL are covered by test_x509.sh too.)
+# keep it past its nextUpdate; with two provd serving one store, a CRL of a higher number lists
+# all that one of a lower number lists. (Revocations and the CRL are covered by test_x509.sh too.)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -53,6 +54,59 @@ second=$(crl_field crlnumber)
     fail "a new CRL past half the validity of the first ($first, then $second)"
 [ "$(epoch "$(crl_field lastupdate)")" -ge $((this + 30)) ] ||
     fail "the new CRL's thisUpdate is its own"
+
+# ---- Two provd serving one store: CRL numbers follow what the CRLs list ----
+# provd (A) is asked for a stale CRL while another program holds the store's write lock and, in
+# that transaction, revokes a certificate as a second provd would; the second provd (B) is asked
+# once the lock is gone. Whichever CRL has the higher number must list all the other lists: A's
+# must not be numbered after B's with the revocation left out.
+SECOND=
+trap 'rc=$?; [ -z "$SECOND" ] || kill "$SECOND" 2>/dev/null || true; (exit $rc); cleanup' EXIT
+"$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    --port-file "$WORK/ports2.json" --log-level warn 2>"$WORK/provd2.log" &
+SECOND=$!
+for _ in $(seq 100); do [ -s "$WORK/ports2.json" ] && break; sleep 0.1; done
+DEV2=https://127.0.0.1:$(jq -r .device "$WORK/ports2.json")
+for s in 0AA00001 0BB00001; do
+    sqlite3 "$DATA/provd.db" "INSERT INTO certificates (serial, registration_id, device_id,
+        subject, issuer, thumbprint, not_before, not_after, status, created) VALUES ('$s',
+        'dev-2', 'dev-2', 'CN=dev-2', 'CN=ca', 'AB', '2026-01-01T00:00:00Z',
+        '2027-01-01T00:00:00Z', 'valid', '2026-01-01T00:00:00Z')"
+done
+assert_eq 200 "$(admjson POST /certificates/0AA00001/revoke '{}')" "revoke 0AA00001"
+rm -f "$WORK/held" "$WORK/release" "$WORK/committed"
+{
+    echo 'BEGIN IMMEDIATE;'
+    echo ".system touch $WORK/held"
+    while [ ! -e "$WORK/release" ]; do sleep 0.02; done
+    echo "UPDATE certificates SET status = 'revoked', revoked_at = 1700000000 WHERE serial = '0BB00001';"
+    echo "UPDATE meta SET value = value + 1 WHERE key = 'revocations';"
+    echo 'COMMIT;'
+    echo ".system touch $WORK/committed"
+} | sqlite3 "$DATA/provd.db" &
+LOCKER=$!
+while [ ! -e "$WORK/held" ]; do sleep 0.02; done
+curl -sS --cacert "$CA" -o "$WORK/a.der" "$DEV/crl" &
+FETCH=$!
+sleep 2 # provd A is waiting for the lock
+touch "$WORK/release"
+while [ ! -e "$WORK/committed" ]; do sleep 0.01; done
+curl -sSf --cacert "$CA" -o "$WORK/b.der" "$DEV2/crl" || fail "GET /crl from the second provd"
+wait "$FETCH" || fail "GET /crl from the first provd"
+wait "$LOCKER"
+# number FILE / serials FILE: a CRL's number in decimal, and its serials.
+number() { hex "$(openssl crl -inform DER -in "$1" -noout -crlnumber | sed 's/.*=//')"; }
+serials() { openssl crl -inform DER -in "$1" -noout -text | sed -n 's/ *Serial Number: //p'; }
+if [ "$(number "$WORK/a.der")" -gt "$(number "$WORK/b.der")" ]; then
+    high=$WORK/a.der low=$WORK/b.der
+else
+    high=$WORK/b.der low=$WORK/a.der
+fi
+missing=$(comm -23 <(serials "$low" | sort) <(serials "$high" | sort))
+[ -z "$missing" ] || fail "CRL $(number "$high") lacks $missing, which CRL $(number "$low") lists"
+kill "$SECOND"
+wait "$SECOND" || fail "the second provd did not stop cleanly: $(cat "$WORK/provd2.log")"
+SECOND=
 
 provd_stop || fail "provd did not stop cleanly"
 echo "PASS: crl"
