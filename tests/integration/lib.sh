@@ -15,10 +15,12 @@ BIN=${1:?usage: $0 BIN_DIR}
 BIN=$(cd "$BIN" && pwd)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/provd-test.XXXXXX")
 PROVD_PID=
+SECOND_PID=
 API="api-version=2021-06-01"
 
 cleanup() {
     local rc=$?
+    [ -z "$SECOND_PID" ] || kill "$SECOND_PID" 2>/dev/null || true
     stop_sinks
     provd_stop || rc=1
     if [ $rc -ne 0 ] && [ -f "$WORK/provd.log" ]; then
@@ -49,6 +51,16 @@ provd_init() {
     CA=$DATA/ca/root.pem
 }
 
+# wait_listening PID PORT_FILE WHO: waits until WHO, started as PID, has written its port file.
+wait_listening() {
+    for _ in $(seq 1 600); do
+        [ -s "$2" ] && return 0
+        kill -0 "$1" 2>/dev/null || fail "$3 exited at start"
+        sleep 0.05
+    done
+    fail "$3 did not start listening"
+}
+
 # provd_start [extra serve flags...]: serve on free loopback ports; waits until listening.
 provd_start() {
     rm -f "$WORK/ports.json"
@@ -60,14 +72,27 @@ provd_start() {
         --admin-listen 127.0.0.1:0 --port-file "$WORK/ports.json" "$@" \
         >>"$WORK/provd.log" 2>&1 &
     PROVD_PID=$!
-    for _ in $(seq 1 600); do
-        [ -s "$WORK/ports.json" ] && break
-        kill -0 "$PROVD_PID" 2>/dev/null || fail "provd exited at start"
-        sleep 0.05
-    done
-    [ -s "$WORK/ports.json" ] || fail "provd did not start listening"
+    wait_listening "$PROVD_PID" "$WORK/ports.json" provd
     DEV=https://127.0.0.1:$(jq -r .device "$WORK/ports.json")
     ADM=https://127.0.0.1:$(jq -r .admin "$WORK/ports.json")
+}
+
+# provd_start_second: a second provd serving $DATA, as a second node sharing the store would; its
+# device listener is $DEV2, its log $WORK/provd2.log.
+provd_start_second() {
+    rm -f "$WORK/ports2.json"
+    "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --port-file "$WORK/ports2.json" --log-level warn 2>"$WORK/provd2.log" &
+    SECOND_PID=$!
+    wait_listening "$SECOND_PID" "$WORK/ports2.json" "the second provd"
+    DEV2=https://127.0.0.1:$(jq -r .device "$WORK/ports2.json")
+}
+
+# provd_stop_second: stop the second provd; fails when it does not exit 0.
+provd_stop_second() {
+    kill "$SECOND_PID"
+    wait "$SECOND_PID" || fail "the second provd did not stop cleanly: $(cat "$WORK/provd2.log")"
+    SECOND_PID=
 }
 
 # provd_stop [SIGNAL]: stop provd (SIGTERM by default) and wait for it. Returns 1 after saying

@@ -60,13 +60,7 @@ second=$(crl_field crlnumber)
 # that transaction, revokes a certificate as a second provd would; the second provd (B) is asked
 # once the lock is gone. Whichever CRL has the higher number must list all the other lists: A's
 # must not be numbered after B's with the revocation left out.
-SECOND=
-trap 'rc=$?; [ -z "$SECOND" ] || kill "$SECOND" 2>/dev/null || true; (exit $rc); cleanup' EXIT
-"$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --port-file "$WORK/ports2.json" --log-level warn 2>"$WORK/provd2.log" &
-SECOND=$!
-for _ in $(seq 100); do [ -s "$WORK/ports2.json" ] && break; sleep 0.1; done
-DEV2=https://127.0.0.1:$(jq -r .device "$WORK/ports2.json")
+provd_start_second
 for s in 0AA00001 0BB00001; do
     sqlite3 "$DATA/provd.db" "INSERT INTO certificates (serial, registration_id, device_id,
         subject, issuer, thumbprint, not_before, not_after, status, created) VALUES ('$s',
@@ -104,9 +98,7 @@ else
 fi
 missing=$(comm -23 <(serials "$low" | sort) <(serials "$high" | sort))
 [ -z "$missing" ] || fail "CRL $(number "$high") lacks $missing, which CRL $(number "$low") lists"
-kill "$SECOND"
-wait "$SECOND" || fail "the second provd did not stop cleanly: $(cat "$WORK/provd2.log")"
-SECOND=
+provd_stop_second
 
 provd_stop || fail "provd did not stop cleanly"
 echo "PASS: crl"

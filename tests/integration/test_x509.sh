@@ -479,13 +479,7 @@ assert_eq 204 "$st" "DELETE grp-provd"
 
 # A second provd serving the same store: the CRL it serves lists a revocation made through the
 # first one.
-SECOND=
-trap 'rc=$?; [ -z "$SECOND" ] || kill "$SECOND" 2>/dev/null || true; (exit $rc); cleanup' EXIT
-"$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --port-file "$WORK/ports2.json" --log-level warn 2>"$WORK/provd2.log" &
-SECOND=$!
-for _ in $(seq 100); do [ -s "$WORK/ports2.json" ] && break; sleep 0.1; done
-DEV2=https://127.0.0.1:$(jq -r .device "$WORK/ports2.json")
+provd_start_second
 curl -sSf --cacert "$CA" -o "$O/crl-second-before.pem" "$DEV2/crl.pem" ||
     fail "GET /crl.pem from a second provd: $(cat "$WORK/provd2.log")"
 
@@ -549,9 +543,7 @@ curl -sSf --cacert "$CA" -o "$O/crl-second.pem" "$DEV2/crl.pem" || fail "GET /cr
 assert_eq "$(jq -r '.[] | select(.status == "revoked") | .serialNumber' "$WORK/out" | sort)" \
     "$(openssl crl -in "$O/crl-second.pem" -noout -text | sed -n 's/ *Serial Number: //p' |
         sort)" "the second provd's CRL lists the revocations made through the first"
-kill "$SECOND"
-wait "$SECOND" || fail "the second provd did not stop cleanly: $(cat "$WORK/provd2.log")"
-SECOND=
+provd_stop_second
 
 # ---- A client certificate chain over 32 KiB is refused in the handshake ----
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$O/junk.key" -out "$O/junk0.pem" \
