@@ -27,9 +27,10 @@ sqlite3 "$DATA/provd.db" "INSERT INTO certificates (serial, registration_id, dev
     'dev-1', 'CN=dev-1', 'CN=ca', 'AB', '2026-01-01T00:00:00Z', '2027-01-01T00:00:00Z', 'valid',
     '2026-01-01T00:00:00Z')"
 assert_eq 200 "$(admjson POST /certificates/0A1B2C3D/revoke '{}')" "revoke: $(cat "$WORK/body")"
-printf 'BEGIN EXCLUSIVE;\n.shell sleep 13\nCOMMIT;\n' | sqlite3 "$DATA/provd.db" &
+printf 'BEGIN EXCLUSIVE;\n.shell touch %s\n.shell sleep 13\nCOMMIT;\n' "$WORK/locked" |
+    sqlite3 "$DATA/provd.db" &
 LOCKER=$!
-sleep 1
+while [ ! -e "$WORK/locked" ]; do sleep 0.02; done
 st=$(devreq GET /crl)
 assert_eq 503 "$st" "GET /crl while no CRL listing the revocation can be signed"
 assert_eq 503002 "$(jq -r .errorCode "$WORK/body")" "the CRL not available: code"
