@@ -80,25 +80,38 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u) {
     return 0;
 }
 
+/* Opens path (a WHAT: "key file", "CA file"...) for reading when it is a regular file, without
+ * blocking, so that a FIFO in its place is refused rather than waited on for a writer. Returns
+ * the descriptor with *st filled, or -1 with why set. */
+static int open_regular(const char *path, const char *what, struct stat *st, char *why,
+                        size_t whylen) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+    if (fd < 0 || fstat(fd, st) != 0) {
+        snprintf(why, whylen, "cannot read %s %s: %s", what, path, strerror(errno));
+    } else if (!S_ISREG(st->st_mode)) {
+        snprintf(why, whylen, "cannot read %s %s: not a regular file", what, path);
+    } else {
+        return fd;
+    }
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 /* Opens path, a file that holds no secret (certificates), for reading as a BIO. Returns NULL
  * with why and *rc set. */
 static BIO *open_file(const char *path, const char *what, prov_err *rc, char *why, size_t whylen) {
-    /* O_NONBLOCK: a FIFO must be refused below, not waited on for a writer. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    FILE *f = NULL;
+    int fd = open_regular(path, what, &st, why, whylen);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     BIO *bio;
 
-    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-        close(fd);
-        snprintf(why, whylen, "cannot read %s %s: not a regular file", what, path);
-        *rc = PROV_ERR_IO;
-        return NULL;
-    }
-    if (fd < 0 || (f = fdopen(fd, "r")) == NULL) {
-        snprintf(why, whylen, "cannot read %s %s: %s", what, path, strerror(errno));
-        if (fd >= 0)
+    if (f == NULL) {
+        if (fd >= 0) {
+            snprintf(why, whylen, "cannot read %s %s: %s", what, path, strerror(errno));
             close(fd);
+        }
         *rc = PROV_ERR_IO;
         return NULL;
     }
@@ -121,9 +134,9 @@ static char *key_text_alloc(size_t size) {
 }
 
 /* Reads the key file at path whole with read(2): stdio would keep the text in a buffer of its
- * own, and free it unwiped. Only a regular file is read, opened without blocking, so that a FIFO
- * in its place is refused rather than waited on. Returns PROV_OK with *text (*len bytes, freed by
- * the caller with OPENSSL_secure_clear_free(*text, *size)), or an error with why. */
+ * own, and free it unwiped. Only a regular file is read (open_regular). Returns PROV_OK with *text
+ * (*len bytes, freed by the caller with OPENSSL_secure_clear_free(*text, *size)), or an error with
+ * why. */
 static prov_err read_key_text(const char *path, char **text, size_t *len, size_t *size, char *why,
                               size_t whylen) {
     char *buf = NULL;
@@ -132,12 +145,8 @@ static prov_err read_key_text(const char *path, char **text, size_t *len, size_t
     prov_err rc = PROV_ERR_IO;
     int fd;
 
-    if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0)
-        goto fail;
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(why, whylen, "cannot read key file %s: not a regular file", path);
-        goto out;
-    }
+    if ((fd = open_regular(path, "key file", &st, why, whylen)) < 0)
+        return PROV_ERR_IO;
     rc = PROV_ERR_CRYPTO;
     if (st.st_size >= KEY_FILE_MAX) {
         snprintf(why, whylen, "%s is larger than a key file can be", path);
@@ -322,50 +331,31 @@ out:
     return rc;
 }
 
-/* 1 when store holds a certificate, not only CRLs. */
-static int store_has_cert(X509_STORE *store) {
-    STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(store);
-    int i;
-
-    for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
-        if (X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509)
-            return 1;
-    }
-    return 0;
-}
-
 prov_err csr_check_ca_file(const char *path, char *why, size_t whylen) {
-    X509_STORE *store = NULL;
+    STACK_OF(X509_INFO) * infos;
     prov_err rc = PROV_OK;
+    int certs = 0;
     BIO *bio;
 
-    /* Opened first for the reason a file that cannot be read gives. */
     if ((bio = open_file(path, "CA file", &rc, why, whylen)) == NULL)
         return rc;
-    BIO_free(bio);
-    /* Loaded as libcurl has OpenSSL load a CA file (X509_STORE_load_file): every block is read,
-     * certificates ("TRUSTED CERTIFICATE" too) and CRLs, and one it cannot read fails the whole
-     * file, as each connection would. */
+    /* Read as OpenSSL reads a CA file for libcurl (X509_load_cert_crl_file reads it so): every
+     * block, certificates ("TRUSTED CERTIFICATE" too) and CRLs, and one it cannot read fails the
+     * whole file, as each connection would. */
     ERR_set_mark();
-    rc = PROV_ERR_NOMEM;
-    if ((store = X509_STORE_new()) == NULL) {
-        snprintf(why, whylen, "out of memory");
-        goto out;
+    infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, "");
+    for (int i = 0; infos != NULL && i < sk_X509_INFO_num(infos); i++)
+        certs += sk_X509_INFO_value(infos, i)->x509 != NULL;
+    if (infos == NULL || certs == 0) {
+        snprintf(why, whylen,
+                 infos == NULL ? "%s holds a PEM block that is not a valid certificate or CRL"
+                               : "%s holds no PEM certificate",
+                 path);
+        rc = PROV_ERR_CRYPTO;
     }
-    rc = PROV_ERR_CRYPTO;
-    if (X509_STORE_load_file(store, path) != 1 &&
-        ERR_GET_REASON(ERR_peek_last_error()) != X509_R_NO_CERTIFICATE_OR_CRL_FOUND) {
-        snprintf(why, whylen, "%s holds a PEM block that is not a valid certificate or CRL", path);
-        goto out;
-    }
-    if (!store_has_cert(store)) {
-        snprintf(why, whylen, "%s holds no PEM certificate", path);
-        goto out;
-    }
-    rc = PROV_OK;
-out:
-    X509_STORE_free(store);
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
     ERR_pop_to_mark();
+    BIO_free(bio);
     return rc;
 }
 
