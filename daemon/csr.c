@@ -367,9 +367,9 @@ static enum csr_err check_ed25519_point(const EVP_PKEY *key, char *msg, size_t m
  * with these keys a signature proves nothing. An EC point was checked to be on its curve as it
  * was decoded (spki.c), which for P-256 and P-384 (cofactor 1) makes it a valid public key.
  * OpenSSL's full check of an RSA modulus (no prime, no power of one, no small factor) is left
- * out: its Miller-Rabin test costs about 2.3 ms for RSA-2048 (14 ms for RSA-4096), a hundred
- * times the rest of an issuance, for any authenticated device to make provd spend, against keys
- * only their own holder could have chosen. */
+ * out: its primality test of the modulus costs milliseconds, many times the rest of an
+ * issuance, for any authenticated device to make provd spend, against keys only their own holder
+ * could have chosen. */
 static enum csr_err check_key_value(const struct csr *c, char *msg, size_t msglen) {
     if (c->kind == CSR_KEY_RSA)
         return check_rsa_numbers(c->key, msg, msglen);
