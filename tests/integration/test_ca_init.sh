@@ -154,8 +154,13 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$O
     2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/issuing.key" \
     -out "$O/issuing.csr" -subj "/O=Example/CN=Example Devices" 2>/dev/null
-openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
-    -days 1825 -extfile "$O/ca.ext" -out "$O/issuing.pem" 2>/dev/null
+# ca_sign CSR EXT OUT [ISSUER KEY]: OUT.pem, CSR.csr signed for 5 years with the extensions of
+# EXT.ext by ISSUER.pem and its key KEY.key (the root by default).
+ca_sign() {
+    openssl x509 -req -in "$O/$1.csr" -CA "$O/${4:-root}.pem" -CAkey "$O/${5:-root}.key" \
+        -CAcreateserial -days 1825 -extfile "$O/$2.ext" -out "$O/$3.pem" 2>/dev/null
+}
+ca_sign issuing ca issuing
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/leaf.key" \
     -out "$O/leaf.csr" -subj "/CN=not-a-ca" 2>/dev/null
 openssl x509 -req -in "$O/leaf.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
@@ -164,12 +169,10 @@ openssl pkey -in "$O/issuing.key" -aes256 -passout pass:secret -out "$O/encrypte
 # The same CA without a subject key identifier, and one limited to TLS servers.
 grep -v subjectKeyIdentifier "$O/ca.ext" >"$O/noski.ext"
 echo "subjectKeyIdentifier = none" >>"$O/noski.ext"
-openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
-    -days 1825 -extfile "$O/noski.ext" -out "$O/noski.pem" 2>/dev/null
+ca_sign issuing noski noski
 cp "$O/ca.ext" "$O/server.ext"
 echo "extendedKeyUsage = serverAuth" >>"$O/server.ext"
-openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
-    -days 1825 -extfile "$O/server.ext" -out "$O/serveronly.pem" 2>/dev/null
+ca_sign issuing server serveronly
 
 before=$(sha256sum "$C"/*)
 import() { "$BIN/provd" ca import --data-dir "$DATA" "$@" >"$WORK/out" 2>"$WORK/err"; }
@@ -210,24 +213,21 @@ refused --cert "$O/serveronly.pem" --key "$O/issuing.key" --chain "$O/root.pem" 
     "does not allow TLS clients"
 # An issuing CA without a subject: device certificates and CRLs would have no issuer name.
 openssl req -new -key "$O/issuing.key" -subj / -out "$O/nosubject.csr" 2>/dev/null
-openssl x509 -req -in "$O/nosubject.csr" -CA "$O/root.pem" -CAkey "$O/root.key" \
-    -CAcreateserial -days 1825 -extfile "$O/ca.ext" -out "$O/nosubject.pem" 2>/dev/null
+ca_sign nosubject ca nosubject
 refused --cert "$O/nosubject.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
     "the CA certificate's subject is empty"
 # Name constraints a device certificate's names (its urn:provd:device: URI) break: the CA
 # verifies, the certificates it would issue would not.
 cp "$O/ca.ext" "$O/nc.ext"
 echo "nameConstraints = critical, permitted;URI:.example.com" >>"$O/nc.ext"
-openssl x509 -req -in "$O/issuing.csr" -CA "$O/root.pem" -CAkey "$O/root.key" -CAcreateserial \
-    -days 1825 -extfile "$O/nc.ext" -out "$O/nc.pem" 2>/dev/null
+ca_sign issuing nc nc
 refused --cert "$O/nc.pem" --key "$O/issuing.key" --chain "$O/root.pem" --force -- \
     "a device certificate the CA issues would not verify"
 # A root allowing no CA below it: the issuing CA verifies, its device certificates would not.
 openssl req -x509 -key "$O/root.key" -out "$O/root0.pem" -subj "/O=Example/CN=Example Root 0" \
     -days 3650 -addext "basicConstraints=critical,CA:TRUE,pathlen:0" \
     -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl x509 -req -in "$O/issuing.csr" -CA "$O/root0.pem" -CAkey "$O/root.key" -CAcreateserial \
-    -days 1825 -extfile "$O/ca.ext" -out "$O/under0.pem" 2>/dev/null
+ca_sign issuing ca under0 root0 root
 refused --cert "$O/under0.pem" --key "$O/issuing.key" --chain "$O/root0.pem" --force -- \
     "path length constraint of CN=Example Root 0,O=Example (pathlen:0) allows fewer CA"
 # A self-issued certificate (a root's new key, signed by its old one) does not count against a
@@ -240,8 +240,7 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/
 printf 'basicConstraints=critical,CA:TRUE,pathlen:1\nkeyUsage=critical,keyCertSign,cRLSign\n' \
     >"$O/roll.ext"
 printf 'subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid:always\n' >>"$O/roll.ext"
-openssl x509 -req -in "$O/rollnew.csr" -CA "$O/rollroot.pem" -CAkey "$O/root.key" \
-    -CAcreateserial -days 1825 -extfile "$O/roll.ext" -out "$O/rollnew.pem" 2>/dev/null
+ca_sign rollnew roll rollnew rollroot root
 openssl x509 -req -in "$O/issuing.csr" -CA "$O/rollnew.pem" -CAkey "$O/rollnew.key" \
     -CAcreateserial -days 1000 -extfile "$O/ca.ext" -out "$O/rollissuing.pem" 2>/dev/null
 cat "$O/rollnew.pem" "$O/rollroot.pem" >"$O/rollchain.pem"
