@@ -36,22 +36,9 @@ struct csr_der {
 };
 typedef struct csr_der CSR_DER;
 
-/* OpenSSL's ASN.1 template macros read best laid out as declarations. */
-/* clang-format off */
-ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
-    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
-    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
-    ASN1_SIMPLE(CSR_INFO, spki, SPKI_DER),
-    /* Not optional in RFC 2986, but some clients leave it out; OpenSSL accepts that too. */
-    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
-} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
-
-ASN1_SEQUENCE(CSR_DER) = {
-    ASN1_SIMPLE(CSR_DER, info, CSR_INFO),
-    ASN1_SIMPLE(CSR_DER, sig_alg, X509_ALGOR),
-    ASN1_SIMPLE(CSR_DER, signature, ASN1_BIT_STRING),
-} static_ASN1_SEQUENCE_END(CSR_DER)
-/* clang-format on */
+/* Their ASN.1 items, defined at the end of the file. */
+static const ASN1_ITEM *CSR_INFO_it(void);
+static const ASN1_ITEM *CSR_DER_it(void);
 
 /* PKCS#9 upper bound of a challengePassword. */
 #define CHALLENGE_MAX 255
@@ -60,22 +47,22 @@ ASN1_SEQUENCE(CSR_DER) = {
 #define PRINTABLE                                                                                  \
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -._:+=,/()@!#$%&*?'"
 
-                static const char *const messages[] = {
-                    [CSR_OK] = "ok",
-                    [CSR_EMPTY] = "the CSR is empty",
-                    [CSR_TOO_LARGE] = "the CSR is too large",
-                    [CSR_BAD_BASE64] = "the CSR is not valid base64",
-                    [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
-                    [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
-                    [CSR_KEY_UNSUPPORTED] = "the CSR's key is malformed or not allowed",
-                    [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
-                    [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
-                    [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
-                    [CSR_BAD_SIGNATURE] = "the CSR's signature does not verify",
-                    [CSR_NO_CN] = "the CSR's subject does not have exactly one common name",
-                    [CSR_BAD_CN] = "the CSR's common name is not acceptable",
-                    [CSR_CN_MISMATCH] = "the CSR's common name is not the expected name",
-                    [CSR_BAD_ATTRIBUTE] = "the CSR's challengePassword attribute is malformed",
+static const char *const messages[] = {
+    [CSR_OK] = "ok",
+    [CSR_EMPTY] = "the CSR is empty",
+    [CSR_TOO_LARGE] = "the CSR is too large",
+    [CSR_BAD_BASE64] = "the CSR is not valid base64",
+    [CSR_BAD_PEM] = "the CSR is not a PEM certificate request",
+    [CSR_BAD_DER] = "the CSR is not a DER PKCS#10 certificate request",
+    [CSR_KEY_UNSUPPORTED] = "the CSR's key is malformed or not allowed",
+    [CSR_CURVE_UNSUPPORTED] = "the CSR's elliptic curve is not allowed",
+    [CSR_KEY_TOO_SMALL] = "the CSR's RSA key is too small",
+    [CSR_KEY_TOO_LARGE] = "the CSR's RSA key is too large",
+    [CSR_BAD_SIGNATURE] = "the CSR's signature does not verify",
+    [CSR_NO_CN] = "the CSR's subject does not have exactly one common name",
+    [CSR_BAD_CN] = "the CSR's common name is not acceptable",
+    [CSR_CN_MISMATCH] = "the CSR's common name is not the expected name",
+    [CSR_BAD_ATTRIBUTE] = "the CSR's challengePassword attribute is malformed",
 };
 
 const char *csr_strerror(enum csr_err e) {
@@ -563,3 +550,20 @@ out:
     csr_free(c);
     return e;
 }
+
+/* CSR_INFO and CSR_DER as OpenSSL's ASN.1 machinery decodes them, at the end of the file since the
+ * template macros read best laid out as declarations, which clang-format would not leave. */
+/* clang-format off */
+ASN1_SEQUENCE_enc(CSR_INFO, enc, NULL) = {
+    ASN1_SIMPLE(CSR_INFO, version, ASN1_INTEGER),
+    ASN1_SIMPLE(CSR_INFO, subject, X509_NAME),
+    ASN1_SIMPLE(CSR_INFO, spki, SPKI_DER),
+    /* Not optional in RFC 2986, but some clients leave it out; OpenSSL accepts that too. */
+    ASN1_IMP_SET_OF_OPT(CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CSR_INFO, CSR_INFO)
+
+ASN1_SEQUENCE(CSR_DER) = {
+    ASN1_SIMPLE(CSR_DER, info, CSR_INFO),
+    ASN1_SIMPLE(CSR_DER, sig_alg, X509_ALGOR),
+    ASN1_SIMPLE(CSR_DER, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CSR_DER)
