@@ -424,20 +424,23 @@ int csr_san_matches(const struct csr *c, const X509 *cert) {
     int i = X509at_get_attr_by_NID(attrs, NID_ext_req, -1);
     if (i < 0)
         return 1;
-    ASN1_TYPE *t = X509_ATTRIBUTE_get0_type(X509at_get_attr(attrs, i), 0);
+    X509_ATTRIBUTE *attr = X509at_get_attr(attrs, i);
+    ASN1_TYPE *t = X509_ATTRIBUTE_count(attr) == 1 ? X509_ATTRIBUTE_get0_type(attr, 0) : NULL;
     if (X509at_get_attr_by_NID(attrs, NID_ext_req, i) >= 0 || !t ||
         ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
         return 0;
-    const unsigned char *p = t->value.sequence->data;
+    const unsigned char *p = t->value.sequence->data, *end = p + t->value.sequence->length;
     STACK_OF(X509_EXTENSION) *exts = (STACK_OF(X509_EXTENSION) *)ASN1_item_d2i(
         NULL, &p, t->value.sequence->length, ASN1_ITEM_rptr(X509_EXTENSIONS));
-    int asked = exts ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
-    int has = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
-    int same =
-        exts &&
-        (asked < 0 ||
-         (has >= 0 && ASN1_STRING_cmp(X509_EXTENSION_get_data(X509v3_get_ext(exts, asked)),
-                                      X509_EXTENSION_get_data(X509_get_ext(cert, has))) == 0));
+    /* Read to its end, with at most one subjectAltName. */
+    int same = exts && p == end;
+    int asked = same ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
+    if (asked >= 0) {
+        int has = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);
+        same = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, asked) < 0 && has >= 0 &&
+               ASN1_STRING_cmp(X509_EXTENSION_get_data(X509v3_get_ext(exts, asked)),
+                               X509_EXTENSION_get_data(X509_get_ext(cert, has))) == 0;
+    }
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
     ERR_clear_error();
     return same;

@@ -107,7 +107,8 @@ enum csr_err csr_key_check(const EVP_PKEY *key, const struct csr_policy *p, enum
 
 /* Whether the subjectAltName c requests (in its extensionRequest attribute) is cert's, byte
  * for byte, or c requests none: RFC 7030 section 4.2.2 wants a re-enrollment's to be identical
- * to the current certificate's. A request whose extensionRequest cannot be read does not match.
+ * to the current certificate's. A request whose extensionRequest cannot be read, has more than
+ * one value or asks for more than one subjectAltName does not match.
  * (provd sets the certificate's names itself; this only keeps a request from asking for
  * others.) */
 int csr_san_matches(const struct csr *c, const X509 *cert);

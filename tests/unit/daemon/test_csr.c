@@ -310,19 +310,43 @@ static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchalleng
     return sign_req(req, key, len);
 }
 
-/* A signed request for device-0001 asking for the subjectAltName san (text as openssl's
- * config takes it), or for none when san is NULL, parsed. */
-static struct csr *req_with_san(const char *san) {
+/* The DER of an Extensions list with a subjectAltName extension for each san (text as openssl's
+ * config takes it) up to a NULL, followed by a NULL encoding if junk. Freed with OPENSSL_free. */
+static unsigned char *ext_list(const char *const *sans, int junk, int *len) {
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    for (; *sans; sans++) {
+        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, *sans);
+        assert_non_null(ext);
+        assert_true(sk_X509_EXTENSION_push(exts, ext));
+    }
+    unsigned char *der = NULL;
+    *len = ASN1_item_i2d((ASN1_VALUE *)exts, &der, ASN1_ITEM_rptr(X509_EXTENSIONS));
+    assert_true(*len > 0);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (junk) {
+        der = OPENSSL_realloc(der, (size_t)*len + 2);
+        assert_non_null(der);
+        memcpy(der + *len, "\x05\x00", 2);
+        *len += 2;
+    }
+    return der;
+}
+
+/* A signed request for device-0001 with an extensionRequest attribute of n values, the DER
+ * Extensions lists values (freed here), or none when n is 0, parsed. */
+static struct csr *req_with_ext_values(unsigned char **values, const int *lens, int n) {
     EVP_PKEY *key = EVP_EC_gen("P-256");
     assert_non_null(key);
     X509_REQ *req = make_req("device-0001", 11, key);
-    if (san) {
-        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-        X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, san);
-        assert_non_null(ext);
-        assert_true(sk_X509_EXTENSION_push(exts, ext));
-        assert_true(X509_REQ_add_extensions(req, exts));
-        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (n > 0) {
+        X509_ATTRIBUTE *attr = X509_ATTRIBUTE_new();
+        assert_true(X509_ATTRIBUTE_set1_object(attr, OBJ_nid2obj(NID_ext_req)));
+        for (int i = 0; i < n; i++) {
+            assert_true(X509_ATTRIBUTE_set1_data(attr, V_ASN1_SEQUENCE, values[i], lens[i]));
+            OPENSSL_free(values[i]);
+        }
+        assert_true(X509_REQ_add1_attr(req, attr));
+        X509_ATTRIBUTE_free(attr);
     }
     int len;
     unsigned char *der = sign_req(req, key, &len);
@@ -332,6 +356,15 @@ static struct csr *req_with_san(const char *san) {
         CSR_OK);
     OPENSSL_free(der);
     return c;
+}
+
+/* A signed request for device-0001 asking for the subjectAltName san, or for none when san is
+ * NULL, parsed. */
+static struct csr *req_with_san(const char *san) {
+    const char *sans[] = {san, NULL};
+    int len = 0;
+    unsigned char *der = san ? ext_list(sans, 0, &len) : NULL;
+    return req_with_ext_values(&der, &len, san ? 1 : 0);
 }
 
 /* A re-enrollment's request asks for the current certificate's subjectAltName, or none. */
@@ -359,9 +392,33 @@ static void test_san_matches(void **state) {
             fail_msg("%s: expected %d", cases[i].san ? cases[i].san : "(none)", cases[i].matches);
         csr_free(c);
     }
+    /* The current name asked for, and another one beside it: in the same list, in a second
+     * list of the attribute; a list with bytes after it. */
+    const char *own = "URI:urn:provd:device:device-0001", *other = "URI:urn:provd:device:other";
+    const char *twice[] = {own, other, NULL}, *once[] = {own, NULL}, *elsewhere[] = {other, NULL};
+    unsigned char *values[2];
+    int lens[2];
+    values[0] = ext_list(twice, 0, &lens[0]);
+    struct csr *c = req_with_ext_values(values, lens, 1);
+    assert_int_equal(csr_san_matches(c, cert), 0);
+    csr_free(c);
+    values[0] = ext_list(once, 0, &lens[0]);
+    values[1] = ext_list(elsewhere, 0, &lens[1]);
+    c = req_with_ext_values(values, lens, 2);
+    assert_int_equal(csr_san_matches(c, cert), 0);
+    csr_free(c);
+    values[0] = ext_list(once, 1, &lens[0]);
+    c = req_with_ext_values(values, lens, 1);
+    assert_int_equal(csr_san_matches(c, cert), 0);
+    csr_free(c);
+    values[0] = ext_list(once, 0, &lens[0]);
+    c = req_with_ext_values(values, lens, 1);
+    assert_int_equal(csr_san_matches(c, cert), 1);
+    csr_free(c);
+
     /* A certificate without one matches only a request that asks for none. */
     X509 *bare = X509_new();
-    struct csr *c = req_with_san("URI:urn:provd:device:device-0001");
+    c = req_with_san(own);
     assert_int_equal(csr_san_matches(c, bare), 0);
     csr_free(c);
     c = req_with_san(NULL);
