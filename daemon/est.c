@@ -285,12 +285,16 @@ static int credentials(struct reg_job *job, struct evhttp_request *req, char *wh
             snprintf(why, whylen, "malformed Authorization: HTTP Basic credentials expected");
             return -1;
         }
-    } else if (!job->peer || peer_regid(job, id, sizeof(id)) != 0) {
+    } else if (!job->peer) {
         snprintf(why, whylen, "%s",
-                 job->peer ? "the client certificate has no single text CN"
-                 : job->op == REG_OP_EST_REENROLL
+                 job->op == REG_OP_EST_REENROLL
                      ? "simplereenroll needs the device's current certificate in the TLS handshake"
                      : "HTTP Basic credentials or a client certificate are required");
+        return -1;
+    } else if (peer_regid(job, id, sizeof(id)) != 0) {
+        snprintf(why, whylen,
+                 "the client certificate has no single CN of 1 to %d characters of text",
+                 REGID_MAX);
         return -1;
     }
     if (regid_check(id, &bad) != 0) {

@@ -740,7 +740,8 @@ static int authenticate_x509(struct reg_job *job, const char *home, struct enrol
         goto out;
     }
     if (!own && certinfo_cn(leaf, cn, sizeof(cn)) != 0) {
-        refuse(job, 401, 401002, "%s", "client certificate refused: no single text CN");
+        refuse(job, 401, 401002,
+               "client certificate refused: no single CN of 1 to %d characters of text", REGID_MAX);
         goto out;
     }
     if (!own && strcasecmp(cn, job->regid) != 0) {

@@ -221,6 +221,14 @@ st=$(enroll simpleenroll m1new --cert "$O/m1.pem" --key "$O/m1.key")
 assert_eq 200 "$st" "simpleenroll with a manufacturer certificate, no label"
 cp "$O/m1new.pem" "$O/m1old.pem"
 leaf m1new
+# A certificate with two CNs names no registration ID, and the answer says what one needs.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$O/m2cn.key" \
+    -subj "/CN=est-m1/CN=est-m2" -out "$O/m2cn.csr" 2>/dev/null
+openssl x509 -req -in "$O/m2cn.csr" -CA "$O/mroot.pem" -CAkey "$O/mroot.key" -CAcreateserial \
+    -days 30 -extfile "$O/leaf.cnf" -out "$O/m2cn.pem" 2>/dev/null
+st=$(enroll est-x509/simpleenroll m1new --cert "$O/m2cn.pem" --key "$O/m2cn.key")
+refused 401 "manufacturer certificate with two CNs"
+assert_match 'no single CN of 1 to 128 characters of text' "$(cat "$WORK/body")" "two CNs: reason"
 
 # ---- an individual enrollment takes precedence over a label ----
 # est-dev1 has an individual enrollment: the key est-sym derives for it does not enroll it.

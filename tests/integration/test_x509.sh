@@ -290,6 +290,9 @@ assert_refused_401 dev-x2 "a CN with quotes" "is not the registration ID"
 grep -F 'subject=dev-x2 outcome=refused' "$WORK/provd.log" | tail -n 1 | grep -qF \
     'its CN \"x\" outcome=accepted reason=\"ok\" is not the registration ID"' ||
     fail "the quotes of a CN are escaped in the log: $(grep -F dev-x2 "$WORK/provd.log" | tail -n 1)"
+selfsigned 'dev-x2/CN=dev-x2' "$O/twocn"
+st=$(register_mtls dev-x2 "$O/twocn.pem" "$O/twocn.key")
+assert_refused_401 dev-x2 "a certificate with two CNs" "no single CN of 1 to 128 characters"
 st=$(devreq PUT "/$SCOPE/registrations/dev-x1/register?$API" -H 'Content-Type: application/json' \
     --data-binary '{"registrationId":"dev-x1"}')
 assert_refused_401 dev-x1 "neither token nor certificate" "missing SAS token or client certificate"
