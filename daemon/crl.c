@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
@@ -69,6 +70,15 @@ void crl_blob_release(struct crl_blob *b) {
         blob_free(b);
 }
 
+/* Unix time of an ASN.1 time, or 0 when there is none. */
+static int64_t asn1_unix(const ASN1_TIME *t) {
+    struct tm tm;
+
+    if (!t || !ASN1_TIME_to_tm(t, &tm))
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
 /* The store's revoked certificates as ca_crl_new takes them; the strings point into certs. */
 static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n) {
     struct ca_revoked *v = calloc(n ? n : 1, sizeof(*v));
@@ -113,6 +123,10 @@ static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     b->number = number;
     b->revocations = revocations;
     b->signed_at = time_now_unix();
+    if (!(b->next_update = asn1_unix(X509_CRL_get0_nextUpdate(crl)))) {
+        log_error("crl: the CRL's nextUpdate could not be read");
+        goto out;
+    }
     if (!(b->der = ca_crl_der(crl, &b->der_len)) || !(b->pem = ca_crl_pem(b->der, b->der_len))) {
         log_error("crl: out of memory");
         goto out;
@@ -171,8 +185,9 @@ struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
     }
     pthread_mutex_unlock(&cc->refresh);
     /* When the refresh failed (logged), one past the first half of its validity is still
-     * valid, but one lacking a revocation answered before this request is not served. */
-    if (b && b->revocations < n) {
+     * valid, but one lacking a revocation answered before this request is not served, nor one
+     * past its nextUpdate, which relying parties take for out of date. */
+    if (b && (b->revocations < n || time_now_unix() >= b->next_update)) {
         crl_blob_release(b);
         return NULL;
     }

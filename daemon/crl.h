@@ -27,6 +27,7 @@ struct crl_blob {
     uint64_t number;      /* its cRLNumber */
     uint64_t revocations; /* the store's count of revocations when it was read */
     int64_t signed_at;    /* Unix time: its thisUpdate */
+    int64_t next_update;  /* Unix time: its nextUpdate */
     int refs;             /* guarded by the cache's lock */
     struct crl_cache *cc; /* the cache it belongs to */
 };
@@ -51,8 +52,8 @@ struct crl_blob *crl_current(struct crl_cache *cc);
 
 /* The current CRL as crl_current, refreshed first (through conn) when the store has seen a
  * revocation since it was read, whichever process made it, or when half its validity has
- * passed. When that refresh fails (logged), the CRL before it, unless it lacks a revocation:
- * then, or when the store cannot be read, NULL. */
+ * passed. When that refresh fails (logged), the CRL before it, unless it lacks a revocation or
+ * its nextUpdate has passed: then, or when the store cannot be read, NULL. */
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn);
 
 /* Drops a reference taken by crl_current. NULL is ignored. */
