@@ -229,7 +229,7 @@ static void clear_outcome(struct reg_job *job) {
     EVP_PKEY_free(job->server_key); /* OpenSSL wipes private key material */
     memset(&job->commit, 0, sizeof(job->commit));
     job->http_status = job->error_code = job->group_attested = 0;
-    job->message[0] = job->answer[0] = '\0';
+    job->message[0] = job->answer[0] = job->attested_by[0] = '\0';
     memset(&job->audit, 0, sizeof(job->audit));
     job->reg_payload = NULL;
     job->previous_hub = NULL;
@@ -279,8 +279,9 @@ static void refuse(struct reg_job *job, int status, int code, const char *fmt, .
 
 /* The committer is done with the job: answer, unless the write failed. When another
  * registration of the device was stored after this one read the device's state (a device that
- * retried, two devices with one registration ID), nothing of this one was written: it is decided
- * again, over what is stored now, so that its answer is what the store holds. */
+ * retried, two devices with one registration ID), or the provd certificate that attested the
+ * device was revoked meanwhile, nothing of this one was written: it is decided again, over what
+ * is stored now, so that its answer is what the store holds. */
 static void committed(struct commit_job *cj) {
     struct reg_job *job = (struct reg_job *)(void *)cj;
     if (cj->rc == STORE_OK && cj->write.conflict) {
@@ -635,7 +636,8 @@ static int is_current(struct reg_job *job, const char *serial) {
  * CA provd has now. Refuses and returns -1 when it is revoked, or was issued to another
  * registration ID; else returns 0 with *own set when it is this device's own certificate (the
  * current one of this registration ID, verifying up to provd's root), *superseded when provd has
- * issued this registration ID a newer one since. */
+ * issued this registration ID a newer one since, and job->attested_by set to its serial when
+ * provd issued it (its registration is stored only if it is still not revoked then). */
 static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_info *info, int *own,
                         int *superseded) {
     struct store_cert rec = {0};
@@ -668,6 +670,8 @@ static int check_issued(struct reg_job *job, X509 *leaf, const struct ca_cert_in
         job->peer_was_current = *own;
         rc = 0;
     }
+    if (rc == 0 && got == STORE_OK)
+        snprintf(job->attested_by, sizeof(job->attested_by), "%s", info->serial);
     store_cert_clear(&rec);
     return rc;
 }
@@ -1112,6 +1116,7 @@ static void complete(struct reg_state *st, const struct endpoint *ep, json_t *ho
     job->commit.write.reg_conditional = 1;
     job->commit.write.reg_if_version = st->has_prev ? st->prev.version : 0;
     job->commit.write.cert = job->issued.nchain ? &job->issued.rec : NULL;
+    job->commit.write.attested_by = job->attested_by[0] ? job->attested_by : NULL;
     finish(job, 1);
 out:
     reg_state_free(st);

@@ -90,6 +90,9 @@ struct reg_job {
     json_t *x509;             /* registrationState.x509 of a device attested by certificate */
     struct issuance issued;   /* the certificate issued for the CSR (nchain 0: none) */
     struct csr *csr_req;      /* job->csr once checked */
+    /* The serial of the certificate provd issued that attested the device (peer), or empty:
+     * the registration is stored only if that certificate is not revoked by then. */
+    char attested_by[CA_SERIAL_MAX];
     /* REG_OP_EST_KEYGEN: the key pair made for the device once its CSR was checked, whose
      * public half the certificate is for; wiped and freed with the job. */
     EVP_PKEY *server_key;

@@ -133,6 +133,10 @@ struct store_write {
      * batch are) and conflict is set on return. */
     int reg_conditional;
     int64_t reg_if_version;
+    /* When not NULL, the serial of the certificate provd issued that attested the device: the
+     * unit is written only while that certificate is stored and valid. When it has been revoked
+     * since, nothing of this unit is written and conflict is set on return, as above. */
+    const char *attested_by;
     int conflict;
 };
 

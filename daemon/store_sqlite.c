@@ -379,6 +379,7 @@ enum cq_filter { CF_ALL, CF_SERIAL, CF_REG, CF_DEV, CF_COUNT };
 enum cq_op { CO_LIST, CO_COUNT_ALL, CO_REVOKE, CO_REVOKE_REGS, CO_COUNT };
 enum cq {
     CQ_INSERT,
+    CQ_VALID,
     CQ_GET,
     CQ_CURRENT,
     CQ_REVOKED,
@@ -418,6 +419,7 @@ static const char *const cert_sql[CQ_COUNT] = {
     [CQ_INSERT] = "INSERT INTO certificates (serial, registration_id, device_id, subject, issuer,"
                   " thumbprint, not_before, not_after, status, created)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'valid', ?9)",
+    [CQ_VALID] = "SELECT 1 FROM certificates WHERE serial = ?1 AND status = 'valid'",
     [CQ_GET] = "SELECT " CERT_COLS " FROM certificates WHERE serial = ?1",
     /* Rows are never deleted, so the largest rowid is the last insert. */
     [CQ_CURRENT] = "SELECT " CERT_COLS " FROM certificates WHERE registration_id = ?1"
@@ -1374,6 +1376,16 @@ static int cert_insert(struct sqlite_conn *c, const struct store_cert *x, const 
                     text(now)));
 }
 
+/* Whether the certificate of serial is stored and valid, inside the caller's transaction:
+ * STORE_OK, or STORE_NOT_FOUND when it is not (revoked, or not provd's). */
+static int cert_valid(struct sqlite_conn *c, const char *serial) {
+    sqlite3_stmt *st = c->cq[CQ_VALID];
+    int rc = run(c, st, MAYBE_ROW, "certificate check", ARGS(text(serial)));
+
+    done(st);
+    return rc;
+}
+
 static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
     struct sqlite_conn *c = sconn(sc);
     char now[TIME_DPS_LEN];
@@ -1403,9 +1415,12 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         return STORE_ERROR;
     for (i = 0; i < n; i++) {
         struct store_audit *a = w[i].audit;
-        int rc = w[i].reg ? reg_upsert(c, &w[i], now, &c->res[i]) : STORE_OK;
+        int rc = w[i].attested_by ? cert_valid(c, w[i].attested_by) : STORE_OK;
 
-        /* Another write changed the registration since it was read: nothing of this unit. */
+        if (rc == STORE_OK && w[i].reg)
+            rc = reg_upsert(c, &w[i], now, &c->res[i]);
+        /* Another write changed the registration since it was read, or revoked the certificate
+         * that attested the device: nothing of this unit. */
         w[i].conflict = rc == STORE_NOT_FOUND;
         if (w[i].conflict)
             continue;

@@ -1,6 +1,7 @@
-/* Device certificates in the SQLite store: recorded in the group commit of their registration,
- * the current one of a registration, listed by registration and device, revoked with their audit
- * record, listed for the CRL; and the CRL number that grows across restarts. */
+/* Device certificates in the SQLite store: recorded in the group commit of their registration
+ * (only while the certificate that attested the device is valid), the current one of a
+ * registration, listed by registration and device, revoked with their audit record, listed for
+ * the CRL; and the CRL number that grows across restarts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -164,6 +165,52 @@ static void test_list_filters_and_paging(void **state) {
     store_certs_free(v, n);
 }
 
+/* A unit attested by a provd certificate is written only while that certificate is valid:
+ * once it is revoked, nothing of the unit is (a conflict), and the other units of the batch
+ * are. */
+static void test_commit_attested_by(void **state) {
+    struct fx *f = *state;
+    struct store_registration r1 = reg_rec("dev-a", "dev-a"), r2 = reg_rec("dev-b", "dev-b"),
+                              r3 = reg_rec("dev-a", "dev-a");
+    struct store_cert x1 = cert_rec("A2", "dev-a", "dev-a"), x2 = cert_rec("B2", "dev-b", "dev-b"),
+                      x3 = cert_rec("A3", "dev-a", "dev-a");
+    struct store_audit a1, a2;
+    struct store_registration got;
+    struct store_cert c;
+    int64_t count;
+
+    assert_int_equal(commit_one(f, "A1", "dev-a", "dev-a"), STORE_OK);
+    assert_int_equal(commit_one(f, "B1", "dev-b", "dev-b"), STORE_OK);
+    memset(&a1, 0, sizeof(a1));
+    a1.event = "device.register";
+    a1.subject = "dev-a";
+    a1.outcome = "accepted";
+    a2 = a1;
+    a2.subject = "dev-b";
+    const struct store_cert_filter one = {"A1", NULL, NULL};
+    assert_int_equal(store_cert_revoke(f->c, &one, 1700000000, NULL, NULL, &count), STORE_OK);
+    int64_t audits = audit_count(f);
+
+    struct store_write w[2] = {{.reg = &r1, .cert = &x1, .audit = &a1, .attested_by = "A1"},
+                               {.reg = &r2, .cert = &x2, .audit = &a2, .attested_by = "B1"}};
+    assert_int_equal(store_commit(f->c, w, 2), STORE_OK);
+    assert_int_equal(w[0].conflict, 1);
+    assert_int_equal(w[1].conflict, 0);
+    assert_int_equal(store_cert_get(f->c, "A2", &c), STORE_NOT_FOUND);
+    assert_int_equal(store_cert_get(f->c, "B2", &c), STORE_OK);
+    store_cert_clear(&c);
+    assert_int_equal(audit_count(f), audits + 1);
+    assert_int_equal(store_reg_get(f->c, "dev-a", &got), STORE_OK);
+    assert_int_equal(got.version, 1); /* the first registration's */
+    store_registration_clear(&got);
+
+    /* A serial the store does not hold attests nothing either. */
+    struct store_write unknown = {.reg = &r3, .cert = &x3, .attested_by = "EE"};
+    assert_int_equal(store_commit(f->c, &unknown, 1), STORE_OK);
+    assert_int_equal(unknown.conflict, 1);
+    assert_int_equal(store_cert_get(f->c, "A3", &c), STORE_NOT_FOUND);
+}
+
 static void test_revoke(void **state) {
     struct fx *f = *state;
     struct store_audit a;
@@ -296,6 +343,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_commit_and_get, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_commit_all_or_nothing, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_current, fx_open, fx_close),
+        cmocka_unit_test_setup_teardown(test_commit_attested_by, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_list_filters_and_paging, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_revoke, fx_open, fx_close),
         cmocka_unit_test_setup_teardown(test_crl_number, fx_open, fx_close),

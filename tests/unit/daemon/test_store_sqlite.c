@@ -557,6 +557,7 @@ static void test_reg_list_by_group(void **state) {
     char ids[30][8], after[8];
     size_t n;
 
+    memset(w, 0, sizeof(w));
     for (int i = 0; i < 30; i++) {
         int j = (i * 11) % 30;
         const char *g = j % 3 == 0 ? "ga" : j % 3 == 1 ? "gb" : NULL;
@@ -694,6 +695,7 @@ static void test_audit_list(void **state) {
     int64_t after = 0;
     size_t n, total = 0;
 
+    memset(w, 0, sizeof(w));
     for (int i = 0; i < 10; i++) {
         a[i] = audit_rec("device.register", i % 2 ? "b" : "a");
         a[i].outcome = i % 3 ? "accepted" : "refused";
