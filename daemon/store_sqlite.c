@@ -634,9 +634,30 @@ static void tx_rollback(struct sqlite_conn *c) {
         run(c, c->q[Q_ROLLBACK], NO_ROW, "rollback", NO_ARGS);
 }
 
+/* A COMMIT that failed with an I/O error (its fsync, say) may have left the whole transaction
+ * in the WAL file all the same, where SQLite's recovery after a crash would find it and replay a
+ * write answered as failed. The next commit overwrites it there, so one is made at once: it
+ * draws a document version that no document gets (SQLite writes no page for an update that
+ * leaves a row as it was), which only leaves a gap between versions. */
+static void tx_bury(struct sqlite_conn *c) {
+    sqlite3_stmt *st = c->q[Q_DOC_VERSION_NEXT];
+    int rc = tx_begin(c) == 0 ? run(c, st, ONE_ROW, "bury", NO_ARGS) : STORE_ERROR;
+
+    done(st);
+    if (rc != STORE_OK || run(c, c->q[Q_COMMIT], NO_ROW, "commit", NO_ARGS) != STORE_OK) {
+        tx_rollback(c);
+        log_error("store: after a failed commit no other could be made: a crash before the next"
+                  " one may still bring back what the failed one wrote");
+    }
+}
+
 static int tx_commit(struct sqlite_conn *c) {
     if (run(c, c->q[Q_COMMIT], NO_ROW, "commit", NO_ARGS) != STORE_OK) {
+        int io = (sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_IOERR;
+
         tx_rollback(c);
+        if (io)
+            tx_bury(c);
         return -1;
     }
     return 0;
