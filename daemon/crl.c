@@ -162,9 +162,10 @@ static int lists_all(const struct crl_blob *b, uint64_t n) {
     return b && b->revocations == n;
 }
 
-/* Whether b lists what the store holds and is in the first half of its validity. */
-static int up_to_date(const struct crl_cache *cc, const struct crl_blob *b, uint64_t n) {
-    return lists_all(b, n) && time_now_unix() - b->signed_at < cc->next_update_s / 2;
+/* Whether b lists what the store holds and is in the first half of its validity (shorter than
+ * next_update_s when the CA expires sooner). */
+static int up_to_date(const struct crl_blob *b, uint64_t n) {
+    return lists_all(b, n) && time_now_unix() - b->signed_at < (b->next_update - b->signed_at) / 2;
 }
 
 struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
@@ -173,13 +174,13 @@ struct crl_blob *crl_fresh(struct crl_cache *cc, struct store_conn *conn) {
 
     if (store_cert_revocations(conn, &n) != STORE_OK)
         return NULL; /* logged by the store */
-    if (up_to_date(cc, b = crl_current(cc), n))
+    if (up_to_date(b = crl_current(cc), n))
         return b;
     crl_blob_release(b);
     /* Requests that find it stale together wait for one refresh. */
     pthread_mutex_lock(&cc->refresh);
     b = crl_current(cc);
-    if (!up_to_date(cc, b, n) && refresh_locked(cc, conn) == 0) {
+    if (!up_to_date(b, n) && refresh_locked(cc, conn) == 0) {
         crl_blob_release(b);
         b = crl_current(cc);
     }

@@ -89,6 +89,7 @@ static int setup(void **state) {
     char err[512];
 
     assert_non_null(f);
+    skew = 0;
     fx_open(&st);
     f->store = st;
     write_cas(f->store->dir);
@@ -97,7 +98,6 @@ static int setup(void **state) {
         return -1;
     }
     assert_non_null(f->cc = crl_cache_new(f->ca, NEXT_UPDATE_S));
-    skew = 0;
     *state = f;
     return 0;
 }
@@ -150,6 +150,21 @@ static void test_served_until_next_update(void **state) {
     assert_null(crl_fresh(f->cc, f->store->c));
 }
 
+/* A CA that expires before next_update_s ends its CRLs' validity sooner: a new one is signed
+ * from half that shorter validity on. */
+static void test_refreshed_before_ca_expiry(void **state) {
+    struct crl_fx *f = *state;
+
+    skew = 365 * 86400 - 600;
+    assert_int_equal(crl_refresh(f->cc, f->store->c), 0);
+    struct crl_blob *b = crl_current(f->cc);
+    assert_non_null(b);
+    assert_true(b->next_update - b->signed_at <= 600);
+    crl_blob_release(b);
+    skew += 301;
+    assert_int_equal(fresh_number(f), 2);
+}
+
 static void test_not_served_lacking_a_revocation(void **state) {
     struct crl_fx *f = *state;
 
@@ -162,6 +177,7 @@ static void test_not_served_lacking_a_revocation(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_served_until_next_update, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refreshed_before_ca_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_served_lacking_a_revocation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
