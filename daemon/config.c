@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "durable.h"
 #include "endpoint.h"
 #include "log.h"
 #include "regid.h"
@@ -371,31 +372,19 @@ int config_save(const struct provd_config *cfg, char *err, size_t errlen) {
         json_object_set_new(root, e->key, v);
     }
     char *path = path_in(cfg->data_dir, "provd.json");
-    char *tmp = path_in(cfg->data_dir, ".provd.json.tmp");
     int rc = -1;
     char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || !text) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        goto out;
+    size_t len = text ? strlen(text) : 0;
+    char *line = text ? realloc(text, len + 2) : NULL;
+    if (!line) {
+        snprintf(err, errlen, "out of memory");
+        free(text);
+    } else {
+        line[len] = '\n';
+        line[len + 1] = '\0';
+        rc = durable_replace(path, line, len + 1, 0600, err, errlen);
+        free(line);
     }
-    size_t len = strlen(text);
-    if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(tmp);
-    free(text);
-    free(tmp);
     free(path);
     json_decref(root);
     config_free(&def);

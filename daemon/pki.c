@@ -16,6 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
+#include "durable.h"
 #include "log.h"
 
 /* Key files larger than this are not keys provd made or accepts (an RSA-8192 key is ~6.5 KB). */
@@ -301,44 +302,16 @@ out:
     return x;
 }
 
-/* Writes the PEM held in bio to path with mode: a new file next to it, flushed to disk, then
- * renamed over it, so a reader sees the old file or the new one and never a part. Returns 0 or -1
+/* Replaces path with the PEM held in bio, of mode mode (durable_replace). Returns 0 or -1
  * (logged). */
 static int write_atomic(const char *path, mode_t mode, BIO *bio) {
-    char tmp[4096], *data = NULL;
+    char *data = NULL, err[4200];
     long len = BIO_get_mem_data(bio, &data);
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", path), fd = -1, rc = -1;
-    if (n < 0 || (size_t)n >= sizeof(tmp)) {
-        log_error("%s: path too long", path);
+    if (durable_replace(path, data, (size_t)len, mode, err, sizeof(err)) != 0) {
+        log_error("%s", err);
         return -1;
     }
-    unlink(tmp);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)) < 0 ||
-        fchmod(fd, mode) != 0)
-        goto out;
-    for (long off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, (size_t)(len - off));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            goto out;
-        off += w;
-    }
-    if (fsync(fd) != 0)
-        goto out;
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0 || rename(tmp, path) != 0)
-        goto out;
-    rc = 0;
-out:
-    if (rc != 0) {
-        log_error("%s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-    }
-    return rc;
+    return 0;
 }
 
 int pki_write_key(const char *path, EVP_PKEY *key, int replace) {
