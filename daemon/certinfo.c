@@ -16,6 +16,17 @@
 #include "base64.h"
 #include "timefmt.h"
 
+/* Refuses every passphrase prompt: a certificate is never encrypted, and without a callback
+ * OpenSSL asks for the passphrase of a block with encryption headers on the terminal or standard
+ * input. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
 X509 *certinfo_parse(const char *text, size_t len, char *err, size_t errlen) {
     unsigned char *der = NULL;
     size_t derlen = 0;
@@ -37,7 +48,7 @@ X509 *certinfo_parse(const char *text, size_t len, char *err, size_t errlen) {
         /* PEM_read_bio_X509 skips text before the block; what follows it is checked by hand
          * below, since a second certificate would be silently ignored. */
         if (!(bio = BIO_new_mem_buf(text, (int)len)) ||
-            !(x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+            !(x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL))) {
             snprintf(err, errlen, "is not a PEM certificate");
             goto fail;
         }
@@ -146,7 +157,9 @@ char *certinfo_name(const X509_NAME *name) {
 
     if (bio && X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253) >= 0 &&
         (n = BIO_get_mem_data(bio, &data)) >= 0 && (s = malloc((size_t)n + 1)) != NULL) {
-        memcpy(s, data, (size_t)n);
+        /* data is NULL when nothing was printed (an empty name). */
+        if (n > 0)
+            memcpy(s, data, (size_t)n);
         s[n] = '\0';
     }
     BIO_free(bio);

@@ -162,13 +162,25 @@ static int is_pem(const char *in, size_t len) {
     return len - i >= sizeof(begin) - 1 && memcmp(in + i, begin, sizeof(begin) - 1) == 0;
 }
 
-/* PEM (in, len bytes) into DER: *der allocated, to be freed with OPENSSL_free. */
+/* Refuses every passphrase prompt: a request is never encrypted, and without a callback OpenSSL
+ * asks for the passphrase of a block with encryption headers on the terminal or standard input. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* PEM (in, len bytes) into DER: *der allocated, to be freed with OPENSSL_free. A block with
+ * encryption headers is refused. */
 static enum csr_err pem_to_der(const char *in, size_t len, unsigned char **der, size_t *derlen,
                                char *msg, size_t msglen) {
     BIO *bio = BIO_new_mem_buf(in, (int)len);
     char *name = NULL;
     long n = 0;
-    int ok = bio && PEM_bytes_read_bio(der, &n, &name, PEM_STRING_X509_REQ, bio, NULL, NULL);
+    int ok =
+        bio && PEM_bytes_read_bio(der, &n, &name, PEM_STRING_X509_REQ, bio, no_passphrase, NULL);
     BIO_free(bio);
     OPENSSL_free(name);
     if (!ok)

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -234,6 +235,42 @@ static void test_malformed(void **state) {
                                &c, msg, sizeof(msg)),
                      CSR_BAD_PEM);
     assert_null(c);
+    assert_string_equal(msg, "the CSR has no readable PEM CERTIFICATE REQUEST block");
+}
+
+/* Counts the passphrases OpenSSL asks for, and gives none. */
+static int prompts;
+static int count_prompt(UI *ui, UI_STRING *uis) {
+    (void)ui;
+    (void)uis;
+    prompts++;
+    return 0;
+}
+
+/* A PEM block with encryption headers is refused without asking anyone for a passphrase: OpenSSL
+ * asks on the terminal or standard input unless told otherwise. */
+static void test_pem_encrypted(void **state) {
+    (void)state;
+    static const char pem[] = "-----BEGIN CERTIFICATE REQUEST-----\n"
+                              "Proc-Type: 4,ENCRYPTED\n"
+                              "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n"
+                              "\n"
+                              "AAAAAAAAAAAAAAAAAAAAAA==\n"
+                              "-----END CERTIFICATE REQUEST-----\n";
+    const UI_METHOD *saved = UI_get_default_method();
+    UI_METHOD *counting = UI_create_method("counting");
+    struct csr *c = NULL;
+    assert_non_null(counting);
+    assert_int_equal(UI_method_set_reader(counting, count_prompt), 0);
+    UI_set_default_method(counting);
+    prompts = 0;
+    enum csr_err e =
+        csr_parse(pem, sizeof(pem) - 1, CSR_FMT_TEXT, NULL, NULL, &c, msg, sizeof(msg));
+    UI_set_default_method(saved);
+    UI_destroy_method(counting);
+    assert_int_equal(e, CSR_BAD_PEM);
+    assert_null(c);
+    assert_int_equal(prompts, 0);
     assert_string_equal(msg, "the CSR has no readable PEM CERTIFICATE REQUEST block");
 }
 
@@ -691,6 +728,7 @@ int main(void) {
         cmocka_unit_test(test_unsupported_keys),
         cmocka_unit_test(test_policy_parse),
         cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_pem_encrypted),
         cmocka_unit_test(test_empty_and_oversized),
         cmocka_unit_test(test_challenge_password),
         cmocka_unit_test(test_challenge_malformed),

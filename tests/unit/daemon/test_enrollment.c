@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ui.h>
 #include <openssl/x509v3.h>
 
 #include "base64.h"
@@ -647,6 +648,56 @@ static void test_x509_refusals(void **state) {
                    "certificateValidityDays must be an integer from 1 to 36500");
 }
 
+/* Counts the passphrases OpenSSL asks for, and gives none. */
+static int prompts;
+static int count_prompt(UI *ui, UI_STRING *uis) {
+    (void)ui;
+    (void)uis;
+    prompts++;
+    return 0;
+}
+
+/* A certificate in a PEM block with encryption headers is refused without asking anyone for a
+ * passphrase: OpenSSL asks on the terminal or standard input unless told otherwise. */
+static void test_x509_encrypted_pem(void **state) {
+    (void)state;
+    const UI_METHOD *saved = UI_get_default_method();
+    UI_METHOD *counting = UI_create_method("counting");
+    char *doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
+                            "{\"primary\":{\"certificate\":@}}}}}",
+                            "-----BEGIN CERTIFICATE-----\n"
+                            "Proc-Type: 4,ENCRYPTED\n"
+                            "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n"
+                            "\n"
+                            "AAAAAAAAAAAAAAAAAAAAAA==\n"
+                            "-----END CERTIFICATE-----\n");
+    assert_non_null(counting);
+    assert_int_equal(UI_method_set_reader(counting, count_prompt), 0);
+    UI_set_default_method(counting);
+    prompts = 0;
+    struct result r = norm("dev-1", doc);
+    UI_set_default_method(saved);
+    UI_destroy_method(counting);
+    assert_refused(r, 400006,
+                   "attestation.x509.clientCertificates.primary.certificate is not a PEM"
+                   " certificate");
+    assert_int_equal(prompts, 0);
+    free(doc);
+}
+
+/* A name without attributes (a certificate's subject may be empty) is described as empty. */
+static void test_certinfo_empty_name(void **state) {
+    X509_NAME *name = X509_NAME_new();
+    char *s;
+    (void)state;
+
+    assert_non_null(name);
+    assert_non_null(s = certinfo_name(name));
+    assert_string_equal(s, "");
+    free(s);
+    X509_NAME_free(name);
+}
+
 static void test_group_shape(void **state) {
     struct result r;
     (void)state;
@@ -962,6 +1013,8 @@ int main(void) {
         cmocka_unit_test(test_x509_thumbprint),
         cmocka_unit_test(test_x509_group),
         cmocka_unit_test(test_x509_refusals),
+        cmocka_unit_test(test_x509_encrypted_pem),
+        cmocka_unit_test(test_certinfo_empty_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
