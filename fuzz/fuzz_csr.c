@@ -81,6 +81,30 @@ static struct outcome parse_both(const char *in, size_t len, enum csr_format fmt
     return any;
 }
 
+/* The default policy leaves out Ed25519. With every key kind allowed, a CSR of another kind is
+ * parsed as with the default policy, and one the default policy refuses for its Ed25519 key is
+ * accepted or refused for its own reasons (a small-order point among them). */
+static void check_all_kinds(const char *in, size_t len, const struct outcome *def) {
+    struct csr_policy all;
+    struct csr *c = NULL;
+    char msg[256] = "";
+    enum csr_err rc;
+
+    csr_policy_default(&all);
+    all.allow |= CSR_KEY_ED25519;
+    rc = csr_parse(in, len, CSR_FMT_DER, &all, NULL, &c, msg, sizeof(msg));
+    if (rc != CSR_OK ? c != NULL || msg[0] == '\0' : c == NULL)
+        abort();
+    if (rc == CSR_OK && c->kind == CSR_KEY_ED25519 && def->rc != CSR_KEY_UNSUPPORTED)
+        abort();
+    if (rc == CSR_OK && c->kind != CSR_KEY_ED25519 &&
+        (def->rc != CSR_OK || c->kind != def->kind || c->bits != def->bits))
+        abort();
+    if (def->rc != CSR_KEY_UNSUPPORTED && rc != def->rc)
+        abort();
+    csr_free(c);
+}
+
 /* The DER re-wrapped as base64 and PEM must parse as the DER did, when it still fits. */
 static void check_rewrapped(const uint8_t *der, size_t size, const struct outcome *want) {
     static const char head[] = "-----BEGIN CERTIFICATE REQUEST-----\n";
@@ -122,22 +146,26 @@ static void check_rewrapped(const uint8_t *der, size_t size, const struct outcom
 }
 
 /* Whether the request carries key as OpenSSL writes it, and key is one csr_parse takes among the
- * valid keys the policy allows: an EC point not in the hybrid form (RFC 5480), an RSA exponent
- * odd, above 2^16 and below 2^256 (FIPS 186-5). OpenSSL decodes other encodings (bytes after an
- * RSA key, another algorithm identifier for RSA), which csr_parse refuses, since the key is
- * copied into the certificate as it was sent. */
+ * valid keys the policy allows: an EC point not in the hybrid form, on a named curve rather than
+ * one given by explicit parameters (RFC 5480), an RSA exponent odd, above 2^16 and below 2^256
+ * (FIPS 186-5). OpenSSL decodes other encodings (bytes after an RSA key, another algorithm
+ * identifier for RSA, explicit parameters equal to a named curve's), which csr_parse refuses,
+ * since the key is copied into the certificate as it was sent. */
 static int as_certificates_carry(X509_REQ *req, const EVP_PKEY *key) {
     unsigned char *sent = NULL, *own = NULL;
     int sent_len = i2d_X509_PUBKEY(X509_REQ_get_X509_PUBKEY(req), &sent);
     int own_len = i2d_PUBKEY(key, &own);
     int ok = sent_len > 0 && sent_len == own_len && memcmp(sent, own, (size_t)own_len) == 0;
-    char form[16] = "";
+    char form[16] = "", encoding[16] = "";
     BIGNUM *e = NULL;
 
     if (ok && EVP_PKEY_is_a(key, "EC"))
         ok = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, form,
                                             sizeof(form), NULL) == 1 &&
-             strcmp(form, "hybrid") != 0;
+             strcmp(form, "hybrid") != 0 &&
+             EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding,
+                                            sizeof(encoding), NULL) == 1 &&
+             strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) == 0;
     if (ok && EVP_PKEY_is_a(key, "RSA"))
         ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) &&
              BN_num_bits(e) > 16 && BN_num_bits(e) <= 256;
@@ -192,6 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     parse_both(in, size, CSR_FMT_TEXT);
     o = parse_both(in, size, CSR_FMT_DER);
+    check_all_kinds(in, size, &o);
     if (size > 0)
         check_openssl(data, size);
     if (o.rc == CSR_OK)

@@ -32,6 +32,24 @@ static void check_fixed_point(enum store_kind kind, const char *path_id, json_t 
     release(again);
 }
 
+/* What enrollment_parse gives for the attestation: the two symmetric keys, or no keys and an
+ * X.509 attestation with a primary certificate (a group's) or at least its thumbprint (an
+ * individual enrollment's), each certificate with its own thumbprint. */
+static int attestation_ok(enum store_kind kind, const struct enrollment *e) {
+    char thumb[CERTINFO_THUMB_LEN];
+
+    if (e->attestation == ENROLLMENT_SYMMETRIC_KEY)
+        return e->primary_key != NULL && e->secondary_key != NULL;
+    if (e->attestation != ENROLLMENT_X509 || e->primary_key != NULL || e->secondary_key != NULL ||
+        e->x509_thumbprints[0][0] == '\0' || (kind == STORE_GROUP && e->x509_certs[0] == NULL))
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (e->x509_certs[i] != NULL && (certinfo_thumbprint(e->x509_certs[i], thumb) != 0 ||
+                                         strcmp(thumb, e->x509_thumbprints[i]) != 0))
+            return 0;
+    return 1;
+}
+
 static void check_stored(enum store_kind kind, json_t *canon) {
     const char *id_field = kind == STORE_GROUP ? "enrollmentGroupId" : "registrationId";
     const char *id = json_string_value(json_object_get(canon, id_field));
@@ -53,7 +71,7 @@ static void check_stored(enum store_kind kind, json_t *canon) {
 
     if (enrollment_parse(kind, &d, &e) != 0)
         abort();
-    if (e.id == NULL || strcmp(e.id, id) != 0 || e.primary_key == NULL || e.secondary_key == NULL ||
+    if (e.id == NULL || strcmp(e.id, id) != 0 || !attestation_ok(kind, &e) ||
         e.allocation_policy == NULL || e.version != d.version ||
         e.enabled != (strcmp(json_string_value(json_object_get(canon, "provisioningStatus")),
                              "enabled") == 0) ||
