@@ -15,17 +15,7 @@
 
 #include "base64.h"
 #include "timefmt.h"
-
-/* Refuses every passphrase prompt: a certificate is never encrypted, and without a callback
- * OpenSSL asks for the passphrase of a block with encryption headers on the terminal or standard
- * input. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
+#include "nopass.h"
 
 X509 *certinfo_parse(const char *text, size_t len, char *err, size_t errlen) {
     unsigned char *der = NULL;
@@ -48,7 +38,7 @@ X509 *certinfo_parse(const char *text, size_t len, char *err, size_t errlen) {
         /* PEM_read_bio_X509 skips text before the block; what follows it is checked by hand
          * below, since a second certificate would be silently ignored. */
         if (!(bio = BIO_new_mem_buf(text, (int)len)) ||
-            !(x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL))) {
+            !(x = PEM_read_bio_X509(bio, NULL, pem_no_passphrase, NULL))) {
             snprintf(err, errlen, "is not a PEM certificate");
             goto fail;
         }

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "base64.h"
+#include "nopass.h"
 
 /* A PKCS#10 request (RFC 2986) as OpenSSL's X509_REQ describes it, but with the public key left
  * encoded: decoding an X509_REQ decodes the key through OpenSSL 3.0's decoder set-up, which cost
@@ -162,16 +163,6 @@ static int is_pem(const char *in, size_t len) {
     return len - i >= sizeof(begin) - 1 && memcmp(in + i, begin, sizeof(begin) - 1) == 0;
 }
 
-/* Refuses every passphrase prompt: a request is never encrypted, and without a callback OpenSSL
- * asks for the passphrase of a block with encryption headers on the terminal or standard input. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return -1;
-}
-
 /* PEM (in, len bytes) into DER: *der allocated, to be freed with OPENSSL_free. A block with
  * encryption headers is refused. */
 static enum csr_err pem_to_der(const char *in, size_t len, unsigned char **der, size_t *derlen,
@@ -179,8 +170,8 @@ static enum csr_err pem_to_der(const char *in, size_t len, unsigned char **der, 
     BIO *bio = BIO_new_mem_buf(in, (int)len);
     char *name = NULL;
     long n = 0;
-    int ok =
-        bio && PEM_bytes_read_bio(der, &n, &name, PEM_STRING_X509_REQ, bio, no_passphrase, NULL);
+    int ok = bio &&
+             PEM_bytes_read_bio(der, &n, &name, PEM_STRING_X509_REQ, bio, pem_no_passphrase, NULL);
     BIO_free(bio);
     OPENSSL_free(name);
     if (!ok)

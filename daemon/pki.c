@@ -18,6 +18,7 @@
 
 #include "durable.h"
 #include "log.h"
+#include "nopass.h"
 
 /* Key files larger than this are not keys provd made or accepts (an RSA-8192 key is ~6.5 KB). */
 #define KEY_FILE_MAX (64 * 1024)
@@ -361,7 +362,7 @@ int pki_read_certs(const char *path, STACK_OF(X509) * *out, char *err, size_t er
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto fail;
     }
-    while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+    while ((x = PEM_read_bio_X509(bio, NULL, pem_no_passphrase, NULL)) != NULL) {
         if (!sk_X509_push(sk, x)) {
             X509_free(x);
             snprintf(err, errlen, "out of memory");
@@ -387,15 +388,6 @@ int pki_read_certs(const char *path, STACK_OF(X509) * *out, char *err, size_t er
 fail:
     BIO_free(bio);
     sk_X509_pop_free(sk, X509_free);
-    return -1;
-}
-
-/* Refuses every passphrase prompt: provd runs unattended and never asks. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
     return -1;
 }
 
@@ -444,7 +436,7 @@ int pki_read_key(const char *path, EVP_PKEY **out, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (!(*out = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL))) {
+    if (!(*out = PEM_read_bio_PrivateKey(bio, NULL, pem_no_passphrase, NULL))) {
         char what[4200];
         snprintf(what, sizeof(what), "%s: no PEM private key could be read", path);
         pki_errf(err, errlen, what);

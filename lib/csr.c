@@ -24,6 +24,7 @@
 #include "internal.h"
 
 #include "base64.h"
+#include "nopass.h"
 
 /* A CN is at most 64 characters (RFC 5280, ub-common-name). */
 #define CN_MAX PROV_CSR_REGID_MAX
@@ -68,16 +69,6 @@ static const char *key_unsupported(EVP_PKEY *key) {
     default:
         return "a key of an unsupported type";
     }
-}
-
-/* PEM passphrase callback that has none: an encrypted key fails to load instead of prompting on
- * the terminal of a device that has no one in front of it. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u) {
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)u;
-    return 0;
 }
 
 /* Opens path (a WHAT: "key file", "CA file"...) for reading when it is a regular file, without
@@ -230,8 +221,8 @@ prov_err csr_read_key_der(const char *path, unsigned char **der, size_t *len, ch
      * (no passphrase); an encrypted PKCS#8 key is refused as it is decoded. */
     BIO *bio = BIO_new_mem_buf(text, (int)textlen);
     if (bio == NULL ||
-        PEM_bytes_read_bio_secmem(&data, &datalen, NULL, PEM_STRING_EVP_PKEY, bio, no_passphrase,
-                                  NULL) != 1 ||
+        PEM_bytes_read_bio_secmem(&data, &datalen, NULL, PEM_STRING_EVP_PKEY, bio,
+                                  pem_no_passphrase, NULL) != 1 ||
         datalen <= 0) {
         snprintf(why, whylen, "%s holds no unencrypted PEM private key", path);
         rc = PROV_ERR_CRYPTO;
@@ -308,7 +299,7 @@ prov_err csr_check_cert_pair(const char *cert_file, const char *key_file, int *m
         *mismatch = 0;
     if ((bio = open_file(cert_file, "certificate file", &rc, why, whylen)) == NULL)
         return rc;
-    leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+    leaf = PEM_read_bio_X509(bio, NULL, pem_no_passphrase, NULL);
     BIO_free(bio);
     if (leaf == NULL) {
         snprintf(why, whylen, "%s holds no PEM certificate", cert_file);
@@ -487,7 +478,7 @@ int chain_certifies(const prov_result *res, EVP_PKEY *key) {
         return 0;
     bio = BIO_new_mem_buf(res->issued_chain_pem, -1);
     if (bio != NULL)
-        leaf = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+        leaf = PEM_read_bio_X509(bio, NULL, pem_no_passphrase, NULL);
     if (leaf != NULL)
         ok = EVP_PKEY_eq(X509_get0_pubkey(leaf), key) == 1;
     X509_free(leaf);
