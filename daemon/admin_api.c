@@ -1428,15 +1428,21 @@ static const struct route routes[] = {
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
 
-static int route_matches_path(const struct route *r, const struct http_path *p) {
+/* Whether the path is the route's. A "#" takes any segment (take_path_id then refuses one that is
+ * not a serial number) or, when strict, only a serial number. */
+static int route_matches_path(const struct route *r, const struct http_path *p, int strict) {
+    char serial[CERT_SERIAL_MAX];
     int i;
 
     for (i = 0; i < 4 && r->pat[i] != NULL; i++) {
         if (i >= p->nseg)
             return 0;
-        if (strcmp(r->pat[i], "*") != 0 && strcmp(r->pat[i], "#") != 0 &&
-            !http_seg_is(p, i, r->pat[i]))
+        if (strcmp(r->pat[i], "#") == 0) {
+            if (strict && cert_serial_parse(p->seg[i], serial) != 0)
+                return 0;
+        } else if (strcmp(r->pat[i], "*") != 0 && !http_seg_is(p, i, r->pat[i])) {
             return 0;
+        }
     }
     return i == p->nseg;
 }
@@ -1457,20 +1463,23 @@ static const char *method_name(enum evhttp_cmd_type m) {
 }
 
 /* Finds the route of the request. On a path without the request's method, answers 405 with an
- * Allow header; on an unknown path, 404. */
+ * Allow header; on an unknown path, 404. A "#" is first matched only by serial numbers, so that
+ * a path that is another route's (GET /certificates/revoke) is not taken for a malformed one. */
 static const struct route *route_find(struct call *c) {
     enum evhttp_cmd_type m = evhttp_request_get_command(c->req);
     char allow[64] = "";
     size_t i;
 
-    for (i = 0; i < NROUTES; i++) {
-        if (!route_matches_path(&routes[i], &c->path))
-            continue;
-        if (routes[i].method == m)
-            return &routes[i];
-        if (strstr(allow, method_name(routes[i].method)) == NULL)
-            snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
-                     allow[0] != '\0' ? ", " : "", method_name(routes[i].method));
+    for (int strict = 1; strict >= 0 && allow[0] == '\0'; strict--) {
+        for (i = 0; i < NROUTES; i++) {
+            if (!route_matches_path(&routes[i], &c->path, strict))
+                continue;
+            if (routes[i].method == m)
+                return &routes[i];
+            if (strstr(allow, method_name(routes[i].method)) == NULL)
+                snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+                         allow[0] != '\0' ? ", " : "", method_name(routes[i].method));
+        }
     }
     if (allow[0] != '\0') {
         http_set_header(c->req, "Allow", allow);

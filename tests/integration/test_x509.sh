@@ -433,6 +433,10 @@ assert_error 400 400001 "$st" "malformed serial"
 st=$(admreq GET /certificates/ABC)
 assert_error 400 400001 "$st" "serial of an odd number of digits"
 assert_match 'an even number of 2 to 40 hex digits' "$(jb .message)" "odd serial: message"
+# /certificates/revoke is a path of its own (POST), not a malformed serial.
+st=$(admreq GET /certificates/revoke)
+assert_error 405 405001 "$st" "GET /certificates/revoke"
+assert_eq POST "$(header allow)" "GET /certificates/revoke: Allow"
 
 st=$(devreq GET /crl.pem)
 assert_eq 200 "$st" "GET /crl.pem"
