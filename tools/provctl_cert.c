@@ -196,10 +196,9 @@ const struct ctl_cmd ctl_cert_cmds[] = {
      cmd_show, NULL},
     {"cert revoke", "SERIAL | --device ID | --registration ID [--reason R]",
      "Revoke a certificate, or every valid certificate of a device",
-     "The CRL the server serves (GET /crl on the device listener) lists the revocation from "
-     "then on. Reasons: "
-     "unspecified (default), keyCompromise, cACompromise, affiliationChanged, superseded, "
-     "cessationOfOperation, certificateHold, privilegeWithdrawn or aACompromise.",
+     "The CRL the server serves (GET /crl on the device listener) lists the revocation from\n"
+     "then on. Reasons: unspecified (default), keyCompromise, cACompromise, affiliationChanged,\n"
+     "superseded, cessationOfOperation, certificateHold, privilegeWithdrawn or aACompromise.",
      0, 1, revoke_opts, cmd_revoke, NULL},
     {NULL, NULL, NULL, NULL, 0, 0, NULL, NULL, NULL},
 };

@@ -301,6 +301,9 @@ for c in "${cmds[@]}"; do
     # shellcheck disable=SC2086 # the command's words are meant to split
     out=$("$PROVCTL" $c --help) || fail "provctl $c --help failed"
     grep -q "^Usage: provctl $c" <<<"$out" || fail "provctl $c --help: no usage line"
+    # Help is wrapped to 100 columns, the details of a command included.
+    long=$(awk 'length > 100' <<<"$out")
+    [ -z "$long" ] || fail "provctl $c --help has a line over 100 columns: $long"
     # shellcheck disable=SC2086
     "$PROVCTL" $c -h >/dev/null || fail "provctl $c -h failed"
     grep -q "^  $c" <<<"$top" || fail "provctl --help does not list $c"
