@@ -32,6 +32,7 @@
 #include "deliverer.h"
 #include "http.h"
 #include "log.h"
+#include "nopass.h"
 #include "pipeline.h"
 #include "pki.h"
 
@@ -66,6 +67,10 @@ static int accept_any_chain(int preverify_ok, X509_STORE_CTX *ctx) {
  * and devices with SAS tokens need none. */
 static SSL_CTX *tls_new(const struct provd_config *cfg, int device) {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    /* The files are not encrypted: without a callback, OpenSSL would ask for the passphrase of
+     * an encrypted block on the terminal or standard input. */
+    if (ctx)
+        SSL_CTX_set_default_passwd_cb(ctx, pem_no_passphrase);
     if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
         SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1 ||

@@ -198,4 +198,18 @@ assert_eq 1 "$rc" "serve with a missing event_ca_file: exit status"
 grep -qF 'event_ca_file "/nonexistent/ca.pem": No such file or directory' "$WORK/err" ||
     fail "serve with a missing event_ca_file: $(cat "$WORK/err")"
 cp "$WORK/provd.json.good" "$DATA/provd.json"
+# An encrypted TLS key is refused at start without asking for its passphrase (on the terminal, or
+# on standard input when there is none, as under setsid).
+cp "$DATA/tls/server.key" "$WORK/server.key.good"
+openssl pkey -in "$WORK/server.key.good" -aes256 -passout pass:secret -out "$DATA/tls/server.key"
+rc=0
+setsid -w "$BIN/provd" serve --data-dir "$DATA" --device-listen 127.0.0.1:0 \
+    --admin-listen 127.0.0.1:0 </dev/null >"$WORK/err" 2>&1 || rc=$?
+assert_eq 1 "$rc" "serve with an encrypted TLS key: exit status"
+if grep -qi "pass phrase" "$WORK/err"; then
+    fail "serve with an encrypted TLS key asked for its passphrase: $(cat "$WORK/err")"
+fi
+grep -qF "loading the TLS certificate and key" "$WORK/err" ||
+    fail "serve with an encrypted TLS key: $(cat "$WORK/err")"
+cp "$WORK/server.key.good" "$DATA/tls/server.key"
 echo "init_serve: ok"
