@@ -65,6 +65,7 @@ static void *committer_main(void *arg) {
         for (size_t i = 0; i < n; i++) {
             c->jobs[i]->rc = rc;
             c->jobs[i]->write.conflict = c->writes[i].conflict;
+            c->jobs[i]->write.revoked = c->writes[i].revoked;
         }
         hand_back(c->jobs, n);
     }

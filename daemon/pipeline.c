@@ -285,8 +285,11 @@ static void refuse(struct reg_job *job, int status, int code, const char *fmt, .
 static void committed(struct commit_job *cj) {
     struct reg_job *job = (struct reg_job *)(void *)cj;
     if (cj->rc == STORE_OK && cj->write.conflict) {
+        /* Decided again, a job whose certificate was revoked meanwhile is refused for it (and
+         * conflicts no more), however many decisions came before. */
+        int revoked = cj->write.revoked;
         clear_outcome(job);
-        if (++job->reruns <= RERUNS_MAX)
+        if (revoked || ++job->reruns <= RERUNS_MAX)
             pipeline_run(job);
         else
             refuse(job, 503, 503003, "%s",

@@ -135,9 +135,11 @@ struct store_write {
     int64_t reg_if_version;
     /* When not NULL, the serial of the certificate provd issued that attested the device: the
      * unit is written only while that certificate is stored and valid. When it has been revoked
-     * since, nothing of this unit is written and conflict is set on return, as above. */
+     * since, nothing of this unit is written and conflict is set on return, as above, with
+     * revoked. */
     const char *attested_by;
     int conflict;
+    int revoked;
 };
 
 /* An operator's webhook: where events of the types it subscribes to are delivered. */

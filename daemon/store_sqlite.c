@@ -1438,6 +1438,7 @@ static int commit(struct store_conn *sc, struct store_write *w, size_t n) {
         struct store_audit *a = w[i].audit;
         int rc = w[i].attested_by ? cert_valid(c, w[i].attested_by) : STORE_OK;
 
+        w[i].revoked = rc == STORE_NOT_FOUND;
         if (rc == STORE_OK && w[i].reg)
             rc = reg_upsert(c, &w[i], now, &c->res[i]);
         /* Another write changed the registration since it was read, or revoked the certificate

@@ -2,7 +2,8 @@
 # A revocation answered while a registration it concerns is being decided (docs/admin-api.md,
 # "Device certificates"): a device attested by its provd certificate whose registration is
 # still waiting for its custom allocation webhook when that certificate is revoked is refused
-# (401), and nothing of its registration is stored, over DPS and EST simplereenroll alike. The
+# (401), and nothing of its registration is stored, over DPS and EST simplereenroll alike, also
+# when other registrations of the device had it decided again as many times as a job is. The
 # holder of a revoked certificate so never leaves with a new one.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -117,6 +118,43 @@ revoke_in_flight "$E1" "$(($(calls) + 1))"
 wait "$ESTPID" || fail "the re-enrollment with the revoked certificate did not complete"
 assert_eq 401 "$(cat "$WORK/est.status")" "simplereenroll with a certificate revoked meanwhile"
 assert_eq 1 "$(cert_total est-1)" "no certificate was issued after the revocation"
+rm -f "$WORK/alloc.control"
+
+# ---- DPS: the revocation comes after other registrations of the device made it be decided
+# again three times (as many as a job is) ----
+KEY2=$(new_key)
+enrollment dev-2 "$KEY2"
+csr d1 dev-2
+st=$(register dev-2 "$(sas_token "$KEY2" dev-2)" \
+    "{\"registrationId\":\"dev-2\",\"csr\":\"$(cat "$O/d1.b64")\"}")
+assert_eq 200 "$st" "register dev-2 with a CSR: $(cat "$WORK/body")"
+jb '.registrationState.issuedCertificateChain[0]' | base64 -d |
+    openssl x509 -inform DER -out "$O/d1.pem"
+D1=$(openssl x509 -in "$O/d1.pem" -noout -serial | sed 's/.*=//')
+n=$(calls)
+echo "200 2000" >"$WORK/alloc.control"
+csr d2 dev-2
+devreq PUT "/$SCOPE/registrations/dev-2/register?$API" --cert "$O/d1.pem" --key "$O/d1.key" \
+    -H 'Content-Type: application/json' \
+    --data-binary "{\"registrationId\":\"dev-2\",\"csr\":\"$(cat "$O/d2.b64")\"}" \
+    >"$WORK/dps.status" &
+DPS=$!
+wait_call $((n + 1))
+for i in 1 2 3; do
+    # Answered at once, it is stored while the one with the certificate waits.
+    echo 200 >"$WORK/alloc.control"
+    st=$(register dev-2 "$(sas_token "$KEY2" dev-2)" '{"registrationId":"dev-2"}')
+    assert_eq 200 "$st" "registration $i of dev-2 meanwhile: $(cat "$WORK/body")"
+    echo "200 2000" >"$WORK/alloc.control"
+    wait_call $((n + 2 * i + 1))
+done
+revoke_in_flight "$D1" $((n + 7))
+wait "$DPS" || fail "the registration with the revoked certificate did not complete"
+assert_error 401 401002 "$(cat "$WORK/dps.status")" \
+    "registration decided again three times, with a certificate revoked meanwhile"
+assert_eq 1 "$(cert_total dev-2)" "no certificate was issued to dev-2 after the revocation"
+grep -qF "certificate $D1 is revoked" <<<"$(jq -r .reason <<<"$(last_audit dev-2)")" ||
+    fail "audit reason: $(last_audit dev-2)"
 rm -f "$WORK/alloc.control"
 
 provd_stop || fail "provd did not stop cleanly"

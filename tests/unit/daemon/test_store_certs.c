@@ -166,14 +166,14 @@ static void test_list_filters_and_paging(void **state) {
 }
 
 /* A unit attested by a provd certificate is written only while that certificate is valid:
- * once it is revoked, nothing of the unit is (a conflict), and the other units of the batch
- * are. */
+ * once it is revoked, nothing of the unit is (a conflict, said to be for that), and the other
+ * units of the batch are. */
 static void test_commit_attested_by(void **state) {
     struct fx *f = *state;
     struct store_registration r1 = reg_rec("dev-a", "dev-a"), r2 = reg_rec("dev-b", "dev-b"),
-                              r3 = reg_rec("dev-a", "dev-a");
+                              r3 = reg_rec("dev-a", "dev-a"), r4 = reg_rec("dev-b", "dev-b");
     struct store_cert x1 = cert_rec("A2", "dev-a", "dev-a"), x2 = cert_rec("B2", "dev-b", "dev-b"),
-                      x3 = cert_rec("A3", "dev-a", "dev-a");
+                      x3 = cert_rec("A3", "dev-a", "dev-a"), x4 = cert_rec("B3", "dev-b", "dev-b");
     struct store_audit a1, a2;
     struct store_registration got;
     struct store_cert c;
@@ -195,7 +195,9 @@ static void test_commit_attested_by(void **state) {
                                {.reg = &r2, .cert = &x2, .audit = &a2, .attested_by = "B1"}};
     assert_int_equal(store_commit(f->c, w, 2), STORE_OK);
     assert_int_equal(w[0].conflict, 1);
+    assert_int_equal(w[0].revoked, 1);
     assert_int_equal(w[1].conflict, 0);
+    assert_int_equal(w[1].revoked, 0);
     assert_int_equal(store_cert_get(f->c, "A2", &c), STORE_NOT_FOUND);
     assert_int_equal(store_cert_get(f->c, "B2", &c), STORE_OK);
     store_cert_clear(&c);
@@ -208,7 +210,21 @@ static void test_commit_attested_by(void **state) {
     struct store_write unknown = {.reg = &r3, .cert = &x3, .attested_by = "EE"};
     assert_int_equal(store_commit(f->c, &unknown, 1), STORE_OK);
     assert_int_equal(unknown.conflict, 1);
+    assert_int_equal(unknown.revoked, 1);
     assert_int_equal(store_cert_get(f->c, "A3", &c), STORE_NOT_FOUND);
+
+    /* A registration stored since, with the certificate still valid, is a conflict of another
+     * kind. */
+    struct store_write stale = {.reg = &r4,
+                                .cert = &x4,
+                                .reg_conditional = 1,
+                                .reg_if_version = 1,
+                                .attested_by = "B2",
+                                .revoked = 1};
+    assert_int_equal(store_commit(f->c, &stale, 1), STORE_OK);
+    assert_int_equal(stale.conflict, 1);
+    assert_int_equal(stale.revoked, 0);
+    assert_int_equal(store_cert_get(f->c, "B3", &c), STORE_NOT_FOUND);
 }
 
 static void test_revoke(void **state) {
