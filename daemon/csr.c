@@ -432,11 +432,11 @@ int csr_san_matches(const struct csr *c, const X509 *cert) {
     if (X509at_get_attr_by_NID(attrs, NID_ext_req, i) >= 0 || !t ||
         ASN1_TYPE_get(t) != V_ASN1_SEQUENCE)
         return 0;
-    const unsigned char *p = t->value.sequence->data, *end = p + t->value.sequence->length;
+    const unsigned char *p = t->value.sequence->data;
     STACK_OF(X509_EXTENSION) *exts = (STACK_OF(X509_EXTENSION) *)ASN1_item_d2i(
         NULL, &p, t->value.sequence->length, ASN1_ITEM_rptr(X509_EXTENSIONS));
-    /* Read to its end, with at most one subjectAltName. */
-    int same = exts && p == end;
+    /* One subjectAltName at most. */
+    int same = exts != NULL;
     int asked = same ? X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1) : -1;
     if (asked >= 0) {
         int has = X509_get_ext_by_NID(cert, NID_subject_alt_name, -1);

@@ -348,8 +348,8 @@ static unsigned char *make_csr_attrs(const char *cn, size_t cnlen, int nchalleng
 }
 
 /* The DER of an Extensions list with a subjectAltName extension for each san (text as openssl's
- * config takes it) up to a NULL, followed by a NULL encoding if junk. Freed with OPENSSL_free. */
-static unsigned char *ext_list(const char *const *sans, int junk, int *len) {
+ * config takes it) up to a NULL. Freed with OPENSSL_free. */
+static unsigned char *ext_list(const char *const *sans, int *len) {
     STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
     for (; *sans; sans++) {
         X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, *sans);
@@ -360,12 +360,6 @@ static unsigned char *ext_list(const char *const *sans, int junk, int *len) {
     *len = ASN1_item_i2d((ASN1_VALUE *)exts, &der, ASN1_ITEM_rptr(X509_EXTENSIONS));
     assert_true(*len > 0);
     sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    if (junk) {
-        der = OPENSSL_realloc(der, (size_t)*len + 2);
-        assert_non_null(der);
-        memcpy(der + *len, "\x05\x00", 2);
-        *len += 2;
-    }
     return der;
 }
 
@@ -400,7 +394,7 @@ static struct csr *req_with_ext_values(unsigned char **values, const int *lens, 
 static struct csr *req_with_san(const char *san) {
     const char *sans[] = {san, NULL};
     int len = 0;
-    unsigned char *der = san ? ext_list(sans, 0, &len) : NULL;
+    unsigned char *der = san ? ext_list(sans, &len) : NULL;
     return req_with_ext_values(&der, &len, san ? 1 : 0);
 }
 
@@ -430,25 +424,24 @@ static void test_san_matches(void **state) {
         csr_free(c);
     }
     /* The current name asked for, and another one beside it: in the same list, in a second
-     * list of the attribute; a list with bytes after it. */
-    const char *own = "URI:urn:provd:device:device-0001", *other = "URI:urn:provd:device:other";
+     * list of the attribute. The other name is the longer, so that the list of the current one
+     * comes first in the set (DER sorts its values), where a check of the first value alone takes
+     * it. */
+    const char *own = "URI:urn:provd:device:device-0001",
+               *other = "URI:urn:provd:device:another-device-0001";
     const char *twice[] = {own, other, NULL}, *once[] = {own, NULL}, *elsewhere[] = {other, NULL};
     unsigned char *values[2];
     int lens[2];
-    values[0] = ext_list(twice, 0, &lens[0]);
+    values[0] = ext_list(twice, &lens[0]);
     struct csr *c = req_with_ext_values(values, lens, 1);
     assert_int_equal(csr_san_matches(c, cert), 0);
     csr_free(c);
-    values[0] = ext_list(once, 0, &lens[0]);
-    values[1] = ext_list(elsewhere, 0, &lens[1]);
+    values[0] = ext_list(once, &lens[0]);
+    values[1] = ext_list(elsewhere, &lens[1]);
     c = req_with_ext_values(values, lens, 2);
     assert_int_equal(csr_san_matches(c, cert), 0);
     csr_free(c);
-    values[0] = ext_list(once, 1, &lens[0]);
-    c = req_with_ext_values(values, lens, 1);
-    assert_int_equal(csr_san_matches(c, cert), 0);
-    csr_free(c);
-    values[0] = ext_list(once, 0, &lens[0]);
+    values[0] = ext_list(once, &lens[0]);
     c = req_with_ext_values(values, lens, 1);
     assert_int_equal(csr_san_matches(c, cert), 1);
     csr_free(c);
