@@ -1,5 +1,6 @@
-/* durable_replace: a file replaced whole, of the mode asked for, and nothing left beside it when
- * it fails. */
+/* durable_replace: a file replaced whole, of the mode asked for, flushed and its directory too
+ * (fsync is wrapped at link time to see what is flushed), and nothing left beside it when it
+ * fails. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,24 @@
 #include <unistd.h>
 
 #include "durable.h"
+
+/* What fsync was called on, in order. */
+static char synced[4][512];
+static int nsynced;
+
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+
+int __wrap_fsync(int fd) {
+    char link[64];
+    if (nsynced < 4) {
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, synced[nsynced], sizeof(synced[0]) - 1);
+        synced[nsynced][n > 0 ? n : 0] = '\0';
+    }
+    nsynced++;
+    return __real_fsync(fd);
+}
 
 struct dir {
     char path[64];
@@ -58,8 +77,13 @@ static void test_replaces(void **state) {
     char *path = join(d, "f.pem"), *tmp = join(d, "f.pem.tmp"), err[256];
     struct stat st;
 
+    nsynced = 0;
     assert_int_equal(durable_replace(path, "first\n", 6, 0600, err, sizeof(err)), 0);
     assert_string_equal(slurp(path), "first\n");
+    /* The new file before its rename, then the directory that holds it. */
+    assert_int_equal(nsynced, 2);
+    assert_string_equal(synced[0], tmp);
+    assert_string_equal(synced[1], d->path);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
     /* A temporary file left by a crash is no obstacle; the mode is the one asked for, whatever
