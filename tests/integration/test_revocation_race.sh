@@ -3,8 +3,8 @@
 # "Device certificates"): a device attested by its provd certificate whose registration is
 # still waiting for its custom allocation webhook when that certificate is revoked is refused
 # (401), and nothing of its registration is stored, over DPS and EST simplereenroll alike, also
-# when other registrations of the device had it decided again as many times as a job is. The
-# holder of a revoked certificate so never leaves with a new one.
+# when other registrations of the device made it be decided again the most times a registration
+# is. The holder of a revoked certificate so never leaves with a new one.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 SINK=${2:?usage: $0 BIN_DIR WEBHOOK_SINK}
@@ -121,7 +121,7 @@ assert_eq 1 "$(cert_total est-1)" "no certificate was issued after the revocatio
 rm -f "$WORK/alloc.control"
 
 # ---- DPS: the revocation comes after other registrations of the device made it be decided
-# again three times (as many as a job is) ----
+# again three times (the most a registration is) ----
 KEY2=$(new_key)
 enrollment dev-2 "$KEY2"
 csr d1 dev-2
