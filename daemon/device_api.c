@@ -181,15 +181,18 @@ void device_api_handle(struct evhttp_request *req, void *arg) {
     const char *why = NULL;
 
     int parsed = http_path_parse(req, &p);
-    if (parsed != 0) {
-        http_reply_error(req, 400, 400001, NULL,
-                         parsed == HTTP_BAD_QUERY
-                             ? "malformed query string: name=value pairs expected"
-                             : "malformed request path");
+    if (parsed == HTTP_BAD_PATH) {
+        http_reply_error(req, 400, 400001, NULL, "malformed request path");
         return;
     }
+    /* EST answers in its own form, a malformed query string included. */
     if (p.nseg >= 2 && http_seg_is(&p, 0, EST_SEG0) && http_seg_is(&p, 1, EST_SEG1)) {
-        est_handle(w, req, &p);
+        est_handle(w, req, &p, parsed == HTTP_BAD_QUERY);
+        goto out;
+    }
+    if (parsed == HTTP_BAD_QUERY) {
+        http_reply_error(req, 400, 400001, NULL,
+                         "malformed query string: name=value pairs expected");
         goto out;
     }
     int get = method == EVHTTP_REQ_GET || method == EVHTTP_REQ_HEAD;

@@ -384,10 +384,15 @@ static int check_label(struct worker *w, struct evhttp_request *req, char *label
     return -1;
 }
 
-void est_handle(struct worker *w, struct evhttp_request *req, const struct http_path *p) {
+void est_handle(struct worker *w, struct evhttp_request *req, const struct http_path *p,
+                int bad_query) {
     const struct est_op *o = NULL;
     char *label = NULL;
 
+    if (bad_query) {
+        reply_text(req, 400, "malformed query string: name=value pairs expected");
+        return;
+    }
     if (p->nseg != 3 && p->nseg != 4) {
         reply_text(req, 404, "no such EST path");
         return;

@@ -23,8 +23,10 @@ struct worker;
  * cannot occur in the parts. */
 #define EST_BOUNDARY "provd-est-boundary"
 
-/* Handles a device-listener request whose path p starts with /.well-known/est. */
-void est_handle(struct worker *w, struct evhttp_request *req, const struct http_path *p);
+/* Handles a device-listener request whose path p starts with /.well-known/est; bad_query when
+ * its query string did not parse (EST takes no parameters, but a malformed one is refused). */
+void est_handle(struct worker *w, struct evhttp_request *req, const struct http_path *p,
+                int bad_query);
 
 /* Parses an Authorization header of the HTTP Basic scheme (RFC 7617): "Basic" (any case),
  * spaces, then base64 (strict) of "user:password" with a non-empty user and no control

@@ -65,10 +65,8 @@ int http_path_parse(struct evhttp_request *req, struct http_path *p) {
         p->seg[p->nseg++] = s;
     }
     const char *q = evhttp_uri_get_query(uri);
-    if (q && (p->query = query_pairs(q)) == NULL) {
-        http_path_clear(p);
-        return HTTP_BAD_QUERY;
-    }
+    if (q && (p->query = query_pairs(q)) == NULL)
+        return HTTP_BAD_QUERY; /* the path split all the same */
     return 0;
 fail:
     http_path_clear(p);

@@ -18,10 +18,9 @@ struct http_path {
 };
 
 /* Splits the request's URI path. Returns 0; HTTP_BAD_PATH when the path is malformed or has
- * more than HTTP_MAX_SEGMENTS segments; HTTP_BAD_QUERY when the query string is not a list of
- * name=value pairs, empty ones aside (a parameter the caller looks for could not be told
- * apart). Release with
- * http_path_clear. */
+ * more than HTTP_MAX_SEGMENTS segments (nothing to release); HTTP_BAD_QUERY when the query string
+ * is not a list of name=value pairs, empty ones aside (a parameter the caller looks for could not
+ * be told apart), with the path split all the same and no query. Release with http_path_clear. */
 #define HTTP_BAD_PATH  (-1)
 #define HTTP_BAD_QUERY (-2)
 int http_path_parse(struct evhttp_request *req, struct http_path *p);

@@ -65,6 +65,12 @@ audit_has() {
 serial() { openssl x509 -in "$O/$1.pem" -noout -serial | sed 's/serial=//'; }
 
 # ---- cacerts and csrattrs ----
+# A query string EST does not take is ignored, a malformed one refused in EST's own form.
+st=$(est GET 'cacerts?x=1')
+assert_eq 200 "$st" "cacerts with a query parameter"
+st=$(est GET 'cacerts?x')
+refused 400 "cacerts with a malformed query string"
+assert_match 'malformed query string' "$(cat "$WORK/body")" "malformed query: reason"
 st=$(est GET cacerts)
 assert_eq 200 "$st" "cacerts"
 assert_eq application/pkcs7-mime "$(header content-type)" "cacerts: Content-Type"
