@@ -41,14 +41,6 @@ struct ca {
     _Atomic uint64_t last_crl_number;
 };
 
-/* Unix time of an ASN.1 time, or -1. */
-static int64_t asn1_unix(const ASN1_TIME *t) {
-    struct tm tm;
-    if (!ASN1_TIME_to_tm(t, &tm))
-        return -1;
-    return (int64_t)timegm(&tm);
-}
-
 /* Reads all of a memory BIO into a new NUL-terminated string (freed with free()), or NULL. */
 static char *bio_string(BIO *bio) {
     char *data = NULL;
@@ -323,10 +315,10 @@ static int ca_prepare(struct ca *ca, const struct ca_opts *o, char *err, size_t 
     }
     /* A device certificate stops verifying when any certificate above it expires, the root
      * included: its validity ends no later than the earliest of them. */
-    ca->not_before = asn1_unix(X509_get0_notBefore(ca->cert));
-    ca->not_after = asn1_unix(X509_get0_notAfter(ca->cert));
+    ca->not_before = certinfo_unix(X509_get0_notBefore(ca->cert));
+    ca->not_after = certinfo_unix(X509_get0_notAfter(ca->cert));
     for (int i = 1; i < n; i++) {
-        int64_t t = asn1_unix(X509_get0_notAfter(sk_X509_value(ca->chain, i)));
+        int64_t t = certinfo_unix(X509_get0_notAfter(sk_X509_value(ca->chain, i)));
         if (t < ca->not_after)
             ca->not_after = t;
     }

@@ -156,6 +156,14 @@ char *certinfo_name(const X509_NAME *name) {
     return s;
 }
 
+int64_t certinfo_unix(const ASN1_TIME *t) {
+    struct tm tm;
+
+    if (!t || !ASN1_TIME_to_tm(t, &tm))
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
 int certinfo_time(const ASN1_TIME *t, char out[TIME_DPS_LEN]) {
     struct tm tm;
     struct timespec ts = {0};

@@ -5,6 +5,7 @@
 #define PROVD_CERTINFO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <openssl/x509.h>
@@ -46,6 +47,9 @@ int certinfo_cn(X509 *cert, char *cn, size_t size);
 /* A name in RFC 2253 form ("CN=dev-1,O=Example"). Returns a string the caller frees with
  * free(), or NULL when out of memory. */
 char *certinfo_name(const X509_NAME *name);
+
+/* Unix time of t, or -1 when t is NULL or unreadable. */
+int64_t certinfo_unix(const ASN1_TIME *t);
 
 /* Writes t in the DPS time format into out. Returns 0, or -1 for an unreadable time. */
 int certinfo_time(const ASN1_TIME *t, char out[TIME_DPS_LEN]);

@@ -4,11 +4,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
 
+#include "certinfo.h"
 #include "log.h"
 
 struct crl_cache {
@@ -70,15 +70,6 @@ void crl_blob_release(struct crl_blob *b) {
         blob_free(b);
 }
 
-/* Unix time of an ASN.1 time, or 0 when there is none. */
-static int64_t asn1_unix(const ASN1_TIME *t) {
-    struct tm tm;
-
-    if (!t || !ASN1_TIME_to_tm(t, &tm))
-        return 0;
-    return (int64_t)timegm(&tm);
-}
-
 /* The store's revoked certificates as ca_crl_new takes them; the strings point into certs. */
 static struct ca_revoked *revoked_of(const struct store_revoked *certs, size_t n) {
     struct ca_revoked *v = calloc(n ? n : 1, sizeof(*v));
@@ -123,7 +114,7 @@ static int refresh_locked(struct crl_cache *cc, struct store_conn *conn) {
     b->number = number;
     b->revocations = revocations;
     b->signed_at = time_now_unix();
-    if (!(b->next_update = asn1_unix(X509_CRL_get0_nextUpdate(crl)))) {
+    if ((b->next_update = certinfo_unix(X509_CRL_get0_nextUpdate(crl))) < 0) {
         log_error("crl: the CRL's nextUpdate could not be read");
         goto out;
     }
