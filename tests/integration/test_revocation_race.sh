@@ -72,23 +72,36 @@ last_audit() {
     audit_all "&subject=$1" | tail -n 1
 }
 
+# issued REGID KEY NAME: REGID registered with its key and a new CSR NAME; its certificate in
+# NAME.pem (key NAME.key), and its serial printed.
+issued() {
+    local st
+    csr "$3" "$1"
+    st=$(register "$1" "$(sas_token "$2" "$1")" \
+        "{\"registrationId\":\"$1\",\"csr\":\"$(cat "$O/$3.b64")\"}")
+    assert_eq 200 "$st" "register $1 with a CSR: $(cat "$WORK/body")"
+    jb '.registrationState.issuedCertificateChain[0]' | base64 -d |
+        openssl x509 -inform DER -out "$O/$3.pem"
+    openssl x509 -in "$O/$3.pem" -noout -serial | sed 's/.*=//'
+}
+
+# register_cert REGID NAME NEW: REGID registers attested by certificate NAME.pem with a new CSR
+# NEW; the status goes to dps.status.
+register_cert() {
+    csr "$3" "$1"
+    devreq PUT "/$SCOPE/registrations/$1/register?$API" --cert "$O/$2.pem" --key "$O/$2.key" \
+        -H 'Content-Type: application/json' \
+        --data-binary "{\"registrationId\":\"$1\",\"csr\":\"$(cat "$O/$3.b64")\"}" \
+        >"$WORK/dps.status"
+}
+
 # ---- DPS: a registration attested by the certificate being revoked ----
 KEY=$(new_key)
 enrollment dev-1 "$KEY"
-csr c1 dev-1
-st=$(register dev-1 "$(sas_token "$KEY" dev-1)" \
-    "{\"registrationId\":\"dev-1\",\"csr\":\"$(cat "$O/c1.b64")\"}")
-assert_eq 200 "$st" "register dev-1 with a CSR: $(cat "$WORK/body")"
-jb '.registrationState.issuedCertificateChain[0]' | base64 -d |
-    openssl x509 -inform DER -out "$O/c1.pem"
-S1=$(openssl x509 -in "$O/c1.pem" -noout -serial | sed 's/.*=//')
+S1=$(issued dev-1 "$KEY" c1)
 # The webhook holds its next answers back long enough for the revocation to come first.
 echo "200 3000" >"$WORK/alloc.control"
-csr c2 dev-1
-devreq PUT "/$SCOPE/registrations/dev-1/register?$API" --cert "$O/c1.pem" --key "$O/c1.key" \
-    -H 'Content-Type: application/json' \
-    --data-binary "{\"registrationId\":\"dev-1\",\"csr\":\"$(cat "$O/c2.b64")\"}" \
-    >"$WORK/dps.status" &
+register_cert dev-1 c1 c2 &
 DPS=$!
 revoke_in_flight "$S1" 2
 wait "$DPS" || fail "the registration with the revoked certificate did not complete"
@@ -124,20 +137,10 @@ rm -f "$WORK/alloc.control"
 # again three times (the most a registration is) ----
 KEY2=$(new_key)
 enrollment dev-2 "$KEY2"
-csr d1 dev-2
-st=$(register dev-2 "$(sas_token "$KEY2" dev-2)" \
-    "{\"registrationId\":\"dev-2\",\"csr\":\"$(cat "$O/d1.b64")\"}")
-assert_eq 200 "$st" "register dev-2 with a CSR: $(cat "$WORK/body")"
-jb '.registrationState.issuedCertificateChain[0]' | base64 -d |
-    openssl x509 -inform DER -out "$O/d1.pem"
-D1=$(openssl x509 -in "$O/d1.pem" -noout -serial | sed 's/.*=//')
+D1=$(issued dev-2 "$KEY2" d1)
 n=$(calls)
 echo "200 2000" >"$WORK/alloc.control"
-csr d2 dev-2
-devreq PUT "/$SCOPE/registrations/dev-2/register?$API" --cert "$O/d1.pem" --key "$O/d1.key" \
-    -H 'Content-Type: application/json' \
-    --data-binary "{\"registrationId\":\"dev-2\",\"csr\":\"$(cat "$O/d2.b64")\"}" \
-    >"$WORK/dps.status" &
+register_cert dev-2 d1 d2 &
 DPS=$!
 wait_call $((n + 1))
 for i in 1 2 3; do

@@ -14,11 +14,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/ui.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include "csr.h"
+#include "prompts.h"
 
 /* Reads tests/data/csr/NAME; *len is its size. The caller frees the result. */
 static char *fixture(const char *name, size_t *len) {
@@ -238,15 +238,6 @@ static void test_malformed(void **state) {
     assert_string_equal(msg, "the CSR has no readable PEM CERTIFICATE REQUEST block");
 }
 
-/* Counts the passphrases OpenSSL asks for, and gives none. */
-static int prompts;
-static int count_prompt(UI *ui, UI_STRING *uis) {
-    (void)ui;
-    (void)uis;
-    prompts++;
-    return 0;
-}
-
 /* A PEM block with encryption headers is refused without asking anyone for a passphrase: OpenSSL
  * asks on the terminal or standard input unless told otherwise. */
 static void test_pem_encrypted(void **state) {
@@ -257,17 +248,11 @@ static void test_pem_encrypted(void **state) {
                               "\n"
                               "AAAAAAAAAAAAAAAAAAAAAA==\n"
                               "-----END CERTIFICATE REQUEST-----\n";
-    const UI_METHOD *saved = UI_get_default_method();
-    UI_METHOD *counting = UI_create_method("counting");
     struct csr *c = NULL;
-    assert_non_null(counting);
-    assert_int_equal(UI_method_set_reader(counting, count_prompt), 0);
-    UI_set_default_method(counting);
-    prompts = 0;
+    prompts_watch();
     enum csr_err e =
         csr_parse(pem, sizeof(pem) - 1, CSR_FMT_TEXT, NULL, NULL, &c, msg, sizeof(msg));
-    UI_set_default_method(saved);
-    UI_destroy_method(counting);
+    int prompts = prompts_unwatch();
     assert_int_equal(e, CSR_BAD_PEM);
     assert_null(c);
     assert_int_equal(prompts, 0);

@@ -11,11 +11,11 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/ui.h>
 #include <openssl/x509v3.h>
 
 #include "base64.h"
 #include "enrollment.h"
+#include "prompts.h"
 
 /* Bytes 0..15 and a 64-byte key, both valid. */
 #define KEY16 "AAECAwQFBgcICQoLDA0ODw=="
@@ -648,21 +648,10 @@ static void test_x509_refusals(void **state) {
                    "certificateValidityDays must be an integer from 1 to 36500");
 }
 
-/* Counts the passphrases OpenSSL asks for, and gives none. */
-static int prompts;
-static int count_prompt(UI *ui, UI_STRING *uis) {
-    (void)ui;
-    (void)uis;
-    prompts++;
-    return 0;
-}
-
 /* A certificate in a PEM block with encryption headers is refused without asking anyone for a
  * passphrase: OpenSSL asks on the terminal or standard input unless told otherwise. */
 static void test_x509_encrypted_pem(void **state) {
     (void)state;
-    const UI_METHOD *saved = UI_get_default_method();
-    UI_METHOD *counting = UI_create_method("counting");
     char *doc = with_string("{\"attestation\":{\"type\":\"x509\",\"x509\":{\"clientCertificates\":"
                             "{\"primary\":{\"certificate\":@}}}}}",
                             "-----BEGIN CERTIFICATE-----\n"
@@ -671,13 +660,9 @@ static void test_x509_encrypted_pem(void **state) {
                             "\n"
                             "AAAAAAAAAAAAAAAAAAAAAA==\n"
                             "-----END CERTIFICATE-----\n");
-    assert_non_null(counting);
-    assert_int_equal(UI_method_set_reader(counting, count_prompt), 0);
-    UI_set_default_method(counting);
-    prompts = 0;
+    prompts_watch();
     struct result r = norm("dev-1", doc);
-    UI_set_default_method(saved);
-    UI_destroy_method(counting);
+    int prompts = prompts_unwatch();
     assert_refused(r, 400006,
                    "attestation.x509.clientCertificates.primary.certificate is not a PEM"
                    " certificate");
